@@ -1,0 +1,80 @@
+"""tcvads_ros: an ament_python ROS 2 package that is also a pip-installable Python project.
+
+colcon (ROS 2) and pip both read this file. colcon installs the ament index marker, package.xml,
+launch files and configuration into share/tcvads_ros; setup.cfg puts the node executables under
+lib/tcvads_ros so that `ros2 run` finds them. pip installs the same tree into a virtual environment
+on a machine without ROS 2.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "tcvads_ros"
+
+# Run-time needs of the ROS-free core: the coarse stage runs on ONNX Runtime and NumPy, no torch.
+RUNTIME = [
+    "numpy>=1.24",
+    "opencv-python-headless>=4.8",
+    "onnxruntime>=1.17",
+    "pyyaml>=6.0",
+    "safetensors>=0.4",
+    "tqdm>=4.66",
+    "rosbags>=0.10",
+]
+# One torch/torchvision pair that pip resolves from the registry and that open_clip imports with.
+# (torchvision has no build for a local `+cpu` torch; these two are released together.)
+TORCH = [
+    "torch==2.14.1",
+    "torchvision==0.29.1",
+    "open_clip_torch==3.3.0",
+    "onnx>=1.16",
+    "onnxscript>=0.2",
+]
+TRAIN = TORCH + [
+    "scikit-learn>=1.4",
+    "matplotlib>=3.8",
+    "tensorboard>=2.15",
+]
+TEST = TRAIN + [
+    "pytest>=8",
+    "pytest-timeout>=2.3",
+    "hypothesis>=6.100",
+    "ruff>=0.6",
+]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Real-time, explainable two-stage video anomaly detection (TCVADS) for ROS 2 and edge cameras",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={PACKAGE: ["py.typed"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
+    ],
+    install_requires=RUNTIME,
+    extras_require={
+        "torch": TORCH,
+        "train": TRAIN,
+        "tensorrt": ["tensorrt>=10.0", "cuda-python>=12.0"],
+        "test": TEST,
+    },
+    zip_safe=True,
+    maintainer="tcvads_ros developers",
+    maintainer_email="tcvads-ros@users.noreply.github.com",
+    entry_points={
+        "console_scripts": [
+            "tcvads = tcvads_ros.cli:main",
+            "coarse_node = tcvads_ros.nodes.coarse_node:main",
+            "fine_node = tcvads_ros.nodes.fine_node:main",
+        ],
+    },
+)

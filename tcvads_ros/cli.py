@@ -1,0 +1,79 @@
+"""The `tcvads` command: one entry point, one module per subcommand.
+
+Each subcommand lives in the module named in `COMMANDS`, which defines
+``configure_parser(parser)`` and ``run(args) -> int``. Only the module of the subcommand being
+run is imported, so `tcvads detect` on an edge device never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tcvads_ros import __version__
+from tcvads_ros.errors import TcvadsError
+
+# name -> (module, one-line help). Order is the order shown by `tcvads --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "tcvads_ros.demo",
+        "run the whole detector on an embedded default: synthesise videos, train, export, detect",
+    ),
+    "synth": (
+        "tcvads_ros.data.synthetic",
+        "write the synthetic surveillance benchmark (videos + XD-Violence-format ground truth)",
+    ),
+    "complexity": (
+        "tcvads_ros.models.complexity",
+        "report parameters and FLOPs of each stage next to the paper's Table X",
+    ),
+    "export": (
+        "tcvads_ros.runtime.export",
+        "export a training run to a deployable model bundle (ONNX + text table + manifest)",
+    ),
+    "detect": (
+        "tcvads_ros.runtime.detect",
+        "run the detector on a video file, image folder, camera index or rosbag2",
+    ),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tcvads",
+        description="TCVADS: real-time, explainable two-stage video anomaly detection.",
+        epilog="Run 'tcvads COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"tcvads_ros {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            importlib.import_module(module_name).configure_parser(sp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is not None and command not in COMMANDS:
+        build_parser().error(f"unknown command '{command}' (choose from {', '.join(COMMANDS)})")
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except TcvadsError as exc:
+        print(f"tcvads {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tcvads {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data formats (UCF-Crime, XD-Violence, VadCLIP feature lists) and the synthetic benchmark."""

@@ -1,0 +1,39 @@
+"""Shared test fixtures. Tests mirror the package layout; all run on CPU without network."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_LISTS = REPO.parent / "shared" / "data" / "vadclip-lists"
+
+# Tests are small; one intra-op thread keeps them predictable on a 2-core machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _missing(module: str) -> bool:
+    return importlib.util.find_spec(module) is None
+
+
+def pytest_collection_modifyitems(config, items):
+    reasons = {
+        "rclpy": (_missing("rclpy"), "rclpy is not installed (no ROS 2 on this machine)"),
+        "launch_testing": (_missing("launch_testing"), "launch_testing is not installed (no ROS 2)"),
+        "tensorrt": (_missing("tensorrt"), "TensorRT is not installed (needs an NVIDIA GPU)"),
+    }
+    for item in items:
+        for marker, (missing, reason) in reasons.items():
+            if missing and marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def vadclip_lists() -> Path:
+    """The real VadCLIP annotation and list files shipped beside the project."""
+    if not SHARED_LISTS.is_dir():
+        pytest.skip(f"real annotation files not found at {SHARED_LISTS}")
+    return SHARED_LISTS
