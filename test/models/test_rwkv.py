@@ -1,0 +1,121 @@
+"""Enhanced RWKV: sequence form == recurrent form == naive O(T²) WKV; stable for large keys."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.models.rwkv import EnhancedRWKV, TimeMix, _with_bonus, wkv_past
+
+torch.set_num_threads(1)
+
+
+def naive_wkv(log_decay, u, k, v, bidirectional=False):
+    """Direct O(T²) evaluation of the RWKV-4 WKV sum with plain exponentials (float64)."""
+    _, length, _ = k.shape
+    out = torch.empty_like(v)
+    for t in range(length):
+        num = torch.exp(u + k[:, t]) * v[:, t]
+        den = torch.exp(u + k[:, t])
+        for i in range(length):
+            if i < t or (bidirectional and i > t):
+                weight = torch.exp((abs(t - i) - 1) * log_decay + k[:, i])
+                num = num + weight * v[:, i]
+                den = den + weight
+        out[:, t] = num / den
+    return out
+
+
+def _run_steps(model, x):
+    state = model.init_state(x.shape[0], dtype=x.dtype)
+    ys = []
+    for t in range(x.shape[1]):
+        y, state = model.step(x[:, t], state)
+        ys.append(y)
+    return torch.stack(ys, 1)
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 16, 33])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-5), (torch.float32, 1e-4)])
+def test_step_by_step_equals_sequence_form(length, dtype, tol):
+    torch.manual_seed(length)
+    model = EnhancedRWKV(8, chunk_size=5).to(dtype)
+    x = torch.randn(2, length, 8, dtype=dtype)
+    with torch.no_grad():
+        diff = (model(x) - _run_steps(model, x)).abs().max().item()
+    assert diff <= tol
+
+
+@pytest.mark.parametrize("length,chunk", [(1, 4), (9, 4), (12, 4), (20, 32)])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_sequence_wkv_equals_naive(length, chunk, bidirectional):
+    torch.manual_seed(0)
+    mix = TimeMix(6, bidirectional=bidirectional, chunk_size=chunk).double()
+    with torch.no_grad():
+        mix.time_decay.copy_(torch.linspace(-3, 1.5, 6))
+        mix.time_first.copy_(torch.linspace(-1, 1, 6))
+    k = torch.randn(3, length, 6, dtype=torch.float64) * 3
+    v = torch.randn(3, length, 6, dtype=torch.float64)
+    w = mix.log_decay().detach()
+    parts = [wkv_past(w, k, v, chunk)[0]]
+    if bidirectional:
+        parts.append(tuple(t.flip(1) for t in wkv_past(w, k.flip(1), v.flip(1), chunk)[0]))
+    fast = _with_bonus(parts, mix.time_first.detach() + k, v)
+    slow = naive_wkv(w, mix.time_first.detach(), k, v, bidirectional)
+    assert torch.allclose(fast, slow, atol=1e-10, rtol=1e-9)
+
+
+def test_stable_for_large_keys_where_naive_overflows():
+    torch.manual_seed(1)
+    length = 40
+    k = torch.where(torch.rand(1, length, 4) > 0.5, 80.0, -80.0) + torch.randn(1, length, 4)
+    v = torch.randn(1, length, 4)
+    w = torch.full((4,), -0.5)
+    assert not torch.isfinite(torch.exp(k + 10)).all()  # the naive float32 sum would overflow
+    out = _with_bonus([wkv_past(w, k, v, 8)[0]], k + 0.3, v)
+    assert torch.isfinite(out).all()
+    # A weighted mean of values: it must stay inside their range.
+    assert out.abs().max() <= v.abs().max() + 1e-5
+    ref = naive_wkv(w.double(), torch.tensor(0.3, dtype=torch.float64), k.double() - 80, v.double())
+    assert torch.allclose(out.double(), ref, atol=1e-4)  # shifting every key by 80 cancels
+
+
+def test_model_finite_gradients_with_large_activations():
+    model = EnhancedRWKV(8, chunk_size=4)
+    x = torch.randn(2, 11, 8) * 200
+    x.requires_grad_(True)
+    model(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_shapes_and_gradients(bidirectional):
+    model = EnhancedRWKV(16, bidirectional=bidirectional, chunk_size=8)
+    x = torch.randn(3, 21, 16, requires_grad=True)
+    y = model(x)
+    assert y.shape == x.shape
+    y.square().mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_bidirectional_sees_the_future_and_causal_does_not():
+    torch.manual_seed(2)
+    x = torch.randn(1, 10, 8)
+    x2 = x.clone()
+    x2[:, 7:] += 1.0
+    causal, bidir = EnhancedRWKV(8).eval(), EnhancedRWKV(8, bidirectional=True).eval()
+    with torch.no_grad():
+        assert torch.equal(causal(x)[:, :7], causal(x2)[:, :7])
+        assert not torch.allclose(bidir(x)[:, :7], bidir(x2)[:, :7])
+    with pytest.raises(ConfigError):
+        bidir.step(x[:, 0], bidir.init_state(1))
+
+
+def test_long_sequence_runs_in_chunks():
+    model = EnhancedRWKV(32)
+    with torch.no_grad():
+        y = model(torch.randn(1, 2048, 32))
+    assert y.shape == (1, 2048, 32) and torch.isfinite(y).all()
