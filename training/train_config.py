@@ -1,0 +1,138 @@
+"""The training configuration: `config/train/*.yaml` as dataclasses (built by `from_mapping`).
+
+Model sections (``teacher.model``, ``student.model``, ``fine.model``) are passed as keyword
+arguments to `tcvads_ros.models.create_model`, which validates them against the model's own
+config dataclass; everything else is validated here, key by key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tcvads_ros.configuration import apply_overrides, from_mapping, load_yaml, to_mapping
+from training.temperature_search import TemperatureSearchConfig
+
+
+@dataclass
+class SynthConfig:
+    """Arguments of the in-process `tcvads synth` call (data.kind = synthetic)."""
+
+    videos: int = 24
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # further synth options (frame size ...)
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how it is read (paths relative to the config file's folder)."""
+
+    kind: Literal["features", "videos", "synthetic"] = "features"
+    dataset: Literal["xd", "ucf"] = "xd"  # label map and annotation format; synthetic data is XD-format
+    root: Path = Path(".")  # list entries are relative to this folder
+    train_list: Path = Path("train.csv")
+    test_list: Path = Path("test.csv")
+    annotations: Path | None = None  # XD annotations.txt / UCF Temporal_Anomaly_Annotation.txt
+    multiclass_annotations: Path | None = None  # XD annotations_multiclasses.txt
+    cache_dir: Path | None = None  # raw videos: frame / feature cache (default RUN_DIR/cache)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    max_length: int = 256  # training length (uniform bins), test chunk length (SPEC "Data")
+    val_fraction: float = 0.2  # held out from train: temperature search and threshold calibration
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.max_length < 1:
+            raise ValueError("data.max_length must be >= 1")
+
+
+@dataclass
+class OptimConfig:
+    """AdamW (paper §V.B) with a cosine schedule."""
+
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    grad_clip: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs >= 1, batch_size >= 1 and lr > 0 are required")
+
+
+@dataclass
+class TeacherConfig:
+    model: dict[str, Any] = field(default_factory=dict)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass
+class StudentConfig:
+    model: dict[str, Any] = field(default_factory=dict)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    distill: bool = True  # false: the same budget with L_hard only (the ablation baseline)
+    kd_weight: float = 1.0  # λ of Exp. (14); the paper does not give it
+    temperature: float = 2.5  # used when the search is disabled (paper's optimum, Fig. 5)
+    init_from_teacher: bool = True  # student backbone starts from the trained teacher's
+    temperature_search: TemperatureSearchConfig = field(default_factory=TemperatureSearchConfig)
+
+
+@dataclass
+class FineTrainConfig:
+    model: dict[str, Any] = field(default_factory=dict)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    captions: Path | None = None  # caption bank file; None: the model's default bank
+    top_m: int = 3  # captions retrieved per clip (edge rule, ARCHITECTURE.md)
+    alpha: float = 1.2  # Exp. (19)
+    beta: float = 0.8
+    lambda1: float = 5e-4  # Exp. (17): XD 5e-4, UCF 1e-3
+    lambda2: float = 6e-4  # Exp. (18): XD 6e-4, UCF 2e-3
+    margin: float = 0.5  # δ of Exp. (18)
+
+
+@dataclass
+class CalibrationConfig:
+    """How the coarse threshold is chosen on the validation split."""
+
+    method: Literal["f1", "youden"] = "f1"
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    stage: Literal["teacher", "student", "fine", "all"] = "all"
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    fine: FineTrainConfig = field(default_factory=FineTrainConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+
+
+_PATH_KEYS = (("data", "root"), ("data", "train_list"), ("data", "test_list"), ("data", "annotations"),
+              ("data", "multiclass_annotations"), ("data", "cache_dir"), ("fine", "captions"))
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config, apply ``key.path=value`` overrides, validate, resolve relative paths.
+
+    Relative paths in the file are relative to the file's folder; relative paths given as
+    overrides are relative to the current directory (where the user typed them).
+    """
+    path = Path(path)
+    mapping = load_yaml(path)
+    for section, key in _PATH_KEYS:
+        value = mapping.get(section, {}).get(key) if isinstance(mapping.get(section), dict) else None
+        if isinstance(value, str) and not Path(value).is_absolute():
+            mapping[section][key] = str((path.parent / value).resolve())
+    apply_overrides(mapping, list(overrides or []))
+    cfg = from_mapping(TrainConfig, mapping)
+    return cfg
+
+
+def config_mapping(cfg: TrainConfig) -> dict:
+    """The resolved config as plain data (saved as RUN_DIR/config.yaml)."""
+    return to_mapping(cfg)
