@@ -1,0 +1,286 @@
+"""The event state machine: per-frame anomaly scores in, start / update / end events out.
+
+A score above `threshold_on` opens a *candidate*; it becomes an event (a ``start`` is announced)
+once the score has stayed above `threshold_off` for `min_duration_s`, so a one-frame blip never
+starts an event. While the event is open an ``update`` is announced every `update_interval_s`.
+When the score falls below `threshold_off` (hysteresis) the event is *closing*: if it rises above
+`threshold_on` again within `merge_gap_s` the same event continues (near events merge), else an
+``end`` is announced. After an end, no candidate opens for `cooldown_s`. Every event carries one
+id (uuid4 hex) from its start through its updates to its end.
+
+Faults are absorbed, counted in `stats`, and never break the invariants (every announced start
+gets exactly one end; ``start_stamp <= end_stamp <= stamp``):
+
+- NaN / infinite scores or stamps: ignored as missing samples (``non_finite_score``, ``bad_stamp``).
+- a stamp a little earlier than the last one (jitter, out-of-order delivery): the sample is
+  dropped (``time_backwards``); a jump back by more than `gap_timeout_s` is a clock reset (a
+  bag replayed, a simulator restarted): the open event ends at its last good stamp and the
+  machine starts afresh on the new timeline (``clock_resets``).
+- a stamp more than `gap_timeout_s` after the last (the source stopped and came back, or the
+  clock leapt forward): the open event ends at its last good stamp (``gaps``), then the new
+  sample is processed normally.
+- repeated stamps (bursts) are processed; zero durations are allowed.
+- at shutdown `close()` ends the open event, so no start is left without an end.
+
+Frame ranges follow the project's half-open convention: the event covers frames
+``[start_frame, end_frame)``, where ``end_frame`` is one past the last frame scored in the event;
+``end_stamp`` is the stamp of that last frame.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+EventKind = Literal["start", "update", "end"]
+
+
+@dataclass
+class EventConfig:
+    """Thresholds and timings of the event state machine (seconds are stream time).
+
+    Args:
+        threshold_on: score at or above which a candidate event opens (or a closing one resumes).
+        threshold_off: score below which an open event starts closing (hysteresis; <= threshold_on).
+        min_duration_s: how long the score must hold before the start is announced.
+        cooldown_s: after an end, how long before a new candidate may open.
+        merge_gap_s: how long the score may stay low before the event ends; a return above
+            threshold_on within it continues the same event.
+        update_interval_s: period of ``update`` announcements while an event is open; 0 = none.
+        gap_timeout_s: a jump in stream time larger than this (forward or back) ends the open
+            event at its last good stamp.
+    """
+
+    threshold_on: float = 0.5
+    threshold_off: float = 0.4
+    min_duration_s: float = 0.5
+    cooldown_s: float = 2.0
+    merge_gap_s: float = 1.0
+    update_interval_s: float = 1.0
+    gap_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if self.threshold_off > self.threshold_on:
+            raise ValueError(
+                f"threshold_off ({self.threshold_off}) must not exceed threshold_on ({self.threshold_on})"
+            )
+        for name in ("min_duration_s", "cooldown_s", "merge_gap_s", "update_interval_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.gap_timeout_s <= 0:
+            raise ValueError(f"gap_timeout_s must be > 0, got {self.gap_timeout_s}")
+
+
+@dataclass
+class AnomalyEvent:
+    """One announcement about an event. `end_stamp` / `end_frame` are set on ``end`` only.
+
+    `reason` says why an event ended: ``score`` (fell below threshold_off), ``gap`` (the source
+    stopped or time leapt forward), ``clock_reset`` (time jumped back) or ``shutdown``.
+    """
+
+    event_id: str
+    kind: EventKind
+    score: float
+    peak_score: float
+    start_stamp: float
+    stamp: float
+    end_stamp: float | None
+    start_frame: int
+    frame: int
+    end_frame: int | None
+    peak_frame: int
+    peak_stamp: float = 0.0
+    reason: str = ""
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end (or to this announcement while the event is open)."""
+        return (self.end_stamp if self.end_stamp is not None else self.stamp) - self.start_stamp
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data, tagged ``record_type: event`` for the event store."""
+        return {"record_type": "event", **asdict(self)}
+
+
+@dataclass
+class _OpenEvent:
+    event_id: str
+    start_stamp: float
+    start_frame: int
+    peak_score: float
+    peak_stamp: float
+    peak_frame: int
+    last_stamp: float  # last sample scored inside the event (>= threshold_off)
+    last_frame: int
+    last_update: float
+    below_since: float | None = None  # set while closing
+
+    def include(self, score: float, stamp: float, frame: int) -> None:
+        if score > self.peak_score:
+            self.peak_score, self.peak_stamp, self.peak_frame = score, stamp, frame
+        self.last_stamp, self.last_frame = stamp, frame
+
+
+@dataclass
+class EventStateMachine:
+    """Turns a stream of (score, stamp, frame_index) into `AnomalyEvent`s; see the module doc."""
+
+    cfg: EventConfig = field(default_factory=EventConfig)
+    stats: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._candidate: _OpenEvent | None = None  # above threshold, not yet min_duration long
+        self._event: _OpenEvent | None = None  # announced, not yet ended
+        self._last_stamp: float | None = None
+        self._last_frame = 0
+        self._last_score = math.nan
+        self._cooldown_until = -math.inf
+
+    @property
+    def active_event_id(self) -> str | None:
+        """The id of the announced, not yet ended event, if any."""
+        return self._event.event_id if self._event else None
+
+    def update(self, score: float, stamp: float, frame_index: int) -> list[AnomalyEvent]:
+        """Feed one scored frame; returns the announcements it causes (often none)."""
+        try:
+            stamp, score = float(stamp), float(score)
+        except (TypeError, ValueError):
+            self.stats["bad_input"] += 1
+            return []
+        if not math.isfinite(stamp):
+            self.stats["bad_stamp"] += 1
+            return []
+        if not math.isfinite(score):
+            self.stats["non_finite_score"] += 1
+            return []
+        frame_index = int(frame_index)
+        out: list[AnomalyEvent] = []
+        if self._last_stamp is not None:
+            jump = stamp - self._last_stamp
+            if jump < -self.cfg.gap_timeout_s:
+                self.stats["clock_resets"] += 1
+                out += self._close_at_last("clock_reset")
+                self._cooldown_until = -math.inf
+            elif jump < 0:
+                self.stats["time_backwards"] += 1
+                return out
+            elif jump > self.cfg.gap_timeout_s:
+                self.stats["gaps"] += 1
+                out += self._close_at_last("gap")
+                self._cooldown_until = -math.inf
+            elif jump == 0:
+                self.stats["repeated_stamps"] += 1
+        self._last_stamp, self._last_frame, self._last_score = stamp, frame_index, score
+        self.stats["samples"] += 1
+        out += self._step(score, stamp, frame_index)
+        return out
+
+    def close(self, stamp: float | None = None) -> list[AnomalyEvent]:
+        """End the open event (at shutdown or when the source ends); returns its ``end``, if any.
+
+        `stamp` is the time of the announcement (default: the last sample's; never earlier);
+        the event itself ends at its last scored frame. The machine stays usable afterwards.
+        """
+        if self._event is not None and stamp is not None and math.isfinite(stamp):
+            self._last_stamp = max(float(stamp), self._last_stamp)
+        return self._close_at_last("shutdown")
+
+    flush = close
+
+    def _step(self, score: float, stamp: float, frame: int) -> list[AnomalyEvent]:
+        cfg = self.cfg
+        if self._event is not None:
+            return self._step_open(score, stamp, frame)
+        if self._candidate is None:
+            if score < cfg.threshold_on:
+                return []
+            if stamp < self._cooldown_until:
+                self.stats["suppressed_in_cooldown"] += 1
+                return []
+            self._candidate = _OpenEvent(
+                uuid.uuid4().hex, stamp, frame, score, stamp, frame, stamp, frame, stamp
+            )
+        elif score < cfg.threshold_off:
+            self.stats["blips"] += 1  # fell back before min_duration: never announced
+            self._candidate = None
+            return []
+        candidate = self._candidate
+        candidate.include(score, stamp, frame)
+        if stamp - candidate.start_stamp < cfg.min_duration_s:
+            return []
+        self._event, self._candidate = candidate, None
+        candidate.last_update = stamp
+        self.stats["events_started"] += 1
+        return [self._announce("start", score, stamp, frame)]
+
+    def _step_open(self, score: float, stamp: float, frame: int) -> list[AnomalyEvent]:
+        cfg, event = self.cfg, self._event
+        closing = event.below_since is not None
+        if score >= (cfg.threshold_on if closing else cfg.threshold_off):
+            if closing:
+                self.stats["merged"] += 1
+                event.below_since = None
+            event.include(score, stamp, frame)
+            if cfg.update_interval_s > 0 and stamp - event.last_update >= cfg.update_interval_s:
+                event.last_update = stamp
+                return [self._announce("update", score, stamp, frame)]
+            return []
+        if not closing:
+            event.below_since = stamp
+        if stamp - event.below_since < cfg.merge_gap_s:
+            return []
+        self._cooldown_until = stamp + cfg.cooldown_s
+        return [self._end("score", score, stamp, frame)]
+
+    def _close_at_last(self, reason: str) -> list[AnomalyEvent]:
+        """End the open event at its last scored frame, announced at the last good sample."""
+        self._candidate = None
+        if self._event is None:
+            return []
+        return [self._end(reason, self._last_score, self._last_stamp, self._last_frame)]
+
+    def _end(self, reason: str, score: float, stamp: float, frame: int) -> AnomalyEvent:
+        event, self._event = self._event, None
+        self.stats["events_ended"] += 1
+        self.stats[f"ended_by_{reason}"] += 1
+        announcement = self._announce("end", score, stamp, frame, event)
+        announcement.end_stamp = event.last_stamp
+        announcement.end_frame = event.last_frame + 1
+        announcement.reason = reason
+        return announcement
+
+    def _announce(
+        self,
+        kind: EventKind,
+        score: float,
+        stamp: float,
+        frame: int,
+        event: _OpenEvent | None = None,
+    ) -> AnomalyEvent:
+        event = event or self._event
+        return AnomalyEvent(
+            event_id=event.event_id,
+            kind=kind,
+            score=score,
+            peak_score=event.peak_score,
+            start_stamp=event.start_stamp,
+            stamp=stamp,
+            end_stamp=None,
+            start_frame=event.start_frame,
+            frame=frame,
+            end_frame=None,
+            peak_frame=event.peak_frame,
+            peak_stamp=event.peak_stamp,
+        )

@@ -1,0 +1,246 @@
+"""The explanation document the fine stage publishes for an event (versioned schema).
+
+It says what the fine stage concluded and why (paper §IV.B, "explainable"): the category and
+its probability, every class's score, the captions of the caption bank that best matched the
+clip (CLIP similarity; the "CLIP native text" of the triplet prompt), the time and frame range
+of the clip, the coarse stage's heat map, and which bundle and backend produced it.
+
+`to_json()` is the machine form (stored in the event store, one JSON object); `to_text()` is
+the human form published for ``ros2 topic echo``. Its first line is a self-contained headline
+of at most 128 characters, because ``ros2 topic echo`` truncates strings at 128 characters
+unless run with ``--full-length``. The schema is documented in docs/readme/explanation.md;
+bump `SCHEMA_VERSION` on any change a reader would notice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+from tcvads_ros.errors import TcvadsError
+
+SCHEMA_VERSION = 1
+HEADLINE_CHARS = 128  # ros2 topic echo's default --truncate-length
+
+
+class ExplanationError(TcvadsError):
+    """An explanation document is malformed (or from a newer, unknown schema)."""
+
+
+@dataclass
+class RetrievedCaption:
+    """A caption of the caption bank and its CLIP cosine similarity to the clip."""
+
+    text: str
+    similarity: float
+
+
+def _finite(name: str, value: Any, low: float = -math.inf, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExplanationError(f"explanation field '{name}' must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ExplanationError(
+            f"explanation field '{name}' must be a finite number in [{low}, {high}], got {value}"
+        )
+    return value
+
+
+def _integer(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ExplanationError(
+            f"explanation field '{name}' must be a non-negative integer, got {value!r}"
+        )
+    return value
+
+
+def _text(name: str, value: Any, allow_empty: bool = False) -> str:
+    if not isinstance(value, str) or (not allow_empty and not value):
+        raise ExplanationError(
+            f"explanation field '{name}' must be a non-empty string, got {value!r}"
+        )
+    return value
+
+
+@dataclass
+class Explanation:
+    """Why the fine stage labelled an event as it did. Validated on construction.
+
+    Args:
+        event_id: the id of the `AnomalyEvent` this explains.
+        category: the winning class name (a key of `class_scores`).
+        probability: the category's video-level probability, in [0, 1].
+        class_scores: every class name -> its probability, in [0, 1].
+        captions: the retrieved captions, most similar first.
+        start_stamp, end_stamp: seconds covered by the analysed clip (end >= start).
+        start_frame, end_frame: frames covered, half-open ``[start_frame, end_frame)``.
+        backend: inference backend used (``onnxruntime``, ``tensorrt``, ``torch``).
+        bundle: the bundle used (its name or path, and version where known).
+        heatmap_path: the heat-map PNG of the event's peak frame, if one was written.
+        peak_frame: the frame the heat map was drawn from.
+        coarse_peak_score: the coarse stage's highest score during the event.
+    """
+
+    event_id: str
+    category: str
+    probability: float
+    class_scores: dict[str, float]
+    captions: list[RetrievedCaption]
+    start_stamp: float
+    end_stamp: float
+    start_frame: int
+    end_frame: int
+    backend: str
+    bundle: str
+    heatmap_path: str | None = None
+    peak_frame: int | None = None
+    coarse_peak_score: float | None = None
+    schema_version: int = field(default=SCHEMA_VERSION)
+
+    def __post_init__(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ExplanationError(
+                f"explanation schema_version {self.schema_version!r} is not supported by this "
+                f"tcvads_ros (it reads version {SCHEMA_VERSION}); upgrade tcvads_ros to read it"
+            )
+        _text("event_id", self.event_id)
+        _text("category", self.category)
+        self.probability = _finite("probability", self.probability, 0.0, 1.0)
+        if not isinstance(self.class_scores, dict) or not self.class_scores:
+            raise ExplanationError(
+                f"explanation field 'class_scores' must be a non-empty mapping, got {self.class_scores!r}"
+            )
+        self.class_scores = {
+            _text("class_scores key", name): _finite(f"class_scores[{name!r}]", score, 0.0, 1.0)
+            for name, score in self.class_scores.items()
+        }
+        if self.category not in self.class_scores:
+            raise ExplanationError(
+                f"category {self.category!r} is not one of class_scores ({', '.join(self.class_scores)})"
+            )
+        if not isinstance(self.captions, (list, tuple)):
+            raise ExplanationError(
+                f"explanation field 'captions' must be a list, got {self.captions!r}"
+            )
+        self.captions = [self._caption(i, c) for i, c in enumerate(self.captions)]
+        self.start_stamp = _finite("start_stamp", self.start_stamp)
+        self.end_stamp = _finite("end_stamp", self.end_stamp)
+        if self.end_stamp < self.start_stamp:
+            raise ExplanationError(
+                f"end_stamp {self.end_stamp} is before start_stamp {self.start_stamp}"
+            )
+        _integer("start_frame", self.start_frame)
+        _integer("end_frame", self.end_frame)
+        if self.end_frame < self.start_frame:
+            raise ExplanationError(
+                f"end_frame {self.end_frame} is before start_frame {self.start_frame}"
+            )
+        _text("backend", self.backend)
+        _text("bundle", self.bundle)
+        if self.heatmap_path is not None:
+            _text("heatmap_path", self.heatmap_path)
+        if self.peak_frame is not None:
+            _integer("peak_frame", self.peak_frame)
+        if self.coarse_peak_score is not None:
+            self.coarse_peak_score = _finite("coarse_peak_score", self.coarse_peak_score)
+
+    @staticmethod
+    def _caption(i: int, caption: Any) -> RetrievedCaption:
+        if isinstance(caption, RetrievedCaption):
+            text, similarity = caption.text, caption.similarity
+        elif isinstance(caption, dict) and set(caption) == {"text", "similarity"}:
+            text, similarity = caption["text"], caption["similarity"]
+        elif isinstance(caption, (list, tuple)) and len(caption) == 2:
+            text, similarity = caption
+        else:
+            raise ExplanationError(f"captions[{i}] must be {{text, similarity}}, got {caption!r}")
+        return RetrievedCaption(
+            _text(f"captions[{i}].text", text),
+            _finite(f"captions[{i}].similarity", similarity, -1.0, 1.0),
+        )
+
+    def ranked_scores(self) -> list[tuple[str, float]]:
+        """Class scores, highest first."""
+        return sorted(self.class_scores.items(), key=lambda item: -item[1])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data, tagged ``record_type: explanation`` for the event store."""
+        data = asdict(self)
+        version = data.pop("schema_version")
+        return {"record_type": "explanation", "schema_version": version, **data}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Explanation:
+        """Rebuild (and validate) a document read back from JSON or the event store."""
+        if not isinstance(data, dict):
+            raise ExplanationError(
+                f"an explanation must be a JSON object, got {type(data).__name__}"
+            )
+        data = {k: v for k, v in data.items() if k != "record_type"}
+        if "schema_version" not in data:
+            raise ExplanationError("explanation has no schema_version")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown and data["schema_version"] == SCHEMA_VERSION:
+            raise ExplanationError(
+                f"explanation has unknown fields {unknown} for schema {SCHEMA_VERSION}"
+            )
+        missing = sorted(f.name for f in fields(cls) if f.name not in data and f.default is MISSING)
+        if missing:
+            raise ExplanationError(f"explanation is missing fields {missing}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> Explanation:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ExplanationError(f"explanation is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    def headline(self) -> str:
+        """One line, at most 128 characters: what, how sure, when, which event."""
+        line = (
+            f"ANOMALY {self.category} p={self.probability:.2f} "
+            f"t={self.start_stamp:.2f}-{self.end_stamp:.2f}s "
+            f"frames {self.start_frame}-{self.end_frame} event {self.event_id[:8]}"
+        )
+        if len(line) > HEADLINE_CHARS:
+            line = line[: HEADLINE_CHARS - 3] + "..."
+        return line
+
+    def to_text(self) -> str:
+        """A readable multi-line report (headline first) for ``ros2 topic echo`` and logs."""
+        duration = self.end_stamp - self.start_stamp
+        lines = [
+            self.headline(),
+            f"event:      {self.event_id}",
+            f"category:   {self.category} (probability {self.probability:.3f})",
+            f"time:       {self.start_stamp:.3f} s to {self.end_stamp:.3f} s ({duration:.2f} s), "
+            f"frames [{self.start_frame}, {self.end_frame})",
+            "scores:     "
+            + ", ".join(f"{name} {score:.3f}" for name, score in self.ranked_scores()),
+        ]
+        if self.captions:
+            lines.append(
+                "scene:      "
+                + f'"{self.captions[0].text}" (similarity {self.captions[0].similarity:.3f})'
+            )
+            lines += [
+                f'            "{c.text}" (similarity {c.similarity:.3f})' for c in self.captions[1:]
+            ]
+        else:
+            lines.append("scene:      no caption retrieved")
+        if self.coarse_peak_score is not None:
+            peak = f" at frame {self.peak_frame}" if self.peak_frame is not None else ""
+            lines.append(f"coarse:     peak score {self.coarse_peak_score:.3f}{peak}")
+        lines.append(f"heat map:   {self.heatmap_path or 'none'}")
+        lines.append(
+            f"model:      bundle {self.bundle}, backend {self.backend}, schema {self.schema_version}"
+        )
+        return "\n".join(lines)
