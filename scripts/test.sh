@@ -5,6 +5,6 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$root/scripts/setup_venv.sh" test
 cd "$root"
 echo "==> ruff"
-.venv/bin/ruff check tcvads_ros training test benchmarks launch setup.py
+.venv/bin/ruff check .
 echo "==> pytest"
 exec .venv/bin/python -m pytest "$@"
