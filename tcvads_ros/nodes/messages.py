@@ -1,0 +1,232 @@
+"""Message logic of the nodes, as plain functions (no ROS import): tested without rclpy.
+
+The nodes only call these and construct messages from the returned fields, e.g.
+``String(**anomaly_fields(event, header))``. Field values are plain Python (and a NumPy array for
+`uint8[]` data, which `ros_bytes` turns into what rclpy wants), so the same fields build rclpy
+messages on a robot and `rosbags` messages in the tests.
+
+Topic formats (standard messages only: the package is one ament_python package, and custom .msg
+files would need a second, ament_cmake package):
+
+- ``/anomaly`` (std_msgs/String): one compact JSON object per event transition with a versioned
+  schema (`ANOMALY_SCHEMA`). `ros2 topic echo /anomaly` shows one readable line per transition,
+  `--field data | jq` parses it, and it is the same object `tcvads detect` writes as JSON lines
+  and the event store keeps, plus the source header (stamp, frame_id) that String lacks.
+- ``~/category`` (vision_msgs/Classification): the fine stage's class scores, best first, with
+  the source image's header, so time synchronisers can pair it with the camera.
+- ``~/explanation`` (std_msgs/String): the explanation as readable text, headline first, and
+  ``~/explanation/json`` (std_msgs/String): the same document as JSON (versioned schema).
+- ``~/heatmap`` (sensor_msgs/Image, rgb8): the coarse stage's CAM over the frame.
+- ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): rates, latency, drops, rejections, backend.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tcvads_ros.runtime.frames import Frame
+from tcvads_ros.runtime.image_convert import header_stamp, message_to_frame
+
+ANOMALY_SCHEMA = "tcvads.anomaly/1"
+HEADLINE_KEYS = ("kind", "score", "stamp", "event_id")
+
+# diagnostic_msgs/DiagnosticStatus level names; the node maps them onto the message's constants
+# (bytes in rclpy, int in rosbags) with getattr(DiagnosticStatus, level).
+LEVELS = ("OK", "WARN", "ERROR", "STALE")
+
+
+def _plain(value: Any, digits: int = 4) -> Any:
+    """JSON-ready value: floats rounded for reading, NaN/inf as null, NumPy scalars unwrapped."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return round(value, digits) if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, digits) for v in value]
+    return value
+
+
+def to_json(document: Mapping[str, Any]) -> str:
+    """One-line JSON in the given key order: readable in `ros2 topic echo`, parseable by jq."""
+    return json.dumps(_plain(document), separators=(", ", ": "), ensure_ascii=False, allow_nan=False)
+
+
+def header_fields(header: Any) -> dict[str, Any]:
+    """A std_msgs/Header as plain data, for JSON documents (std_msgs/String has no header)."""
+    if header is None:
+        return {"stamp": None, "frame_id": ""}
+    stamp = header.stamp
+    return {
+        "stamp": {"sec": int(stamp.sec), "nanosec": int(stamp.nanosec)},
+        "frame_id": str(header.frame_id),
+    }
+
+
+def event_document(event: Any, header: Any = None) -> dict[str, Any]:
+    """The /anomaly document of one event transition (an `AnomalyEvent`), with its source header.
+
+    The body is `AnomalyEvent.to_dict()`, the record the event store keeps, so the topic, the
+    store and `tcvads detect` share one format; `header` is the header of the frame that caused
+    the transition (its stamp is ``event.stamp`` when the frames come from a ROS topic). Keys are
+    ordered for reading: `ros2 topic echo` cuts strings at 128 characters unless given
+    `--full-length`, and what fits is what happened (kind, event id, score, time).
+    """
+    record = event.to_dict()
+    first = {key: record.pop(key) for key in HEADLINE_KEYS}
+    return {**first, **record, "header": header_fields(header), "schema": ANOMALY_SCHEMA}
+
+
+def anomaly_fields(event: Any, header: Any = None) -> dict[str, str]:
+    """std_msgs/String fields for /anomaly."""
+    return {"data": to_json(event_document(event, header))}
+
+
+def explanation_fields(explanation: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """std_msgs/String fields of an `Explanation`: (readable text, JSON document).
+
+    The text (`Explanation.to_text()`, headline first) goes on ``~/explanation`` for people and
+    `ros2 topic echo`; the JSON (`to_json()`, carrying `schema_version`) on
+    ``~/explanation/json`` for programs.
+    """
+    return {"data": explanation.to_text()}, {"data": explanation.to_json()}
+
+
+def classification_results(class_scores: Mapping[str, float]) -> list[tuple[str, float]]:
+    """(class_id, score) pairs, best first: the vision_msgs/ObjectHypothesis list of a category.
+
+    Every class is listed (the set is small), so a subscriber sees the runner-up too. Ties keep
+    the bundle's class order. NaN scores sort last.
+    """
+    def key(item: tuple[int, tuple[str, float]]) -> tuple[float, int]:
+        index, (_, score) = item
+        return (-score if math.isfinite(score) else math.inf, index)
+
+    pairs = [(str(name), float(score)) for name, score in class_scores.items()]
+    return [pair for _, pair in sorted(enumerate(pairs), key=key)]
+
+
+def classification_fields(header: Any, class_scores: Mapping[str, float]) -> dict[str, Any]:
+    """vision_msgs/Classification fields; `results` holds ObjectHypothesis field dicts."""
+    return {
+        "header": header,
+        "results": [
+            {"class_id": name, "score": score} for name, score in classification_results(class_scores)
+        ],
+    }
+
+
+def classification_message(classification_type: Any, hypothesis_type: Any, header: Any, class_scores: Mapping[str, float]) -> Any:
+    """A vision_msgs/Classification built from `classification_fields` with the given classes."""
+    fields = classification_fields(header, class_scores)
+    results = [hypothesis_type(**r) for r in fields["results"]]
+    return classification_type(header=header, results=results)
+
+
+def image_fields(header: Any, rgb: np.ndarray) -> dict[str, Any]:
+    """sensor_msgs/Image fields of an RGB uint8 (H, W, 3) array (rgb8, no row padding)."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB array (H, W, 3), got shape {rgb.shape}")
+    height, width = rgb.shape[:2]
+    return {
+        "header": header,
+        "height": int(height),
+        "width": int(width),
+        "encoding": "rgb8",
+        "is_bigendian": 0,
+        "step": int(width * 3),
+        "data": rgb.reshape(-1),
+    }
+
+
+def ros_bytes(data: np.ndarray) -> array.array:
+    """A uint8 array as the `array('B')` rclpy stores `uint8[]` fields in (no per-byte checks)."""
+    return array.array("B", np.ascontiguousarray(data, dtype=np.uint8).tobytes())
+
+
+def frame_from_message(msg: Any, index: int, bridge: Any = None) -> Frame:
+    """A `Frame` from a sensor_msgs/Image or CompressedImage message.
+
+    With `bridge` (a cv_bridge.CvBridge) raw images go through ``imgmsg_to_cv2(msg,
+    desired_encoding='rgb8')``; the project's NumPy conversion is used otherwise, and also when
+    cv_bridge refuses a message, so that the refusal carries one of the conversion's stable
+    reasons. Raises `ImageConversionError`; callers count it (see `FrameConverter`).
+    """
+    if bridge is not None and hasattr(msg, "encoding"):
+        try:
+            rgb = np.ascontiguousarray(bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
+        except Exception:  # noqa: BLE001 - cv_bridge raises several types; the fallback names the reason
+            rgb = None
+        if rgb is not None and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3:
+            return Frame(rgb=rgb, stamp=header_stamp(msg.header), index=index, header=msg.header)
+    return message_to_frame(msg, index)
+
+
+@dataclass
+class DiagnosticReport:
+    """One diagnostic_msgs/DiagnosticStatus, as plain data."""
+
+    name: str
+    level: str
+    message: str
+    hardware_id: str = ""
+    values: dict[str, str] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        """DiagnosticStatus fields; `values` holds KeyValue field dicts, `level` a name in LEVELS."""
+        if self.level not in LEVELS:
+            raise ValueError(f"diagnostic level must be one of {LEVELS}, got {self.level!r}")
+        return {
+            "level": self.level,
+            "name": self.name,
+            "message": self.message,
+            "hardware_id": self.hardware_id,
+            "values": [{"key": k, "value": v} for k, v in self.values.items()],
+        }
+
+
+def diagnostic_status(status_type: Any, key_value_type: Any, report: DiagnosticReport) -> Any:
+    """A diagnostic_msgs/DiagnosticStatus; the level is the type's own constant (bytes in rclpy)."""
+    fields = report.fields()
+    fields["level"] = getattr(status_type, fields["level"])
+    fields["values"] = [key_value_type(**kv) for kv in fields["values"]]
+    return status_type(**fields)
+
+
+def diagnostic_report(
+    name: str, backend: str, window: Mapping[str, Any], totals: Mapping[str, Any]
+) -> DiagnosticReport:
+    """The node's status from one measurement window of `StreamStats` and its running totals.
+
+    STALE when no frame arrived in the window (camera stopped), WARN when frames were rejected or
+    dropped in it, OK otherwise. Every figure is also listed as a key/value pair.
+    """
+    if window["frames_in"] == 0:
+        level, message = "STALE", "no camera frames in the last window"
+    elif window["rejected"]:
+        level, message = "WARN", f"{window['rejected']} frame(s) could not be converted"
+    elif window["dropped"]:
+        level, message = "WARN", f"{window['dropped']} frame(s) dropped: processing slower than input"
+    else:
+        level, message = "OK", "running"
+    values = {"backend": backend}
+    for key, value in {**window, **totals}.items():
+        values[key] = _format(value)
+    return DiagnosticReport(name=name, level=level, message=message, hardware_id=backend, values=values)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if math.isfinite(value) else "nan"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    return str(value)

@@ -1,0 +1,352 @@
+"""The nodes' ROS parameters, as data.
+
+One table (`PARAMETERS`) is the single source of truth for every parameter of `coarse_node` and
+`fine_node`: the nodes declare their `ParameterDescriptor`s from it, `config/edge.yaml` is
+generated from it (`python -m tcvads_ros.nodes.parameters > config/edge.yaml`), the README's
+parameter table is generated from it (`--markdown`), and the same validation runs on a YAML file
+here and on a `ros2 param set` in the running node. Nothing in this module imports ROS.
+
+`config/edge.yaml` uses one `/**:` block for both nodes: it applies whatever namespace the launch
+puts them in, and each node declares only the parameters it uses (the others are ignored, since
+the nodes do not set `automatically_declare_parameters_from_overrides`), so values the nodes
+share (bundle, backend, device, camera topic) are written once and cannot disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.runtime.events import EventConfig
+
+COARSE = "coarse_node"
+FINE = "fine_node"
+BOTH = (COARSE, FINE)
+
+# rcl_interfaces/msg/ParameterType values, by the type names used here.
+ROS_TYPE = {"bool": 1, "integer": 2, "double": 3, "string": 4}
+PYTHON_TYPE = {"bool": bool, "integer": int, "double": float, "string": str}
+
+# The threshold parameters take this value to mean "the bundle's calibrated threshold".
+FROM_BUNDLE = -1.0
+# The event timings' defaults are the event state machine's own (runtime/events.py).
+_EVENT = EventConfig()
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter: what `declare_parameter` needs and what a user needs to set it.
+
+    Args:
+        name: parameter name.
+        type: "bool", "integer", "double" or "string".
+        default: value when neither the YAML file nor the launch overrides it.
+        description: one line shown by `ros2 param describe` and as the YAML comment.
+        nodes: the nodes that declare it.
+        range: (from, to, step) inclusive, for numbers (step 0 = any value in between).
+        choices: the allowed values, for strings.
+        read_only: True where a change needs a restart (models, topics, threads).
+    """
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    nodes: tuple[str, ...] = BOTH
+    range: tuple[float, float, float] | None = None
+    choices: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def constraints(self) -> str:
+        """Plain-English constraints for `ParameterDescriptor.additional_constraints`."""
+        parts = []
+        if self.choices:
+            parts.append("one of: " + ", ".join(self.choices))
+        if self.read_only:
+            parts.append("read-only: set it in the YAML file or launch arguments, then restart")
+        return "; ".join(parts)
+
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    # -- model and input, shared by both nodes ------------------------------------------------
+    ParameterSpec(
+        "bundle", "string", "",
+        "model bundle folder written by `tcvads export` (required; the node exits if it fails "
+        "verification)",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "backend", "string", "auto",
+        "inference backend: auto picks tensorrt, then onnxruntime",
+        choices=("auto", "onnxruntime", "tensorrt", "torch"), read_only=True,
+    ),
+    ParameterSpec(
+        "device", "string", "cpu",
+        "device for inference: cpu, cuda or cuda:N",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "image_topic", "string", "/camera/image_raw",
+        "camera topic (sensor_msgs/Image); with compressed=true, <image_topic>/compressed is read",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "compressed", "bool", False,
+        "subscribe to sensor_msgs/CompressedImage on <image_topic>/compressed instead of raw images",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "event_store", "string", "~/.ros/tcvads_ros/events.sqlite",
+        "SQLite (WAL) file where events and explanations are stored before they are published",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "diagnostics_period", "double", 1.0,
+        "seconds between /diagnostics messages (rates are measured over this window)",
+        range=(0.1, 60.0, 0.0), read_only=True,
+    ),
+    ParameterSpec(
+        "reject_log_period", "double", 5.0,
+        "at most one warning per this many seconds about frames that cannot be converted",
+        range=(0.5, 3600.0, 0.0),
+    ),
+    # -- coarse stage --------------------------------------------------------------------------
+    ParameterSpec(
+        "threshold_on", "double", FROM_BUNDLE,
+        "score that starts an event; -1 = the bundle's calibrated coarse threshold",
+        nodes=(COARSE,), range=(-1.0, 1.0, 0.0),
+    ),
+    ParameterSpec(
+        "threshold_off", "double", FROM_BUNDLE,
+        "score below which an event ends (hysteresis, <= threshold_on); -1 = derived from "
+        "threshold_on",
+        nodes=(COARSE,), range=(-1.0, 1.0, 0.0),
+    ),
+    ParameterSpec(
+        "min_duration_s", "double", float(_EVENT.min_duration_s),
+        "seconds the score must stay high before an event start is announced",
+        nodes=(COARSE,), range=(0.0, 60.0, 0.0),
+    ),
+    ParameterSpec(
+        "merge_gap_s", "double", float(_EVENT.merge_gap_s),
+        "seconds the score may stay low before the event ends (a return above threshold_on "
+        "continues it)",
+        nodes=(COARSE,), range=(0.0, 60.0, 0.0),
+    ),
+    ParameterSpec(
+        "cooldown_s", "double", float(_EVENT.cooldown_s),
+        "seconds after an event end before a new event may start",
+        nodes=(COARSE,), range=(0.0, 3600.0, 0.0),
+    ),
+    ParameterSpec(
+        "update_interval_s", "double", float(_EVENT.update_interval_s),
+        "seconds between 'update' messages on /anomaly while an event is open; 0 = none",
+        nodes=(COARSE,), range=(0.0, 3600.0, 0.0),
+    ),
+    ParameterSpec(
+        "gap_timeout_s", "double", float(_EVENT.gap_timeout_s),
+        "a jump in camera time longer than this (camera stopped, clock reset) ends the open event",
+        nodes=(COARSE,), range=(0.1, 3600.0, 0.0),
+    ),
+    ParameterSpec(
+        "heatmap_alpha", "double", 0.5,
+        "opacity of the heat map drawn over the frame on ~/heatmap (rendered only when subscribed)",
+        nodes=(COARSE,), range=(0.0, 1.0, 0.0),
+    ),
+    ParameterSpec(
+        "fine_stage_in_process", "bool", False,
+        "run the fine stage inside coarse_node on its own frame buffer (then no fine_node is "
+        "needed)",
+        nodes=(COARSE,), read_only=True,
+    ),
+    # -- fine stage ----------------------------------------------------------------------------
+    ParameterSpec(
+        "clip_cache_seconds", "double", 30.0,
+        "seconds of camera frames fine_node keeps to cut event clips from",
+        nodes=(FINE,), range=(2.0, 600.0, 0.0), read_only=True,
+    ),
+    ParameterSpec(
+        "clip_after_seconds", "double", 2.0,
+        "seconds of frames after an event start that the clip waits for before classification",
+        nodes=(FINE,), range=(0.0, 60.0, 0.0),
+    ),
+    ParameterSpec(
+        "max_pending_clips", "integer", 2,
+        "clips waiting for the fine stage; when full the oldest waiting clip is dropped (counted)",
+        nodes=(FINE,), range=(1, 16, 1), read_only=True,
+    ),
+)
+
+BY_NAME = {spec.name: spec for spec in PARAMETERS}
+
+
+def specs_for(node: str) -> tuple[ParameterSpec, ...]:
+    """The parameters `node` ("coarse_node" or "fine_node") declares."""
+    return tuple(spec for spec in PARAMETERS if node in spec.nodes)
+
+
+def defaults(node: str) -> dict[str, Any]:
+    return {spec.name: spec.default for spec in specs_for(node)}
+
+
+def check_value(spec: ParameterSpec, value: Any) -> str | None:
+    """Why `value` is not acceptable for `spec`, or None when it is."""
+    kind = PYTHON_TYPE[spec.type]
+    # ROS parameters are statically typed: an integer is refused for a double (write 1.0, not
+    # 1), and bool, though an int subclass in Python, is neither.
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        hint = " (write it with a decimal point)" if kind is float and isinstance(value, int) else ""
+        return f"{spec.name} must be a {spec.type}, got {value!r}{hint}"
+    if spec.range is not None:
+        low, high, _ = spec.range
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+            return f"{spec.name} must be in [{low:g}, {high:g}], got {value!r}"
+    if spec.choices and value not in spec.choices:
+        return f"{spec.name} must be one of {', '.join(spec.choices)}, got {value!r}"
+    return None
+
+
+def check_parameters(values: Mapping[str, Any]) -> str | None:
+    """Why a set of parameter values is inconsistent, or None when it is acceptable.
+
+    Checks each value against its spec, then the rules between parameters.
+    """
+    for name, value in values.items():
+        spec = BY_NAME.get(name)
+        if spec is None:
+            return f"unknown parameter '{name}'"
+        problem = check_value(spec, value)
+        if problem:
+            return problem
+    on = values.get("threshold_on", FROM_BUNDLE)
+    off = values.get("threshold_off", FROM_BUNDLE)
+    for name, value in (("threshold_on", on), ("threshold_off", off)):
+        if value != FROM_BUNDLE and value < 0.0:
+            return f"{name} must be -1 (from the bundle) or in [0, 1], got {value!r}"
+    if on != FROM_BUNDLE and off != FROM_BUNDLE and off > on:
+        return f"threshold_off ({off}) must not exceed threshold_on ({on})"
+    return None
+
+
+def check_change(current: Mapping[str, Any], changes: Mapping[str, Any]) -> str | None:
+    """Why a `ros2 param set` of `changes` on a node whose values are `current` must be refused."""
+    for name in changes:
+        if name in BY_NAME and BY_NAME[name].read_only:
+            return f"{name} is read-only: set it in the YAML file or launch arguments and restart"
+    return check_parameters({**current, **changes})
+
+
+def check_yaml(document: Any, where: str = "config") -> dict[str, Any]:
+    """Validate a parameter file's content (as loaded by yaml.safe_load); return its parameters.
+
+    Accepts the layout of config/edge.yaml: node-name keys (or `/**`), each with
+    `ros__parameters`. Raises ConfigError naming the key that is wrong.
+    """
+    if not isinstance(document, Mapping) or not document:
+        raise ConfigError(f"{where}: expected node names mapping to 'ros__parameters'")
+    merged: dict[str, Any] = {}
+    for node, section in document.items():
+        if not isinstance(section, Mapping) or set(section) != {"ros__parameters"}:
+            raise ConfigError(f"{where}: '{node}' must hold exactly one key, 'ros__parameters'")
+        params = section["ros__parameters"]
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"{where}: '{node}.ros__parameters' must be a mapping")
+        for name, value in params.items():
+            spec = BY_NAME.get(name)
+            if spec is None:
+                raise ConfigError(
+                    f"{where}: unknown parameter '{node}.ros__parameters.{name}' "
+                    f"(known: {', '.join(BY_NAME)})"
+                )
+            problem = check_value(spec, value)
+            if problem:
+                raise ConfigError(f"{where}: '{node}.ros__parameters.{name}': {problem}")
+        merged.update(params)
+    problem = check_parameters(merged)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return merged
+
+
+def _yaml_value(spec: ParameterSpec) -> str:
+    value = spec.default
+    if spec.type == "bool":
+        return "true" if value else "false"
+    if spec.type == "string":
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if spec.type == "double":
+        return repr(float(value))
+    return str(value)
+
+
+def _allowed(spec: ParameterSpec) -> str:
+    if spec.range is not None:
+        low, high, _ = spec.range
+        return f"[{low:g}, {high:g}]"
+    if spec.choices:
+        return " | ".join(spec.choices)
+    return ""
+
+
+def render_yaml() -> str:
+    """config/edge.yaml: every parameter with its default and a comment."""
+    lines = [
+        "# Parameters of coarse_node and fine_node (tcvads_ros). Generated from",
+        "# tcvads_ros/nodes/parameters.py: python -m tcvads_ros.nodes.parameters > config/edge.yaml",
+        "# One /** block serves both nodes in any namespace; each node reads the keys it declares.",
+        "# [read-only] parameters need a restart; the others can be changed with `ros2 param set`.",
+        "/**:",
+        "  ros__parameters:",
+    ]
+    for spec in PARAMETERS:
+        notes = ", ".join(
+            part
+            for part in (
+                " and ".join(spec.nodes),
+                spec.type,
+                _allowed(spec),
+                "read-only" if spec.read_only else "",
+            )
+            if part
+        )
+        lines.append(f"    # {spec.description} [{notes}]")
+        lines.append(f"    {spec.name}: {_yaml_value(spec)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown() -> str:
+    """The README's parameter table."""
+    rows = [
+        "| name | node | type | default | allowed | read-only | description |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for spec in PARAMETERS:
+        nodes = ", ".join(f"`{n}`" for n in spec.nodes)
+        default = f"`{_yaml_value(spec)}`"
+        allowed = _allowed(spec).replace("|", "\\|")
+        read_only = "yes" if spec.read_only else ""
+        description = spec.description.replace("|", "\\|")
+        rows.append(
+            f"| `{spec.name}` | {nodes} | {spec.type} | {default} | {allowed} | {read_only} "
+            f"| {description} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Print config/edge.yaml (default) or the README parameter table."
+    )
+    parser.add_argument("--markdown", action="store_true", help="print the Markdown table")
+    args = parser.parse_args(argv)
+    sys.stdout.write(render_markdown() if args.markdown else render_yaml())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""The nodes' message logic, with real ROS 2 Humble message types from `rosbags` (no rclpy).
+
+Every message the nodes publish is built here from the same fields the nodes use, serialised to
+CDR and read back, so a field of the wrong name or type fails here, not on the robot.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from tcvads_ros.nodes import messages
+from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, EventStateMachine
+from tcvads_ros.runtime.explanation import Explanation
+from tcvads_ros.runtime.image_convert import ImageConversionError
+
+# vision_msgs is not in rosbags' stores; its Humble definitions (vision_msgs 4.x) are registered
+# from the message text, as on a robot.
+VISION_MSGS = {
+    "vision_msgs/msg/ObjectHypothesis": "string class_id\nfloat64 score\n",
+    "vision_msgs/msg/Classification": "std_msgs/Header header\nObjectHypothesis[] results\n",
+}
+
+
+@pytest.fixture(scope="module")
+def ts():
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    types = {}
+    for name, text in VISION_MSGS.items():
+        types.update(get_types_from_msg(text, name))
+    store.register(types)
+    return store
+
+
+def roundtrip(ts, msg):
+    return ts.deserialize_cdr(ts.serialize_cdr(msg, msg.__msgtype__), msg.__msgtype__)
+
+
+def header(ts, sec=1_700_000_000, nanosec=250_000_000, frame_id="front_camera"):
+    Time = ts.types["builtin_interfaces/msg/Time"]
+    return ts.types["std_msgs/msg/Header"](stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
+
+
+def image_msg(ts, rgb, encoding="rgb8", hdr=None):
+    data = np.ascontiguousarray(rgb).reshape(-1).view(np.uint8)
+    height, width = rgb.shape[:2]
+    Image = ts.types["sensor_msgs/msg/Image"]
+    return Image(
+        header=hdr or header(ts), height=height, width=width, encoding=encoding,
+        is_bigendian=0, step=data.size // height, data=data,
+    )
+
+
+def run_events(scores, fps=10.0):
+    machine = EventStateMachine(EventConfig(min_duration_s=0.2, merge_gap_s=0.2, update_interval_s=0.5))
+    out = []
+    for i, score in enumerate(scores):
+        out += machine.update(score, 100.0 + i / fps, i)
+    return out + machine.close()
+
+
+def test_anomaly_message_roundtrips_and_puts_what_happened_first(ts):
+    events = run_events([0.1] * 5 + [0.9] * 20 + [0.1] * 10)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and "update" in kinds
+    hdr = header(ts)
+    String = ts.types["std_msgs/msg/String"]
+    for event in events:
+        msg = roundtrip(ts, String(**messages.anomaly_fields(event, hdr)))
+        doc = json.loads(msg.data)
+        assert list(doc)[:4] == ["kind", "score", "stamp", "event_id"]
+        assert doc["schema"] == messages.ANOMALY_SCHEMA
+        assert doc["event_id"] == events[0].event_id
+        assert doc["kind"] == event.kind
+        assert doc["header"] == {"stamp": {"sec": 1_700_000_000, "nanosec": 250_000_000}, "frame_id": "front_camera"}
+        # The body is the event store's record: nothing lost but float rounding.
+        record = event.to_dict()
+        assert set(doc) == set(record) | {"header", "schema"}
+        for key, value in record.items():
+            if isinstance(value, float):
+                assert doc[key] == pytest.approx(value, abs=1e-4)
+            else:
+                assert doc[key] == value
+        assert "\n" not in msg.data
+    # What `ros2 topic echo` shows by default (128 characters) still says kind, score and time.
+    shown = messages.anomaly_fields(events[0], hdr)["data"][:128]
+    start = events[0]
+    for text in ('"kind": "start"', f'"score": {round(start.score, 4)}', f'"stamp": {round(start.stamp, 4)}',
+                 f'"event_id": "{start.event_id}"'):
+        assert text in shown
+
+
+def test_anomaly_json_turns_non_finite_numbers_into_null():
+    event = AnomalyEvent("e1", "end", math.nan, 0.9, 1.0, 2.0, 2.0, 0, 20, 21, 10)
+    doc = json.loads(messages.anomaly_fields(event)["data"])
+    assert doc["score"] is None and doc["peak_score"] == 0.9
+    assert doc["header"] == {"stamp": None, "frame_id": ""}
+
+
+def test_classification_lists_every_class_best_first_with_the_source_header(ts):
+    scores = {"Normal": 0.05, "Fighting": 0.7, "Shooting": 0.2, "Arson": 0.05}
+    hdr = header(ts, frame_id="cam_left")
+    msg = messages.classification_message(
+        ts.types["vision_msgs/msg/Classification"], ts.types["vision_msgs/msg/ObjectHypothesis"], hdr, scores
+    )
+    back = roundtrip(ts, msg)
+    assert [r.class_id for r in back.results] == ["Fighting", "Shooting", "Normal", "Arson"]
+    assert [r.score for r in back.results] == pytest.approx([0.7, 0.2, 0.05, 0.05])
+    assert back.header.frame_id == "cam_left" and back.header.stamp.nanosec == 250_000_000
+
+
+def test_classification_sorts_nan_last():
+    pairs = messages.classification_results({"a": math.nan, "b": 0.1, "c": 0.3})
+    assert [name for name, _ in pairs] == ["c", "b", "a"]
+
+
+def test_explanation_is_published_as_text_and_json(ts):
+    explanation = Explanation(
+        event_id="ab" * 16, category="Fighting", probability=0.8,
+        class_scores={"Normal": 0.1, "Fighting": 0.8, "Shooting": 0.1},
+        captions=[("two people fighting in a hallway", 0.31)],
+        start_stamp=10.0, end_stamp=14.0, start_frame=100, end_frame=140,
+        backend="onnxruntime", bundle="bundle-v1",
+    )
+    text, document = messages.explanation_fields(explanation)
+    String = ts.types["std_msgs/msg/String"]
+    assert roundtrip(ts, String(**text)).data.splitlines()[0].startswith("ANOMALY Fighting p=0.80")
+    assert Explanation.from_json(roundtrip(ts, String(**document)).data) == explanation
+
+
+def test_heatmap_image_fields_make_an_rgb8_image_that_converts_back(ts):
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    hdr = header(ts)
+    back = roundtrip(ts, ts.types["sensor_msgs/msg/Image"](**messages.image_fields(hdr, rgb)))
+    assert (back.encoding, back.step, back.height, back.width) == ("rgb8", 30, 6, 10)
+    frame = messages.frame_from_message(back, index=3)
+    np.testing.assert_array_equal(frame.rgb, rgb)
+    with pytest.raises(ValueError):
+        messages.image_fields(hdr, rgb[..., 0])
+
+
+def test_ros_bytes_is_the_array_rclpy_stores_uint8_sequences_in():
+    data = np.arange(300, dtype=np.int64) % 256
+    out = messages.ros_bytes(data.astype(np.uint8))
+    assert out.typecode == "B" and list(out) == list(data)
+
+
+def test_frame_from_image_message_copies_header_and_stamp(ts):
+    bgr = np.zeros((4, 6, 3), np.uint8)
+    bgr[..., 0] = 200  # blue in BGR
+    frame = messages.frame_from_message(image_msg(ts, bgr, encoding="bgr8"), index=7)
+    assert frame.index == 7 and frame.stamp == pytest.approx(1_700_000_000.25)
+    assert frame.header.frame_id == "front_camera"
+    assert (frame.rgb[..., 2] == 200).all() and (frame.rgb[..., :2] == 0).all()
+
+
+def test_frame_from_compressed_message(ts):
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[..., 0] = 255  # red
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    Compressed = ts.types["sensor_msgs/msg/CompressedImage"]
+    msg = roundtrip(ts, Compressed(header=header(ts), format="png", data=png.reshape(-1)))
+    frame = messages.frame_from_message(msg, index=0)
+    np.testing.assert_array_equal(frame.rgb, rgb)
+
+
+def test_unconvertible_message_raises_a_reason_for_the_counter(ts):
+    msg = image_msg(ts, np.zeros((4, 4, 3), np.uint8), encoding="32FC1")
+    with pytest.raises(ImageConversionError) as info:
+        messages.frame_from_message(msg, index=0)
+    assert info.value.reason == "unsupported_encoding"
+
+
+class FakeBridge:
+    """Stands in for cv_bridge.CvBridge: records the call, returns a fixed image or raises."""
+
+    def __init__(self, result=None, error=None):
+        self.result, self.error, self.calls = result, error, []
+
+    def imgmsg_to_cv2(self, msg, desired_encoding="passthrough"):
+        self.calls.append(desired_encoding)
+        if self.error:
+            raise self.error
+        return self.result
+
+
+def test_cv_bridge_is_used_for_raw_images_when_given(ts):
+    rgb = np.full((4, 4, 3), 9, np.uint8)
+    bridge = FakeBridge(result=np.full((4, 4, 3), 7, np.uint8))
+    frame = messages.frame_from_message(image_msg(ts, rgb), index=1, bridge=bridge)
+    assert bridge.calls == ["rgb8"] and (frame.rgb == 7).all()
+    assert frame.stamp == pytest.approx(1_700_000_000.25)
+
+
+def test_cv_bridge_refusal_falls_back_to_the_numpy_conversion(ts):
+    rgb = np.full((4, 4, 3), 9, np.uint8)
+    frame = messages.frame_from_message(image_msg(ts, rgb), index=1, bridge=FakeBridge(error=RuntimeError("no")))
+    assert (frame.rgb == 9).all()
+    bad = image_msg(ts, rgb, encoding="nonsense")
+    with pytest.raises(ImageConversionError):
+        messages.frame_from_message(bad, index=1, bridge=FakeBridge(error=RuntimeError("no")))
+
+
+def window(**overrides):
+    base = {"window_s": 1.0, "frames_in": 30, "input_rate_hz": 30.0, "processing_rate_hz": 29.0,
+            "latency_mean_ms": 12.5, "latency_max_ms": 20.0, "dropped": 0, "rejected": 0}
+    return {**base, **overrides}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "level"),
+    [({}, "OK"), ({"rejected": 2}, "WARN"), ({"dropped": 3}, "WARN"), ({"frames_in": 0}, "STALE")],
+)
+def test_diagnostic_levels(overrides, level):
+    report = messages.diagnostic_report("tcvads coarse_node", "onnxruntime", window(**overrides), {"total_rejected": 4})
+    assert report.level == level
+    assert report.values["backend"] == "onnxruntime"
+    assert report.values["input_rate_hz"] == "30.000" and report.values["total_rejected"] == "4"
+
+
+def test_diagnostic_array_roundtrips_with_the_types_level_constants(ts):
+    Status, KeyValue = ts.types["diagnostic_msgs/msg/DiagnosticStatus"], ts.types["diagnostic_msgs/msg/KeyValue"]
+    report = messages.diagnostic_report(
+        "tcvads coarse_node", "tensorrt", window(rejected=1, latency_mean_ms=math.nan),
+        {"rejected_by_reason": {"truncated": 1}},
+    )
+    status = messages.diagnostic_status(Status, KeyValue, report)
+    array = ts.types["diagnostic_msgs/msg/DiagnosticArray"](header=header(ts), status=[status])
+    back = roundtrip(ts, array).status[0]
+    assert back.level == Status.WARN and back.hardware_id == "tensorrt"
+    values = {kv.key: kv.value for kv in back.values}
+    assert values["latency_mean_ms"] == "nan" and values["rejected_by_reason"] == "truncated=1"
+    with pytest.raises(ValueError):
+        messages.DiagnosticReport("x", "FINE", "m").fields()
