@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -314,7 +315,8 @@ def render_yaml() -> str:
             )
             if part
         )
-        lines.append(f"    # {spec.description} [{notes}]")
+        comment = textwrap.wrap(f"{spec.description} [{notes}]", width=94)
+        lines += [f"    # {line}" for line in comment]
         lines.append(f"    {spec.name}: {_yaml_value(spec)}")
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,133 @@
+"""Parameter specs, their validation, and config/edge.yaml kept in step with them."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.nodes import parameters as P
+from tcvads_ros.runtime.events import EventConfig
+
+REPO = Path(__file__).resolve().parents[2]
+EDGE_YAML = REPO / "config" / "edge.yaml"
+
+
+def test_names_are_unique_and_every_spec_is_well_formed():
+    assert len(P.BY_NAME) == len(P.PARAMETERS)
+    for spec in P.PARAMETERS:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", spec.name), spec.name
+        assert spec.type in P.ROS_TYPE and spec.nodes and set(spec.nodes) <= set(P.BOTH)
+        assert spec.description and "\n" not in spec.description
+        assert P.check_value(spec, spec.default) is None, spec.name  # defaults are valid
+        if spec.range is not None:
+            assert spec.type in ("integer", "double") and spec.range[0] < spec.range[1]
+        if spec.choices:
+            assert spec.type == "string" and spec.default in spec.choices
+
+
+def test_each_node_declares_what_it_needs():
+    coarse = {s.name for s in P.specs_for(P.COARSE)}
+    fine = {s.name for s in P.specs_for(P.FINE)}
+    assert {"bundle", "backend", "device", "image_topic", "compressed"} <= coarse & fine
+    assert {"threshold_on", "threshold_off", "heatmap_alpha", "fine_stage_in_process"} <= coarse - fine
+    assert {"clip_cache_seconds", "clip_after_seconds", "max_pending_clips"} <= fine - coarse
+    # Things a running model cannot change are read-only (restart needed).
+    for name in ("bundle", "backend", "device", "image_topic", "compressed"):
+        assert P.BY_NAME[name].read_only
+
+
+def test_event_timing_defaults_are_the_state_machines_own():
+    defaults = EventConfig()
+    for f in dataclasses.fields(EventConfig):
+        if f.name in P.BY_NAME and not f.name.startswith("threshold"):
+            assert P.BY_NAME[f.name].default == getattr(defaults, f.name)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("threshold_on", 0.7, None),
+        ("threshold_on", 1, "decimal point"),  # ROS parameters are statically typed
+        ("threshold_on", 1.5, "must be in"),
+        ("threshold_on", math.nan, "must be in"),
+        ("compressed", 1, "must be a bool"),
+        ("max_pending_clips", True, "must be a integer"),
+        ("max_pending_clips", 0, "must be in"),
+        ("max_pending_clips", 4, None),
+        ("backend", "tensorrt", None),
+        ("backend", "openvino", "must be one of"),
+        ("bundle", 3, "must be a string"),
+    ],
+)
+def test_check_value(name, value, problem):
+    result = P.check_value(P.BY_NAME[name], value)
+    if problem is None:
+        assert result is None
+    else:
+        assert result is not None and problem in result and name in result
+
+
+def test_thresholds_follow_the_hysteresis_rule():
+    assert P.check_parameters({"threshold_on": 0.6, "threshold_off": 0.4}) is None
+    assert P.check_parameters({"threshold_on": P.FROM_BUNDLE, "threshold_off": 0.9}) is None
+    assert "must not exceed" in P.check_parameters({"threshold_on": 0.4, "threshold_off": 0.6})
+    assert "-1 (from the bundle)" in P.check_parameters({"threshold_on": -0.5})
+    assert "unknown parameter" in P.check_parameters({"treshold_on": 0.5})
+
+
+def test_check_change_refuses_read_only_and_inconsistent_changes():
+    current = P.defaults(P.COARSE)
+    assert P.check_change(current, {"threshold_on": 0.8}) is None
+    assert "read-only" in P.check_change(current, {"bundle": "/other"})
+    current = {**current, "threshold_on": 0.5}
+    assert "must not exceed" in P.check_change(current, {"threshold_off": 0.6})
+    # Both in one call is judged on the result, not one at a time.
+    assert P.check_change(current, {"threshold_on": 0.8, "threshold_off": 0.6}) is None
+
+
+def test_edge_yaml_is_exactly_the_generated_file():
+    assert EDGE_YAML.read_text(encoding="utf-8") == P.render_yaml(), (
+        "config/edge.yaml is out of date: python -m tcvads_ros.nodes.parameters > config/edge.yaml"
+    )
+
+
+def test_edge_yaml_lists_every_parameter_with_a_comment_and_its_type():
+    text = EDGE_YAML.read_text(encoding="utf-8")
+    document = yaml.safe_load(text)
+    values = P.check_yaml(document, str(EDGE_YAML))
+    assert list(values) == [s.name for s in P.PARAMETERS]
+    lines = text.splitlines()
+    for spec in P.PARAMETERS:
+        (i,) = [n for n, line in enumerate(lines) if line.strip().startswith(f"{spec.name}:")]
+        assert lines[i - 1].strip().startswith("#"), f"{spec.name} has no comment"
+        assert type(values[spec.name]) is P.PYTHON_TYPE[spec.type], spec.name
+        assert values[spec.name] == spec.default
+
+
+def test_check_yaml_names_the_wrong_key():
+    with pytest.raises(ConfigError, match=r"/\*\*\.ros__parameters\.heatmap_alpha.*\[0, 1\]"):
+        P.check_yaml({"/**": {"ros__parameters": {"heatmap_alpha": 2.0}}})
+    with pytest.raises(ConfigError, match="unknown parameter 'coarse_node.ros__parameters.bundel'"):
+        P.check_yaml({"coarse_node": {"ros__parameters": {"bundel": "x"}}})
+    with pytest.raises(ConfigError, match="exactly one key"):
+        P.check_yaml({"/**": {"bundle": "x"}})
+    with pytest.raises(ConfigError, match="must not exceed"):
+        P.check_yaml({"/**": {"ros__parameters": {"threshold_on": 0.3, "threshold_off": 0.4}}})
+
+
+def test_markdown_table_has_one_row_per_parameter():
+    rows = [r for r in P.render_markdown().splitlines() if r.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == [s.name for s in P.PARAMETERS]
+    assert all(r.count(" | ") == 6 for r in rows)  # pipes inside cells are escaped
+
+
+def test_constraints_text_for_the_descriptor():
+    assert "one of: auto, onnxruntime" in P.BY_NAME["backend"].constraints()
+    assert "read-only" in P.BY_NAME["bundle"].constraints()
+    assert P.BY_NAME["heatmap_alpha"].constraints() == ""
