@@ -1,0 +1,146 @@
+"""QACM, the Quick Anomaly Classification Module (paper §IV.A(2)): the coarse student.
+
+A 3-layer 1-D temporal CNN over the window of per-frame backbone features, ending in one anomaly
+logit per snippet. Interpretation choices (the paper gives no layer details):
+
+- the convolutions are causal (left zero padding only), so the module runs on a live stream and
+  the logit of step t depends on steps ≤ t only;
+- layer l has dilation ``dilation_base ** l`` (1, 2, 4 by default: a receptive field of 15 steps
+  with kernel 3), each followed by ReLU and dropout; a linear head gives the logit;
+- ``QACMStream`` keeps one small buffer per layer (its receptive span) and computes only the
+  newest output of each layer per pushed frame, which equals the windowed result exactly.
+
+It is trained by distillation from the AFED teacher (Exp. (11), (14); see training/losses.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.models.mobilenet import InterpretableMobileNet, MobileNetConfig
+
+
+class QACM(nn.Module):
+    """Causal temporal CNN: features (B, T, D) -> logits (B, T).
+
+    Args:
+        input_dim: width of the per-frame features.
+        hidden: channels of every temporal convolution.
+        kernel_size: temporal kernel of every layer.
+        n_layers: number of convolution layers (the paper's 3).
+        dilation_base: layer l uses dilation ``dilation_base ** l`` (1 = no dilation).
+        dropout: dropout after each layer (training only).
+    """
+
+    def __init__(self, input_dim: int, hidden: int = 64, kernel_size: int = 3, n_layers: int = 3,
+                 dilation_base: int = 2, dropout: float = 0.1):
+        super().__init__()
+        if min(input_dim, hidden, kernel_size, n_layers, dilation_base) < 1:
+            raise ConfigError("QACM: input_dim, hidden, kernel_size, n_layers and dilation_base "
+                              "must all be >= 1")
+        self.input_dim = input_dim
+        self.convs = nn.ModuleList(
+            nn.Conv1d(input_dim if i == 0 else hidden, hidden, kernel_size,
+                      dilation=dilation_base ** i)
+            for i in range(n_layers)
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, 1)
+
+    @property
+    def receptive_field(self) -> int:
+        """Number of steps (the current one included) a logit depends on."""
+        return 1 + sum(self._span(conv) - 1 for conv in self.convs)
+
+    @staticmethod
+    def _span(conv: nn.Conv1d) -> int:
+        return (conv.kernel_size[0] - 1) * conv.dilation[0] + 1
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """features (B, T, D) -> per-snippet logits (B, T)."""
+        if features.dim() != 3 or features.shape[-1] != self.input_dim:
+            raise ValueError(f"QACM expects (B, T, {self.input_dim}), got {tuple(features.shape)}")
+        x = features.transpose(1, 2)
+        for conv in self.convs:
+            x = self.dropout(F.relu(conv(F.pad(x, (self._span(conv) - 1, 0)))))  # causal padding
+        return self.head(x.transpose(1, 2)).squeeze(-1)
+
+    def stream(self) -> QACMStream:
+        """A streaming evaluator with its own buffers (use with the module in eval mode)."""
+        return QACMStream(self)
+
+
+class QACMStream:
+    """One QACM step per new frame: ``push(feature (D,)) -> logit``, equal to the windowed form.
+
+    Each layer keeps the last ``(kernel − 1) · dilation + 1`` inputs it needs, zero-initialised
+    like the causal padding of ``QACM.forward``.
+    """
+
+    def __init__(self, qacm: QACM):
+        self.qacm = qacm
+        ref = qacm.head.weight
+        self.buffers = [
+            torch.zeros(1, conv.in_channels, QACM._span(conv), dtype=ref.dtype, device=ref.device)
+            for conv in qacm.convs
+        ]
+
+    @torch.no_grad()
+    def push(self, feature) -> float:
+        x = torch.as_tensor(feature, dtype=self.buffers[0].dtype, device=self.buffers[0].device)
+        if x.shape != (self.qacm.input_dim,):
+            raise ValueError(f"QACMStream.push expects ({self.qacm.input_dim},), got {tuple(x.shape)}")
+        x = x.view(1, -1, 1)
+        for i, conv in enumerate(self.qacm.convs):
+            self.buffers[i] = torch.cat([self.buffers[i][:, :, 1:], x], dim=2)
+            x = F.relu(conv(self.buffers[i]))  # (1, hidden, 1): the newest output only
+        return float(self.qacm.head(x[:, :, 0])[0, 0])
+
+    def reset(self) -> None:
+        for buf in self.buffers:
+            buf.zero_()
+
+
+@dataclass
+class QACMConfig:
+    """Args:
+        input: "frames" (the student owns a backbone) or "features" (precomputed features).
+        input_dim: feature width in "features" mode (e.g. 512 for VadCLIP's CLIP features).
+        backbone: the InterpretableMobileNet config in "frames" mode.
+        hidden, kernel_size, n_layers, dilation_base, dropout: see ``QACM``.
+    """
+
+    input: Literal["frames", "features"] = "frames"
+    input_dim: int = 512
+    backbone: MobileNetConfig = field(default_factory=MobileNetConfig)
+    hidden: int = 64
+    kernel_size: int = 3
+    n_layers: int = 3
+    dilation_base: int = 2
+    dropout: float = 0.1
+
+
+class QACMStudent(nn.Module):
+    """The coarse student: backbone + QACM (frames) or QACM alone (features)."""
+
+    def __init__(self, cfg: QACMConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or QACMConfig()
+        self.backbone = InterpretableMobileNet(cfg.backbone) if cfg.input == "frames" else None
+        dim = self.backbone.feature_dim if self.backbone is not None else cfg.input_dim
+        self.qacm = QACM(dim, cfg.hidden, cfg.kernel_size, cfg.n_layers, cfg.dilation_base,
+                         cfg.dropout)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-snippet features (B, T, D): the backbone on frames, or the features themselves."""
+        return x if self.backbone is None else self.backbone.encode_sequence(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: frames (B, T, 3, H, W) or features (B, T, D) -> logits (B, T)."""
+        return self.qacm(self.encode(x))

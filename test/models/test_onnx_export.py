@@ -1,0 +1,65 @@
+"""The coarse models export to ONNX (opset 17) and onnxruntime agrees with torch within 1e-4."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from tcvads_ros.models.mobilenet import FramePreprocess, InterpretableMobileNet, MobileNetConfig
+from tcvads_ros.models.qacm import QACM
+
+torch.set_num_threads(1)
+
+
+class _Backbone(nn.Module):
+    """uint8 frames -> features, heat map: the shape of the bundle's coarse_backbone graph."""
+
+    def __init__(self, cfg: MobileNetConfig):
+        super().__init__()
+        self.preprocess = FramePreprocess(cfg.mean, cfg.std)
+        self.net = InterpretableMobileNet(cfg)
+
+    def forward(self, frames):
+        features, maps = self.net.forward_with_maps(self.preprocess(frames))
+        return features, self.net.cam_from_maps(maps)
+
+
+def _export(module, args, names, outputs, dynamic, path):
+    torch.onnx.export(module.eval(), args, str(path), input_names=names, output_names=outputs,
+                      dynamic_axes=dynamic, opset_version=17, dynamo=False)
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_backbone_with_preprocess_matches_onnxruntime(tmp_path):
+    torch.manual_seed(0)
+    model = _Backbone(MobileNetConfig(width_mult=0.35, input_size=64, feature_dim=24))
+    frames = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    model.train()
+    with torch.no_grad():
+        model(frames)  # give BatchNorm non-trivial running statistics
+    session = _export(model, (frames,), ["frames"], ["features", "cam"],
+                      {"frames": {0: "n"}}, tmp_path / "backbone.onnx")
+    other = torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8)  # another batch size
+    got = session.run(None, {"frames": other.numpy()})
+    with torch.no_grad():
+        want = model(other)
+    for g, w in zip(got, want):
+        assert g.shape == tuple(w.shape)
+        assert w.abs().max() > 1e-3  # a real signal, not all zeros
+        np.testing.assert_allclose(g, w.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_qacm_matches_onnxruntime(tmp_path):
+    torch.manual_seed(0)
+    qacm = QACM(16, hidden=8)
+    scores = nn.Sequential(qacm, nn.Sigmoid())
+    features = torch.randn(1, 12, 16)
+    session = _export(scores, (features,), ["features"], ["scores"],
+                      {"features": {1: "window"}}, tmp_path / "qacm.onnx")
+    other = torch.randn(1, 20, 16)
+    got = session.run(None, {"features": other.numpy()})[0]
+    with torch.no_grad():
+        want = scores(other).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
