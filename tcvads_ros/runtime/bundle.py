@@ -1,0 +1,232 @@
+"""Model bundles: the folder a trained model travels in, and its verification.
+
+A bundle holds the four ONNX graphs of docs/ARCHITECTURE.md (coarse backbone with its
+preprocessing in the graph, QACM with the sigmoid in the graph, CLIP image encoder with CLIP's
+preprocessing in the graph, RWKV temporal head with cosine / tau / softmax in the graph), the
+class x caption text table (safetensors) and `manifest.json`. `Bundle.load` refuses a bundle whose
+manifest, files, hashes, format version, graph tensor names or shapes, or class count do not fit,
+with a `BundleError` that names the problem and says what to do. Loading imports no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tcvads_ros.configuration import from_mapping, to_mapping
+from tcvads_ros.errors import BundleError, ConfigError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+TEXT_TABLE = "text_table.safetensors"
+
+# Graph tensor names and ranks, fixed by docs/ARCHITECTURE.md. A dimension is an int that must
+# match exactly, a manifest key whose value it must match, or None (free: batch / time).
+GRAPH_FILES = {
+    "coarse_backbone": "coarse_backbone.onnx",
+    "coarse_qacm": "coarse_qacm.onnx",
+    "fine_image": "fine_image.onnx",
+    "fine_temporal": "fine_temporal.onnx",
+}
+GRAPH_INPUTS = {
+    "coarse_backbone": {"frames": (None, "coarse_h", "coarse_w", 3)},
+    "coarse_qacm": {"features": (1, None, "feature_dim")},
+    "fine_image": {"frames": (None, "fine_h", "fine_w", 3)},
+    "fine_temporal": {"features": (1, "fine_clip", "fine_feature_dim"), "text": ("classes", "fine_feature_dim")},
+}
+GRAPH_OUTPUTS = {
+    "coarse_backbone": {"features": (None, "feature_dim"), "cam": (None, None, None)},
+    "coarse_qacm": {"scores": (1, None)},
+    "fine_image": {"features": (None, "fine_feature_dim")},
+    "fine_temporal": {"probs": (1, "fine_clip", "classes"), "video_scores": (1, "classes")},
+}
+
+
+@dataclass
+class Manifest:
+    """manifest.json. Sizes are (height, width); mean/std are per RGB channel in [0, 1] units."""
+
+    format_version: int
+    created: str
+    versions: dict
+    coarse_input_size: tuple[int, int]
+    coarse_mean: tuple[float, float, float]
+    coarse_std: tuple[float, float, float]
+    feature_dim: int
+    fine_input_size: tuple[int, int]
+    fine_mean: tuple[float, float, float]
+    fine_std: tuple[float, float, float]
+    fine_feature_dim: int
+    fine_clip_snippets: int  # the fine temporal graph's fixed clip length (snippets)
+    snippet_frames: int
+    window: int  # QACM window in snippets (>= the QACM receptive field)
+    fps: float  # frame rate of the training videos; sources give their own
+    stride: int  # QACM scored every `stride` new snippets
+    thresholds: dict  # "coarse": calibrated probability threshold of the coarse stage
+    class_names: list[str]
+    captions: list[str]
+    tau: float
+    top_m: int
+    export_check: dict = field(default_factory=dict)  # graph -> max |onnxruntime - torch| at export
+    files: dict = field(default_factory=dict)  # file name -> sha256
+    source_run: str = ""  # the training run it was exported from (for the torch backend)
+
+    def sizes(self) -> dict[str, int]:
+        """Values the graph shape specs above refer to by name."""
+        return {
+            "coarse_h": self.coarse_input_size[0],
+            "coarse_w": self.coarse_input_size[1],
+            "fine_h": self.fine_input_size[0],
+            "fine_w": self.fine_input_size[1],
+            "feature_dim": self.feature_dim,
+            "fine_feature_dim": self.fine_feature_dim,
+            "fine_clip": self.fine_clip_snippets,
+            "classes": len(self.class_names),
+        }
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Path:
+    """Hash every file of the bundle into the manifest and write it (the manifest last)."""
+    folder = Path(folder)
+    manifest.files = {
+        p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST
+    }
+    path = folder / MANIFEST
+    path.write_text(json.dumps(to_mapping(manifest), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+class Bundle:
+    """A verified bundle. Construct with `Bundle.load(path)`."""
+
+    def __init__(self, root: Path, manifest: Manifest, text_table: dict[str, np.ndarray]):
+        self.root = root
+        self.manifest = manifest
+        self.text_table = text_table
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.manifest.class_names
+
+    @property
+    def captions(self) -> list[str]:
+        return self.manifest.captions
+
+    def path(self, name: str) -> Path:
+        """Path of a bundle file, by file name or graph name ("coarse_qacm")."""
+        return self.root / GRAPH_FILES.get(name, name)
+
+    def sha256(self, name: str) -> str:
+        return self.manifest.files[self.path(name).name]
+
+    @classmethod
+    def load(cls, path: str | Path, check_graphs: bool = True) -> Bundle:
+        root = Path(path)
+        redo = "re-export it with `tcvads export RUN_DIR --out BUNDLE_DIR`"
+        if not root.is_dir():
+            raise BundleError(f"{root}: bundle folder not found; {redo}")
+        manifest_path = root / MANIFEST
+        if not manifest_path.is_file():
+            raise BundleError(f"{manifest_path}: manifest missing, this is not a bundle; {redo}")
+        try:
+            raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BundleError(f"{manifest_path}: not valid JSON ({exc}); {redo}") from exc
+        version = raw.get("format_version") if isinstance(raw, dict) else None
+        if not isinstance(version, int):
+            raise BundleError(f"{manifest_path}: no integer 'format_version'; {redo}")
+        if version > FORMAT_VERSION:
+            raise BundleError(
+                f"{manifest_path}: bundle format {version} is newer than this tcvads_ros reads "
+                f"({FORMAT_VERSION}); upgrade tcvads_ros or export the bundle with this version"
+            )
+        try:
+            manifest = from_mapping(Manifest, raw)
+        except ConfigError as exc:
+            raise BundleError(f"{manifest_path}: {exc}; {redo}") from exc
+        expected = set(GRAPH_FILES.values()) | {TEXT_TABLE}
+        unlisted = sorted(expected - set(manifest.files))
+        if unlisted:
+            raise BundleError(f"{manifest_path}: {', '.join(unlisted)} not listed in 'files'; {redo}")
+        for name, digest in manifest.files.items():
+            file = root / name
+            if not file.is_file():
+                raise BundleError(f"{file}: file missing from the bundle; copy the whole bundle folder again")
+            if sha256(file) != digest:
+                raise BundleError(
+                    f"{file}: sha256 does not match the manifest (corrupt or modified); "
+                    "copy the bundle again or re-export it"
+                )
+        bundle = cls(root, manifest, _load_text_table(root / TEXT_TABLE, manifest))
+        if check_graphs:
+            for graph in GRAPH_FILES:
+                _check_graph(bundle.path(graph), graph, manifest.sizes())
+        return bundle
+
+
+def _load_text_table(path: Path, manifest: Manifest) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        table = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BundleError(f"{path}: cannot read the text table ({exc}); re-export the bundle") from exc
+    for key in ("class_caption", "captions"):
+        if key not in table:
+            raise BundleError(f"{path}: tensor '{key}' missing; re-export the bundle")
+    classes, captions, dim = len(manifest.class_names), len(manifest.captions), manifest.fine_feature_dim
+    want = {"class_caption": (classes, captions, dim), "captions": (captions, dim)}
+    for key, shape in want.items():
+        if table[key].shape != shape:
+            raise BundleError(
+                f"{path}: '{key}' has shape {table[key].shape} but the manifest's "
+                f"{classes} class names, {captions} captions and feature size {dim} need {shape}; "
+                "the table and manifest come from different exports, re-export the bundle"
+            )
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in table.items()}
+
+
+def _check_graph(path: Path, graph: str, sizes: dict[str, int]) -> None:
+    """Check a graph's input and output names and fixed dimensions against the interface."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own unexported exception types
+        raise BundleError(f"{path}: not a loadable ONNX graph ({exc}); re-export the bundle") from exc
+    for kind, args, spec in (
+        ("input", session.get_inputs(), GRAPH_INPUTS[graph]),
+        ("output", session.get_outputs(), GRAPH_OUTPUTS[graph]),
+    ):
+        found = {a.name: a.shape for a in args}
+        if set(found) != set(spec):
+            raise BundleError(
+                f"{path}: {kind} tensors are {sorted(found)} but {graph} must have {sorted(spec)} "
+                "(docs/ARCHITECTURE.md); re-export the bundle with this tcvads_ros"
+            )
+        for name, dims in spec.items():
+            shape = found[name]
+            if len(shape) != len(dims):
+                raise BundleError(f"{path}: {kind} '{name}' has rank {len(shape)}, expected {len(dims)}")
+            for axis, (have, want) in enumerate(zip(shape, dims)):
+                want = sizes.get(want, want) if isinstance(want, str) else want
+                if want is not None and isinstance(have, int) and have != want:
+                    raise BundleError(
+                        f"{path}: {kind} '{name}' axis {axis} is {have}, the manifest needs {want}; "
+                        "graph and manifest come from different exports, re-export the bundle"
+                    )

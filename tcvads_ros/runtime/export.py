@@ -1,0 +1,281 @@
+"""`tcvads export RUN_DIR --out BUNDLE_DIR`: a training run -> a verified model bundle.
+
+The four graphs of docs/ARCHITECTURE.md are torch modules here (`graph_modules`) whose inputs
+and outputs are exactly the bundle's tensors, so preprocessing (uint8 NHWC RGB -> normalised
+NCHW), the QACM sigmoid and the fine stage's cosine / tau / softmax live inside the exported
+graphs and the deployed model cannot disagree with the trained one. After writing each graph the
+ONNX Runtime outputs are compared with torch's on sample inputs; a difference above
+`TOLERANCE` refuses the export. The torch backend runs the same `graph_modules`.
+
+This module imports torch; the coarse runtime path never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shutil
+import sys
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from tcvads_ros import __version__
+from tcvads_ros.errors import BundleError
+from tcvads_ros.runtime.bundle import (
+    FORMAT_VERSION,
+    GRAPH_FILES,
+    GRAPH_INPUTS,
+    GRAPH_OUTPUTS,
+    TEXT_TABLE,
+    Bundle,
+    Manifest,
+    write_manifest,
+)
+
+OPSET = 17
+TOLERANCE = 1e-4  # max |onnxruntime - torch| accepted on the sample inputs
+
+
+class CoarseBackboneGraph(nn.Module):
+    """frames uint8 (N,H,W,3) -> features (N,D), cam (N,h,w): preprocessing in the graph.
+
+    One backbone pass gives both: the features and the CAM from its deconvolution maps.
+    """
+
+    def __init__(self, preprocess: nn.Module, backbone: nn.Module):
+        super().__init__()
+        self.preprocess, self.backbone = preprocess, backbone
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features, maps = self.backbone.forward_with_maps(self.preprocess(frames))
+        return features, self.backbone.cam_from_maps(maps)
+
+
+class CoarseQACMGraph(nn.Module):
+    """features (1,W,D) -> scores (1,W) anomaly probabilities (sigmoid in the graph)."""
+
+    def __init__(self, qacm: nn.Module):
+        super().__init__()
+        self.qacm = qacm
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.qacm(features))
+
+
+class FineImageGraph(nn.Module):
+    """frames uint8 (N,Hc,Wc,3) -> normalised CLIP image features (N,Dc), CLIP preprocessing in graph."""
+
+    def __init__(self, fine: nn.Module):
+        super().__init__()
+        self.fine = fine
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.fine.encode_images(self.fine.preprocess(frames))
+
+
+class FineTemporalGraph(nn.Module):
+    """features (1,T,Dc), text (C,Dc) -> probs (1,T,C), video_scores (1,C) (paper Exp. 15-16)."""
+
+    def __init__(self, fine: nn.Module):
+        super().__init__()
+        self.fine = fine
+
+    def forward(self, features: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.fine(features, text)
+        return out["probs"], out["video_scores"]
+
+
+def sample_inputs(manifest: Manifest, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Inputs of the right shapes and types for every graph (export check, tests, benchmarks)."""
+    rng = np.random.default_rng(seed)
+    h, w = manifest.coarse_input_size
+    hc, wc = manifest.fine_input_size
+    dc, t = manifest.fine_feature_dim, manifest.fine_clip_snippets
+    unit = rng.standard_normal((1, t, dc)).astype(np.float32)
+    text = rng.standard_normal((len(manifest.class_names), dc)).astype(np.float32)
+    return {
+        "coarse_backbone": {"frames": rng.integers(0, 256, (2, h, w, 3), dtype=np.uint8)},
+        "coarse_qacm": {"features": rng.standard_normal((1, manifest.window, manifest.feature_dim)).astype(np.float32)},
+        "fine_image": {"frames": rng.integers(0, 256, (2, hc, wc, 3), dtype=np.uint8)},
+        "fine_temporal": {
+            "features": unit / np.linalg.norm(unit, axis=-1, keepdims=True),
+            "text": text / np.linalg.norm(text, axis=-1, keepdims=True),
+        },
+    }
+
+
+def run_graph_module(module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run one graph module on numpy inputs -> numpy outputs keyed by the bundle's tensor names."""
+    device = next(module.parameters(), torch.empty(0)).device
+    args = [torch.from_numpy(np.ascontiguousarray(inputs[name])).to(device) for name in GRAPH_INPUTS[graph]]
+    with torch.no_grad():
+        out = module(*args)
+    out = out if isinstance(out, tuple) else (out,)
+    return {name: o.detach().float().cpu().numpy() for name, o in zip(GRAPH_OUTPUTS[graph], out)}
+
+
+def _export_graph(module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray], path: Path) -> None:
+    names_in, names_out = list(GRAPH_INPUTS[graph]), list(GRAPH_OUTPUTS[graph])
+    # Frame batches are dynamic; the QACM window is dynamic (a stream starts with fewer
+    # snippets); the fine clip length is fixed (the RWKV scan is traced for that length).
+    dynamic = {
+        "coarse_backbone": {"frames": {0: "n"}, "features": {0: "n"}, "cam": {0: "n"}},
+        "coarse_qacm": {"features": {1: "w"}, "scores": {1: "w"}},
+        "fine_image": {"frames": {0: "n"}, "features": {0: "n"}},
+        "fine_temporal": {},
+    }[graph]
+    args = tuple(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names_in)
+    with warnings.catch_warnings():  # tracer notes on Python-level shape checks; checked below
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, args, str(path), input_names=names_in, output_names=names_out,
+            dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+        )
+
+
+def check_graph(path: Path, module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray]) -> float:
+    """Max |onnxruntime - torch| over the graph's outputs on `inputs`."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = dict(zip(GRAPH_OUTPUTS[graph], session.run(list(GRAPH_OUTPUTS[graph]), dict(inputs))))
+    want = run_graph_module(module, graph, inputs)
+    return max(float(np.max(np.abs(got[k] - want[k]))) for k in want)
+
+
+def export_bundle(graphs: Mapping[str, nn.Module], text_table: Mapping[str, np.ndarray],
+                  manifest: Manifest, out: Path, overwrite: bool = False) -> Bundle:
+    """Write graphs + text table + manifest to `out`, check ONNX against torch, load it back.
+
+    Args:
+        graphs: graph name -> module taking/returning the bundle's tensors (see the classes above).
+        text_table: "class_caption" (C,K,Dc) and "captions" (K,Dc), normalised.
+        manifest: everything but `files` (filled here) and `versions` (completed here).
+    """
+    from safetensors.numpy import save_file
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise BundleError(f"{out}: folder exists and is not empty; choose a new folder or pass --overwrite")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    import onnx
+    import onnxruntime
+
+    manifest.format_version = FORMAT_VERSION
+    manifest.versions = {
+        "tcvads_ros": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__, "opset": OPSET,
+        "python": ".".join(map(str, sys.version_info[:3])), **manifest.versions,
+    }
+    manifest.created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    samples = sample_inputs(manifest)
+    for graph, file in GRAPH_FILES.items():
+        module = graphs[graph].eval()
+        _export_graph(module, graph, samples[graph], out / file)
+        error = check_graph(out / file, module, graph, samples[graph])
+        if not error <= TOLERANCE:
+            raise BundleError(
+                f"{out / file}: ONNX Runtime differs from torch by {error:.2e} (> {TOLERANCE}) on "
+                "sample inputs; the graph did not export faithfully (report this as a bug)"
+            )
+        manifest.export_check[graph] = error
+    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in text_table.items()},
+              str(out / TEXT_TABLE))
+    write_manifest(out, manifest)
+    return Bundle.load(out)
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    if not path.is_file():
+        raise BundleError(f"{path}: missing; is this a finished training run (training/train.py)?")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: not readable JSON ({exc})") from exc
+
+
+def _load_model(run_dir: Path, stage: str, **extra) -> nn.Module:
+    """Rebuild `<stage>.safetensors` with the create_model name and config of `<stage>.json`."""
+    from safetensors.torch import load_file
+
+    from tcvads_ros.models.registry import create_model
+
+    info = _read_json(run_dir / f"{stage}.json")
+    weights = run_dir / f"{stage}.safetensors"
+    if not weights.is_file():
+        raise BundleError(f"{weights}: checkpoint missing; train the '{stage}' stage first")
+    model = create_model(info["model"], **info["config"], **extra)
+    model.load_state_dict(load_file(str(weights)))
+    return model.eval()
+
+
+def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray], Manifest]:
+    """The graph modules, text table and manifest (without files/versions) of a training run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise BundleError(f"{run_dir}: training run folder not found")
+    student = _load_model(run_dir, "student")
+    if getattr(student, "backbone", None) is None:
+        raise BundleError(
+            f"{run_dir}: the student was trained on precomputed features (no backbone); an edge "
+            "bundle needs a student trained on frames (data.kind: videos or synthetic)"
+        )
+    fine_info = _read_json(run_dir / "fine.json")
+    fine = _load_model(run_dir, "fine", **fine_info.get("model_args", {}))
+    calibration = _read_json(run_dir / "calibration.json")
+    backbone_cfg = student.backbone.cfg
+    with torch.no_grad():
+        table = {"class_caption": fine.class_caption_table().float().numpy(),
+                 "captions": fine.caption_embeddings().float().numpy()}
+    preprocess = student_preprocess(backbone_cfg)
+    qacm = student.qacm
+    manifest = Manifest(
+        format_version=FORMAT_VERSION, created="", versions={},
+        coarse_input_size=(backbone_cfg.input_size, backbone_cfg.input_size),
+        coarse_mean=tuple(backbone_cfg.mean), coarse_std=tuple(backbone_cfg.std),
+        feature_dim=student.backbone.feature_dim,
+        fine_input_size=tuple(fine.input_size), fine_mean=tuple(fine.preprocess.mean.flatten().tolist()),
+        fine_std=tuple(fine.preprocess.std.flatten().tolist()), fine_feature_dim=int(table["captions"].shape[1]),
+        fine_clip_snippets=int(fine_info.get("clip_snippets", 16)),
+        snippet_frames=16, window=max(16, int(qacm.receptive_field)), fps=float(fine_info.get("fps", 25.0)),
+        stride=1, thresholds={"coarse": float(calibration["threshold"])},
+        class_names=list(fine.class_names), captions=list(fine.captions.captions),
+        tau=float(fine.tau), top_m=int(fine_info.get("top_m", 3)), source_run=str(run_dir.resolve()),
+    )
+    graphs = {
+        "coarse_backbone": CoarseBackboneGraph(preprocess, student.backbone),
+        "coarse_qacm": CoarseQACMGraph(qacm),
+        "fine_image": FineImageGraph(fine),
+        "fine_temporal": FineTemporalGraph(fine),
+    }
+    return graphs, table, manifest
+
+
+def student_preprocess(backbone_cfg) -> nn.Module:
+    from tcvads_ros.models.mobilenet import FramePreprocess
+
+    return FramePreprocess(backbone_cfg.mean, backbone_cfg.std)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="training run folder (written by training/train.py)")
+    parser.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder at --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    graphs, text_table, manifest = load_run(args.run_dir)
+    bundle = export_bundle(graphs, text_table, manifest, args.out, overwrite=args.overwrite)
+    print(f"wrote bundle {bundle.root} ({len(bundle.class_names)} classes, {len(bundle.captions)} captions)")
+    for graph, error in bundle.manifest.export_check.items():
+        print(f"  {GRAPH_FILES[graph]:22s} onnxruntime vs torch max |diff| {error:.1e}")
+    return 0

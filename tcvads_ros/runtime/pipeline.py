@@ -1,0 +1,430 @@
+"""The streaming two-stage detector: frames in, events and explanations out (no torch, no ROS).
+
+- `CoarseDetector` (paper §IV.A, always on): one frame per snippet (the frame whose index is a
+  multiple of `sample_every`, 16 by default, so snippet s is represented by frame 16·s as in
+  training) is resized to the backbone's input and run once through `coarse_backbone`; its
+  feature row goes into a fixed-size ring buffer; every `score_every` new snippets the QACM
+  scores the buffered window (a causal CNN, so the newest positions' scores are the streaming
+  scores) and each new snippet's probability drives the `EventStateMachine`.
+- `FineWorker` (paper §IV.B, on demand): a thread with a bounded queue. An event start opens a
+  clip of `fine_clip_snippets` sampled frames, `pre_roll` of them up to the start and the rest
+  after it; the finished clip is queued. The worker encodes the clip with `fine_image`,
+  retrieves the top-m captions by cosine similarity of the mean clip feature with the caption
+  embeddings, builds each class's text feature as the mean of its class x caption table rows
+  over those captions (the edge rule of docs/ARCHITECTURE.md), runs `fine_temporal` and writes
+  the explanation, the heat map of the event's peak frame and, optionally, an evidence clip.
+- A slow fine stage never slows the coarse one: a start while a clip is still being collected
+  is coalesced into that clip; a finished clip that finds the queue full is dropped. Both are
+  counted.
+- Every event and explanation is appended to each store (durable) before it is returned or
+  handed to the `on_explanation` callback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import queue
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from tcvads_ros.runtime.backends.base import Backend
+from tcvads_ros.runtime.bundle import Bundle
+from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, EventStateMachine
+from tcvads_ros.runtime.explanation import Explanation
+from tcvads_ros.runtime.frames import Frame
+from tcvads_ros.runtime.heatmap import save_heatmap
+from tcvads_ros.runtime.ring_buffer import ArrayRingBuffer, RingBuffer
+
+log = logging.getLogger(__name__)
+
+
+class RecordStore(Protocol):
+    """EventStore, or anything else that durably appends a record before returning."""
+
+    def append(self, record: Any) -> Any: ...
+
+
+@dataclass
+class PipelineConfig:
+    """Args:
+        sample_every: frames per backbone run (default: the bundle's snippet_frames, 16; 1 runs
+            every frame, for benchmarks).
+        score_every: QACM run every this many new snippets (default: the bundle's stride).
+        threshold: coarse alarm threshold (default: the bundle's calibrated one); the event
+            ends below `threshold * hysteresis`.
+        events: further event state machine settings (its thresholds are set from the above).
+        fine: run the fine stage on event starts.
+        pre_roll: snippets of the fine clip up to and including the start (default: half the clip).
+        fine_queue: finished clips waiting for the fine worker; more are dropped.
+        output_dir: where heat maps and evidence clips go (none are written when None).
+        heatmap: write the heat map of each event's peak frame (needs output_dir).
+        evidence_clip: write each fine clip as a video next to the event (needs output_dir).
+    """
+
+    sample_every: int | None = None
+    score_every: int | None = None
+    threshold: float | None = None
+    hysteresis: float = 0.8
+    events: EventConfig = field(default_factory=EventConfig)
+    fine: bool = True
+    pre_roll: int | None = None
+    fine_queue: int = 2
+    output_dir: Path | None = None
+    heatmap: bool = True
+    evidence_clip: bool = False
+
+
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """RGB uint8 frame -> (height, width) = `size`; area averaging when shrinking."""
+    h, w = size
+    if rgb.shape[:2] == (h, w):
+        return rgb
+    shrink = rgb.shape[0] > h or rgb.shape[1] > w
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+class LatencyStats:
+    """The last `capacity` latencies in seconds: mean / p50 / p95 / max in milliseconds."""
+
+    def __init__(self, capacity: int = 2048):
+        self._values: deque[float] = deque(maxlen=capacity)
+
+    def add(self, seconds: float) -> None:
+        self._values.append(seconds)
+
+    def summary(self) -> dict[str, float]:
+        if not self._values:
+            return {"count": 0}
+        ms = np.asarray(self._values) * 1000.0
+        return {"count": len(ms), "mean_ms": float(ms.mean()), "p50_ms": float(np.percentile(ms, 50)),
+                "p95_ms": float(np.percentile(ms, 95)), "max_ms": float(ms.max())}
+
+
+@dataclass
+class _Snippet:
+    """A sampled frame with its coarse outputs (kept for the fine clip and the heat map)."""
+
+    frame: Frame
+    cam: np.ndarray
+    score: float = math.nan
+
+
+class CoarseDetector:
+    """Frames -> per-snippet anomaly probabilities -> `AnomalyEvent`s."""
+
+    def __init__(self, bundle: Bundle, backend: Backend, cfg: PipelineConfig | None = None):
+        cfg = cfg or PipelineConfig()
+        m = bundle.manifest
+        self.backend = backend
+        self.size = tuple(m.coarse_input_size)
+        self.sample_every = int(cfg.sample_every or m.snippet_frames)
+        self.score_every = int(cfg.score_every or m.stride)
+        if self.sample_every < 1 or self.score_every < 1:
+            raise ValueError("sample_every and score_every must be >= 1")
+        threshold = m.thresholds.get("coarse", 0.5) if cfg.threshold is None else cfg.threshold
+        self.event_config = dataclasses.replace(
+            cfg.events, threshold_on=float(threshold), threshold_off=float(threshold) * cfg.hysteresis
+        )
+        self.events = EventStateMachine(self.event_config)
+        self.features = ArrayRingBuffer(m.window, m.feature_dim)
+        # Snippets not yet scored, plus enough history for the fine clip's pre-roll.
+        self.snippets: RingBuffer[_Snippet] = RingBuffer(max(m.window, m.fine_clip_snippets) + self.score_every)
+        self._unscored = 0
+        self._next_due = 0
+        self._last_index = -1
+        self.stats: Counter = Counter()
+        self.latency = LatencyStats()
+
+    def push(self, frame: Frame) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+        """One frame in; returns the snippets scored by this call and the events they caused."""
+        self.stats["frames"] += 1
+        if frame.index < self._last_index:  # the source restarted (a new file, a reset camera)
+            self._next_due = 0
+        self._last_index = frame.index
+        if frame.index < self._next_due:
+            return [], []
+        if frame.height == 0 or frame.width == 0:
+            self.stats["rejected"] += 1
+            return [], []
+        self._next_due = (frame.index // self.sample_every + 1) * self.sample_every
+        start = time.perf_counter()
+        out = self.backend.run("coarse_backbone", {"frames": resize_rgb(frame.rgb, self.size)[None]})
+        self.features.push(out["features"][0])
+        self.snippets.push(_Snippet(frame, out["cam"][0]))
+        self.stats["processed"] += 1
+        self._unscored += 1
+        scored, events = [], []
+        if self._unscored >= self.score_every:
+            scored, events = self._score()
+        self.latency.add(time.perf_counter() - start)
+        return scored, events
+
+    def _score(self) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+        window = self.features.latest()[None]
+        scores = self.backend.run("coarse_qacm", {"features": window})["scores"][0]
+        new = min(self._unscored, len(scores))
+        self._unscored = 0
+        scored = self.snippets.latest(new)
+        events = []
+        for snippet, score in zip(scored, scores[-new:]):
+            snippet.score = float(score)
+            if not math.isfinite(snippet.score):
+                self.stats["nonfinite_scores"] += 1
+                continue
+            events += self.events.update(snippet.score, snippet.frame.stamp, snippet.frame.index)
+        return scored, events
+
+    def close(self) -> list[AnomalyEvent]:
+        """Score what is pending and end the open event (the source ended)."""
+        events = self._score()[1] if self._unscored and len(self.features) else []
+        return events + self.events.close()
+
+
+@dataclass
+class FineJob:
+    event: AnomalyEvent  # the latest announcement of the event when the clip was finished
+    snippets: list[_Snippet]
+    coalesced: list[str] = field(default_factory=list)  # ids of events folded into this clip
+
+
+class FineWorker:
+    """Runs the fine stage on finished clips in its own thread; results go to `on_result`."""
+
+    def __init__(self, bundle: Bundle, backend: Backend, on_result: Callable[[FineJob, Explanation], None],
+                 queue_size: int = 2, on_error: Callable[[FineJob, Exception], None] | None = None):
+        self.bundle, self.backend = bundle, backend
+        self.on_result, self.on_error = on_result, on_error
+        self.queue: queue.Queue[FineJob | None] = queue.Queue(maxsize=max(1, queue_size))
+        self.latency = LatencyStats()
+        self.stats: Counter = Counter()
+        self._thread = threading.Thread(target=self._loop, name="tcvads-fine", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: FineJob) -> bool:
+        """Queue a clip without waiting; False (and counted) when the queue is full."""
+        try:
+            self.queue.put_nowait(job)
+        except queue.Full:
+            self.stats["triggers_dropped"] += 1
+            return False
+        self.stats["triggers_queued"] += 1
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        """Finish the queued clips, then stop the thread."""
+        self.queue.put(None)
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while (job := self.queue.get()) is not None:
+            start = time.perf_counter()
+            try:
+                result = classify_clip(self.bundle, self.backend, [s.frame for s in job.snippets])
+                self.on_result(job, result)
+                self.stats["explanations"] += 1
+            except Exception as exc:  # a failed explanation must not kill the worker
+                self.stats["fine_errors"] += 1
+                log.exception("fine stage failed for event %s", job.event.event_id)
+                if self.on_error is not None:
+                    self.on_error(job, exc)
+            self.latency.add(time.perf_counter() - start)
+
+
+@dataclass
+class ClipResult:
+    class_scores: dict[str, float]
+    category: str
+    probability: float
+    captions: list[tuple[str, float]]
+
+
+def classify_clip(bundle: Bundle, backend: Backend, frames: list[Frame]) -> ClipResult:
+    """The fine stage on a clip of one frame per snippet (paper §IV.B; edge rule of ARCHITECTURE.md)."""
+    m = bundle.manifest
+    clip = np.stack([resize_rgb(f.rgb, tuple(m.fine_input_size)) for f in frames])
+    features = backend.run("fine_image", {"frames": clip})["features"]  # (T, Dc), normalised
+    # "CLIP native text" as retrieval: captions closest to the clip's mean image feature.
+    mean = features.mean(axis=0)
+    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    similarity = bundle.text_table["captions"] @ mean
+    top = np.argsort(-similarity)[: m.top_m]
+    text = bundle.text_table["class_caption"][:, top, :].mean(axis=1)
+    text /= np.maximum(np.linalg.norm(text, axis=-1, keepdims=True), 1e-12)
+    out = backend.run("fine_temporal", {"features": features[None].astype(np.float32),
+                                        "text": text.astype(np.float32)})
+    scores = np.clip(out["video_scores"][0], 0.0, 1.0)
+    best = int(np.argmax(scores))
+    return ClipResult(
+        class_scores={name: float(s) for name, s in zip(m.class_names, scores)},
+        category=m.class_names[best],
+        probability=float(scores[best]),
+        captions=[(m.captions[i], float(np.clip(similarity[i], -1, 1))) for i in top],
+    )
+
+
+@dataclass
+class _OpenClip:
+    event: AnomalyEvent
+    snippets: list[_Snippet]
+    coalesced: list[str] = field(default_factory=list)
+
+
+class TwoStagePipeline:
+    """The coarse detector and the fine worker, wired together. Drive with `push` and `close`."""
+
+    def __init__(self, bundle: Bundle, backend: Backend, cfg: PipelineConfig | None = None,
+                 stores: list[RecordStore] | None = None,
+                 on_explanation: Callable[[Explanation], None] | None = None,
+                 fps: float | None = None):
+        """Args:
+            stores: every event and explanation is appended to each before it is announced.
+            on_explanation: called (from the fine worker's thread) with each explanation.
+            fps: the source's frame rate, for the evidence clip (default: the bundle's).
+        """
+        self.cfg = cfg = cfg or PipelineConfig()
+        self.bundle, self.backend = bundle, backend
+        self.stores = list(stores or [])
+        self.on_explanation = on_explanation
+        self.fps = fps or bundle.manifest.fps
+        self.coarse = CoarseDetector(bundle, backend, cfg)
+        self.clip_len = bundle.manifest.fine_clip_snippets
+        self.pre_roll = min(self.clip_len, cfg.pre_roll or max(1, self.clip_len // 2))
+        self.fine = FineWorker(bundle, backend, self._explained, cfg.fine_queue) if cfg.fine else None
+        self._open: _OpenClip | None = None
+        self._latest: dict[str, AnomalyEvent] = {}  # open events' latest announcement (peak frame)
+        self._store_lock = threading.Lock()
+        self.stats: Counter = Counter()
+        self.explanations_written = 0
+        if cfg.output_dir is not None:
+            Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+
+    def push(self, frame: Frame) -> list[AnomalyEvent]:
+        scored, events = self.coarse.push(frame)
+        for event in events:
+            self._record(event)
+        if self.fine is not None:
+            self._collect(scored, events)
+        return events
+
+    def close(self, timeout: float | None = None) -> list[AnomalyEvent]:
+        """End the stream: end the open event, explain a half-collected clip, wait for the worker."""
+        events = self.coarse.close()
+        for event in events:
+            self._record(event)
+        if self.fine is not None:
+            self._collect([], events)
+            if self._open is not None:
+                self._finish_clip()
+            self.fine.close(timeout)
+        return events
+
+    def _record(self, event: AnomalyEvent) -> None:
+        if event.kind == "end":
+            self._latest.pop(event.event_id, None)
+        else:
+            self._latest[event.event_id] = event
+        self._append(event.to_dict())
+
+    def _append(self, record: dict) -> None:
+        with self._store_lock:
+            for store in self.stores:
+                store.append(record)
+
+    def _collect(self, scored: list[_Snippet], events: list[AnomalyEvent]) -> None:
+        for event in events:
+            if event.kind != "start":
+                continue
+            self.stats["triggers"] += 1
+            if self._open is not None:  # the fine stage is still waiting for the last clip
+                self._open.coalesced.append(event.event_id)
+                self.stats["triggers_coalesced"] += 1
+                continue
+            held = [s for s in self.coarse.snippets if s.frame.index <= event.frame]
+            self._open = _OpenClip(event, held[-self.pre_roll:])
+            scored = [s for s in scored if s.frame.index > event.frame]
+        if self._open is not None:
+            self._open.snippets += scored
+            if len(self._open.snippets) >= self.clip_len:
+                self._finish_clip()
+
+    def _finish_clip(self) -> None:
+        clip, self._open = self._open, None
+        snippets = clip.snippets[: self.clip_len]
+        # A stream that starts or ends inside the clip: repeat the edge frames to the graph's length.
+        missing = self.clip_len - len(snippets)
+        before = max(0, self.pre_roll - sum(s.frame.index <= clip.event.frame for s in snippets))
+        before = min(before, missing)
+        snippets = [snippets[0]] * before + snippets + [snippets[-1]] * (missing - before)
+        event = self._latest.get(clip.event.event_id, clip.event)
+        self.fine.submit(FineJob(event, snippets, clip.coalesced))
+
+    def _explained(self, job: FineJob, result: ClipResult) -> None:
+        event, frames = job.event, [s.frame for s in job.snippets]
+        peak = next((s for s in job.snippets if s.frame.index == event.peak_frame), None)
+        if peak is None:
+            peak = max(job.snippets, key=lambda s: s.score if math.isfinite(s.score) else -1.0)
+        heatmap_path = None
+        out_dir = self.cfg.output_dir
+        if out_dir is not None and self.cfg.heatmap:
+            path = Path(out_dir) / f"{event.event_id}_heatmap.png"
+            heatmap_path = str(save_heatmap(path, peak.frame.rgb, peak.cam).path)
+        if out_dir is not None and self.cfg.evidence_clip:
+            write_clip(Path(out_dir) / f"{event.event_id}_clip.avi", frames,
+                       fps=max(1.0, self.fps / self.coarse.sample_every))
+        explanation = Explanation(
+            event_id=event.event_id,
+            category=result.category,
+            probability=result.probability,
+            class_scores=result.class_scores,
+            captions=[{"text": t, "similarity": s} for t, s in result.captions],
+            start_stamp=min(f.stamp for f in frames),
+            end_stamp=max(f.stamp for f in frames),
+            start_frame=min(f.index for f in frames),
+            end_frame=max(f.index for f in frames) + self.coarse.sample_every,
+            backend=self.backend.name,
+            bundle=str(self.bundle.root),
+            heatmap_path=heatmap_path,
+            peak_frame=peak.frame.index,
+            coarse_peak_score=event.peak_score,
+        )
+        self._append(explanation.to_dict())
+        self.explanations_written += 1
+        if self.on_explanation is not None:
+            self.on_explanation(explanation)
+
+    def summary(self) -> dict[str, Any]:
+        """Counters and latencies for diagnostics and the end-of-run summary."""
+        stats = {**self.coarse.stats, **self.stats,
+                 **{f"events_{k}": v for k, v in self.coarse.events.stats.items()}}
+        result = {"stats": stats, "coarse_latency": self.coarse.latency.summary(),
+                  "backend": self.backend.describe()}
+        if self.fine is not None:
+            result["stats"].update(self.fine.stats)
+            result["fine_latency"] = self.fine.latency.summary()
+        return result
+
+
+def write_clip(path: Path, frames: list[Frame], fps: float) -> Path:
+    """Encode RGB frames as an MJPEG AVI (OpenCV writes it everywhere, no licence questions)."""
+    height, width = frames[0].rgb.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), float(fps), (width, height))
+    if not writer.isOpened():
+        log.warning("%s: OpenCV cannot write the evidence clip", path)
+        return path
+    try:
+        for frame in frames:
+            rgb = frame.rgb if frame.rgb.shape[:2] == (height, width) else resize_rgb(frame.rgb, (height, width))
+            writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path

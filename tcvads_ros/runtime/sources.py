@@ -1,0 +1,255 @@
+"""Frame sources for `tcvads detect`: video file, image folder, camera index, rosbag2.
+
+Each source is an iterable of `Frame`s (RGB uint8, stamp in seconds, index in the source) with
+`fps`, `length` (frames, when known, for the progress bar), `name` and a `stats` counter of
+frames it had to skip. A source that cannot be opened raises `SourceError` saying what to do;
+a bad frame in the middle (an unreadable image, a message that does not convert) is counted and
+skipped, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tcvads_ros.errors import SourceError
+from tcvads_ros.runtime.frames import Frame
+from tcvads_ros.runtime.image_convert import ImageConversionError, header_stamp, message_to_frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+DEFAULT_FPS = 25.0
+
+
+class Source:
+    name = ""
+    fps = DEFAULT_FPS
+    length: int | None = None
+
+    def __init__(self) -> None:
+        self.stats: Counter = Counter()
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device or file."""
+
+
+class VideoFileSource(Source):
+    """A video file decoded by OpenCV (FFmpeg): fps from the file, stamps from the position."""
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        self.name = str(self.path)
+        if not self.path.is_file():
+            raise SourceError(f"{self.path}: no such video file")
+        self._capture = cv2.VideoCapture(str(self.path))
+        if not self._capture.isOpened():
+            raise SourceError(
+                f"{self.path}: OpenCV cannot open this video (not a video, or a codec this OpenCV "
+                "build lacks); convert it, e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`"
+            )
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if np.isfinite(fps) and 0 < fps < 1000 else DEFAULT_FPS
+        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.length = count if count > 0 else None
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        failures = 0
+        while True:
+            ok, bgr = self._capture.read()
+            if not ok:
+                # A damaged packet makes read() fail once; the end of the file makes it fail for good.
+                failures += 1
+                if failures > 3 or self.length is None or index >= self.length:
+                    break
+                self.stats["unreadable_frames"] += 1
+                index += 1
+                continue
+            failures = 0
+            if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
+                self.stats["unreadable_frames"] += 1
+                index += 1
+                continue
+            # Stamps from the frame number: container timestamps of camera files are often
+            # missing or non-monotonic, the frame count never is.
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index / self.fps, index)
+            index += 1
+        self.close()
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class ImageFolderSource(Source):
+    """The images of a folder in sorted name order, at a given frame rate."""
+
+    def __init__(self, folder: str | Path, fps: float | None = None):
+        super().__init__()
+        self.folder = Path(folder)
+        self.name = str(self.folder)
+        self.fps = float(fps or DEFAULT_FPS)
+        self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise SourceError(
+                f"{self.folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
+        self.length = len(self.files)
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.files):
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is None or bgr.size == 0:
+                self.stats["unreadable_images"] += 1
+                log.warning("%s: not a readable image, skipped", path)
+                continue
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index / self.fps, index)
+
+
+class CameraSource(Source):
+    """A camera by index (V4L2 / OpenCV); stamps are wall-clock seconds. Reconnects on loss."""
+
+    def __init__(self, index: int, reconnect_s: float = 2.0, max_reconnects: int = 5):
+        super().__init__()
+        self.index = index
+        self.name = f"camera {index}"
+        self.reconnect_s, self.max_reconnects = reconnect_s, max_reconnects
+        self._capture = self._open()
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if np.isfinite(fps) and 0 < fps < 1000 else DEFAULT_FPS
+
+    def _open(self) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(self.index)
+        if not capture.isOpened():
+            raise SourceError(
+                f"camera {self.index}: cannot be opened (no such device, or in use by another "
+                "program); list cameras with `v4l2-ctl --list-devices`"
+            )
+        return capture
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        reconnects = 0
+        while True:
+            ok, bgr = self._capture.read()
+            if not ok or bgr is None:
+                if reconnects >= self.max_reconnects:
+                    log.error("camera %d: gave up after %d reconnects", self.index, reconnects)
+                    break
+                reconnects += 1
+                self.stats["camera_reconnects"] += 1
+                self._capture.release()
+                time.sleep(self.reconnect_s)
+                try:
+                    self._capture = self._open()
+                except SourceError as exc:
+                    log.warning("%s", exc)
+                continue
+            reconnects = 0
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), time.time(), index)
+            index += 1
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class RosbagSource(Source):
+    """`sensor_msgs/Image` or `CompressedImage` messages of one topic of a rosbag2 (no ROS needed)."""
+
+    def __init__(self, path: str | Path, topic: str | None = None):
+        super().__init__()
+        self._open = False
+        from rosbags.highlevel import AnyReader
+        from rosbags.typesys import Stores, get_typestore
+
+        self.path = Path(path)
+        bag = self.path.parent if self.path.is_file() and self.path.suffix in (".db3", ".mcap") else self.path
+        self.name = str(bag)
+        try:
+            self._reader = AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+            self._reader.open()
+            self._open = True
+        except Exception as exc:  # rosbags raises its own error types per storage format
+            raise SourceError(f"{bag}: cannot read as a rosbag2 ({exc})") from exc
+        images = [c for c in self._reader.connections if c.msgtype in IMAGE_TYPES]
+        topics = sorted({c.topic for c in images})
+        if topic is None:
+            if not topics:
+                self.close()
+                raise SourceError(f"{bag}: no sensor_msgs/Image or CompressedImage topic in this bag")
+            if len(topics) > 1:
+                raw = [t for t in topics if not t.endswith("/compressed")]
+                if len(raw) != 1:
+                    self.close()
+                    raise SourceError(f"{bag}: several image topics ({', '.join(topics)}); choose one with --topic")
+                topics = raw
+            topic = topics[0]
+        elif topic not in topics:
+            self.close()
+            raise SourceError(
+                f"{bag}: no image topic '{topic}' (image topics: {', '.join(topics) or 'none'})"
+            )
+        self.topic = topic
+        self._connections = [c for c in images if c.topic == topic]
+        self.length = sum(c.msgcount for c in self._connections)
+        duration = (self._reader.end_time - self._reader.start_time) * 1e-9
+        self.fps = self.length / duration if self.length > 1 and duration > 0 else DEFAULT_FPS
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        for connection, timestamp, raw in self._reader.messages(connections=self._connections):
+            try:
+                msg = self._reader.deserialize(raw, connection.msgtype)
+                try:
+                    stamp = header_stamp(msg.header) or timestamp * 1e-9
+                except (AttributeError, ImageConversionError):  # no usable header: recording time
+                    stamp = timestamp * 1e-9
+                frame = message_to_frame(msg, index, stamp)
+            except ImageConversionError as exc:
+                self.stats[f"rejected_{exc.reason}"] += 1
+                index += 1
+                continue
+            except Exception as exc:  # a corrupt message in the bag: skip it
+                self.stats["rejected_bad_message"] += 1
+                log.warning("%s: message %d cannot be deserialised (%s)", self.name, index, exc)
+                index += 1
+                continue
+            yield frame
+            index += 1
+        self.close()
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._reader.close()
+
+
+def _is_rosbag(path: Path) -> bool:
+    if path.is_dir():
+        return (path / "metadata.yaml").is_file() or any(path.glob("*.db3")) or any(path.glob("*.mcap"))
+    return path.suffix in (".db3", ".mcap", ".bag")
+
+
+def open_source(spec: str, topic: str | None = None, fps: float | None = None) -> Source:
+    """A source from a command-line argument: camera index, rosbag2, image folder or video file."""
+    if spec.isdigit():
+        return CameraSource(int(spec))
+    path = Path(spec)
+    if not path.exists():
+        raise SourceError(f"{spec}: no such file or folder (and not a camera index)")
+    if _is_rosbag(path):
+        return RosbagSource(path, topic)
+    if path.is_dir():
+        return ImageFolderSource(path, fps)
+    return VideoFileSource(path)
