@@ -15,15 +15,18 @@ share (bundle, backend, device, camera topic) are written once and cannot disagr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.runtime.events import EventConfig
+from tcvads_ros.runtime.pipeline import PipelineConfig
 
 COARSE = "coarse_node"
 FINE = "fine_node"
@@ -167,19 +170,27 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     # -- fine stage ----------------------------------------------------------------------------
     ParameterSpec(
+        "output_dir", "string", "~/.ros/tcvads_ros/evidence",
+        "folder for each event's heat-map PNG (named in the explanation); empty = none",
+        nodes=(COARSE,), read_only=True,
+    ),
+    # -- fine stage ----------------------------------------------------------------------------
+    ParameterSpec(
+        "max_pending_clips", "integer", 2,
+        "finished clips waiting for the fine stage; a clip that finds the queue full is dropped "
+        "(counted)",
+        range=(1, 16, 1), read_only=True,
+    ),
+    ParameterSpec(
         "clip_cache_seconds", "double", 30.0,
         "seconds of camera frames fine_node keeps to cut event clips from",
         nodes=(FINE,), range=(2.0, 600.0, 0.0), read_only=True,
     ),
     ParameterSpec(
-        "clip_after_seconds", "double", 2.0,
-        "seconds of frames after an event start that the clip waits for before classification",
-        nodes=(FINE,), range=(0.0, 60.0, 0.0),
-    ),
-    ParameterSpec(
-        "max_pending_clips", "integer", 2,
-        "clips waiting for the fine stage; when full the oldest waiting clip is dropped (counted)",
-        nodes=(FINE,), range=(1, 16, 1), read_only=True,
+        "clip_timeout_s", "double", 10.0,
+        "camera seconds after an event start after which its clip is classified with the frames "
+        "that arrived",
+        nodes=(FINE,), range=(0.0, 600.0, 0.0),
     ),
 )
 
@@ -272,6 +283,43 @@ def check_yaml(document: Any, where: str = "config") -> dict[str, Any]:
     if problem:
         raise ConfigError(f"{where}: {problem}")
     return merged
+
+
+def thresholds(values: Mapping[str, Any], bundle_threshold: float) -> tuple[float, float]:
+    """(on, off) for the event state machine: -1 takes the bundle's calibrated threshold, and
+    the pipeline's hysteresis below it for `off`. Raises ConfigError when off would exceed on."""
+    on = float(bundle_threshold) if values["threshold_on"] == FROM_BUNDLE else values["threshold_on"]
+    off = values["threshold_off"]
+    off = on * PipelineConfig().hysteresis if off == FROM_BUNDLE else off
+    if off > on:
+        raise ConfigError(
+            f"threshold_off ({off}) exceeds threshold_on ({on}, "
+            f"{'the bundle' if values['threshold_on'] == FROM_BUNDLE else 'set'}); lower threshold_off"
+        )
+    return on, off
+
+
+def event_config(values: Mapping[str, Any], bundle_threshold: float) -> EventConfig:
+    """The event state machine's settings from the node's parameter values."""
+    on, off = thresholds(values, bundle_threshold)
+    timings = {f.name: values[f.name] for f in dataclasses.fields(EventConfig) if f.name in values}
+    return EventConfig(**{**timings, "threshold_on": on, "threshold_off": off})
+
+
+def pipeline_config(values: Mapping[str, Any], bundle_threshold: float) -> PipelineConfig:
+    """coarse_node's `PipelineConfig` from its parameter values (see `event_config`)."""
+    events = event_config(values, bundle_threshold)
+    on, off = events.threshold_on, events.threshold_off
+    output_dir = values["output_dir"]
+    return PipelineConfig(
+        threshold=on,
+        hysteresis=off / on if on > 0 else 1.0,
+        events=events,
+        fine=values["fine_stage_in_process"],
+        fine_queue=values["max_pending_clips"],
+        output_dir=Path(output_dir).expanduser() if output_dir else None,
+        heatmap=bool(output_dir),
+    )
 
 
 def _yaml_value(spec: ParameterSpec) -> str:

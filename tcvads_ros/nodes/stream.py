@@ -6,9 +6,9 @@
 - `StreamStats`: counters and per-window rates and latency for /diagnostics.
 - `ClipCache`: fine_node's own bounded, time-indexed buffer of camera frames, from which it cuts
   an event's clip (frames before and after the start), so the clip never crosses the network.
-- `ClipQueue`: the bounded queue of clips waiting for the (slow, rare) fine stage; when full the
-  oldest waiting clip is dropped and counted, and a second trigger of an event already waiting
-  is coalesced into it.
+- `ClipCollector`: cuts an event's clip from the cache (pre-roll before the start, the rest
+  after), coalescing starts that arrive while a clip is collected; the finished clips go to the
+  pipeline's `FineWorker`, whose bounded queue drops (and counts) clips it cannot take.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -174,47 +175,90 @@ class ClipCache:
         return len(self._frames)
 
 
-class ClipQueue(Generic[T]):
-    """A bounded FIFO of jobs keyed by event id, for one consumer thread.
+@dataclass
+class Clip:
+    """A finished clip for the fine stage: `length` frames around an event start."""
 
-    `put` of a key already waiting replaces that job in place (coalesced: one fine-stage run per
-    event); `put` into a full queue drops the oldest waiting job (`dropped` counts them), so a
-    burst of events can neither grow memory nor delay the newest event without bound.
+    event: Any  # the event's latest announcement (its peak frame, for the explanation)
+    header: Any  # the header of the frame that announced the start (copied onto the category)
+    frames: list[Any]
+    coalesced: list[str] = field(default_factory=list)  # starts folded into this clip
+
+
+@dataclass
+class _Collecting:
+    event: Any
+    header: Any
+    split: float  # stream time of the start announcement: frames up to it are pre-roll
+    deadline: float  # stream time after which the clip is cut with what has arrived
+    ended: bool = False
+    coalesced: list[str] = field(default_factory=list)
+
+
+def pad_clip(frames: list[Any], length: int, pre_roll: int, before: int) -> list[Any]:
+    """Exactly `length` frames: a stream that starts or ends inside the clip repeats its edge
+    frames, at the front when fewer than `pre_roll` frames preceded the start (`before` did),
+    at the back otherwise. The fine temporal graph has a fixed clip length. This is the rule
+    TwoStagePipeline applies to the clips it collects in-process.
+    """
+    frames = frames[:length]
+    missing = length - len(frames)
+    front = min(max(0, pre_roll - before), missing)
+    return [frames[0]] * front + frames + [frames[-1]] * (missing - front)
+
+
+class ClipCollector:
+    """fine_node's clips: an event start opens a clip of `length` cached frames, `pre_roll` of
+    them up to the start and the rest after it, as TwoStagePipeline does in-process.
+
+    A start while a clip is still being collected is coalesced into that clip (one fine-stage
+    run covers both; its id is listed), so a burst of events cannot queue unbounded work. A
+    clip is cut when its frames have arrived, when its event ends, or when the camera's time
+    passes `timeout_s` after the start (a camera that stops does not hold the clip forever).
     """
 
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"ClipQueue capacity must be >= 1, got {capacity}")
-        self.capacity = int(capacity)
-        self._jobs: OrderedDict[str, T] = OrderedDict()
-        self._cond = threading.Condition()
-        self._closed = False
-        self.dropped = 0
-        self.coalesced = 0
+    def __init__(self, cache: ClipCache, length: int, pre_roll: int, timeout_s: float) -> None:
+        if length < 1 or not 1 <= pre_roll <= length or timeout_s < 0:
+            raise ValueError("ClipCollector needs length >= 1, 1 <= pre_roll <= length, timeout_s >= 0")
+        self.cache, self.length, self.pre_roll, self.timeout_s = cache, length, pre_roll, timeout_s
+        self._open: _Collecting | None = None
+        self._lock = threading.Lock()
+        self.stats: Counter = Counter()
 
-    def put(self, key: str, job: T) -> None:
-        with self._cond:
-            if key in self._jobs:
-                self.coalesced += 1
-            elif len(self._jobs) >= self.capacity:
-                self._jobs.popitem(last=False)
-                self.dropped += 1
-            self._jobs[key] = job
-            self._cond.notify()
+    def announce(self, event: Any, header: Any = None, split: float | None = None) -> None:
+        """An /anomaly announcement; `split` is the exact stamp of its frame (its header's)."""
+        with self._lock:
+            clip = self._open
+            if event.kind == "start":
+                self.stats["triggers"] += 1
+                if clip is not None:
+                    clip.coalesced.append(event.event_id)
+                    self.stats["triggers_coalesced"] += 1
+                    return
+                split = event.stamp if split is None else split
+                self._open = _Collecting(event, header, split, split + self.timeout_s)
+            elif clip is not None and event.event_id == clip.event.event_id:
+                clip.event = event
+                clip.ended = clip.ended or event.kind == "end"
 
-    def take(self, timeout: float | None = None) -> tuple[str, T] | None:
-        """The oldest waiting (key, job); None on timeout or after close()."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._jobs or self._closed, timeout):
+    def ready(self) -> Clip | None:
+        """The open clip once complete (or ended, or timed out); None while it is collecting."""
+        with self._lock:
+            clip = self._open
+            if clip is None:
                 return None
-            if not self._jobs:
+            pre = self.cache.clip(-math.inf, clip.split)[-self.pre_roll :]
+            post = self.cache.clip(math.nextafter(clip.split, math.inf), math.inf)
+            newest = self.cache.newest_stamp()
+            complete = len(pre) + len(post) >= self.length
+            timed_out = newest is not None and newest >= clip.deadline
+            if not (complete or clip.ended or timed_out):
                 return None
-            return self._jobs.popitem(last=False)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        return len(self._jobs)
+            self._open = None
+            frames = pre + post
+            if not frames:
+                self.stats["empty_clips"] += 1
+                return None
+            self.stats["clips"] += 1
+            return Clip(clip.event, clip.header, pad_clip(frames, self.length, self.pre_roll, len(pre)),
+                        clip.coalesced)

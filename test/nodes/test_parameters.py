@@ -13,6 +13,7 @@ import yaml
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters as P
 from tcvads_ros.runtime.events import EventConfig
+from tcvads_ros.runtime.pipeline import PipelineConfig
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE_YAML = REPO / "config" / "edge.yaml"
@@ -36,7 +37,8 @@ def test_each_node_declares_what_it_needs():
     fine = {s.name for s in P.specs_for(P.FINE)}
     assert {"bundle", "backend", "device", "image_topic", "compressed"} <= coarse & fine
     assert {"threshold_on", "threshold_off", "heatmap_alpha", "fine_stage_in_process"} <= coarse - fine
-    assert {"clip_cache_seconds", "clip_after_seconds", "max_pending_clips"} <= fine - coarse
+    assert {"clip_cache_seconds", "clip_timeout_s"} <= fine - coarse
+    assert "max_pending_clips" in coarse & fine
     # Things a running model cannot change are read-only (restart needed).
     for name in ("bundle", "backend", "device", "image_topic", "compressed"):
         assert P.BY_NAME[name].read_only
@@ -131,3 +133,27 @@ def test_constraints_text_for_the_descriptor():
     assert "one of: auto, onnxruntime" in P.BY_NAME["backend"].constraints()
     assert "read-only" in P.BY_NAME["bundle"].constraints()
     assert P.BY_NAME["heatmap_alpha"].constraints() == ""
+
+
+def test_thresholds_from_the_bundle_or_the_parameters():
+    values = P.defaults(P.COARSE)
+    on, off = P.thresholds(values, bundle_threshold=0.6)
+    assert on == 0.6 and off == pytest.approx(0.6 * PipelineConfig().hysteresis)
+    assert P.thresholds({**values, "threshold_on": 0.7}, 0.6)[0] == 0.7
+    assert P.thresholds({**values, "threshold_off": 0.5}, 0.6) == (0.6, 0.5)
+    with pytest.raises(ConfigError, match="the bundle"):
+        P.thresholds({**values, "threshold_off": 0.5}, 0.3)
+
+
+def test_pipeline_config_carries_every_coarse_parameter(tmp_path):
+    values = {**P.defaults(P.COARSE), "threshold_on": 0.8, "threshold_off": 0.6, "min_duration_s": 1.5,
+              "cooldown_s": 4.0, "fine_stage_in_process": True, "max_pending_clips": 3,
+              "output_dir": str(tmp_path)}
+    cfg = P.pipeline_config(values, bundle_threshold=0.5)
+    assert cfg.threshold == 0.8 and cfg.threshold * cfg.hysteresis == pytest.approx(0.6)
+    assert (cfg.events.threshold_on, cfg.events.threshold_off) == (0.8, 0.6)
+    assert (cfg.events.min_duration_s, cfg.events.cooldown_s) == (1.5, 4.0)
+    assert cfg.fine and cfg.fine_queue == 3 and cfg.output_dir == tmp_path and cfg.heatmap
+    cfg = P.pipeline_config({**values, "output_dir": "", "threshold_on": 0.0, "threshold_off": 0.0}, 0.5)
+    assert cfg.output_dir is None and not cfg.heatmap and cfg.hysteresis == 1.0
+    assert P.pipeline_config({**values, "output_dir": "~/x"}, 0.5).output_dir == Path("~/x").expanduser()

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tcvads_ros.nodes.stream import ClipCache, ClipQueue, LatestSlot, StreamStats
+from tcvads_ros.nodes.stream import ClipCache, ClipCollector, LatestSlot, StreamStats, pad_clip
 
 
 def test_latest_slot_keeps_the_newest_and_counts_replaced_items_as_dropped():
@@ -97,18 +97,61 @@ def test_clip_cache_starts_afresh_when_the_clock_goes_back():
         ClipCache(seconds=0, max_frames=1)
 
 
-def test_clip_queue_coalesces_per_event_and_drops_the_oldest_when_full():
-    queue = ClipQueue(capacity=2)
-    queue.put("a", 1)
-    queue.put("b", 2)
-    queue.put("a", 3)  # same event again: replaces its waiting job, keeps its place
-    assert queue.coalesced == 1 and len(queue) == 2
-    queue.put("c", 4)  # full: the oldest waiting job ("a") is dropped
-    assert queue.dropped == 1
-    assert queue.take(timeout=0) == ("b", 2)
-    assert queue.take(timeout=0) == ("c", 4)
-    assert queue.take(timeout=0.01) is None
-    queue.close()
-    assert queue.take(timeout=5) is None
+def event(kind, event_id="e1", stamp=1.0):
+    return SimpleNamespace(kind=kind, event_id=event_id, stamp=stamp)
+
+
+def test_pad_clip_repeats_edge_frames_where_the_stream_was_missing():
+    assert pad_clip([1, 2, 3, 4, 5], 4, 2, 2) == [1, 2, 3, 4]
+    assert pad_clip([3, 4, 5], 4, 2, 1) == [3, 3, 4, 5]  # stream began just before the start
+    assert pad_clip([1, 2, 3], 4, 2, 2) == [1, 2, 3, 3]  # stream ended just after it
+    assert pad_clip([7], 3, 2, 0) == [7, 7, 7]
+
+
+def collector(length=4, pre_roll=2, timeout_s=10.0):
+    cache = ClipCache(seconds=100.0, max_frames=100)
+    return cache, ClipCollector(cache, length=length, pre_roll=pre_roll, timeout_s=timeout_s)
+
+
+def test_clip_collector_cuts_pre_roll_and_post_frames_around_the_start():
+    cache, clips = collector()
+    for f in frames([0.0, 1.0, 2.0, 3.0]):
+        cache.push(f)
+    clips.announce(event("start", stamp=2.0), header="h")
+    assert clips.ready() is None  # one frame after the start is still missing
+    cache.push(SimpleNamespace(stamp=4.0, index=4))
+    cache.push(SimpleNamespace(stamp=5.0, index=5))
+    clip = clips.ready()
+    assert [f.stamp for f in clip.frames] == [1.0, 2.0, 3.0, 4.0]
+    assert clip.header == "h" and clip.event.kind == "start"
+    assert clips.ready() is None  # taken once
+
+
+def test_clip_collector_coalesces_starts_and_follows_the_event():
+    cache, clips = collector()
+    for f in frames([0.0, 1.0]):
+        cache.push(f)
+    clips.announce(event("start", "a", 1.0))
+    clips.announce(event("start", "b", 1.5))  # while "a" collects: folded into its clip
+    clips.announce(event("update", "b", 1.6))  # another event's update: ignored
+    clips.announce(event("end", "a", 1.2))  # "a" ended: cut the clip with what there is
+    clip = clips.ready()
+    assert clip.coalesced == ["b"] and clip.event.kind == "end"
+    assert [f.stamp for f in clip.frames] == [0.0, 1.0, 1.0, 1.0]
+    assert clips.stats["triggers"] == 2 and clips.stats["triggers_coalesced"] == 1
+
+
+def test_clip_collector_times_out_on_a_stopped_camera_and_counts_empty_clips():
+    cache, clips = collector(timeout_s=2.0)
+    cache.push(SimpleNamespace(stamp=10.0, index=0))
+    clips.announce(event("start", stamp=10.0), split=10.0)
+    cache.push(SimpleNamespace(stamp=11.0, index=1))
+    assert clips.ready() is None
+    cache.push(SimpleNamespace(stamp=12.5, index=2))  # 2 s of camera time passed
+    assert len(clips.ready().frames) == 4
+    empty_cache, empty = collector()
+    empty.announce(event("start", stamp=5.0))
+    empty.announce(event("end", stamp=6.0))
+    assert empty.ready() is None and empty.stats["empty_clips"] == 1
     with pytest.raises(ValueError):
-        ClipQueue(0)
+        ClipCollector(empty_cache, length=2, pre_roll=3, timeout_s=1.0)
