@@ -162,14 +162,20 @@ def video_class_scores(probs: np.ndarray, mode: str = "vadclip") -> np.ndarray:
     return top.mean(axis=0)
 
 
-def _nms(proposals: list[tuple[int, int, float]], iou: float) -> list[tuple[int, int, float]]:
+def _nms(
+    starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, iou: float
+) -> list[tuple[int, int, float]]:
     """Keep the best proposal, drop those overlapping it by IoU > `iou`, repeat (step 3)."""
-    remaining = sorted(proposals, key=lambda p: -p[2])
+    order = np.argsort(-scores, kind="stable")
     kept = []
-    while remaining:
-        best = remaining.pop(0)
-        kept.append(best)
-        remaining = [p for p in remaining if _interval_iou(best[0], best[1], p[0], p[1]) <= iou]
+    while order.size:
+        best, rest = order[0], order[1:]
+        kept.append((int(starts[best]), int(ends[best]), float(scores[best])))
+        inter = np.maximum(
+            0, np.minimum(ends[best], ends[rest]) - np.maximum(starts[best], starts[rest])
+        )
+        union = (ends[best] - starts[best]) + (ends[rest] - starts[rest]) - inter
+        order = rest[inter / union <= iou]
     return kept
 
 
@@ -182,12 +188,10 @@ def class_proposals(column: np.ndarray, video_score: float) -> list[tuple[int, i
     above = column > high - (high - low) * PROPOSAL_THRESHOLD
     edges = np.diff(np.concatenate([[0], above.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    proposals = [
-        (int(s), int(e), float(column[s:e].max() + VIDEO_SCORE_WEIGHT * video_score))
-        for s, e in zip(starts, ends)
-        if e - s >= MIN_PROPOSAL_FRAMES
-    ]
-    return _nms(proposals, NMS_IOU)
+    long_enough = ends - starts >= MIN_PROPOSAL_FRAMES
+    starts, ends = starts[long_enough], ends[long_enough]
+    scores = np.array([column[s:e].max() for s, e in zip(starts, ends)], dtype=np.float64)
+    return _nms(starts, ends, scores + VIDEO_SCORE_WEIGHT * video_score, NMS_IOU)
 
 
 def _average_precision(
