@@ -159,9 +159,10 @@ def _split(n: int, share: float) -> int:
 def plan_benchmark(cfg: SynthConfig) -> list[VideoPlan]:
     """Decide every video's kind, split, camera and episodes, deterministically from the seed.
 
-    Abnormal videos take their main kind from a shuffled cycle of the six codes, so any six
-    abnormal videos cover every kind; each split gets normal and abnormal videos when the counts
-    allow, spread evenly over the cycle.
+    Abnormal videos take their main kind from a shuffled cycle of the six codes, so six abnormal
+    videos cover every kind. The test split takes the first videos of that cycle, so each split's
+    kinds are balanced too (six abnormal test videos cover every kind), and each split gets
+    normal and abnormal videos when the counts allow.
     """
     rng = _rng(cfg.seed, _PLAN)
     n_abnormal = _split(cfg.videos, cfg.abnormal_share)
@@ -171,8 +172,7 @@ def plan_benchmark(cfg: SynthConfig) -> list[VideoPlan]:
     rows = []  # (kind, split)
     for group in groups:
         n_test = _split(len(group), cfg.test_share)
-        test = set(np.linspace(0, len(group) - 1, n_test).round().astype(int).tolist()) if n_test else set()
-        rows += [(kind, "test" if i in test else "train") for i, kind in enumerate(group)]
+        rows += [(kind, "test" if i < n_test else "train") for i, kind in enumerate(group)]
     order = rng.permutation(len(rows))
     plans = []
     for index, row in enumerate(order):
@@ -843,7 +843,8 @@ def contact_sheet(cfg: SynthConfig, columns: int = 4) -> np.ndarray:
         tiles = [frames[i].copy() for i in picks]
         title = f"{code} {XD_CODES[code]}" if code != "A" else "A Normal (look-alikes)"
         for i, tile in zip(picks, tiles):
-            cv2.putText(tile, f"{title}  t={i}", (3, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (255, 255, 0), 1, cv2.LINE_AA)
+            tile[:14] //= 4  # a dark strip keeps the caption readable
+            cv2.putText(tile, f"{title}  t={i}", (3, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1, cv2.LINE_AA)
         rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0)
 
@@ -901,6 +902,6 @@ def run(args: argparse.Namespace) -> int:
             raise TcvadsError(f"{args.contact_sheet}: could not write the contact sheet (is it a .png path?)")
     n_test = sum(p.split == "test" for p in plans)
     n_abnormal = sum(p.label != "A" for p in plans)
-    print(f"wrote {len(plans)} videos ({n_abnormal} abnormal; {len(plans) - n_test} train, {n_test} test) "
+    print(f"wrote {len(plans)} video(s) ({n_abnormal} abnormal; {len(plans) - n_test} train, {n_test} test) "
           f"of {cfg.frames} frames at {cfg.width}x{cfg.height}, {cfg.fps:g} fps to {args.out_dir}")
     return 0

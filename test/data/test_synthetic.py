@@ -53,6 +53,14 @@ def test_plan_covers_every_kind_and_both_splits(seed):
         assert 0 < ann.frame_labels(p.episodes, 96).mean() < 0.5
 
 
+def test_each_split_gets_a_balanced_share_of_every_kind():
+    plans = syn.plan_benchmark(syn.SynthConfig(videos=100, seed=4, frames=96))
+    for split in ("train", "test"):
+        main = [ann.xd_codes(p.label)[0] for p in plans if p.split == split and p.label != "A"]
+        counts = [main.count(code) for code in syn.ANOMALY_CODES]
+        assert min(counts) >= 1 and max(counts) - min(counts) <= 1, (split, counts)
+
+
 def test_some_videos_mix_two_kinds():
     plans = syn.plan_benchmark(syn.SynthConfig(videos=60, seed=2, frames=96))
     assert any(len(ann.xd_codes(p.label)) == 2 for p in plans)
@@ -149,7 +157,7 @@ def test_cli_end_to_end(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tcvads_ros.cli", "synth", str(out), "--videos", "6", "--seed", "1"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "wrote 6 videos" in proc.stdout
+    assert "wrote 6 video(s)" in proc.stdout
     assert len(list((out / "videos").glob("synth_*__#seed1_label_*.avi"))) == 6
     meta = (out / "meta.json").read_text()
     assert '"frames_per_video": 240' in meta and '"width": 224' in meta
