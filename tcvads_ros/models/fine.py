@@ -1,0 +1,264 @@
+"""The fine stage (paper §IV.B, Fig. 3): frozen CLIP, triplet prompts, Enhanced RWKV, Exp. (15)-(16).
+
+- Image branch: per-snippet CLIP image features (frozen open_clip image encoder) -> Enhanced RWKV
+  -> video features.
+- Text branch, the "triplet": for class c the frozen text encoder reads
+  ``[SOT] ctx_1 … ctx_l  <class label tokens>  <caption tokens> [EOT]`` (at most the encoder's
+  77 tokens), pooled at the EOT position (CLIP's own pooling). ``ctx`` are CoOp learnable token
+  embeddings (l = 40 in the paper), shared by all classes and spliced into the embedded sequence.
+  The label is kept whole; the caption is cut to the tokens left, so a prompt never exceeds 77.
+- "CLIP native text" is read as retrieval (SPEC.md): the ``top_m`` captions of the caption bank
+  most similar (cosine) to the mean of the clip's normalised snippet image features.
+- Class text features for a clip (the edge rule, docs/ARCHITECTURE.md): one prompt per class and
+  retrieved caption, each normalised, averaged over the captions and re-normalised. The same rule
+  serves training (``text_features``) and the edge table (``class_caption_table``), so a fixed
+  class list and caption bank are encoded once and shipped as a (C, K, D) table.
+- Scores: ``s = cos(video_t, text_c)`` (Exp. (15)), ``p = softmax(s / τ)`` over classes
+  (Exp. (16), τ = 0.07), video-level class scores = mean of the top-k snippet logits with
+  k = ⌊T/16⌋ + 1 (VadCLIP's MIL-Align); ``softmax(video_scores)`` are video class probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.models.captions import CaptionBank
+from tcvads_ros.models.mobilenet import FramePreprocess
+from tcvads_ros.models.rwkv import EnhancedRWKV
+
+
+@dataclass
+class FineConfig:
+    """Args:
+        clip_model: any open_clip model name (e.g. "ViT-B-16", a registered config, or a
+            "local-dir:/path" folder).
+        checkpoint: local CLIP checkpoint file (.safetensors, or a torch file loaded with
+            weights_only=True by open_clip); None leaves the encoders randomly initialised.
+        n_ctx: learnable context tokens (paper: l = 40).
+        ctx_init_std: standard deviation of the context's initialisation (CoOp: 0.02).
+        tau: softmax temperature of Exp. (16).
+        top_m: captions retrieved per clip.
+        rwkv_blocks, bidirectional, chunk_size: the Enhanced RWKV over snippet features.
+    """
+
+    clip_model: str = "ViT-B-16"
+    checkpoint: str | None = None
+    n_ctx: int = 40
+    ctx_init_std: float = 0.02
+    tau: float = 0.07
+    top_m: int = 3
+    rwkv_blocks: int = 2
+    bidirectional: bool = False
+    chunk_size: int = 16
+
+    def __post_init__(self):
+        if self.n_ctx < 0 or self.top_m < 1 or self.tau <= 0:
+            raise ConfigError(f"fine: need n_ctx >= 0, top_m >= 1 and tau > 0; got n_ctx="
+                              f"{self.n_ctx}, top_m={self.top_m}, tau={self.tau}")
+
+
+def topk_mean(logits: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of the top k = ⌊T/16⌋+1 values over time of (B, T, C) -> (B, C); T per sample."""
+    bsz, length, _ = logits.shape
+    if lengths is None:
+        lengths = torch.full((bsz,), length, device=logits.device)
+    lengths = lengths.to(logits.device).clamp(1, length)
+    valid = torch.arange(length, device=logits.device)[None, :] < lengths[:, None]
+    ranked = logits.masked_fill(~valid[:, :, None], float("-inf")).sort(dim=1, descending=True)[0]
+    k = (lengths // 16 + 1)[:, None]
+    take = (torch.arange(length, device=logits.device)[None, :] < k)[:, :, None]
+    return torch.where(take, ranked, 0.0).sum(1) / k.to(logits.dtype)
+
+
+class FineStage(nn.Module):
+    """Frozen open_clip encoders + CoOp context + retrieved captions + Enhanced RWKV."""
+
+    def __init__(self, cfg: FineConfig, class_names: list[str], captions: CaptionBank):
+        super().__init__()
+        if not class_names:
+            raise ConfigError("fine stage: class_names is empty")
+        self.cfg, self.class_names, self.captions = cfg, list(class_names), captions
+        self.clip = _create_clip(cfg)
+        self.clip.requires_grad_(False)
+        self.clip.eval()
+        _text_tower(self.clip, cfg.clip_model)  # refuse non-CLIP text towers early
+        self.tokenizer = open_clip.get_tokenizer(cfg.clip_model)
+        for needed in ("encode", "sot_token_id", "eot_token_id"):
+            if not hasattr(self.tokenizer, needed):
+                raise ConfigError(f"fine.clip_model '{cfg.clip_model}': its tokenizer is not "
+                                  "CLIP's BPE tokenizer; triplet prompts need one")
+        self.context_length = int(self.text_tower.positional_embedding.shape[0])
+        width = self.text_tower.token_embedding.weight.shape[1]
+        self.ctx = nn.Parameter(torch.randn(cfg.n_ctx, width) * cfg.ctx_init_std)
+        self.label_tokens = [self.tokenizer.encode(name) for name in self.class_names]
+        self.caption_tokens = [self.tokenizer.encode(text) for text in captions.captions]
+        for name, tokens in zip(self.class_names, self.label_tokens):
+            if 2 + cfg.n_ctx + len(tokens) > self.context_length:
+                raise ConfigError(f"fine.n_ctx={cfg.n_ctx}: class '{name}' ({len(tokens)} tokens) "
+                                  f"does not fit in {self.context_length} tokens; lower n_ctx")
+        with torch.no_grad():
+            self.embed_dim = int(self.clip.encode_image(torch.zeros(1, 3, *self.input_size)).shape[-1])
+        pre = self.clip.visual.preprocess_cfg
+        self.preprocess = FramePreprocess(pre["mean"], pre["std"])
+        self.rwkv = EnhancedRWKV(self.embed_dim, cfg.rwkv_blocks, cfg.bidirectional, cfg.chunk_size)
+
+    @property
+    def text_tower(self) -> nn.Module:
+        """CLIP's text transformer (a property, so its weights are not registered twice)."""
+        return _text_tower(self.clip, self.cfg.clip_model)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        size = self.clip.visual.image_size
+        return (size, size) if isinstance(size, int) else tuple(size)
+
+    def train(self, mode: bool = True) -> FineStage:
+        super().train(mode)
+        self.clip.eval()  # frozen encoders stay in inference mode
+        return self
+
+    # --- image branch -------------------------------------------------------------------
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """images (N, 3, H, W), CLIP-normalised -> L2-normalised CLIP features (N, D)."""
+        return F.normalize(self.clip.encode_image(images), dim=-1)
+
+    def temporal(self, snippet_feats: torch.Tensor) -> torch.Tensor:
+        """Enhanced RWKV over snippet features: (B, T, D) -> video features (B, T, D)."""
+        return self.rwkv(snippet_feats)
+
+    # --- text branch --------------------------------------------------------------------
+    def prompt_tokens(self, class_ids: list[int], caption_ids: list[int | None]):
+        """Token ids (P, L) and EOT positions (P,) of the triplet prompts; the context slots
+        hold placeholder ids (their embeddings are replaced by ``ctx``)."""
+        sot, eot = self.tokenizer.sot_token_id, self.tokenizer.eot_token_id
+        rows, eot_pos = [], []
+        for c, j in zip(class_ids, caption_ids):
+            label = self.label_tokens[c]
+            room = self.context_length - 2 - self.cfg.n_ctx - len(label)
+            caption = [] if j is None else self.caption_tokens[j][:room]
+            row = [sot] + [0] * self.cfg.n_ctx + label + caption + [eot]
+            eot_pos.append(len(row) - 1)
+            rows.append(row + [0] * (self.context_length - len(row)))
+        device = self.ctx.device
+        return torch.tensor(rows, device=device), torch.tensor(eot_pos, device=device)
+
+    def encode_prompts(self, class_ids: list[int], caption_ids: list[int | None]) -> torch.Tensor:
+        """Triplet prompts -> EOT-pooled, projected, L2-normalised text features (P, D)."""
+        tower = self.text_tower
+        tokens, eot_pos = self.prompt_tokens(class_ids, caption_ids)
+        emb = tower.token_embedding(tokens)
+        ctx = self.ctx.to(emb.dtype).expand(len(tokens), -1, -1)
+        x = torch.cat([emb[:, :1], ctx, emb[:, 1 + self.cfg.n_ctx:]], dim=1)  # CoOp splice
+        x = x + tower.positional_embedding.to(x.dtype)
+        x = tower.transformer(x, attn_mask=tower.attn_mask)
+        x = tower.ln_final(x)[torch.arange(len(tokens), device=x.device), eot_pos]
+        projection = tower.text_projection
+        if isinstance(projection, nn.Module):
+            x = projection(x)
+        elif projection is not None:
+            x = x @ projection
+        return F.normalize(x, dim=-1)
+
+    def text_features(self, caption_indices: torch.Tensor | None = None) -> torch.Tensor:
+        """Class text features: (C, D) without captions, or for indices (..., m) -> (..., C, D),
+        each the re-normalised mean over the m captions' prompts (the edge rule)."""
+        n_cls = len(self.class_names)
+        if caption_indices is None:
+            return self.encode_prompts(list(range(n_cls)), [None] * n_cls)
+        caption_indices = torch.as_tensor(caption_indices)
+        if caption_indices.dim() == 0 or caption_indices.numel() == 0:
+            raise ValueError("caption_indices must have shape (..., m) with m >= 1")
+        unique, inverse = torch.unique(caption_indices.cpu(), return_inverse=True)
+        if unique.min() < 0 or unique.max() >= len(self.captions):
+            raise ValueError(f"caption index out of range 0..{len(self.captions) - 1}")
+        table = self._table(unique.tolist())  # (C, U, D)
+        per_caption = table[:, inverse.to(table.device)]  # (C, ..., m, D)
+        mean = per_caption.mean(dim=-2).movedim(0, -2)  # (..., C, D)
+        return F.normalize(mean, dim=-1)
+
+    def _table(self, caption_ids: list[int]) -> torch.Tensor:
+        n_cls = len(self.class_names)
+        pairs = [(c, j) for c in range(n_cls) for j in caption_ids]
+        feats = self.encode_prompts([c for c, _ in pairs], [j for _, j in pairs])
+        return feats.view(n_cls, len(caption_ids), -1)
+
+    @torch.no_grad()
+    def class_caption_table(self, batch: int = 256) -> torch.Tensor:
+        """Every class × caption prompt, normalised: (C, K, D), the table the edge ships."""
+        ids = list(range(len(self.captions)))
+        step = max(1, batch // len(self.class_names))
+        return torch.cat([self._table(ids[i:i + step]) for i in range(0, len(ids), step)], dim=1)
+
+    @torch.no_grad()
+    def caption_embeddings(self) -> torch.Tensor:
+        """The captions alone through CLIP's text encoder, normalised: (K, D), for retrieval."""
+        tokens = self.tokenizer(self.captions.captions).to(self.ctx.device)
+        return F.normalize(self.clip.encode_text(tokens), dim=-1)
+
+    @torch.no_grad()
+    def retrieve_captions(self, snippet_feats: torch.Tensor, top_m: int | None = None,
+                          caption_embeddings: torch.Tensor | None = None):
+        """The clip's "CLIP native text": (indices (m,), cosine similarities (m,)), best first.
+
+        The query is the mean of the normalised snippet image features (T, D). Pass
+        ``caption_embeddings`` to reuse a precomputed ``caption_embeddings()``.
+        """
+        top_m = min(top_m or self.cfg.top_m, len(self.captions))
+        bank = self.caption_embeddings() if caption_embeddings is None else caption_embeddings
+        query = F.normalize(F.normalize(snippet_feats, dim=-1).mean(0), dim=-1)
+        sims = bank @ query.to(bank.dtype)
+        values, indices = sims.topk(top_m)
+        return indices, values
+
+    # --- scores -------------------------------------------------------------------------
+    def forward(self, snippet_feats: torch.Tensor, text_feats: torch.Tensor,
+                lengths: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """snippet_feats (B, T, D), text_feats (C, D) or (B, C, D); lengths (B,) of padded clips.
+
+        Returns logits (B, T, C) = cos/τ (Exp. (15)), probs (B, T, C) (Exp. (16)),
+        video_scores (B, C) (top-k mean of the logits) and video_probs = softmax(video_scores).
+        """
+        video = F.normalize(self.temporal(snippet_feats), dim=-1)
+        text = F.normalize(text_feats, dim=-1).to(video.dtype)
+        if text.dim() == 2:
+            logits = video @ text.t() / self.cfg.tau
+        else:
+            logits = torch.einsum("btd,bcd->btc", video, text) / self.cfg.tau
+        video_scores = topk_mean(logits, lengths)
+        return {"logits": logits, "probs": logits.softmax(-1), "video_scores": video_scores,
+                "video_probs": video_scores.softmax(-1)}
+
+
+def _create_clip(cfg: FineConfig) -> nn.Module:
+    schema = cfg.clip_model.split(":", 1)[0] if ":" in cfg.clip_model else None
+    if schema is None and cfg.clip_model not in open_clip.list_models():
+        raise ConfigError(f"fine.clip_model: unknown open_clip model '{cfg.clip_model}' "
+                          "(see open_clip.list_models(), or register a config file)")
+    pretrained = None
+    if cfg.checkpoint is not None:
+        path = Path(cfg.checkpoint).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"fine.checkpoint: file not found: {path}")
+        pretrained = str(path)
+    try:
+        return open_clip.create_model(cfg.clip_model, pretrained=pretrained, weights_only=True)
+    except (RuntimeError, ValueError, OSError, KeyError) as exc:
+        raise ConfigError(f"fine: cannot build CLIP '{cfg.clip_model}' from "
+                          f"{pretrained or 'random initialisation'}: {exc}") from exc
+
+
+def _text_tower(clip: nn.Module, name: str) -> nn.Module:
+    """The module holding CLIP's text transformer (the model itself, or its .text tower)."""
+    for tower in (clip, getattr(clip, "text", None)):
+        if tower is not None and all(hasattr(tower, a) for a in (
+                "token_embedding", "positional_embedding", "transformer", "ln_final")):
+            return tower
+    raise ConfigError(f"fine.clip_model '{name}': not a CLIP-style text transformer; the triplet "
+                      "prompts need token embeddings to splice the learnable context into")
