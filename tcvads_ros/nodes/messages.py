@@ -26,11 +26,13 @@ import array
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
+from tcvads_ros.runtime.events import AnomalyEvent
+from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import header_stamp, message_to_frame
 
@@ -42,8 +44,9 @@ HEADLINE_KEYS = ("kind", "score", "stamp", "event_id")
 LEVELS = ("OK", "WARN", "ERROR", "STALE")
 
 
-def _plain(value: Any, digits: int = 4) -> Any:
-    """JSON-ready value: floats rounded for reading, NaN/inf as null, NumPy scalars unwrapped."""
+def _plain(value: Any, digits: int = 6) -> Any:
+    """JSON-ready value: floats rounded to microseconds / 1e-6 (stamps stay exact enough to
+    match frames), NaN/inf as null, NumPy scalars unwrapped."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
@@ -83,6 +86,58 @@ def event_document(event: Any, header: Any = None) -> dict[str, Any]:
     record = event.to_dict()
     first = {key: record.pop(key) for key in HEADLINE_KEYS}
     return {**first, **record, "header": header_fields(header), "schema": ANOMALY_SCHEMA}
+
+
+def event_from_document(document: Mapping[str, Any]) -> tuple[AnomalyEvent, dict[str, Any]]:
+    """Read an /anomaly document back: (the event, its header as plain data).
+
+    Raises ValueError naming what is wrong (another schema, a missing field), so a subscriber
+    can count and log a message it cannot use.
+    """
+    if not isinstance(document, Mapping) or document.get("schema") != ANOMALY_SCHEMA:
+        schema = document.get("schema") if isinstance(document, Mapping) else None
+        raise ValueError(f"not a {ANOMALY_SCHEMA} document (schema {schema!r})")
+    known = {f.name: f for f in fields(AnomalyEvent)}
+    missing = [name for name, f in known.items() if name not in document and f.default is MISSING]
+    if missing:
+        raise ValueError(f"/anomaly document lacks {', '.join(missing)}")
+    event = AnomalyEvent(**{name: document[name] for name in known if name in document})
+    if event.kind not in ("start", "update", "end"):
+        raise ValueError(f"/anomaly document has unknown kind {event.kind!r}")
+    return event, dict(document.get("header") or {})
+
+
+def stamp_seconds(header: Mapping[str, Any], default: float) -> float:
+    """Seconds of a header dict from `header_fields` (`default` when it has no stamp)."""
+    stamp = header.get("stamp")
+    if not stamp:
+        return default
+    return int(stamp["sec"]) + int(stamp["nanosec"]) * 1e-9
+
+
+def explanation_from_clip(
+    event: AnomalyEvent, frames: list[Frame], result: Any, backend: str, bundle: str, frames_per_sample: int
+) -> Explanation:
+    """fine_node's explanation of a clip it classified (`pipeline.classify_clip`'s result).
+
+    The same document TwoStagePipeline writes in-process, without the heat map (the CAM stays
+    in coarse_node; it writes the heat-map PNG of each event when given an output_dir).
+    """
+    return Explanation(
+        event_id=event.event_id,
+        category=result.category,
+        probability=result.probability,
+        class_scores=result.class_scores,
+        captions=[{"text": text, "similarity": similarity} for text, similarity in result.captions],
+        start_stamp=min(f.stamp for f in frames),
+        end_stamp=max(f.stamp for f in frames),
+        start_frame=min(f.index for f in frames),
+        end_frame=max(f.index for f in frames) + frames_per_sample,
+        backend=backend,
+        bundle=bundle,
+        peak_frame=event.peak_frame,
+        coarse_peak_score=event.peak_score,
+    )
 
 
 def anomaly_fields(event: Any, header: Any = None) -> dict[str, str]:

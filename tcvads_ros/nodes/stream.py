@@ -134,7 +134,7 @@ class ClipCache:
     """Frames (anything with `.stamp` and `.index`) of the last `seconds` of stream time.
 
     Memory is bounded twice: by stream time and by `max_frames`, whatever the camera's rate.
-    Keeps one frame in every `every` pushed (the fine stage samples one frame per snippet).
+    `tick()` picks one camera frame in every `every` (the fine stage samples one per snippet).
     """
 
     def __init__(self, seconds: float, max_frames: int, every: int = 1) -> None:
@@ -146,15 +146,14 @@ class ClipCache:
         self._lock = threading.Lock()
         self.pushed = 0
 
-    def wants(self) -> bool:
-        """Whether the next pushed frame will be kept (so callers skip converting the rest)."""
-        return self.pushed % self.every == 0
+    def tick(self) -> bool:
+        """Count one camera frame; True when it is one to keep (callers convert only those)."""
+        keep = self.pushed % self.every == 0
+        self.pushed += 1
+        return keep
 
     def push(self, frame: Any) -> None:
-        keep = self.wants()
-        self.pushed += 1
-        if not keep:
-            return
+        """Keep `frame` (one that `tick()` chose)."""
         with self._lock:
             if self._frames and frame.stamp < self._frames[-1].stamp - self.seconds:
                 self._frames.clear()  # the clock went back (a bag replayed): a new timeline

@@ -238,3 +238,44 @@ def test_diagnostic_array_roundtrips_with_the_types_level_constants(ts):
     assert values["latency_mean_ms"] == "nan" and values["rejected_by_reason"] == "truncated=1"
     with pytest.raises(ValueError):
         messages.DiagnosticReport("x", "FINE", "m").fields()
+
+
+def test_anomaly_document_reads_back_into_the_same_event(ts):
+    hdr = header(ts, sec=100, nanosec=500_000_000)
+    for event in run_events([0.1] * 3 + [0.95] * 12 + [0.0] * 6):
+        back, head = messages.event_from_document(json.loads(messages.anomaly_fields(event, hdr)["data"]))
+        assert back == event  # floats survive to 1e-6: stamps still pick the right frames
+        assert messages.stamp_seconds(head, default=-1.0) == 100.5
+    assert messages.stamp_seconds({"stamp": None}, default=3.0) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ({"schema": "other/1"}, "not a tcvads.anomaly/1"),
+        ([1, 2], "not a tcvads.anomaly/1"),
+        ({"schema": messages.ANOMALY_SCHEMA, "kind": "start"}, "lacks event_id"),
+    ],
+)
+def test_unusable_anomaly_documents_are_refused_with_the_reason(document, problem):
+    with pytest.raises(ValueError, match=problem):
+        messages.event_from_document(document)
+    event = json.loads(messages.anomaly_fields(run_events([0.9] * 10)[0])["data"])
+    with pytest.raises(ValueError, match="unknown kind"):
+        messages.event_from_document({**event, "kind": "begin"})
+
+
+def test_explanation_from_clip_covers_the_clip_and_names_the_event():
+    from types import SimpleNamespace
+
+    from tcvads_ros.runtime.frames import Frame
+
+    event = run_events([0.1] * 3 + [0.9] * 10)[0]
+    clip = [Frame(np.zeros((2, 2, 3), np.uint8), 10.0 + i, 16 * i) for i in range(4)]
+    result = SimpleNamespace(category="Fighting", probability=0.7, class_scores={"Normal": 0.3, "Fighting": 0.7},
+                             captions=[("a fight", 0.3)])
+    explanation = messages.explanation_from_clip(event, clip, result, "onnxruntime", "b1", frames_per_sample=16)
+    assert (explanation.start_stamp, explanation.end_stamp) == (10.0, 13.0)
+    assert (explanation.start_frame, explanation.end_frame) == (0, 64)
+    assert explanation.event_id == event.event_id and explanation.coarse_peak_score == event.peak_score
+    assert explanation.captions[0].text == "a fight" and explanation.heatmap_path is None
