@@ -96,8 +96,8 @@ class SynthConfig:
             (self.seed >= 0, "seed", "a non-negative integer"),
             (self.width >= 64 and self.width % 2 == 0, "width", "an even number >= 64"),
             (self.height >= 48 and self.height % 2 == 0, "height", "an even number >= 48"),
-            (self.frames >= 2 * SNIPPET_FRAMES, "frames", f"at least {2 * SNIPPET_FRAMES}"),
             (1.0 <= self.fps <= 120.0, "fps", "between 1 and 120"),
+            (self.frames >= 2 * SNIPPET_FRAMES, "frames", f"at least {2 * SNIPPET_FRAMES}"),
             (0.0 <= self.abnormal_share <= 1.0, "abnormal_share", "between 0 and 1"),
             (0.0 <= self.test_share <= 1.0, "test_share", "between 0 and 1"),
             (self.codec in CODECS, "codec", f"one of {', '.join(CODECS)}"),
@@ -261,30 +261,31 @@ def draw_car(img, x, y, length, angle, color) -> None:
     _poly(img, box(0.25 * length, 0.36 * length, -0.38 * width, 0.38 * width), (150, 175, 195))
 
 
-def _glow(f: np.ndarray, x, y, r, color, strength) -> None:
-    """Add a radial glow (a flash, fire) to the float frame `f` around (x, y)."""
+def _disc(f: np.ndarray, x, y, r):
+    """The part of frame `f` within radius `r` of (x, y) and each pixel's distance / r."""
     h, w = f.shape[:2]
     x0, x1 = max(0, int(x - r)), min(w, int(x + r) + 1)
     y0, y1 = max(0, int(y - r)), min(h, int(y + r) + 1)
     if x0 >= x1 or y0 >= y1 or r <= 0:
-        return
+        return None, None
     yy, xx = np.mgrid[y0:y1, x0:x1]
-    fall = np.clip(1.0 - np.hypot(xx - x, yy - y) / r, 0.0, 1.0) ** 2
-    f[y0:y1, x0:x1] += strength * fall[..., None] * np.asarray(color, np.float32)
+    return f[y0:y1, x0:x1], (np.hypot(xx - x, yy - y) / r)[..., None]
+
+
+def _glow(f: np.ndarray, x, y, r, color, strength) -> None:
+    """Add a radial glow (a flash, fire) to the float frame `f` around (x, y)."""
+    region, d = _disc(f, x, y, r)
+    if region is not None:
+        region += strength * np.clip(1.0 - d, 0.0, 1.0) ** 2 * np.asarray(color, np.float32)
 
 
 def _haze(f: np.ndarray, x, y, r, color, alpha) -> None:
-    """Blend a soft round cloud (smoke, a blood pool seen from afar) into the float frame."""
-    h, w = f.shape[:2]
-    x0, x1 = max(0, int(x - r)), min(w, int(x + r) + 1)
-    y0, y1 = max(0, int(y - r)), min(h, int(y + r) + 1)
-    if x0 >= x1 or y0 >= y1 or r <= 0:
-        return
-    yy, xx = np.mgrid[y0:y1, x0:x1]
-    a = alpha * np.clip(1.2 - np.hypot(xx - x, yy - y) / r, 0.0, 1.0)[..., None]
-    region = f[y0:y1, x0:x1]
-    region *= 1.0 - a
-    region += a * np.asarray(color, np.float32)
+    """Blend a soft round cloud (smoke, a pool of blood) into the float frame `f`."""
+    region, d = _disc(f, x, y, r)
+    if region is not None:
+        a = alpha * np.clip(1.2 - d, 0.0, 1.0)
+        region *= 1.0 - a
+        region += a * np.asarray(color, np.float32)
 
 
 # --------------------------------------------------------------------------- the scene
@@ -304,7 +305,7 @@ class Camera:
 
     def person_height(self, y: float) -> float:
         """Perspective: figures lower in the image are closer and larger."""
-        w, h = self.size
+        h = self.size[1]
         return 0.2 * h * (0.5 + 0.7 * (y - self.horizon) / (h - self.horizon))
 
     def plaza(self) -> tuple[float, float]:
@@ -519,7 +520,7 @@ class Fighting(Episode):
             y = self.y + 0.04 * h * j[2 + i]
             lean = -side * (0.25 + 0.15 * j[4 + i])
             strike = 1.55 if self.punch[u, i] < 0.5 else 0.7
-            arms = (-side * strike, -side * (2.2 - strike)) if side < 0 else (-side * (2.2 - strike), -side * strike)
+            arms = (-side * strike, -side * (2.2 - strike))  # towards the opponent: punch or guard
             draw_person(img, x, y, h, tilt=lean, legs=0.3 + 0.15 * j[6 + i], arms=arms, **self.clothes[i])
 
 
@@ -578,7 +579,6 @@ class Riot(Episode):
         w, _ = self.cam.size
         top, bottom = self.cam.plaza()
         n, T = int(self.rng.integers(10, 17)), self.length
-        self.n = n
         self.clothes = [_clothes(self.rng, dark=self.rng.random() < 0.6) for _ in range(n)]
         # piecewise-constant velocities, re-drawn every few frames: chaotic, not a flow
         change = np.cumsum(self.rng.integers(3, 8, (n, T)), axis=1)
