@@ -41,6 +41,7 @@ TEST = TRAIN + [
     "pytest-timeout>=2.3",
     "hypothesis>=6.100",
     "ruff>=0.6",
+    "imageio-ffmpeg>=0.5",  # an ffmpeg with libx264, so tests can encode H.264 camera-like files
 ]
 
 setup(

@@ -1,0 +1,166 @@
+"""Bundles: export writes a bundle that loads, and every kind of damage is refused clearly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from tiny_bundle import make_tiny_bundle, tiny_graphs, tiny_manifest, tiny_text_table
+
+from tcvads_ros.configuration import from_mapping
+from tcvads_ros.errors import BundleError
+from tcvads_ros.runtime.bundle import (
+    FORMAT_VERSION,
+    GRAPH_FILES,
+    MANIFEST,
+    TEXT_TABLE,
+    Bundle,
+    Manifest,
+    sha256,
+    write_manifest,
+)
+from tcvads_ros.runtime.export import TOLERANCE, export_bundle
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "b")[0]
+
+
+@pytest.fixture
+def copy(bundle, tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(bundle.root, target)
+    return target
+
+
+def _manifest(path):
+    return json.loads((path / MANIFEST).read_text())
+
+
+def _rewrite(path, **changes):
+    data = _manifest(path)
+    data.update(changes)
+    (path / MANIFEST).write_text(json.dumps(data))
+
+
+def test_export_writes_a_verified_bundle(bundle):
+    names = {p.name for p in bundle.root.iterdir()}
+    assert names == set(GRAPH_FILES.values()) | {TEXT_TABLE, MANIFEST}
+    m = bundle.manifest
+    assert m.format_version == FORMAT_VERSION
+    assert set(m.files) == names - {MANIFEST}
+    assert all(m.files[n] == sha256(bundle.root / n) for n in m.files)
+    assert m.versions["opset"] >= 17 and "onnxruntime" in m.versions and "tcvads_ros" in m.versions
+    assert set(m.export_check) == set(GRAPH_FILES)
+    assert max(m.export_check.values()) <= TOLERANCE
+    assert bundle.text_table["class_caption"].shape == (3, 5, 12)
+    assert bundle.class_names == ["Normal", "Fighting", "Explosion"]
+    assert Bundle.load(bundle.root).manifest == m
+
+
+def test_graph_tensor_names_follow_the_architecture(bundle):
+    model = onnx.load(str(bundle.path("coarse_backbone")))
+    assert [i.name for i in model.graph.input] == ["frames"]
+    assert [o.name for o in model.graph.output] == ["features", "cam"]
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+
+
+def test_missing_folder_and_manifest(tmp_path):
+    with pytest.raises(BundleError, match="bundle folder not found"):
+        Bundle.load(tmp_path / "nope")
+    with pytest.raises(BundleError, match="manifest missing.*tcvads export"):
+        Bundle.load(tmp_path)
+
+
+def test_missing_file(copy):
+    (copy / "fine_image.onnx").unlink()
+    with pytest.raises(BundleError, match=r"fine_image\.onnx: file missing"):
+        Bundle.load(copy)
+
+
+def test_hash_mismatch(copy):
+    with open(copy / "coarse_qacm.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(BundleError, match=r"coarse_qacm\.onnx: sha256 does not match"):
+        Bundle.load(copy)
+
+
+def test_newer_format_version(copy):
+    _rewrite(copy, format_version=FORMAT_VERSION + 1)
+    with pytest.raises(BundleError, match="newer than this tcvads_ros reads.*upgrade"):
+        Bundle.load(copy)
+
+
+def test_broken_manifest(copy):
+    (copy / MANIFEST).write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        Bundle.load(copy)
+    (copy / MANIFEST).write_text(json.dumps({"format_version": 1, "window": "eight"}))
+    with pytest.raises(BundleError, match="window"):
+        Bundle.load(copy)
+
+
+def test_unlisted_graph(copy):
+    data = _manifest(copy)
+    del data["files"]["fine_temporal.onnx"]
+    (copy / MANIFEST).write_text(json.dumps(data))
+    with pytest.raises(BundleError, match="fine_temporal.onnx not listed"):
+        Bundle.load(copy)
+
+
+def test_wrong_class_count_vs_table(copy):
+    _rewrite(copy, class_names=["Normal", "Fighting", "Explosion", "Riot"])
+    with pytest.raises(BundleError, match=r"class_caption.*\(3, 5, 12\).*4 class names"):
+        Bundle.load(copy)
+
+
+def test_wrong_tensor_name(copy):
+    model = onnx.load(str(copy / "coarse_qacm.onnx"))
+    old = model.graph.output[0].name
+    model.graph.output[0].name = "logits"
+    for node in model.graph.node:
+        node.output[:] = ["logits" if o == old else o for o in node.output]
+    onnx.save(model, str(copy / "coarse_qacm.onnx"))
+    write_manifest(copy, from_mapping(Manifest, _manifest(copy)))  # hashes fit again
+    with pytest.raises(BundleError, match=r"coarse_qacm\.onnx: output tensors are \['logits'\].*\['scores'\]"):
+        Bundle.load(copy)
+
+
+def test_wrong_input_size(copy):
+    _rewrite(copy, coarse_input_size=[64, 64])
+    with pytest.raises(BundleError, match=r"coarse_backbone\.onnx: input 'frames' axis 1 is 32, the manifest needs 64"):
+        Bundle.load(copy)
+
+
+def test_export_refuses_a_graph_that_disagrees_with_torch(tmp_path, monkeypatch):
+    import tcvads_ros.runtime.export as export
+
+    manifest = tiny_manifest()
+    real = export.run_graph_module
+
+    def skewed(module, graph, inputs):
+        out = real(module, graph, inputs)
+        return {k: v + 1e-3 for k, v in out.items()} if graph == "coarse_qacm" else out
+
+    monkeypatch.setattr(export, "run_graph_module", skewed)
+    with pytest.raises(BundleError, match=r"coarse_qacm\.onnx: ONNX Runtime differs from torch by 1\.0+e-03"):
+        export_bundle(tiny_graphs(manifest), tiny_text_table(manifest), manifest, tmp_path / "b")
+
+
+def test_export_will_not_overwrite_by_accident(bundle, tmp_path):
+    manifest = tiny_manifest()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "notes.txt").write_text("mine")
+    with pytest.raises(BundleError, match="not empty.*--overwrite"):
+        export_bundle(tiny_graphs(manifest), tiny_text_table(manifest), manifest, tmp_path / "b")
+    assert (tmp_path / "b" / "notes.txt").read_text() == "mine"
+
+
+def test_text_table_is_float32_and_read_without_torch(bundle):
+    table = bundle.text_table
+    assert table["captions"].dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(table["captions"], axis=-1), 1.0, atol=1e-5)
