@@ -108,6 +108,18 @@ class QACMStream:
 
 
 @dataclass
+class QACMModuleConfig:
+    """The temporal CNN alone (``create_model("qacm")``). Args: see ``QACM``."""
+
+    input_dim: int = 512
+    hidden: int = 64
+    kernel_size: int = 3
+    n_layers: int = 3
+    dilation_base: int = 2
+    dropout: float = 0.1
+
+
+@dataclass
 class QACMConfig:
     """Args:
         input: "frames" (the student owns a backbone) or "features" (precomputed features).

@@ -31,6 +31,7 @@ the mean of both neighbours. It has no recurrent form.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -189,6 +190,16 @@ class TimeMix(nn.Module):
         # RWKV-4 update: state ← e^{w}·state + e^{k}·v, with a new running maximum.
         a, b, p = _combine([(a, b, p + self.log_decay()), (v, torch.ones_like(v), k)])
         return self.output(torch.sigmoid(r) * wkv), torch.stack([x, a, b, p])
+
+
+@dataclass
+class RWKVConfig:
+    """Args: see ``EnhancedRWKV``."""
+
+    dim: int = 512
+    n_blocks: int = 2
+    bidirectional: bool = False
+    chunk_size: int = 16
 
 
 class EnhancedRWKV(nn.Module):
