@@ -12,16 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tcvads_ros.configuration import apply_overrides, from_mapping, load_yaml, to_mapping
+from tcvads_ros.data.synthetic import SynthConfig
 from training.temperature_search import TemperatureSearchConfig
-
-
-@dataclass
-class SynthConfig:
-    """Arguments of the in-process `tcvads synth` call (data.kind = synthetic)."""
-
-    videos: int = 24
-    seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)  # further synth options (frame size ...)
 
 
 @dataclass
@@ -35,8 +27,9 @@ class DataConfig:
     test_list: Path = Path("test.csv")
     annotations: Path | None = None  # XD annotations.txt / UCF Temporal_Anomaly_Annotation.txt
     multiclass_annotations: Path | None = None  # XD annotations_multiclasses.txt
+    train_annotations: Path | None = None  # class segments of training videos (validation), if any
     cache_dir: Path | None = None  # raw videos: frame / feature cache (default RUN_DIR/cache)
-    synth: SynthConfig = field(default_factory=SynthConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)  # `tcvads synth` options (kind synthetic)
     max_length: int = 256  # training length (uniform bins), test chunk length (SPEC "Data")
     val_fraction: float = 0.2  # held out from train: temperature search and threshold calibration
     num_workers: int = 0
@@ -91,6 +84,7 @@ class FineTrainConfig:
     lambda1: float = 5e-4  # Exp. (17): XD 5e-4, UCF 1e-3
     lambda2: float = 6e-4  # Exp. (18): XD 6e-4, UCF 2e-3
     margin: float = 0.5  # δ of Exp. (18)
+    max_length: int | None = None  # training sequence length; None: data.max_length
 
 
 @dataclass
@@ -112,8 +106,10 @@ class TrainConfig:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
 
+LOCAL_DIR = "local-dir:"  # open_clip's prefix for a folder holding open_clip_config.json
 _PATH_KEYS = (("data", "root"), ("data", "train_list"), ("data", "test_list"), ("data", "annotations"),
-              ("data", "multiclass_annotations"), ("data", "cache_dir"), ("fine", "captions"))
+              ("data", "multiclass_annotations"), ("data", "train_annotations"),
+              ("data", "cache_dir"), ("fine", "captions"))
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
@@ -128,6 +124,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
         value = mapping.get(section, {}).get(key) if isinstance(mapping.get(section), dict) else None
         if isinstance(value, str) and not Path(value).is_absolute():
             mapping[section][key] = str((path.parent / value).resolve())
+    fine_model = mapping.get("fine", {}).get("model") if isinstance(mapping.get("fine"), dict) else None
+    clip = fine_model.get("clip_model") if isinstance(fine_model, dict) else None
+    if isinstance(clip, str) and clip.startswith(LOCAL_DIR) and not Path(clip[len(LOCAL_DIR):]).is_absolute():
+        # an open_clip config folder shipped beside the YAML (e.g. config/train/clip-tiny)
+        fine_model["clip_model"] = LOCAL_DIR + str((path.parent / clip[len(LOCAL_DIR):]).resolve())
     apply_overrides(mapping, list(overrides or []))
     cfg = from_mapping(TrainConfig, mapping)
     return cfg

@@ -1,0 +1,191 @@
+"""Coarse stage training: AFED teacher, QACM student with distillation, temperature search,
+threshold calibration (paper §IV.A; SPEC "Coarse stage").
+
+Models read frames (end to end: uint8 snippet frames from the cache, normalised here with the
+backbone's mean/std exactly as `FramePreprocess` does inside the exported graph) or
+precomputed features. Scores are probabilities σ(logit) per snippet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from tcvads_ros.configuration import to_mapping
+from tcvads_ros.data.annotations import SNIPPET_FRAMES
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.models.mobilenet import FramePreprocess
+from tcvads_ros.models.registry import create_model
+from training import data, losses, metrics
+from training.calibration import choose_threshold
+from training.experiment import Split
+from training.run_folder import seed_everything
+from training.temperature_search import TemperatureSearch, search_temperature
+from training.train_config import StudentConfig, TrainConfig
+from training.trainer import Context, fit
+
+TEACHER, STUDENT = "afed", "qacm_student"  # create_model names
+
+
+def input_fn(model: torch.nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Turns a batch as the datasets give it into the model's input.
+
+    Frames (B, T, H, W, 3) uint8 -> (B, T, 3, H, W) normalised; features pass through.
+    """
+    backbone = getattr(model, "backbone", None)
+    if backbone is None:
+        return lambda x: x
+    preprocess = FramePreprocess(backbone.cfg.mean, backbone.cfg.std).to(device)
+
+    def to_input(x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.uint8:
+            raise ValueError(f"a frames-mode model expects uint8 frames, got {x.dtype}")
+        b, t = x.shape[:2]
+        return preprocess(x.flatten(0, 1)).view(b, t, 3, *x.shape[2:4])
+
+    return to_input
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, dataset: data.FeatureTestDataset, device: torch.device,
+            progress: bool = False, desc: str = "predict") -> list[np.ndarray]:
+    """Per-snippet anomaly probabilities (T,) of every video, 256-chunked as VadCLIP tests."""
+    model.eval().to(device)
+    to_input = input_fn(model, device)
+    loader = DataLoader(dataset, batch_size=1, collate_fn=data.collate_test)
+    out = []
+    for item in tqdm(loader, desc=desc, leave=False, disable=not progress):
+        logits = model(to_input(item["chunks"].to(device)))
+        out.append(data.unchunk(torch.sigmoid(logits).cpu().numpy(), item["length"]))
+    return out
+
+
+def primary_metric(dataset: str) -> str:
+    """The coarse metric each dataset reports (XD: AP, UCF: AUC; SPEC "Evaluation")."""
+    return "AUC" if dataset == "ucf" else "AP"
+
+
+def validation_scores(probs: list[np.ndarray], split: Split) -> tuple[np.ndarray, np.ndarray, str]:
+    """(scores, labels, level) on the validation videos: frames when their truth is known,
+    else one top-k mean score per video against its label."""
+    if split.val_truth is not None:
+        scores = np.concatenate([metrics.snippets_to_frames(p) for p in probs])
+        return scores, np.concatenate(split.val_truth.frame_gt), "frame"
+    scores = np.array([losses.topk_mean(torch.from_numpy(p)[None], torch.tensor([len(p)])).item()
+                       for p in probs])
+    labels = np.array([0 if data.is_normal(e.label) else 1 for e in split.val.entries])
+    return scores, labels, "video"
+
+
+def validate(model: torch.nn.Module, split: Split, device: torch.device) -> dict[str, float]:
+    """Validation AP and AUC in percent (nan where one class only)."""
+    scores, labels, _ = validation_scores(predict(model, split.val, device), split)
+    if labels.min() == labels.max():
+        return {"val_AP": float("nan"), "val_AUC": float("nan")}
+    return {"val_AP": 100 * average_precision_score(labels, scores),
+            "val_AUC": 100 * roc_auc_score(labels, scores)}
+
+
+def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Module:
+    """Paper Exp. (10): AFED trained with MIL top-k BCE on video labels."""
+    model = create_model(TEACHER, **cfg.teacher.model).to(ctx.device)
+    to_input = input_fn(model, ctx.device)
+
+    def loss_fn(m, batch):
+        logits = m(to_input(batch["x"]))
+        return {"loss": losses.mil_topk_bce(logits, batch["anomaly"], batch["lengths"])}
+
+    check = (lambda m: validate(m, split, ctx.device)) if split.val is not None else None
+    fit("teacher", model, split.train, data.collate_train, loss_fn, cfg.teacher.optim, ctx, check)
+    ctx.run.save_model("teacher", model, TEACHER, to_mapping(model.cfg))
+    return model
+
+
+def new_student(cfg: StudentConfig, teacher: torch.nn.Module | None, device: torch.device) -> torch.nn.Module:
+    """A fresh QACM student; its backbone starts from the teacher's (same architecture required)."""
+    student = create_model(STUDENT, **cfg.model)
+    if cfg.init_from_teacher and teacher is not None and student.backbone is not None:
+        if teacher.backbone is None:
+            raise ConfigError("student.init_from_teacher: the teacher has no backbone (features input); "
+                              "set student.init_from_teacher=false or train the teacher on frames")
+        try:
+            student.backbone.load_state_dict(teacher.backbone.state_dict())
+        except RuntimeError as exc:
+            raise ConfigError("student.init_from_teacher: student.model.backbone differs from "
+                              f"teacher.model.backbone ({str(exc).splitlines()[0]})") from None
+    return student.to(device)
+
+
+def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, ctx: Context,
+            temperature: float, stage: str, epochs: int | None = None, checkpoint: bool = True,
+            check: bool = True) -> torch.nn.Module:
+    """Paper Exp. (14): train a student with L_hard + λ·T²·L_soft (λ = 0 when distill is off)."""
+    student = new_student(cfg, teacher, ctx.device)
+    to_input = input_fn(student, ctx.device)
+    weight = cfg.kd_weight if cfg.distill else 0.0
+    if teacher is not None:
+        teacher.eval().to(ctx.device)  # frozen: eval mode (no dropout), no gradient
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+
+    def loss_fn(m, batch):
+        x = to_input(batch["x"])
+        teacher_logits = None
+        if weight > 0:
+            with torch.no_grad():
+                teacher_logits = teacher(x)
+        logits = m(x)
+        return losses.distillation_loss(logits, teacher_logits, batch["anomaly"], batch["lengths"],
+                                        temperature, weight)
+
+    optim = cfg.optim if epochs is None else type(cfg.optim)(**{**to_mapping(cfg.optim), "epochs": epochs})
+    validator = (lambda m: validate(m, split, ctx.device)) if check and split.val is not None else None
+    fit(stage, student, split.train, data.collate_train, loss_fn, optim, ctx, validator, checkpoint)
+    return student
+
+
+def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split, ctx: Context) -> TemperatureSearch:
+    """Exp. (12)/(13) with the objective SPEC asks for: each T scored by a short distillation's
+    validation metric (AP for XD-format data, AUC for UCF)."""
+    search = cfg.student.temperature_search
+    if split.val is None:
+        raise ConfigError("student.temperature_search needs a validation split: set data.val_fraction > 0 "
+                          "or student.temperature_search.enabled=false")
+    key = f"val_{primary_metric(cfg.data.dataset)}"
+
+    def objective(temperature: float) -> float:
+        seed_everything(cfg.seed)  # every trial starts from the same state: only T differs
+        student = distill(cfg.student, teacher, split, ctx, temperature, "temperature_trial",
+                          epochs=search.trial_epochs, checkpoint=False, check=False)
+        return validate(student, split, ctx.device)[key]
+
+    def report(trial) -> None:
+        tqdm.write(f"temperature search: T={trial.temperature:.3f} -> {key}={trial.score:.2f}")
+
+    result = search_temperature(objective, search, seed=cfg.seed, progress=report if ctx.progress else None)
+    result.objective = f"student {key} after {search.trial_epochs} epochs (%)"
+    return result
+
+
+def student_extras(student: torch.nn.Module, temperature: float | None, distilled: bool) -> dict:
+    """What export needs beside the weights: input geometry and the QACM window."""
+    extras = {"temperature": temperature, "distilled": distilled,
+              "snippet_frames": SNIPPET_FRAMES, "window": student.qacm.receptive_field,
+              "input": student.cfg.input}
+    if student.backbone is not None:
+        bb = student.backbone.cfg
+        extras.update(input_size=bb.input_size, mean=list(bb.mean), std=list(bb.std))
+    return extras
+
+
+def calibrate(student: torch.nn.Module, split: Split, method: str, device: torch.device) -> dict:
+    """The alarm threshold on the student's validation probabilities (calibration.json)."""
+    if split.val is None:
+        return {"threshold": 0.5, "method": method, "note": "no validation split; default 0.5"}
+    scores, labels, level = validation_scores(predict(student, split.val, device), split)
+    return {**choose_threshold(scores, labels, method), "level": level, "split": "validation"}

@@ -1,0 +1,164 @@
+"""The data of one run, resolved from `DataConfig`: lists, splits, caches and ground truth.
+
+Three kinds of data reach the same datasets of `training.data`:
+
+- ``features``: VadCLIP's released CLIP features (CSV ``path,label`` lists of ``.npy`` files).
+  The coarse teacher/student and the fine stage all read them ("features" model input).
+- ``videos``: raw videos listed in CSV ``path,label`` lists. The coarse models train end to end
+  on cached snippet frames (`data.cache_frames`, at the backbone's input size); the fine stage on
+  CLIP features extracted with its own frozen image encoder (`data.extract_features`).
+- ``synthetic``: `tcvads synth` is run in-process into the cache folder first (unless that
+  folder already holds the same benchmark), then it is read as ``videos``; its
+  ``train_annotations_multiclasses.txt`` gives frame-level ground truth for validation.
+
+The validation split is a seeded, stratified share of the training *videos* (all crops of a
+video stay on one side). It is scored at frame level when training annotations exist, else at
+video level (the top-k mean snippet score against the video label).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tcvads_ros.configuration import to_mapping
+from tcvads_ros.data import annotations as ann
+from tcvads_ros.errors import DataError
+from training import data
+from training.train_config import DataConfig
+
+
+def class_names_of(dataset: str) -> list[str]:
+    """Column order of the class targets: the normal class first (the contrastive loss needs it)."""
+    return list(ann.UCF_CLASSES if dataset == "ucf" else ann.XD_CLASSES)
+
+
+@dataclass
+class Lists:
+    """The CSV lists and annotation files the datasets are built from."""
+
+    train: Path
+    test: Path
+    test_segments: Path | None  # class segments of the test videos (XD multiclass / UCF temporal)
+    test_frames: Path | None  # XD annotations.txt (frame-level source), optional
+    train_segments: Path | None  # class segments of the training videos (synthetic only)
+
+
+def prepare_synthetic(cfg: DataConfig, folder: Path, progress: bool) -> Path:
+    """Generate the benchmark into `folder` unless the same one is already there."""
+    from tcvads_ros.data.synthetic import generate
+
+    meta = folder / "meta.json"
+    wanted = to_mapping(cfg.synth)
+    if meta.is_file():
+        have = json.loads(meta.read_text(encoding="utf-8"))
+        if have.get("synth_config") == wanted:
+            return folder
+    generate(folder, cfg.synth, progress=progress)
+    info = json.loads(meta.read_text(encoding="utf-8"))
+    info["synth_config"] = wanted  # what we generated with, to recognise it next time
+    meta.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return folder
+
+
+def source_lists(cfg: DataConfig, cache: Path, progress: bool) -> Lists:
+    """The lists of the configured data (generating the synthetic benchmark when asked)."""
+    if cfg.kind == "synthetic":
+        root = prepare_synthetic(cfg, cache / "synthetic", progress)
+        return Lists(root / "train.csv", root / "test.csv", root / "annotations_multiclasses.txt",
+                     root / "annotations.txt", root / "train_annotations_multiclasses.txt")
+    root = cfg.root
+
+    def where(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else root / p)
+
+    return Lists(where(cfg.train_list), where(cfg.test_list), where(cfg.annotations if cfg.dataset == "ucf"
+                 else cfg.multiclass_annotations), where(cfg.annotations if cfg.dataset == "xd" else None),
+                 where(cfg.train_annotations))
+
+
+def cached_frames(lists: Lists, cache: Path, size: int, progress: bool) -> tuple[Path, Path]:
+    """Snippet frames of the train and test videos at `size`² (resumable cache)."""
+    folder = cache / f"frames_{size}"
+    train = data.cache_frames(lists.train, folder / "train", size=(size, size), progress=progress)
+    test = data.cache_frames(lists.test, folder / "test", size=(size, size), progress=progress)
+    return train.list_path, test.list_path
+
+
+def cached_features(lists: Lists, cache: Path, tag: str, extractor: Callable[[np.ndarray], np.ndarray],
+                    size: tuple[int, int], progress: bool) -> tuple[Path, Path]:
+    """Features of the train and test videos from `extractor` (resumable cache named by `tag`)."""
+    folder = cache / f"features_{tag}"
+    train = data.extract_features(lists.train, folder / "train", extractor, size=size, progress=progress)
+    test = data.extract_features(lists.test, folder / "test", extractor, size=size, progress=progress)
+    return train.list_path, test.list_path
+
+
+def split_videos(entries: Sequence[data.FeatureEntry], fraction: float, seed: int) -> set[str]:
+    """Names of the validation videos: `fraction` of the normal and of the abnormal videos."""
+    rng = np.random.default_rng(seed)
+    chosen: set[str] = set()
+    for normal in (True, False):
+        names = sorted({e.name for e in entries if data.is_normal(e.label) == normal})
+        n = int(round(len(names) * fraction))
+        if fraction > 0 and len(names) >= 2:
+            n = max(n, 1)
+        chosen.update(rng.permutation(names)[:n].tolist())
+    return chosen
+
+
+def restrict(dataset: data.FeatureTrainDataset, names: set[str], keep: bool) -> data.FeatureTrainDataset:
+    """Keep (or drop) the entries of the videos in `names`, in place; returns the dataset."""
+    pairs = [(e, t) for e, t in zip(dataset.entries, dataset.targets) if (e.name in names) == keep]
+    if not pairs:
+        raise DataError("the validation split left no videos on one side; change data.val_fraction")
+    dataset.entries = [e for e, _ in pairs]
+    dataset.targets = [t for _, t in pairs]
+    return dataset
+
+
+@dataclass
+class Split:
+    """Datasets of one input kind (features or frames) over the same videos."""
+
+    train: data.FeatureTrainDataset
+    val: data.FeatureTestDataset | None
+    test: data.FeatureTestDataset
+    val_truth: data.GroundTruth | None  # frame-level truth of the validation videos, if known
+
+
+def build_split(train_list: Path, test_list: Path, cfg: DataConfig, arrays: str, seed: int,
+                train_segments: Path | None, length: int | None = None) -> Split:
+    """Train / validation / test datasets over one pair of lists."""
+    names = class_names_of(cfg.dataset)
+    length = length or cfg.max_length
+    train = data.FeatureTrainDataset(train_list, names, length, arrays=arrays)
+    test = data.FeatureTestDataset(test_list, names, cfg.max_length, dataset=cfg.dataset, arrays=arrays)
+    val_names = split_videos(train.entries, cfg.val_fraction, seed)
+    if not val_names:
+        return Split(train, None, test, None)
+    val = data.FeatureTestDataset(train_list, names, cfg.max_length, dataset=cfg.dataset, arrays=arrays)
+    restrict(val, val_names, keep=True)
+    restrict(train, val_names, keep=False)
+    truth = None
+    if train_segments is not None:
+        videos = [(e.name, e.label, _length(val, i)) for i, e in enumerate(val.entries)]
+        truth = data.build_ground_truth(videos, train_segments, cfg.dataset)
+    return Split(train, val, test, truth)
+
+
+def _length(dataset: data.FeatureTrainDataset, index: int) -> int:
+    """Snippet count of one entry without loading it (the .npy header)."""
+    return int(np.load(dataset.entries[index].path, mmap_mode="r", allow_pickle=False).shape[0])
+
+
+def test_truth(split: Split, lists: Lists, dataset: str) -> data.GroundTruth:
+    """Ground truth of the test videos, in the test dataset's order."""
+    if lists.test_segments is None:
+        raise DataError("no test annotations configured (data.annotations / data.multiclass_annotations)")
+    videos = [(e.name, e.label, _length(split.test, i)) for i, e in enumerate(split.test.entries)]
+    return data.build_ground_truth(videos, lists.test_segments, dataset, lists.test_frames)

@@ -1,0 +1,159 @@
+"""Fine stage training (paper §IV.B, Exp. 15-19; SPEC "Fine stage").
+
+Per clip, the top-m captions of the caption bank are retrieved by CLIP similarity (frozen, so
+the bank's embeddings are computed once), class text features follow the edge rule
+(`FineStage.text_features`: the mean over the clip's captions of the triplet prompts), and
+
+    L = α·L_align + β·L_contrast                                            (Exp. 19)
+    L_align    = CE(MIL-aligned video class scores, labels) + λ1‖θ_align‖²  (Exp. 17)
+    L_contrast = Σ_j max(0, cos(t_normal, t_abnormal_j) − δ) + λ2‖θ_contrast‖²  (Exp. 18)
+
+θ_align are all trainable parameters (Enhanced RWKV + learnable context), θ_contrast those of
+the text side (the learnable context), which alone moves the class text features.
+The fine stage reads CLIP features: VadCLIP's released ones, or for raw/synthetic videos
+features extracted with the stage's own frozen image encoder (cached, resumable).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from tcvads_ros.configuration import to_mapping
+from tcvads_ros.errors import DataError
+from tcvads_ros.models.captions import CaptionBank
+from tcvads_ros.models.registry import create_model
+from training import data, experiment, losses, metrics
+from training.train_config import TrainConfig
+from training.trainer import Context, fit
+
+FINE = "fine"  # create_model name
+DEFAULT_CAPTIONS = Path(__file__).resolve().parent.parent / "config" / "captions.yaml"
+
+
+def build_fine(cfg: TrainConfig) -> tuple[torch.nn.Module, dict]:
+    """The FineStage of the config and the create_model arguments beside its config."""
+    path = cfg.fine.captions or DEFAULT_CAPTIONS
+    args = {"class_names": experiment.class_names_of(cfg.data.dataset),
+            "captions": CaptionBank.from_file(path).captions}
+    return create_model(FINE, **cfg.fine.model, **args), {**args, "path": path}
+
+
+def image_extractor(model: torch.nn.Module, device: torch.device):
+    """uint8 frames (N, H, W, 3) -> normalised CLIP features (N, D), as `extract_features` wants."""
+
+    @torch.no_grad()
+    def extract(frames: np.ndarray) -> np.ndarray:
+        images = model.preprocess(torch.from_numpy(frames).to(device))
+        return model.encode_images(images).float().cpu().numpy()
+
+    return extract
+
+
+def feature_lists(cfg: TrainConfig, model: torch.nn.Module, lists: experiment.Lists, cache: Path,
+                  ctx: Context) -> tuple[Path, Path]:
+    if cfg.data.kind == "features":
+        return lists.train, lists.test
+    tag = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in model.cfg.clip_model)
+    return experiment.cached_features(lists, cache, f"clip_{tag}", image_extractor(model, ctx.device),
+                                      model.input_size, ctx.progress and ctx.is_main)
+
+
+def retrieve(model: torch.nn.Module, feats: torch.Tensor, lengths: torch.Tensor, bank: torch.Tensor,
+             top_m: int) -> torch.Tensor:
+    """(B, m) caption indices of each clip (over its valid snippets)."""
+    return torch.stack([model.retrieve_captions(f[: int(n)], top_m, bank)[0] for f, n in zip(feats, lengths)])
+
+
+def text_side(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """θ_contrast: the trainable parameters that move the class text features (CoOp context)."""
+    return [model.ctx]
+
+
+def fine_loss(cfg: TrainConfig, bank: torch.Tensor):
+    f = cfg.fine
+
+    def loss_fn(m, batch):
+        model = getattr(m, "module", m)  # DistributedDataParallel wraps it
+        feats, lengths = batch["x"], batch["lengths"]
+        text = model.text_features(retrieve(model, feats, lengths, bank, f.top_m))  # (B, C, D)
+        out = m(feats, text, lengths)
+        align = losses.mil_align_loss(out["video_scores"], batch["targets"])
+        contrast = losses.contrastive_loss(text, normal_index=0, margin=f.margin)
+        l2_align = losses.l2_penalty(p for p in model.parameters() if p.requires_grad)
+        l2_text = losses.l2_penalty(text_side(model))
+        loss = f.alpha * (align + f.lambda1 * l2_align) + f.beta * (contrast + f.lambda2 * l2_text)
+        return {"loss": loss, "align": align, "contrast": contrast}
+
+    return loss_fn
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, dataset: data.FeatureTestDataset, device: torch.device,
+            top_m: int, progress: bool = False) -> tuple[list[np.ndarray], list[list[int]]]:
+    """Per video: frame-level class probabilities (16·T, C) and the retrieved caption indices."""
+    model.eval().to(device)
+    bank = model.caption_embeddings()
+    probs, captions = [], []
+    loader = DataLoader(dataset, batch_size=1, collate_fn=data.collate_test)
+    for item in tqdm(loader, desc="fine predict", leave=False, disable=not progress):
+        chunks, chunk_lengths = item["chunks"].to(device), item["chunk_lengths"].to(device)
+        whole = chunks.reshape(-1, chunks.shape[-1])[: item["length"]]
+        indices = model.retrieve_captions(whole, top_m, bank)[0]
+        text = model.text_features(indices[None]).expand(len(chunks), -1, -1)
+        out = model(chunks, text, chunk_lengths)["probs"].float().cpu().numpy()
+        probs.append(metrics.snippets_to_frames(data.unchunk(out, item["length"])))
+        captions.append(indices.tolist())
+    return probs, captions
+
+
+def validate(model: torch.nn.Module, split: experiment.Split, device: torch.device, top_m: int) -> dict:
+    """Validation mAP (vadclip mode) when the validation videos' segments are known, else the
+    share of videos whose best class is one of their labels."""
+    probs, _ = predict(model, split.val, device, top_m)
+    if split.val_truth is not None:
+        result = metrics.detection_map(probs, split.val_truth.segments, split.val_truth.labels,
+                                       model.class_names)
+        return {"val_mAP_avg": result["mAP_avg"]}
+    video = [metrics.video_class_scores(p) for p in probs]
+    hits = [t[int(np.argmax(v))] > 0 for v, t in zip(video, split.val.targets)]
+    return {"val_accuracy": 100.0 * float(np.mean(hits))}
+
+
+def train_fine(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Context) -> torch.nn.Module:
+    model, model_args = build_fine(cfg)
+    model.to(ctx.device)
+    train_list, test_list = feature_lists(cfg, model, lists, cache, ctx)
+    length = cfg.fine.max_length or cfg.data.max_length
+    split = experiment.build_split(train_list, test_list, cfg.data, "features", cfg.seed,
+                                   lists.train_segments, length)
+    width = data.load_features(split.train.entries[0].path).shape[1]
+    if width != model.embed_dim:
+        raise DataError(f"{split.train.entries[0].path}: features are {width} wide but the fine stage's "
+                        f"CLIP ({model.cfg.clip_model}) gives {model.embed_dim}; use the matching fine.model")
+    with torch.no_grad():
+        bank = model.caption_embeddings()
+    check = (lambda m: validate(m, split, ctx.device, cfg.fine.top_m)) if split.val is not None else None
+    fit("fine", model, split.train, data.collate_train, fine_loss(cfg, bank), cfg.fine.optim, ctx, check)
+    folder = ctx.run
+    captions_copy = "captions" + Path(model_args["path"]).suffix  # for people; model_args has the list
+    if folder.writable:
+        shutil.copyfile(model_args["path"], folder.path(captions_copy))
+    extras = {"model_args": {"class_names": model_args["class_names"], "captions": model_args["captions"]},
+              "captions_file": captions_copy, "top_m": cfg.fine.top_m, "fps": _fps(lists)}
+    folder.save_model("fine", model, FINE, to_mapping(model.cfg), extras)
+    return model
+
+
+def _fps(lists: experiment.Lists) -> float:
+    """Frame rate of the source videos where known (the synthetic benchmark's meta.json)."""
+    meta = lists.train.parent / "meta.json"
+    if meta.is_file():
+        return float(json.loads(meta.read_text(encoding="utf-8")).get("fps", 25.0))
+    return 25.0

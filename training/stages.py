@@ -1,0 +1,110 @@
+"""Runs the stages of train.py in order over the run's data (layout in train.py's docstring)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from tcvads_ros.configuration import to_mapping
+from tcvads_ros.errors import ConfigError, DataError
+from tcvads_ros.models.registry import create_model
+from training import coarse, experiment, fine_stage
+from training.run_folder import RunFolder, seed_everything
+from training.temperature_search import TemperatureSearch, Trial
+from training.train_config import TrainConfig
+from training.trainer import Context
+
+
+def load_stage(folder: RunFolder, stage: str, **extra) -> torch.nn.Module:
+    """Rebuild a finished stage's model from ``<stage>.json`` + ``<stage>.safetensors``."""
+    info = folder.read_json(f"{stage}.json")
+    model = create_model(info["model"], **info["config"], **extra)
+    model.load_state_dict(folder.load_model_state(stage))
+    return model.eval()
+
+
+def finished(folder: RunFolder, stage: str) -> bool:
+    return folder.path(f"{stage}.safetensors").is_file() and folder.path(f"{stage}.json").is_file()
+
+
+def coarse_split(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Context) -> experiment.Split:
+    """Coarse data: cached frames at the backbone's input size, or the listed features."""
+    probe = create_model(coarse.TEACHER, **cfg.teacher.model)
+    student_probe = create_model(coarse.STUDENT, **cfg.student.model)
+    if probe.cfg.input != student_probe.cfg.input:
+        raise ConfigError(f"teacher.model.input ({probe.cfg.input}) and student.model.input "
+                          f"({student_probe.cfg.input}) must be the same")
+    if cfg.data.kind == "features":
+        if probe.cfg.input != "features":
+            raise ConfigError("data.kind is 'features': set teacher.model.input and student.model.input "
+                              "to 'features' (models on precomputed features)")
+        train_list, test_list, arrays = lists.train, lists.test, "features"
+    else:
+        if probe.cfg.input != "frames":
+            raise ConfigError(f"data.kind is '{cfg.data.kind}': the coarse models train end to end on "
+                              "frames; set teacher.model.input and student.model.input to 'frames'")
+        size = probe.cfg.backbone.input_size
+        if student_probe.cfg.backbone.input_size != size:
+            raise ConfigError("teacher.model.backbone.input_size and student.model.backbone.input_size differ")
+        train_list, test_list = experiment.cached_frames(lists, cache, size, ctx.progress and ctx.is_main)
+        arrays = "frames"
+    return experiment.build_split(train_list, test_list, cfg.data, arrays, cfg.seed, lists.train_segments)
+
+
+def run_stages(cfg: TrainConfig, stages: tuple[str, ...], ctx: Context, teacher_run: Path | None = None) -> None:
+    folder = ctx.run
+    cache = cfg.data.cache_dir or folder.path("cache")
+    lists = experiment.source_lists(cfg.data, cache, ctx.progress and ctx.is_main)
+    split = None
+    if "teacher" in stages or "student" in stages:
+        split = coarse_split(cfg, lists, cache, ctx)
+    teacher = None
+    if "teacher" in stages:
+        if ctx.resume and finished(folder, "teacher"):
+            teacher = load_stage(folder, "teacher")
+        else:
+            seed_everything(cfg.seed)
+            teacher = coarse.train_teacher(cfg, split, ctx)
+    if "student" in stages:
+        if teacher is None:
+            source = RunFolder(teacher_run, writable=False) if teacher_run is not None else folder
+            if not finished(source, "teacher"):
+                raise DataError(f"{source.path('teacher.safetensors')}: no trained teacher; train the "
+                                "'teacher' stage first or pass --teacher RUN_DIR")
+            teacher = load_stage(source, "teacher")
+        teacher.to(ctx.device)
+        if not (ctx.resume and finished(folder, "student")):
+            train_student(cfg, teacher, split, ctx)
+    if "fine" in stages and not (ctx.resume and finished(folder, "fine")):
+        seed_everything(cfg.seed)
+        fine_stage.train_fine(cfg, lists, cache, ctx)
+
+
+def train_student(cfg: TrainConfig, teacher: torch.nn.Module, split: experiment.Split, ctx: Context) -> None:
+    folder = ctx.run
+    temperature = cfg.student.temperature
+    search_cfg = cfg.student.temperature_search
+    if cfg.student.distill and search_cfg.enabled:
+        result = None
+        if ctx.resume and folder.path("temperature_search.json").is_file():
+            result = _load_search(folder)
+        if result is None:
+            result = coarse.choose_temperature(cfg, teacher, split, ctx)
+            if folder.writable:
+                result.save_json(folder.path("temperature_search.json"))
+                result.plot(folder.path("temperature_search.png"))
+        temperature = result.chosen
+    seed_everything(cfg.seed)
+    student = coarse.distill(cfg.student, teacher, split, ctx, temperature, "student")
+    extras = coarse.student_extras(student, temperature if cfg.student.distill else None, cfg.student.distill)
+    folder.save_model("student", student, coarse.STUDENT, to_mapping(student.cfg), extras)
+    calibration = coarse.calibrate(student, split, cfg.calibration.method, ctx.device)
+    folder.write_json("calibration.json", calibration)
+
+
+def _load_search(folder: RunFolder) -> TemperatureSearch | None:
+    data = folder.read_json("temperature_search.json")
+    data["trials"] = [Trial(**t) for t in data["trials"]]
+    return TemperatureSearch(**data)
+
