@@ -1,0 +1,257 @@
+"""The streaming pipeline: sampling, bounded buffers, events near the truth, the fine worker
+never slowing the coarse stage, durable records before announcements, heat maps and clips."""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+from tiny_bundle import make_tiny_bundle
+
+from tcvads_ros.runtime.backends.base import Backend
+from tcvads_ros.runtime.backends.onnxruntime import OnnxRuntimeBackend
+from tcvads_ros.runtime.event_store import EventStore
+from tcvads_ros.runtime.events import EventConfig
+from tcvads_ros.runtime.frames import Frame
+from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, resize_rgb
+
+FPS = 25.0
+DARK, BRIGHT = 20, 230
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "b")[0]
+
+
+class FakeBackend(Backend):
+    """Scores = frame brightness, so the truth is known; the fine graphs can be held back."""
+
+    name = "fake"
+
+    def __init__(self, bundle, nan_every=0):
+        super().__init__(bundle)
+        self.calls = {"coarse_backbone": 0, "coarse_qacm": 0, "fine_image": 0, "fine_temporal": 0}
+        self.fine_gate = threading.Event()
+        self.fine_gate.set()
+        self.nan_every = nan_every
+        self.clip_lengths = []
+
+    def run(self, graph_name, inputs):
+        self.check_inputs(graph_name, inputs)
+        self.calls[graph_name] += 1
+        m = self.bundle.manifest
+        if graph_name == "coarse_backbone":
+            frames = inputs["frames"]
+            assert frames.shape[1:3] == tuple(m.coarse_input_size)
+            level = frames.mean(axis=(1, 2, 3)) / 255.0
+            cam = frames[:, ::4, ::4].mean(-1).astype(np.float32)
+            return {"features": np.repeat(level[:, None], m.feature_dim, 1).astype(np.float32), "cam": cam}
+        if graph_name == "coarse_qacm":
+            scores = inputs["features"][..., 0].copy()
+            if self.nan_every and self.calls["coarse_qacm"] % self.nan_every == 0:
+                scores[:, -1] = np.nan
+            return {"scores": scores}
+        self.fine_gate.wait()
+        if graph_name == "fine_image":
+            self.clip_lengths.append(len(inputs["frames"]))
+            feats = np.ones((len(inputs["frames"]), m.fine_feature_dim), np.float32)
+            return {"features": feats / np.linalg.norm(feats, axis=1, keepdims=True)}
+        t = inputs["features"].shape[1]
+        probs = np.tile(np.array([0.1, 0.8, 0.1], np.float32), (1, t, 1))
+        return {"probs": probs, "video_scores": probs[:, 0]}
+
+
+def frames(n, bright=(), size=(48, 64), start=0):
+    for i in range(start, start + n):
+        level = BRIGHT if any(a <= i < b for a, b in bright) else DARK
+        yield Frame(np.full((*size, 3), level, np.uint8), i / FPS, i)
+
+
+def config(**kw):
+    events = EventConfig(min_duration_s=0.5, merge_gap_s=1.0, cooldown_s=0.0, update_interval_s=2.0)
+    return PipelineConfig(events=events, **{"threshold": 0.5, **kw})
+
+
+class RecordingStore:
+    def __init__(self):
+        self.records = []
+
+    def append(self, record):
+        self.records.append(record)
+
+
+def run(pipeline, stream):
+    events = []
+    for frame in stream:
+        events += pipeline.push(frame)
+    return events + pipeline.close(timeout=10)
+
+
+def test_one_backbone_run_per_snippet(bundle):
+    backend = FakeBackend(bundle)
+    pipeline = TwoStagePipeline(bundle, backend, config(fine=False))
+    run(pipeline, frames(400))
+    assert backend.calls["coarse_backbone"] == 25  # frames 0, 16, ..., 384
+    stats = pipeline.summary()["stats"]
+    assert stats["frames"] == 400 and stats["processed"] == 25
+    every = FakeBackend(bundle)
+    run(TwoStagePipeline(bundle, every, config(fine=False, sample_every=1)), frames(40))
+    assert every.calls["coarse_backbone"] == 40
+
+
+def test_dropped_frames_still_sample_once_per_snippet(bundle):
+    backend = FakeBackend(bundle)
+    pipeline = TwoStagePipeline(bundle, backend, config(fine=False))
+    for frame in frames(320):
+        if frame.index % 5 == 0:  # a camera delivering every fifth frame
+            pipeline.push(frame)
+    assert backend.calls["coarse_backbone"] == 20  # one per 16-frame snippet, none missed
+
+
+def test_scoring_stride(bundle):
+    backend = FakeBackend(bundle)
+    run(TwoStagePipeline(bundle, backend, config(fine=False, score_every=4)), frames(16 * 40))
+    assert backend.calls["coarse_qacm"] == 10
+
+
+def test_event_matches_the_anomaly_and_keeps_one_id(bundle):
+    store = RecordingStore()
+    pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), config(), stores=[store])
+    events = run(pipeline, frames(1000, bright=[(320, 640)]))
+    assert [e.kind for e in events if e.kind != "update"] == ["start", "end"]
+    assert len({e.event_id for e in events}) == 1
+    start, end = events[0], events[-1]
+    assert start.start_frame == 320 and start.frame == 336  # announced after min_duration
+    assert 624 < end.end_frame <= 640 + 16 and end.reason == "score"
+    assert abs(start.start_stamp - 320 / FPS) < 1e-9
+    kinds = [r.get("kind", r["record_type"]) for r in store.records]
+    assert kinds.count("start") == 1 and kinds.count("end") == 1 and kinds.count("explanation") == 1
+
+
+def test_records_are_stored_before_they_are_announced(bundle, tmp_path):
+    store = EventStore(tmp_path / "events.db")
+    seen = []
+
+    def on_explanation(explanation):  # by now the explanation must already be on disk
+        seen.append([r["event_id"] for r in store.explanations()] == [explanation.event_id])
+
+    pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), config(), stores=[store], on_explanation=on_explanation)
+    for frame in frames(800, bright=[(160, 480)]):
+        for event in pipeline.push(frame):
+            assert event.kind in [r["kind"] for r in store.events(event.event_id)]
+    pipeline.close(timeout=10)
+    assert seen == [True]
+    explanation = store.explanations()[0]
+    assert explanation["category"] == "Fighting" and explanation["backend"] == "fake"
+    assert explanation["class_scores"] == pytest.approx({"Normal": 0.1, "Fighting": 0.8, "Explosion": 0.1})
+    assert len(explanation["captions"]) == bundle.manifest.top_m
+
+
+def test_fine_clip_has_pre_and_post_roll(bundle):
+    backend = FakeBackend(bundle)
+    explanations = []
+    pipeline = TwoStagePipeline(bundle, backend, config(), on_explanation=explanations.append)
+    run(pipeline, frames(1000, bright=[(320, 640)]))
+    clip = bundle.manifest.fine_clip_snippets  # 6: 3 up to the start (frame 336), 3 after
+    assert backend.clip_lengths == [clip]
+    (explanation,) = explanations
+    assert explanation.start_frame == 336 - 2 * 16
+    assert explanation.end_frame == 336 + 3 * 16 + 16
+    assert explanation.start_stamp == pytest.approx(explanation.start_frame / FPS)
+
+
+def test_slow_fine_stage_never_blocks_the_coarse_stage(bundle):
+    backend = FakeBackend(bundle)
+    backend.fine_gate.clear()  # the fine stage hangs until released
+    pipeline = TwoStagePipeline(bundle, backend, config(fine_queue=1))
+    bursts = [(s, s + 96) for s in range(100, 100 + 12 * 300, 300)]  # 12 separate anomalies
+    events = []
+    for frame in frames(100 + 12 * 300, bright=bursts):
+        events += pipeline.push(frame)  # would deadlock here if a trigger waited for the worker
+    starts = sum(e.kind == "start" for e in events)
+    assert starts == 12
+    stats = pipeline.summary()["stats"]
+    assert stats["triggers"] == 12
+    # one clip in the worker, one in the queue, the rest dropped (none coalesced: clips finish fast)
+    assert stats["triggers_dropped"] == 12 - 2 and stats["triggers_queued"] == 2
+    backend.fine_gate.set()
+    pipeline.close(timeout=10)
+    assert pipeline.explanations_written == 2
+
+
+def test_overlapping_starts_are_coalesced(bundle):
+    backend = FakeBackend(bundle)
+    cfg = config()
+    cfg.events.merge_gap_s = 0.0
+    pipeline = TwoStagePipeline(bundle, backend, cfg)
+    # two anomalies close together: the second starts while the first clip is still being filled
+    # (first start announced at frame 176, its clip needs 192, 208, 224; the second at 224)
+    run(pipeline, frames(800, bright=[(160, 192), (208, 240)]))
+    stats = pipeline.summary()["stats"]
+    assert stats["triggers"] == 2 and stats["triggers_coalesced"] == 1
+    assert pipeline.explanations_written == 1
+
+
+def test_close_ends_an_open_event_and_explains_a_partial_clip(bundle):
+    backend = FakeBackend(bundle)
+    pipeline = TwoStagePipeline(bundle, backend, config())
+    events = []
+    for frame in frames(400, bright=[(320, 1000)]):
+        events += pipeline.push(frame)
+    assert [e.kind for e in events] == ["start"]
+    closing = pipeline.close(timeout=10)
+    assert [e.kind for e in closing] == ["end"] and closing[0].reason == "shutdown"
+    assert closing[0].event_id == events[0].event_id
+    assert backend.clip_lengths == [bundle.manifest.fine_clip_snippets]  # padded to the graph's length
+    assert pipeline.explanations_written == 1
+
+
+def test_nan_scores_are_counted_not_fatal(bundle):
+    pipeline = TwoStagePipeline(bundle, FakeBackend(bundle, nan_every=2), config(fine=False))
+    run(pipeline, frames(640))
+    assert pipeline.summary()["stats"]["nonfinite_scores"] == 20
+
+
+def test_memory_is_bounded(bundle):
+    pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), config(fine=False, sample_every=1))
+    run(pipeline, frames(3000, size=(8, 8)))
+    coarse = pipeline.coarse
+    assert len(coarse.features) == bundle.manifest.window
+    assert len(coarse.snippets) <= coarse.snippets.capacity < 40
+
+
+def test_heat_map_and_evidence_clip(bundle, tmp_path):
+    explanations = []
+    cfg = config(output_dir=tmp_path, evidence_clip=True)
+    pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), cfg, on_explanation=explanations.append, fps=FPS)
+    run(pipeline, frames(1000, bright=[(320, 640)]))
+    (explanation,) = explanations
+    image = cv2.imread(explanation.heatmap_path)
+    assert image is not None and image.shape[:2] == (48, 64)
+    assert explanation.peak_frame in range(320, 640)
+    clip = cv2.VideoCapture(str(tmp_path / f"{explanation.event_id}_clip.avi"))
+    count = 0
+    while clip.read()[0]:
+        count += 1
+    assert count == bundle.manifest.fine_clip_snippets
+
+
+def test_real_onnx_backend_end_to_end(bundle):
+    explanations = []
+    pipeline = TwoStagePipeline(bundle, OnnxRuntimeBackend(bundle, threads=1),
+                                config(threshold=0.0), on_explanation=explanations.append)
+    events = run(pipeline, frames(300, size=(120, 160)))
+    assert events[0].kind == "start" and events[-1].kind == "end"
+    (explanation,) = explanations
+    assert set(explanation.class_scores) == set(bundle.class_names)
+    assert explanation.backend == "onnxruntime" and explanation.bundle == str(bundle.root)
+    assert all(-1 <= c.similarity <= 1 for c in explanation.captions)
+
+
+def test_resize_rgb():
+    image = np.zeros((1080, 1920, 3), np.uint8)
+    assert resize_rgb(image, (224, 224)).shape == (224, 224, 3)
+    assert resize_rgb(image[:10, :10], (32, 40)).shape == (32, 40, 3)
