@@ -1,0 +1,155 @@
+"""coarse_node: the always-on coarse stage on a camera topic (paper §IV.A).
+
+Subscribes to the camera (sensor_msgs/Image, or CompressedImage on ``<image_topic>/compressed``)
+and publishes, relative to its namespace:
+
+- ``anomaly`` (std_msgs/String, reliable, transient-local depth 10): one JSON line per event
+  start / update / end (`messages.ANOMALY_SCHEMA`), written to the event store first;
+- ``anomaly/heatmap`` (sensor_msgs/Image rgb8): the CAM over the newest scored frame, rendered
+  only while someone subscribes;
+- with ``fine_stage_in_process:=true`` also ``anomaly/category`` and ``anomaly/explanation``
+  (see fine_node), from the pipeline's own fine worker on this node's frame buffer;
+- ``/diagnostics``.
+
+All decisions are made by `TwoStagePipeline` and the plain functions of `messages`; this file
+only moves messages in and out. The bundle and backend load in the constructor, before spinning.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header, String
+from vision_msgs.msg import Classification, ObjectHypothesis
+
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.nodes import parameters
+from tcvads_ros.nodes.common import EVENT_QOS, VIEW_QOS, TcvadsNode, main_for
+from tcvads_ros.nodes.messages import (
+    anomaly_fields,
+    classification_message,
+    explanation_fields,
+    image_fields,
+    ros_bytes,
+)
+from tcvads_ros.runtime.backends import create_backend
+from tcvads_ros.runtime.bundle import Bundle
+from tcvads_ros.runtime.event_store import EventStore
+from tcvads_ros.runtime.explanation import Explanation
+from tcvads_ros.runtime.frames import Frame
+from tcvads_ros.runtime.heatmap import overlay
+from tcvads_ros.runtime.pipeline import TwoStagePipeline
+
+# Start headers kept for the category of events whose explanation is still to come.
+PENDING_HEADERS = 64
+
+
+class CoarseNode(TcvadsNode):
+    def __init__(self) -> None:
+        super().__init__(parameters.COARSE)
+        values = self.values
+        self.bundle = Bundle.load(values["bundle"])
+        self.bundle_threshold = float(self.bundle.manifest.thresholds.get("coarse", 0.5))
+        cfg = parameters.pipeline_config(values, self.bundle_threshold)
+        backend = create_backend(values["backend"], self.bundle, device=values["device"])
+        self.backend_name = backend.describe()
+        self.store = EventStore(Path(values["event_store"]).expanduser())
+        in_process = values["fine_stage_in_process"]
+        self.pipeline = TwoStagePipeline(
+            self.bundle, backend, cfg, stores=[self.store],
+            on_explanation=self._on_explanation if in_process else None,
+        )
+        self.anomaly = self.create_publisher(String, "anomaly", EVENT_QOS)
+        self.heatmap = self.create_publisher(Image, "anomaly/heatmap", VIEW_QOS)
+        if in_process:
+            self.category = self.create_publisher(Classification, "anomaly/category", EVENT_QOS)
+            self.explanation = self.create_publisher(String, "anomaly/explanation", EVENT_QOS)
+            self.explanation_json = self.create_publisher(String, "anomaly/explanation/json", EVENT_QOS)
+        self._start_headers: OrderedDict[str, Any] = OrderedDict()
+        self._heat_index = -1
+        events = cfg.events
+        self.get_logger().info(
+            f"bundle {self.bundle.root} verified; backend {self.backend_name}; "
+            f"threshold on {events.threshold_on:.3f} / off {events.threshold_off:.3f}; "
+            f"fine stage {'in this process' if in_process else 'in fine_node'}; "
+            f"events stored in {self.store.path}"
+        )
+        self.start_camera()
+
+    # -- parameters ---------------------------------------------------------------------------
+    def check_change(self, changes: dict[str, Any]) -> str | None:
+        try:
+            parameters.event_config({**self.values, **changes}, self.bundle_threshold)
+        except (ConfigError, ValueError) as error:
+            return str(error)
+        return None
+
+    def apply_change(self, changes: dict[str, Any]) -> None:
+        # The state machine reads its config on every sample: the change applies from the next one.
+        self.pipeline.coarse.events.cfg = parameters.event_config(self.values, self.bundle_threshold)
+
+    # -- frames -------------------------------------------------------------------------------
+    def process(self, frame: Frame) -> None:
+        for event in self.pipeline.push(frame):
+            header = self._header_of(event.frame)
+            if event.kind == "start":
+                self._start_headers[event.event_id] = header
+                while len(self._start_headers) > PENDING_HEADERS:
+                    self._start_headers.popitem(last=False)
+            self.anomaly.publish(String(**anomaly_fields(event, header)))
+        if self.heatmap.get_subscription_count() > 0:
+            self._publish_heatmap()
+
+    def _header_of(self, frame_index: int) -> Any:
+        """The header of a buffered snippet frame (events name the frame that caused them)."""
+        for snippet in self.pipeline.coarse.snippets:
+            if snippet.frame.index == frame_index:
+                return snippet.frame.header
+        return None
+
+    def _publish_heatmap(self) -> None:
+        if not len(self.pipeline.coarse.snippets):
+            return
+        newest = self.pipeline.coarse.snippets.newest()
+        if newest.frame.index == self._heat_index or newest.frame.header is None:
+            return
+        self._heat_index = newest.frame.index
+        fields = image_fields(newest.frame.header, overlay(newest.frame.rgb, newest.cam, self.values["heatmap_alpha"]))
+        fields["data"] = ros_bytes(fields["data"])
+        self.heatmap.publish(Image(**fields))
+
+    # -- fine stage in process (called on the pipeline's fine worker thread) -------------------
+    def _on_explanation(self, explanation: Explanation) -> None:
+        header = self._start_headers.pop(explanation.event_id, None) or Header()
+        self.category.publish(
+            classification_message(Classification, ObjectHypothesis, header, explanation.class_scores)
+        )
+        text, document = explanation_fields(explanation)
+        self.explanation.publish(String(**text))
+        self.explanation_json.publish(String(**document))
+
+    def extra_totals(self) -> dict[str, Any]:
+        try:
+            stats = self.pipeline.summary()["stats"]
+        except RuntimeError:  # a counter gained a key while copied (inference thread): next time
+            return {}
+        return {key: stats[key] for key in sorted(stats)}
+
+    def close(self) -> None:
+        super().close()
+        events = self.pipeline.close(timeout=30.0)  # ends the open event; it is stored first
+        for event in events:
+            try:
+                self.anomaly.publish(String(**anomaly_fields(event, self._header_of(event.frame))))
+            except Exception as error:  # noqa: BLE001 - the context may already be shut down
+                self.get_logger().warning(f"could not publish the final {event.kind}: {error}")
+        self.store.close()
+
+
+main = main_for(CoarseNode, parameters.COARSE)
+
+if __name__ == "__main__":
+    main()
