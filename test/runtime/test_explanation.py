@@ -1,0 +1,122 @@
+"""Explanation document: validated, JSON round trip, readable text with a 128-character headline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tcvads_ros.errors import TcvadsError
+from tcvads_ros.runtime.explanation import (
+    HEADLINE_CHARS,
+    SCHEMA_VERSION,
+    Explanation,
+    ExplanationError,
+    RetrievedCaption,
+)
+
+FIELDS = dict(
+    event_id="3f2a9c0d4b5e6f708192a3b4c5d6e7f8",
+    category="Fighting",
+    probability=0.87,
+    class_scores={"Normal": 0.05, "Fighting": 0.87, "Abuse": 0.08},
+    captions=[
+        ("two people pushing each other", 0.31),
+        {"text": "a crowd in a street", "similarity": 0.22},
+    ],
+    start_stamp=12.4,
+    end_stamp=15.9,
+    start_frame=310,
+    end_frame=398,
+    backend="onnxruntime",
+    bundle="xd-tiny 0.1.0",
+    heatmap_path="events/3f2a9c0d.png",
+    peak_frame=331,
+    coarse_peak_score=0.93,
+)
+
+
+def make(**changes) -> Explanation:
+    return Explanation(**{**FIELDS, **changes})
+
+
+def test_json_round_trip_and_record_type():
+    doc = make()
+    data = json.loads(doc.to_json())
+    assert data["record_type"] == "explanation" and data["schema_version"] == SCHEMA_VERSION
+    assert data["captions"][1] == {"text": "a crowd in a street", "similarity": 0.22}
+    assert Explanation.from_json(doc.to_json()) == doc
+    assert Explanation.from_dict(data) == doc
+    assert doc.captions[0] == RetrievedCaption("two people pushing each other", 0.31)
+
+
+def test_text_reads_well_and_headline_survives_ros2_topic_echo_truncation():
+    doc = make()
+    text = doc.to_text()
+    lines = text.split("\n")
+    headline = lines[0]
+    assert len(headline) <= HEADLINE_CHARS == 128
+    for needle in ("Fighting", "p=0.87", "12.40", "15.90", "310", "398", "3f2a9c0d"):
+        assert needle in headline
+    assert any(
+        line.startswith("scores:")
+        and line.index("Fighting") < line.index("Abuse") < line.index("Normal")
+        for line in lines
+    )
+    assert '"two people pushing each other" (similarity 0.310)' in text
+    assert "events/3f2a9c0d.png" in text and "onnxruntime" in text and "frames [310, 398)" in text
+    # Long names cannot push the headline past the limit.
+    long = make(category="X" * 300, class_scores={"X" * 300: 0.9}, probability=0.9)
+    assert len(long.headline()) == HEADLINE_CHARS and long.headline().endswith("...")
+    assert "scene:      no caption retrieved" in make(captions=[]).to_text()
+
+
+@pytest.mark.parametrize(
+    "changes, needle",
+    [
+        (dict(event_id=""), "event_id"),
+        (dict(probability=1.5), "probability"),
+        (dict(probability=float("nan")), "probability"),
+        (dict(class_scores={}), "class_scores"),
+        (dict(class_scores={"Normal": 0.1, "Fighting": float("inf")}), "Fighting"),
+        (dict(category="Riot"), "Riot"),
+        (dict(captions=[("x", 1.7)]), "similarity"),
+        (dict(captions=[("x",)]), "captions[0]"),
+        (dict(captions="a caption"), "captions"),
+        (dict(end_stamp=10.0), "end_stamp"),
+        (dict(end_frame=300), "end_frame"),
+        (dict(start_frame=-1), "start_frame"),
+        (dict(start_frame=1.5), "start_frame"),
+        (dict(backend=""), "backend"),
+        (dict(heatmap_path=3), "heatmap_path"),
+        (dict(schema_version=SCHEMA_VERSION + 1), "upgrade"),
+    ],
+)
+def test_invalid_documents_are_refused_with_the_field_named(changes, needle):
+    with pytest.raises(
+        ExplanationError, match=needle.replace("[", r"\[").replace("]", r"\]")
+    ) as info:
+        make(**changes)
+    assert isinstance(info.value, TcvadsError)
+
+
+def test_reading_back_checks_the_document():
+    data = make().to_dict()
+    with pytest.raises(ExplanationError, match="missing"):
+        Explanation.from_dict({k: v for k, v in data.items() if k != "category"})
+    with pytest.raises(ExplanationError, match="unknown fields"):
+        Explanation.from_dict({**data, "colour": "red"})
+    with pytest.raises(ExplanationError, match="schema_version"):
+        Explanation.from_dict({k: v for k, v in data.items() if k != "schema_version"})
+    with pytest.raises(ExplanationError, match="newer|upgrade"):
+        Explanation.from_dict({**data, "schema_version": 2, "colour": "red"})
+    with pytest.raises(ExplanationError, match="JSON"):
+        Explanation.from_json("{not json")
+    with pytest.raises(ExplanationError, match="object"):
+        Explanation.from_json("[1, 2]")
+
+
+def test_optional_fields_may_be_absent():
+    doc = make(heatmap_path=None, peak_frame=None, coarse_peak_score=None)
+    assert "heat map:   none" in doc.to_text() and "coarse:" not in doc.to_text()
+    assert Explanation.from_json(doc.to_json()) == doc
