@@ -1,0 +1,70 @@
+"""`tcvads detect` end to end: export -> bundle -> detect on encoded videos; clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from recordings import write_recording
+from tiny_bundle import make_tiny_bundle
+
+from tcvads_ros.cli import main
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "b")[0]
+
+
+def test_detect_end_to_end(bundle, tmp_path, capsys):
+    video = write_recording(tmp_path / "street.avi", "mjpeg", 25.0, (120, 160), 300, bright=[(100, 200)])
+    events = tmp_path / "out" / "events.jsonl"
+    code = main(["detect", str(video), "--bundle", str(bundle.root), "--backend", "onnxruntime",
+                 "--events", str(events), "--evidence", str(tmp_path / "evidence"), "--threshold", "0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    kinds = [r.get("kind", r["record_type"]) for r in records]
+    assert kinds[0] == "start" and "end" in kinds and kinds.count("explanation") == 1
+    explanation = next(r for r in records if r["record_type"] == "explanation")
+    assert explanation["category"] in bundle.class_names and explanation["schema_version"] == 1
+    heatmap = explanation["heatmap_path"]
+    assert heatmap and (tmp_path / "evidence").joinpath(heatmap.split("/")[-1]).is_file()
+    assert (tmp_path / "evidence" / "events.db").is_file()
+    assert f"START  event {records[0]['event_id'][:8]}" in out
+    assert f"ANOMALY {explanation['category']}" in out and f"heat map:   {heatmap}" in out
+    summary = out.strip().splitlines()[-3]
+    assert summary.startswith("summary: 300 frames") and "1 events" in summary and "0 dropped frames" in summary
+
+
+@pytest.mark.parametrize("codec,container,fps,size", [
+    ("h264", "mp4", 30.0, (720, 1280)),
+    ("h264", "mp4", 60.0, (1080, 1920)),
+    ("mjpeg", "avi", 25.0, (1080, 1920)),
+    ("xvid", "avi", 50.0, (720, 1280)),
+], ids=lambda v: str(v))
+def test_detect_reads_camera_recordings_to_the_end(bundle, tmp_path, capsys, codec, container, fps, size):
+    video = write_recording(tmp_path / f"cam.{container}", codec, fps, size, 40)
+    code = main(["detect", str(video), "--bundle", str(bundle.root), "--backend", "onnxruntime",
+                 "--no-fine", "--quiet"])
+    assert code == 0
+    assert "summary: 40 frames" in capsys.readouterr().out
+
+
+def test_corrupt_bundle_is_a_clear_error(bundle, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle.root, broken)
+    (broken / "coarse_backbone.onnx").write_bytes(b"garbage")
+    video = write_recording(tmp_path / "v.avi", "mjpeg", 25.0, (48, 64), 5)
+    assert main(["detect", str(video), "--bundle", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "tcvads detect: error:" in err and "coarse_backbone.onnx: sha256 does not match" in err
+    assert "Traceback" not in err
+
+
+def test_unreadable_source_is_a_clear_error(bundle, tmp_path, capsys):
+    (tmp_path / "clip.mp4").write_text("this is not a video")
+    assert main(["detect", str(tmp_path / "clip.mp4"), "--bundle", str(bundle.root)]) == 2
+    err = capsys.readouterr().err
+    assert "clip.mp4: OpenCV cannot open this video" in err
