@@ -48,8 +48,8 @@ PENDING_HEADERS = 64
 
 
 class CoarseNode(TcvadsNode):
-    def __init__(self) -> None:
-        super().__init__(parameters.COARSE)
+    def __init__(self, **node_options: Any) -> None:
+        super().__init__(parameters.COARSE, **node_options)
         values = self.values
         self.bundle = Bundle.load(values["bundle"])
         self.bundle_threshold = float(self.bundle.manifest.thresholds.get("coarse", 0.5))

@@ -93,8 +93,9 @@ def descriptor(spec: parameters.ParameterSpec) -> ParameterDescriptor:
 class TcvadsNode(Node):
     """Parameters, camera input, inference thread and /diagnostics; subclasses add the model."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
+    def __init__(self, name: str, **node_options: Any) -> None:
+        """`node_options` go to rclpy's Node (tests pass parameter_overrides)."""
+        super().__init__(name, **node_options)
         specs = parameters.specs_for(name)
         for spec in specs:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))

@@ -55,8 +55,8 @@ class ClipFrame:
 
 
 class FineNode(TcvadsNode):
-    def __init__(self) -> None:
-        super().__init__(parameters.FINE)
+    def __init__(self, **node_options: Any) -> None:
+        super().__init__(parameters.FINE, **node_options)
         values = self.values
         self.bundle = Bundle.load(values["bundle"])
         manifest = self.bundle.manifest
