@@ -1,0 +1,171 @@
+"""coarse_node and fine_node under rclpy, on a synthetic video (needs ROS 2; skipped elsewhere).
+
+Run on a machine with ROS 2 Humble or Jazzy sourced and the project's test dependencies:
+``python -m pytest -q test/nodes/test_nodes_rclpy.py``. The bundle is the runtime tests' tiny
+untrained one; `threshold_on` 0 makes every scored frame count as anomalous, so an event starts
+after `min_duration_s` of stream time whatever the untrained model says.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.rclpy
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (no ROS 2 on this machine)")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+from vision_msgs.msg import Classification  # noqa: E402
+
+from tcvads_ros.nodes.coarse_node import CoarseNode  # noqa: E402
+from tcvads_ros.nodes.common import CAMERA_QOS, EVENT_QOS, run  # noqa: E402
+from tcvads_ros.nodes.fine_node import FineNode  # noqa: E402
+from tcvads_ros.nodes.messages import frame_from_message  # noqa: E402
+from tcvads_ros.runtime.event_store import EventStore  # noqa: E402
+
+TOPIC = "/tcvads_test/image"
+FPS = 25.0
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
+    from tiny_bundle import make_tiny_bundle
+
+    path = tmp_path_factory.mktemp("bundle")
+    make_tiny_bundle(path)
+    return path
+
+
+@pytest.fixture
+def ros():
+    rclpy.init()
+    yield
+    if rclpy.ok():
+        rclpy.shutdown()
+
+
+def image(i: int, encoding: str = "rgb8") -> Image:
+    """Frame i of a synthetic clip: a bright square crossing a dark scene."""
+    rgb = np.full((48, 64, 3), 30, np.uint8)
+    x = (i * 2) % 48
+    rgb[10:26, x:x + 16] = (230, 200, 40)
+    msg = Image(height=48, width=64, encoding=encoding, is_bigendian=0, step=64 * 3)
+    msg.data = rgb.tobytes()
+    stamp = 1_700_000_000.0 + i / FPS
+    msg.header.stamp.sec = int(stamp)
+    msg.header.stamp.nanosec = int(round((stamp % 1) * 1e9))
+    msg.header.frame_id = "test_cam"
+    return msg
+
+
+def overrides(bundle, tmp_path, **extra):
+    values = {
+        "bundle": str(bundle), "image_topic": TOPIC, "threshold_on": 0.0, "min_duration_s": 0.2,
+        "event_store": str(tmp_path / "events.sqlite"), "output_dir": str(tmp_path / "evidence"), **extra,
+    }
+    return [Parameter(name, value=value) for name, value in values.items()]
+
+
+def spin_in_background(*nodes):
+    executor = MultiThreadedExecutor()
+    for node in nodes:
+        executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    return executor, thread
+
+
+def test_coarse_and_fine_nodes_announce_classify_and_explain(ros, bundle, tmp_path):
+    coarse = CoarseNode(parameter_overrides=overrides(bundle, tmp_path))
+    fine = FineNode(parameter_overrides=overrides(bundle, tmp_path))
+    tester = rclpy.create_node("tcvads_tester")
+    got = {"anomaly": [], "category": [], "explanation": [], "heatmap": [], "diagnostics": []}
+    tester.create_subscription(String, "anomaly", got["anomaly"].append, EVENT_QOS)
+    tester.create_subscription(Classification, "anomaly/category", got["category"].append, EVENT_QOS)
+    tester.create_subscription(String, "anomaly/explanation", got["explanation"].append, EVENT_QOS)
+    tester.create_subscription(Image, "anomaly/heatmap", got["heatmap"].append, CAMERA_QOS)
+    tester.create_subscription(DiagnosticArray, "/diagnostics", got["diagnostics"].append, 10)
+    camera = tester.create_publisher(Image, TOPIC, 10)
+    executor, _ = spin_in_background(coarse, fine, tester)
+    try:
+        time.sleep(1.0)  # discovery
+        camera.publish(image(0, encoding="32FC1"))  # cannot be converted: counted, never raised
+        deadline = time.monotonic() + 90.0
+        i = 1
+        while time.monotonic() < deadline and not (got["category"] and got["heatmap"] and got["diagnostics"]):
+            camera.publish(image(i))
+            i += 1
+            time.sleep(1.0 / FPS)
+        time.sleep(1.0)
+    finally:
+        executor.shutdown()
+        coarse.close()
+        fine.close()
+    documents = [json.loads(m.data) for m in got["anomaly"]]
+    assert documents and documents[0]["kind"] == "start", "no /anomaly start"
+    start = documents[0]
+    assert start["schema"] == "tcvads.anomaly/1" and start["header"]["frame_id"] == "test_cam"
+    stored = EventStore(tmp_path / "events.sqlite")
+    assert start["event_id"] in {e["event_id"] for e in stored.events()}  # stored before published
+    category = got["category"][0]
+    assert category.header.frame_id == "test_cam"
+    assert (category.header.stamp.sec, category.header.stamp.nanosec) == (
+        start["header"]["stamp"]["sec"], start["header"]["stamp"]["nanosec"])
+    scores = [r.score for r in category.results]
+    assert scores == sorted(scores, reverse=True)
+    assert {r.class_id for r in category.results} == set(coarse.bundle.class_names)
+    assert got["explanation"][0].data.startswith("ANOMALY ")
+    assert stored.explanations(start["event_id"])
+    heat = got["heatmap"][0]
+    assert (heat.encoding, heat.height, heat.width) == ("rgb8", 48, 64)
+    statuses = {s.name: {kv.key: kv.value for kv in s.values} for d in got["diagnostics"] for s in d.status}
+    coarse_status = next(v for k, v in statuses.items() if "coarse_node" in k)
+    assert "onnxruntime" in coarse_status["backend"]
+    assert "unsupported_encoding=1" in coarse_status["rejected_by_reason"]
+    for node in (coarse, fine, tester):
+        node.destroy_node()
+
+
+def test_parameters_are_described_validated_and_applied(ros, bundle, tmp_path):
+    coarse = CoarseNode(parameter_overrides=overrides(bundle, tmp_path, threshold_on=0.5))
+    try:
+        descriptor = coarse.describe_parameter("threshold_on")
+        assert descriptor.floating_point_range[0].from_value == -1.0 and descriptor.description
+        assert coarse.describe_parameter("bundle").read_only
+        refused = coarse.set_parameters([Parameter("threshold_off", value=0.9)])[0]
+        assert not refused.successful and "must not exceed" in refused.reason
+        assert not coarse.set_parameters([Parameter("bundle", value="/elsewhere")])[0].successful
+        assert coarse.set_parameters([Parameter("threshold_on", value=0.8)])[0].successful
+        assert coarse.pipeline.coarse.events.cfg.threshold_on == 0.8
+    finally:
+        coarse.close()
+        coarse.destroy_node()
+
+
+def test_a_missing_bundle_exits_with_status_2(tmp_path):
+    code = run(lambda: CoarseNode(parameter_overrides=[Parameter("bundle", value=str(tmp_path / "none"))]),
+               "coarse_node")
+    assert code == 2
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "yuv422"])
+def test_numpy_conversion_matches_cv_bridge(encoding):
+    cv_bridge = pytest.importorskip("cv_bridge", reason="cv_bridge is not installed")
+    channels = {"rgba8": 4, "bgra8": 4, "mono8": 1, "mono16": 2, "yuv422": 2}.get(encoding, 3)
+    rng = np.random.default_rng(0)
+    msg = Image(height=6, width=8, encoding=encoding, is_bigendian=0, step=8 * channels + 4)  # padded rows
+    msg.data = rng.integers(0, 256, msg.step * msg.height, dtype=np.uint8).tobytes()
+    ours = frame_from_message(msg, 0).rgb
+    theirs = cv_bridge.CvBridge().imgmsg_to_cv2(msg, desired_encoding="rgb8")
+    np.testing.assert_allclose(ours.astype(int), theirs.astype(int), atol=1)
