@@ -18,6 +18,7 @@ from torch import nn
 
 from tcvads_ros.models.mobilenet import InterpretableMobileNet, MobileNetConfig
 from tcvads_ros.models.rwkv import EnhancedRWKV
+from tcvads_ros.models.shapes import check_shape
 
 
 @dataclass
@@ -59,9 +60,7 @@ class AFEDTeacher(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Per-snippet features (B, T, D): backbone features of frames, or the features as given."""
         if self.backbone is None:
-            if x.dim() != 3 or x.shape[-1] != self.cfg.input_dim:
-                raise ValueError(f"AFEDTeacher expects features (B, T, {self.cfg.input_dim}), "
-                                 f"got {tuple(x.shape)}")
+            check_shape(x, ("B", "T", self.cfg.input_dim), "AFEDTeacher (features)")
             return x
         return self.backbone.encode_sequence(x)
 

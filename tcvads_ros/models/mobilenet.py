@@ -33,6 +33,7 @@ from torchvision.models.mobilenetv2 import InvertedResidual
 from torchvision.ops.misc import Conv2dNormActivation
 
 from tcvads_ros.errors import ConfigError
+from tcvads_ros.models.shapes import check_shape
 
 # MobileNetV2's stages: expansion t, output channels c, repeats n, first stride s.
 _STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
@@ -120,8 +121,7 @@ class InterpretableMobileNet(nn.Module):
 
     def forward_with_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """images (N, 3, H, W) -> (features (N, feature_dim), deconvolution maps per stage)."""
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"InterpretableMobileNet expects (N, 3, H, W), got {tuple(images.shape)}")
+        check_shape(images, ("N", 3, "H", "W"), "InterpretableMobileNet")
         x = self.stem(images)
         maps = []
         for stage, deconv in zip(self.stages, self.deconvs):
@@ -136,8 +136,7 @@ class InterpretableMobileNet(nn.Module):
 
     def encode_sequence(self, frames: torch.Tensor) -> torch.Tensor:
         """frames (B, T, 3, H, W), one per snippet -> per-snippet features (B, T, feature_dim)."""
-        if frames.dim() != 5:
-            raise ValueError(f"expected frames (B, T, 3, H, W), got {tuple(frames.shape)}")
+        check_shape(frames, ("B", "T", 3, "H", "W"), "InterpretableMobileNet.encode_sequence")
         b, t = frames.shape[:2]
         return self(frames.flatten(0, 1)).view(b, t, self.feature_dim)
 
@@ -175,8 +174,7 @@ class FramePreprocess(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        if frames.dim() != 4 or frames.shape[-1] != 3:
-            raise ValueError(f"FramePreprocess expects (N, H, W, 3) RGB, got {tuple(frames.shape)}")
+        check_shape(frames, ("N", "H", "W", 3), "FramePreprocess (RGB uint8)")
         x = frames.permute(0, 3, 1, 2).to(self.mean.dtype) / 255.0
         if self.size is not None:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)

@@ -24,6 +24,7 @@ from torch import nn
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.mobilenet import InterpretableMobileNet, MobileNetConfig
+from tcvads_ros.models.shapes import check_shape
 
 
 class QACM(nn.Module):
@@ -64,8 +65,7 @@ class QACM(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """features (B, T, D) -> per-snippet logits (B, T)."""
-        if features.dim() != 3 or features.shape[-1] != self.input_dim:
-            raise ValueError(f"QACM expects (B, T, {self.input_dim}), got {tuple(features.shape)}")
+        check_shape(features, ("B", "T", self.input_dim), "QACM")
         x = features.transpose(1, 2)
         for conv in self.convs:
             x = self.dropout(F.relu(conv(F.pad(x, (self._span(conv) - 1, 0)))))  # causal padding
@@ -94,8 +94,7 @@ class QACMStream:
     @torch.no_grad()
     def push(self, feature) -> float:
         x = torch.as_tensor(feature, dtype=self.buffers[0].dtype, device=self.buffers[0].device)
-        if x.shape != (self.qacm.input_dim,):
-            raise ValueError(f"QACMStream.push expects ({self.qacm.input_dim},), got {tuple(x.shape)}")
+        check_shape(x, (self.qacm.input_dim,), "QACMStream.push")
         x = x.view(1, -1, 1)
         for i, conv in enumerate(self.qacm.convs):
             self.buffers[i] = torch.cat([self.buffers[i][:, :, 1:], x], dim=2)

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from tcvads_ros.errors import ConfigError
+from tcvads_ros.models.shapes import check_shape
 
 # Sentinel exponent for an empty sum (a = b = 0): finite, so max() and subtraction stay NaN-free.
 _EMPTY = -1e30
@@ -226,8 +227,7 @@ class EnhancedRWKV(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Sequence form: x (B, T, D) -> (B, T, D)."""
-        if x.dim() != 3 or x.shape[-1] != self.dim:
-            raise ValueError(f"EnhancedRWKV expects (B, T, {self.dim}), got {tuple(x.shape)}")
+        check_shape(x, ("B", "T", self.dim), "EnhancedRWKV")
         for block, norm in zip(self.blocks, self.norms):
             x = x + norm(block(x))
         return x

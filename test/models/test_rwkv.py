@@ -119,3 +119,37 @@ def test_long_sequence_runs_in_chunks():
     with torch.no_grad():
         y = model(torch.randn(1, 2048, 32))
     assert y.shape == (1, 2048, 32) and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_gradients_match_finite_differences(bidirectional):
+    """The detached max-shifts must not change the gradient (a·e^p does not depend on p)."""
+    torch.manual_seed(4)
+    w = (-torch.rand(3, dtype=torch.float64) - 0.1).requires_grad_(True)
+    u = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    k = (torch.randn(2, 7, 3, dtype=torch.float64) * 3).requires_grad_(True)
+    v = torch.randn(2, 7, 3, dtype=torch.float64, requires_grad=True)
+
+    def wkv(w, u, k, v):
+        parts = [wkv_past(w, k, v, 3)[0]]
+        if bidirectional:
+            parts.append(tuple(t.flip(1) for t in wkv_past(w, k.flip(1), v.flip(1), 3)[0]))
+        return _with_bonus(parts, u + k, v)
+
+    assert torch.autograd.gradcheck(wkv, (w, u, k, v))
+
+
+def test_recurrent_gradients_match_finite_differences():
+    torch.manual_seed(5)
+    model = TimeMix(3).double()
+    x = torch.randn(1, 5, 3, dtype=torch.float64, requires_grad=True)
+
+    def run(x):
+        state = model.init_state(1, dtype=torch.float64)
+        ys = []
+        for t in range(x.shape[1]):
+            y, state = model.step(x[:, t], state)
+            ys.append(y)
+        return torch.stack(ys, 1)
+
+    assert torch.autograd.gradcheck(run, (x,))
