@@ -56,13 +56,27 @@ def image_extractor(model: torch.nn.Module, device: torch.device):
     return extract
 
 
-def feature_lists(cfg: TrainConfig, model: torch.nn.Module, lists: experiment.Lists, cache: Path,
-                  ctx: Context) -> tuple[Path, Path]:
+def fine_data(cfg: TrainConfig, model: torch.nn.Module, lists: experiment.Lists, cache: Path,
+              device: torch.device, progress: bool) -> experiment.Split:
+    """CLIP-feature datasets: the listed features, or extracted from the videos with the stage's
+    own frozen image encoder (cached per CLIP model, resumable)."""
     if cfg.data.kind == "features":
-        return lists.train, lists.test
-    tag = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in model.cfg.clip_model)
-    return experiment.cached_features(lists, cache, f"clip_{tag}", image_extractor(model, ctx.device),
-                                      model.input_size, ctx.progress and ctx.is_main)
+        train_list, test_list = lists.train, lists.test
+    else:
+        # the cache is keyed by the encoder's weights: a random-init CLIP (no checkpoint) by seed
+        weights = Path(model.cfg.checkpoint).stem if model.cfg.checkpoint else f"random{cfg.seed}"
+        name = f"{Path(model.cfg.clip_model).name}_{weights}"
+        tag = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+        train_list, test_list = experiment.cached_features(
+            lists, cache, f"clip_{tag}", image_extractor(model, device), model.input_size, progress)
+    length = cfg.fine.max_length or cfg.data.max_length
+    split = experiment.build_split(train_list, test_list, cfg.data, "features", cfg.seed,
+                                   lists.train_segments, length)
+    width = data.load_features(split.train.entries[0].path).shape[1]
+    if width != model.embed_dim:
+        raise DataError(f"{split.train.entries[0].path}: features are {width} wide but the fine stage's "
+                        f"CLIP ({model.cfg.clip_model}) gives {model.embed_dim}; use the matching fine.model")
+    return split
 
 
 def retrieve(model: torch.nn.Module, feats: torch.Tensor, lengths: torch.Tensor, bank: torch.Tensor,
@@ -129,14 +143,7 @@ def validate(model: torch.nn.Module, split: experiment.Split, device: torch.devi
 def train_fine(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Context) -> torch.nn.Module:
     model, model_args = build_fine(cfg)
     model.to(ctx.device)
-    train_list, test_list = feature_lists(cfg, model, lists, cache, ctx)
-    length = cfg.fine.max_length or cfg.data.max_length
-    split = experiment.build_split(train_list, test_list, cfg.data, "features", cfg.seed,
-                                   lists.train_segments, length)
-    width = data.load_features(split.train.entries[0].path).shape[1]
-    if width != model.embed_dim:
-        raise DataError(f"{split.train.entries[0].path}: features are {width} wide but the fine stage's "
-                        f"CLIP ({model.cfg.clip_model}) gives {model.embed_dim}; use the matching fine.model")
+    split = fine_data(cfg, model, lists, cache, ctx.device, ctx.progress and ctx.is_main)
     with torch.no_grad():
         bank = model.caption_embeddings()
     check = (lambda m: validate(m, split, ctx.device, cfg.fine.top_m)) if split.val is not None else None
@@ -146,12 +153,12 @@ def train_fine(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Cont
     if folder.writable:
         shutil.copyfile(model_args["path"], folder.path(captions_copy))
     extras = {"model_args": {"class_names": model_args["class_names"], "captions": model_args["captions"]},
-              "captions_file": captions_copy, "top_m": cfg.fine.top_m, "fps": _fps(lists)}
+              "captions_file": captions_copy, "top_m": cfg.fine.top_m, "fps": source_fps(lists)}
     folder.save_model("fine", model, FINE, to_mapping(model.cfg), extras)
     return model
 
 
-def _fps(lists: experiment.Lists) -> float:
+def source_fps(lists: experiment.Lists) -> float:
     """Frame rate of the source videos where known (the synthetic benchmark's meta.json)."""
     meta = lists.train.parent / "meta.json"
     if meta.is_file():

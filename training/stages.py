@@ -29,25 +29,31 @@ def finished(folder: RunFolder, stage: str) -> bool:
 
 
 def coarse_split(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Context) -> experiment.Split:
-    """Coarse data: cached frames at the backbone's input size, or the listed features."""
-    probe = create_model(coarse.TEACHER, **cfg.teacher.model)
-    student_probe = create_model(coarse.STUDENT, **cfg.student.model)
-    if probe.cfg.input != student_probe.cfg.input:
-        raise ConfigError(f"teacher.model.input ({probe.cfg.input}) and student.model.input "
-                          f"({student_probe.cfg.input}) must be the same")
+    """Coarse data for the configured teacher and student (they must read the same input)."""
+    teacher = create_model(coarse.TEACHER, **cfg.teacher.model)
+    student = create_model(coarse.STUDENT, **cfg.student.model)
+    if teacher.cfg.input != student.cfg.input:
+        raise ConfigError(f"teacher.model.input ({teacher.cfg.input}) and student.model.input "
+                          f"({student.cfg.input}) must be the same")
+    if teacher.backbone is not None and teacher.cfg.backbone.input_size != student.cfg.backbone.input_size:
+        raise ConfigError("teacher.model.backbone.input_size and student.model.backbone.input_size differ")
+    return coarse_data(cfg, lists, cache, teacher, ctx.progress and ctx.is_main)
+
+
+def coarse_data(cfg: TrainConfig, lists: experiment.Lists, cache: Path, model: torch.nn.Module,
+                progress: bool) -> experiment.Split:
+    """The datasets `model` reads: cached frames at its backbone's input size, or the features."""
     if cfg.data.kind == "features":
-        if probe.cfg.input != "features":
+        if model.backbone is not None:
             raise ConfigError("data.kind is 'features': set teacher.model.input and student.model.input "
                               "to 'features' (models on precomputed features)")
         train_list, test_list, arrays = lists.train, lists.test, "features"
     else:
-        if probe.cfg.input != "frames":
+        if model.backbone is None:
             raise ConfigError(f"data.kind is '{cfg.data.kind}': the coarse models train end to end on "
                               "frames; set teacher.model.input and student.model.input to 'frames'")
-        size = probe.cfg.backbone.input_size
-        if student_probe.cfg.backbone.input_size != size:
-            raise ConfigError("teacher.model.backbone.input_size and student.model.backbone.input_size differ")
-        train_list, test_list = experiment.cached_frames(lists, cache, size, ctx.progress and ctx.is_main)
+        size = model.backbone.cfg.input_size
+        train_list, test_list = experiment.cached_frames(lists, cache, size, progress)
         arrays = "frames"
     return experiment.build_split(train_list, test_list, cfg.data, arrays, cfg.seed, lists.train_segments)
 

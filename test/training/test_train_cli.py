@@ -1,0 +1,120 @@
+"""training/train.py and training/evaluate.py end to end on the smoke config (tiny sizes).
+
+One subprocess run trains every stage; evaluation, resumption, determinism and config errors
+run in-process on cheaper teacher-only runs that share one synthetic data cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from training import evaluate, train
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = REPO / "config" / "train" / "smoke.yaml"
+# The smoke config already is tiny; these make the CLI test a few seconds of compute.
+TINY = ["teacher.optim.epochs=1", "student.optim.epochs=1", "fine.optim.epochs=1",
+        "student.temperature_search.initial=[1.0,4.0]", "student.temperature_search.iterations=1"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, cache) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "all"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "training/train.py", "--config", str(SMOKE), "--out", str(out), "--no-progress",
+         f"data.cache_dir={cache}", *TINY],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_every_stage_writes_the_run_folder(full_run):
+    for name in ("config.yaml", "metrics.jsonl", "calibration.json", "temperature_search.json",
+                 "temperature_search.png", "captions.yaml"):
+        assert (full_run / name).is_file(), name
+    for stage, model in (("teacher", "afed"), ("student", "qacm_student"), ("fine", "fine")):
+        info = json.loads((full_run / f"{stage}.json").read_text())
+        assert info["model"] == model and isinstance(info["config"], dict)
+        weights = load_file(str(full_run / f"{stage}.safetensors"))
+        assert weights and all(torch.isfinite(v.float()).all() for v in weights.values())
+    assert any((full_run / "tensorboard").iterdir())
+    student = json.loads((full_run / "student.json").read_text())
+    assert {"input_size", "mean", "std", "snippet_frames", "window", "temperature"} <= set(student)
+    search = json.loads((full_run / "temperature_search.json").read_text())
+    assert len(search["trials"]) == 3 and student["temperature"] == search["chosen"]
+    fine = json.loads((full_run / "fine.json").read_text())
+    assert fine["model_args"]["class_names"][0] == "Normal" and fine["model_args"]["captions"]
+    calibration = json.loads((full_run / "calibration.json").read_text())
+    assert 0.0 <= calibration["threshold"] <= 1.0 and calibration["level"] == "frame"
+    records = [json.loads(line) for line in (full_run / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["epoch"]) for r in records] == [("teacher", 1), ("student", 1), ("fine", 1)]
+    assert "val_AP" in records[0] and "train_soft" in records[1] and "train_contrast" in records[2]
+
+
+def test_evaluate_writes_metrics_with_every_key(full_run, tmp_path):
+    assert evaluate.main([str(full_run), "--out", str(tmp_path / "eval"), "--no-progress",
+                          "--mode", "corrected", "--timelines", "1"]) == 0
+    result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    keys = {"AP", "AUC", "AnoAUC", "mAP@0.1", "mAP@0.2", "mAP@0.3", "mAP@0.4", "mAP@0.5", "mAP_avg", "mode"}
+    assert keys <= set(result) and result["mode"] == "corrected"
+    assert all(isinstance(result[k], float) for k in keys - {"mode"})
+    assert set(result["teacher"]) == {"AP", "AUC", "AnoAUC"} and result["coarse_model"] == "student"
+    assert (tmp_path / "eval" / "roc.png").is_file() and (tmp_path / "eval" / "pr.png").is_file()
+    # a single checkpoint evaluates that model alone
+    assert evaluate.main([str(full_run / "teacher.safetensors"), "--out", str(tmp_path / "t"),
+                          "--no-progress", "--timelines", "0"]) == 0
+    alone = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert alone["AP"] == pytest.approx(result["teacher"]["AP"]) and alone["mAP_avg"] is None
+
+
+def _teacher(out: Path, cache: Path, *extra: str, resume: bool = False) -> int:
+    args = ["--config", str(SMOKE), "--out", str(out), "--stage", "teacher", "--no-progress",
+            f"data.cache_dir={cache}", *extra]
+    return train.main(args + (["--resume"] if resume else []))
+
+
+def test_same_seed_same_numbers_and_resume_continues_exactly(tmp_path, cache):
+    assert _teacher(tmp_path / "a", cache, "teacher.optim.epochs=2") == 0
+    assert _teacher(tmp_path / "b", cache, "teacher.optim.epochs=2") == 0
+    a = load_file(str(tmp_path / "a" / "teacher.safetensors"))
+    b = load_file(str(tmp_path / "b" / "teacher.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "a" / "metrics.jsonl").read_text() == (tmp_path / "b" / "metrics.jsonl").read_text()
+
+    # interrupted after epoch 1 of 2: only the last-epoch state is there, no final checkpoint
+    c = tmp_path / "c"
+    assert _teacher(c, cache, "teacher.optim.epochs=2") == 0
+    (c / "teacher.safetensors").unlink()
+    assert _teacher(tmp_path / "d", cache, "teacher.optim.epochs=1") == 0  # the state after epoch 1
+    for name in ("teacher.last.safetensors", "teacher.last.json"):
+        (c / name).write_bytes((tmp_path / "d" / name).read_bytes())
+    (c / "metrics.jsonl").write_text((c / "metrics.jsonl").read_text().splitlines()[0] + "\n")
+    assert _teacher(c, cache, "teacher.optim.epochs=2", resume=True) == 0
+    resumed = load_file(str(c / "teacher.safetensors"))
+    assert all(torch.allclose(a[k], resumed[k], atol=1e-6) for k in a)
+    epochs = [json.loads(line)["epoch"] for line in (c / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2]
+
+
+def test_existing_run_is_not_overwritten_and_bad_keys_are_named(tmp_path, cache, capsys):
+    assert _teacher(tmp_path / "r", cache, "teacher.optim.epochs=1") == 0
+    assert _teacher(tmp_path / "r", cache, "teacher.optim.epochs=1") == 2
+    assert "--resume" in capsys.readouterr().err
+    assert _teacher(tmp_path / "x", cache, "teacher.optim.epoch=3") == 2
+    assert "teacher.optim.epoch" in capsys.readouterr().err
+    assert _teacher(tmp_path / "y", cache, "teacher.model.rwkv_dimm=3") == 2
+    assert "rwkv_dimm" in capsys.readouterr().err

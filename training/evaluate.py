@@ -1,0 +1,126 @@
+"""Evaluate a training run: ``python training/evaluate.py RUN_OR_CHECKPOINT [--data FILE] ...``.
+
+``RUN_OR_CHECKPOINT`` is a run folder of training/train.py (every trained stage in it is
+evaluated) or one checkpoint ``<stage>.safetensors`` with its ``<stage>.json`` beside it.
+The data come from ``--data`` (a config/train/*.yaml file; its ``data`` section is used) or
+else from the run's ``config.yaml``; ``key.path=value`` overrides apply to it.
+
+Protocol (SPEC "Evaluation", VadCLIP's code): test videos one crop, 256-chunked; snippet
+scores ×16 to frame level; all frames concatenated and scored once.
+
+- Coarse: AP, AUC, AnoAUC (`training.metrics.coarse_metrics`) of the QACM student (the model
+  that runs on the robot: the top-level keys), and of the AFED teacher (key ``teacher``).
+- Fine: mAP at IoU 0.1 … 0.5 and their mean (`training.metrics.detection_map`), in
+  ``--mode vadclip`` (VadCLIP's code, default) or ``corrected``; the mode is written out.
+
+Writes ``metrics.json`` (keys AP, AUC, AnoAUC, mAP@0.1 … mAP@0.5, mAP_avg, mode; null where a
+stage is missing), ROC/PR curves and per-video timelines (`training.report.write_evaluation`)
+into ``RUN_DIR/eval`` or ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `training` and `tcvads_ros` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tcvads_ros.errors import ConfigError, TcvadsError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="training/evaluate.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("target", type=Path, metavar="RUN_OR_CHECKPOINT",
+                        help="run folder, or a <stage>.safetensors checkpoint with its <stage>.json")
+    parser.add_argument("--data", type=Path, help="config/train/*.yaml whose data section to test on "
+                        "(default: the run's config.yaml)")
+    parser.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/eval)")
+    parser.add_argument("--mode", choices=("vadclip", "corrected"), default="vadclip",
+                        help="fine-grained mAP protocol (default: VadCLIP's code)")
+    parser.add_argument("--device", default=None, help="cpu, cuda or auto (default: the config's)")
+    parser.add_argument("--timelines", type=int, default=4, help="per-video timeline plots")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("overrides", nargs="*", metavar="key.path=value")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        metrics = evaluate(args)
+    except TcvadsError as exc:
+        print(f"evaluate.py: error: {exc}", file=sys.stderr)
+        return 2
+    shown = {k: metrics.get(k) for k in ("AP", "AUC", "AnoAUC", "mAP_avg", "mode")}
+    print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    from training import coarse, experiment, fine_stage, metrics, report
+    from training.run_folder import RunFolder, pick_device, seed_everything
+    from training.stages import coarse_data, finished, load_stage
+    from training.train_config import load_config
+
+    target = args.target
+    if target.is_file():
+        if target.suffix != ".safetensors":
+            raise ConfigError(f"{target}: expected a run folder or a <stage>.safetensors checkpoint")
+        folder, stages = RunFolder(target.parent, writable=False), [target.name[: -len(".safetensors")]]
+    elif target.is_dir():
+        folder = RunFolder(target, writable=False)
+        stages = [s for s in ("teacher", "student", "fine") if finished(folder, s)]
+    else:
+        raise ConfigError(f"{target}: no such run folder or checkpoint")
+    if not stages:
+        raise ConfigError(f"{target}: no trained stage found (teacher/student/fine .safetensors + .json)")
+    config = args.data or folder.path("config.yaml")
+    overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+    cfg = load_config(config, overrides)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    progress = not args.no_progress
+    cache = cfg.data.cache_dir or folder.path("cache")
+    lists = experiment.source_lists(cfg.data, cache, progress)
+    out = args.out or folder.path("eval")
+
+    result: dict = {"mode": args.mode, "dataset": cfg.data.dataset, "data_kind": cfg.data.kind,
+                    "source": str(target)}
+    truth = scores = None
+    for stage in [s for s in ("teacher", "student") if s in stages]:
+        model = load_stage(folder, stage).to(device)
+        split = coarse_data(cfg, lists, cache, model, progress)
+        truth = experiment.test_truth(split, lists, cfg.data.dataset)
+        probs = coarse.predict(model, split.test, device, progress, desc=f"{stage} test")
+        frames = [metrics.snippets_to_frames(p) for p in probs]
+        values = metrics.coarse_metrics(frames, truth.frame_gt, truth.abnormal)
+        if stage == "student" or "student" not in stages:
+            result.update(values, coarse_model=stage)
+            scores = frames
+        if stage == "teacher":
+            result["teacher"] = values
+    if "fine" in stages:
+        info = folder.read_json("fine.json")
+        model = load_stage(folder, "fine", **info.get("model_args", {})).to(device)
+        split = fine_stage.fine_data(cfg, model, lists, cache, device, progress)
+        fine_truth = experiment.test_truth(split, lists, cfg.data.dataset)
+        probs, captions = fine_stage.predict(model, split.test, device, info.get("top_m", cfg.fine.top_m),
+                                             progress)
+        result.update(metrics.detection_map(probs, fine_truth.segments, fine_truth.labels,
+                                            model.class_names, mode=args.mode))
+        if truth is None:  # fine only: plot the anomaly score 1 - P(normal)
+            truth, scores = fine_truth, [1.0 - p[:, 0] for p in probs]
+    threshold = None
+    if folder.path("calibration.json").is_file() and result.get("coarse_model") == "student":
+        threshold = folder.read_json("calibration.json").get("threshold")
+        result["threshold"] = threshold
+    result["videos"] = len(truth.names)
+    fps = fine_stage.source_fps(lists)
+    report.write_evaluation(out, result, scores, truth.frame_gt, truth.names, args.timelines, fps, threshold)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
