@@ -113,6 +113,20 @@ def read_feature_entries(
     return entries
 
 
+def write_local_list(
+    list_path: str | Path, feature_root: str | Path, out_path: str | Path
+) -> tuple[int, list[Path]]:
+    """Rewrite a list with its paths remapped under `feature_root` (see `read_feature_entries`).
+
+    For VadCLIP's released lists: the written list holds absolute local paths, so any tool can
+    read it. Returns (rows written, the remapped files that do not exist), so an incomplete
+    download shows before training starts.
+    """
+    entries = read_feature_entries(list_path, Path(feature_root).resolve())
+    ann.write_feature_list(out_path, [ann.ListEntry(str(e.path), e.label) for e in entries])
+    return len(entries), [e.path for e in entries if not e.path.is_file()]
+
+
 def select_crop(entries: Sequence[FeatureEntry], crop: int) -> list[FeatureEntry]:
     """One entry per video for testing: the given crop where a video has several.
 

@@ -57,6 +57,21 @@ def test_feature_root_remaps_vadclips_absolute_paths(vadclip_lists, tmp_path):
     assert xd[0].name == "Bad.Boys.1995__#01-11-55_01-12-40_label_G-B2-B6"
 
 
+def test_write_local_list_reports_missing_files(vadclip_lists, tmp_path):
+    _features(tmp_path / "feats" / "Abuse" / "Abuse028_x264__5.npy", 4)
+    out = tmp_path / "ucf_test_local.csv"
+    rows, missing = data.write_local_list(
+        vadclip_lists / "ucf_CLIP_rgbtest.csv", tmp_path / "feats", out
+    )
+    assert rows == 290 and len(missing) == 289
+    local = data.read_feature_entries(out)
+    assert local[0].path == tmp_path / "feats" / "Abuse" / "Abuse028_x264__5.npy"
+    assert data.load_features(local[0].path).shape == (4, 8)
+    assert [e.label for e in local] == [
+        e.label for e in ann.read_feature_list(vadclip_lists / "ucf_CLIP_rgbtest.csv")
+    ]
+
+
 def test_select_crop(tmp_path):
     rows = [(f"a__{k}.npy", "Abuse") for k in range(10)] + [("b__0.npy", "Normal")]
     entries = data.read_feature_entries(_write_list(tmp_path / "l.csv", rows))
