@@ -296,7 +296,7 @@ def test_coarse_metrics_undefined_and_bad_inputs():
 
 
 def _real_videos(vadclip_lists, dataset):
-    """(name, label, T) of every test video; T covers its annotations (the features are not here)."""
+    """(name, label, T) per test video; T covers its annotations (no features here)."""
     if dataset == "xd":
         entries = data.read_feature_entries(vadclip_lists / "xd_CLIP_rgbtest.csv")
         segments = data.read_segments(vadclip_lists / "annotations_multiclasses.txt", "xd")
