@@ -96,12 +96,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec(
         "image_topic", "string", "/camera/image_raw",
-        "camera topic (sensor_msgs/Image); with compressed=true, <image_topic>/compressed is read",
+        "camera topic (sensor_msgs/Image); with compressed=true, IMAGE_TOPIC/compressed is read",
         read_only=True,
     ),
     ParameterSpec(
         "compressed", "bool", False,
-        "subscribe to sensor_msgs/CompressedImage on <image_topic>/compressed instead of raw images",
+        "subscribe to sensor_msgs/CompressedImage on IMAGE_TOPIC/compressed instead of raw images",
         read_only=True,
     ),
     ParameterSpec(
@@ -159,7 +159,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec(
         "heatmap_alpha", "double", 0.5,
-        "opacity of the heat map drawn over the frame on ~/heatmap (rendered only when subscribed)",
+        "opacity of the heat map over the frame on anomaly/heatmap (rendered only when subscribed)",
         nodes=(COARSE,), range=(0.0, 1.0, 0.0),
     ),
     ParameterSpec(
@@ -171,7 +171,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     # -- fine stage ----------------------------------------------------------------------------
     ParameterSpec(
         "output_dir", "string", "~/.ros/tcvads_ros/evidence",
-        "folder for each event's heat-map PNG (named in the explanation); empty = none",
+        "folder for the heat-map PNG of each explained event, named in the explanation "
+        "(fine_stage_in_process only); empty = none",
         nodes=(COARSE,), read_only=True,
     ),
     # -- fine stage ----------------------------------------------------------------------------

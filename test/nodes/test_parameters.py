@@ -157,3 +157,11 @@ def test_pipeline_config_carries_every_coarse_parameter(tmp_path):
     cfg = P.pipeline_config({**values, "output_dir": "", "threshold_on": 0.0, "threshold_off": 0.0}, 0.5)
     assert cfg.output_dir is None and not cfg.heatmap and cfg.hysteresis == 1.0
     assert P.pipeline_config({**values, "output_dir": "~/x"}, 0.5).output_dir == Path("~/x").expanduser()
+
+
+def test_readme_parameter_table_is_the_generated_one():
+    text = (REPO / "docs" / "readme" / "ros2.md").read_text(encoding="utf-8")
+    table = text.split("<!-- parameters:begin -->\n", 1)[1].split("<!-- parameters:end -->", 1)[0]
+    assert table.strip() == P.render_markdown().strip(), (
+        "docs/readme/ros2.md parameter table is out of date: python -m tcvads_ros.nodes.parameters --markdown"
+    )
