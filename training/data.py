@@ -661,9 +661,14 @@ def _cache_videos(
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     videos = _video_entries(video_list)
     summary = ExtractionSummary(out_dir / Path(video_list).name)
+    if summary.list_path.resolve() == Path(video_list).resolve():
+        raise DataError(
+            f"{video_list}: writing the {what} list to {out_dir} would replace this video list; "
+            "choose another output folder"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
     listed = []
     bar = tqdm(videos, desc=f"{what} {Path(video_list).name}", unit="video", disable=not progress)
     for video, label, stem in bar:

@@ -376,6 +376,9 @@ def test_unreadable_and_truncated_videos(tmp_path):
     assert summary.written == 1 and len(summary.failures) == 3
     assert "gone.avi: video file not found" in summary.failures[2]
     assert summary.list_path.read_text() == "path,label\nok__0.npy,A\n"
+    with pytest.raises(DataError, match="would replace this video list"):
+        data.extract_features(lst, tmp_path, _mean_extractor([]), progress=False)
+    assert "junk.avi" in lst.read_text()
 
 
 def test_cache_frames_for_end_to_end_training(tmp_path):
