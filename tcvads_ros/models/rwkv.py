@@ -110,6 +110,12 @@ def wkv_past(
     return (torch.cat(a_out, 1), torch.cat(b_out, 1), torch.cat(p_out, 1)), state
 
 
+def _wkv_dtype(dtype: torch.dtype) -> torch.dtype:
+    """WKV sums run in float32 at least (as RWKV-4's kernel): half precision would turn the
+    empty-sum sentinel into -inf and lose the small decayed terms."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 def _with_bonus(past: list, bonus_exp: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """wkv = (Σ past + e^{u+k} v) / (Σ past + e^{u+k}), all in the stable form."""
     a, b, _ = _combine(past + [(v, torch.ones_like(v), bonus_exp)])
@@ -166,17 +172,20 @@ class TimeMix(nn.Module):
             following = torch.cat([x[:, 1:], pad], dim=1)
             previous = 0.5 * (previous + following)
         k, r, v = self._krv(x, previous)
-        w = self.log_decay()
-        past, _ = wkv_past(w, k, v, self.chunk_size)
-        parts = [past]
-        if self.bidirectional:
-            future, _ = wkv_past(w, k.flip(1), v.flip(1), self.chunk_size)
-            parts.append(tuple(t.flip(1) for t in future))
-        wkv = _with_bonus(parts, self.time_first + k, v)
-        return self.output(torch.sigmoid(r) * wkv)
+        dtype = _wkv_dtype(k.dtype)
+        with torch.autocast(k.device.type, enabled=False):
+            k, v, w = k.to(dtype), v.to(dtype), self.log_decay().to(dtype)
+            parts = [wkv_past(w, k, v, self.chunk_size)[0]]
+            if self.bidirectional:
+                future, _ = wkv_past(w, k.flip(1), v.flip(1), self.chunk_size)
+                parts.append(tuple(t.flip(1) for t in future))
+            wkv = _with_bonus(parts, self.time_first.to(dtype) + k, v)
+        return self.output(torch.sigmoid(r) * wkv.to(r.dtype))
 
     def init_state(self, batch: int, dtype=None, device=None) -> torch.Tensor:
-        """Zero state (4, B, D): previous input, a, b, p (p = the empty-sum sentinel)."""
+        """Zero state (4, B, D): previous input, a, b, p (p = the empty-sum sentinel); float32
+        at least, whatever ``dtype`` asks."""
+        dtype = _wkv_dtype(dtype or torch.get_default_dtype())
         state = torch.zeros(4, batch, self.dim, dtype=dtype, device=device)
         state[3] = _EMPTY
         return state
@@ -186,11 +195,16 @@ class TimeMix(nn.Module):
         if self.bidirectional:
             raise ConfigError("a bidirectional TimeMix has no recurrent step; use forward()")
         x_prev, a, b, p = state.unbind(0)
-        k, r, v = self._krv(x, x_prev)
-        wkv = _with_bonus([(a, b, p)], self.time_first + k, v)
-        # RWKV-4 update: state ← e^{w}·state + e^{k}·v, with a new running maximum.
-        a, b, p = _combine([(a, b, p + self.log_decay()), (v, torch.ones_like(v), k)])
-        return self.output(torch.sigmoid(r) * wkv), torch.stack([x, a, b, p])
+        k, r, v = self._krv(x, x_prev.to(x.dtype))
+        dtype = _wkv_dtype(state.dtype)
+        with torch.autocast(k.device.type, enabled=False):
+            k, v = k.to(dtype), v.to(dtype)
+            wkv = _with_bonus([(a, b, p)], self.time_first.to(dtype) + k, v)
+            # RWKV-4 update: state ← e^{w}·state + e^{k}·v, with a new running maximum.
+            w = self.log_decay().to(dtype)
+            a, b, p = _combine([(a, b, p + w), (v, torch.ones_like(v), k)])
+        y = self.output(torch.sigmoid(r) * wkv.to(r.dtype))
+        return y, torch.stack([x.to(dtype), a, b, p])
 
 
 @dataclass

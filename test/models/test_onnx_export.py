@@ -9,6 +9,7 @@ from torch import nn
 
 from tcvads_ros.models.mobilenet import FramePreprocess, InterpretableMobileNet, MobileNetConfig
 from tcvads_ros.models.qacm import QACM
+from tcvads_ros.models.rwkv import EnhancedRWKV
 
 torch.set_num_threads(1)
 
@@ -62,4 +63,17 @@ def test_qacm_matches_onnxruntime(tmp_path):
     got = session.run(None, {"features": other.numpy()})[0]
     with torch.no_grad():
         want = scores(other).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_enhanced_rwkv_matches_onnxruntime_at_a_fixed_length(tmp_path):
+    """The chunked scan is traced for one length (bundles export the fine clip at a fixed T)."""
+    torch.manual_seed(0)
+    rwkv = EnhancedRWKV(16, chunk_size=8)
+    features = torch.randn(1, 21, 16) * 3
+    session = _export(rwkv, (features,), ["features"], ["video"], None, tmp_path / "rwkv.onnx")
+    other = torch.randn(1, 21, 16) * 3
+    got = session.run(None, {"features": other.numpy()})[0]
+    with torch.no_grad():
+        want = rwkv(other).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)

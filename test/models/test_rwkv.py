@@ -153,3 +153,20 @@ def test_recurrent_gradients_match_finite_differences():
         return torch.stack(ys, 1)
 
     assert torch.autograd.gradcheck(run, (x,))
+
+
+def test_half_precision_and_autocast_stay_finite():
+    torch.manual_seed(6)
+    model = EnhancedRWKV(8, chunk_size=4)
+    x = torch.randn(2, 10, 8)
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            auto = model(x)
+        half = model.to(torch.bfloat16)(x.to(torch.bfloat16))
+        state = model.init_state(2, dtype=torch.bfloat16)
+        y, state = model.step(x[:, 0].to(torch.bfloat16), state)
+    assert state.dtype == torch.float32 and torch.isfinite(y).all()
+    for out in (auto, half):
+        assert torch.isfinite(out).all()
+        assert (out.float() - ref).abs().max() < 0.2  # bf16 has ~3 significant digits
