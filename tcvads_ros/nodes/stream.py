@@ -247,7 +247,9 @@ class ClipCollector:
             if clip is None:
                 return None
             pre = self.cache.clip(-math.inf, clip.split)[-self.pre_roll :]
-            post = self.cache.clip(math.nextafter(clip.split, math.inf), math.inf)
+            # Frames after the deadline belong to other moments (a start replayed to a late
+            # joiner by transient-local QoS, or a camera that came back much later).
+            post = self.cache.clip(math.nextafter(clip.split, math.inf), clip.deadline)
             newest = self.cache.newest_stamp()
             complete = len(pre) + len(post) >= self.length
             timed_out = newest is not None and newest >= clip.deadline

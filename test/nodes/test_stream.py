@@ -156,3 +156,11 @@ def test_clip_collector_times_out_on_a_stopped_camera_and_counts_empty_clips():
     assert empty.ready() is None and empty.stats["empty_clips"] == 1
     with pytest.raises(ValueError):
         ClipCollector(empty_cache, length=2, pre_roll=3, timeout_s=1.0)
+
+
+def test_clip_collector_never_fills_a_stale_start_with_later_frames():
+    cache, clips = collector(timeout_s=2.0)
+    clips.announce(event("start", stamp=5.0))  # replayed to a fine_node started long after
+    for f in frames([100.0, 100.5, 101.0, 101.5, 102.0]):
+        cache.push(f)
+    assert clips.ready() is None and clips.stats["empty_clips"] == 1
