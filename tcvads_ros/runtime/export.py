@@ -39,6 +39,7 @@ from tcvads_ros.runtime.bundle import (
 
 OPSET = 17
 TOLERANCE = 1e-4  # max |onnxruntime - torch| accepted on the sample inputs
+DEFAULT_CLIP_SNIPPETS = 16  # fine clip when the run does not say: 8 snippets up to the start, 8 after
 
 
 class CoarseBackboneGraph(nn.Module):
@@ -79,7 +80,11 @@ class FineImageGraph(nn.Module):
 
 
 class FineTemporalGraph(nn.Module):
-    """features (1,T,Dc), text (C,Dc) -> probs (1,T,C), video_scores (1,C) (paper Exp. 15-16)."""
+    """features (1,T,Dc), text (C,Dc) -> probs (1,T,C), video_scores (1,C) (paper Exp. 15-16).
+
+    The bundle's `video_scores` are video-level class *probabilities*: FineStage's
+    `video_probs`, the softmax of its top-k mean logits (MIL-Align).
+    """
 
     def __init__(self, fine: nn.Module):
         super().__init__()
@@ -87,7 +92,7 @@ class FineTemporalGraph(nn.Module):
 
     def forward(self, features: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.fine(features, text)
-        return out["probs"], out["video_scores"]
+        return out["probs"], out["video_probs"]
 
 
 def sample_inputs(manifest: Manifest, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
@@ -130,12 +135,19 @@ def _export_graph(module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray
         "fine_temporal": {},
     }[graph]
     args = tuple(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names_in)
-    with warnings.catch_warnings():  # tracer notes on Python-level shape checks; checked below
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, args, str(path), input_names=names_in, output_names=names_out,
-            dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
-        )
+    # A frozen CLIP in eval mode would trace torch's fused attention kernel, which has no ONNX
+    # export; the plain attention path gives the same numbers.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with warnings.catch_warnings():  # tracer notes on Python-level shape checks; checked below
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module, args, str(path), input_names=names_in, output_names=names_out,
+                dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+            )
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 def check_graph(path: Path, module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray]) -> float:
@@ -203,13 +215,12 @@ def _read_json(path: Path) -> dict:
         raise BundleError(f"{path}: not readable JSON ({exc})") from exc
 
 
-def _load_model(run_dir: Path, stage: str, **extra) -> nn.Module:
+def _load_model(run_dir: Path, stage: str, info: dict, **extra) -> nn.Module:
     """Rebuild `<stage>.safetensors` with the create_model name and config of `<stage>.json`."""
     from safetensors.torch import load_file
 
     from tcvads_ros.models.registry import create_model
 
-    info = _read_json(run_dir / f"{stage}.json")
     weights = run_dir / f"{stage}.safetensors"
     if not weights.is_file():
         raise BundleError(f"{weights}: checkpoint missing; train the '{stage}' stage first")
@@ -219,51 +230,55 @@ def _load_model(run_dir: Path, stage: str, **extra) -> nn.Module:
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray], Manifest]:
-    """The graph modules, text table and manifest (without files/versions) of a training run."""
+    """The graph modules, text table and manifest (less files/versions) of a training run.
+
+    Reads the run folder layout documented in training/train.py: student.json/.safetensors,
+    fine.json/.safetensors and calibration.json.
+    """
+    from tcvads_ros.models.mobilenet import FramePreprocess
+
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise BundleError(f"{run_dir}: training run folder not found")
-    student = _load_model(run_dir, "student")
-    if getattr(student, "backbone", None) is None:
+    student_info = _read_json(run_dir / "student.json")
+    if student_info.get("input") != "frames":
         raise BundleError(
             f"{run_dir}: the student was trained on precomputed features (no backbone); an edge "
             "bundle needs a student trained on frames (data.kind: videos or synthetic)"
         )
     fine_info = _read_json(run_dir / "fine.json")
-    fine = _load_model(run_dir, "fine", **fine_info.get("model_args", {}))
-    calibration = _read_json(run_dir / "calibration.json")
-    backbone_cfg = student.backbone.cfg
+    threshold = _read_json(run_dir / "calibration.json").get("threshold")
+    if not isinstance(threshold, (int, float)):
+        raise BundleError(f"{run_dir / 'calibration.json'}: no numeric 'threshold'; re-run the calibration")
+    student = _load_model(run_dir, "student", student_info)
+    fine = _load_model(run_dir, "fine", fine_info, **fine_info["model_args"])
     with torch.no_grad():
         table = {"class_caption": fine.class_caption_table().float().numpy(),
                  "captions": fine.caption_embeddings().float().numpy()}
-    preprocess = student_preprocess(backbone_cfg)
-    qacm = student.qacm
+    size = student_info["input_size"]
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    fine_mean, fine_std = fine.preprocess.mean.flatten().tolist(), fine.preprocess.std.flatten().tolist()
     manifest = Manifest(
         format_version=FORMAT_VERSION, created="", versions={},
-        coarse_input_size=(backbone_cfg.input_size, backbone_cfg.input_size),
-        coarse_mean=tuple(backbone_cfg.mean), coarse_std=tuple(backbone_cfg.std),
+        coarse_input_size=size, coarse_mean=tuple(student_info["mean"]), coarse_std=tuple(student_info["std"]),
         feature_dim=student.backbone.feature_dim,
-        fine_input_size=tuple(fine.input_size), fine_mean=tuple(fine.preprocess.mean.flatten().tolist()),
-        fine_std=tuple(fine.preprocess.std.flatten().tolist()), fine_feature_dim=int(table["captions"].shape[1]),
-        fine_clip_snippets=int(fine_info.get("clip_snippets", 16)),
-        snippet_frames=16, window=max(16, int(qacm.receptive_field)), fps=float(fine_info.get("fps", 25.0)),
-        stride=1, thresholds={"coarse": float(calibration["threshold"])},
+        fine_input_size=tuple(fine.input_size), fine_mean=tuple(fine_mean), fine_std=tuple(fine_std),
+        fine_feature_dim=int(fine.embed_dim),
+        fine_clip_snippets=int(fine_info.get("clip_snippets", DEFAULT_CLIP_SNIPPETS)),
+        snippet_frames=int(student_info.get("snippet_frames", 16)), window=int(student_info["window"]),
+        fps=float(fine_info.get("fps", 25.0)), stride=1, thresholds={"coarse": float(threshold)},
         class_names=list(fine.class_names), captions=list(fine.captions.captions),
-        tau=float(fine.tau), top_m=int(fine_info.get("top_m", 3)), source_run=str(run_dir.resolve()),
+        tau=float(fine.cfg.tau), top_m=int(fine_info.get("top_m", fine.cfg.top_m)),
+        source_run=str(run_dir.resolve()),
     )
     graphs = {
-        "coarse_backbone": CoarseBackboneGraph(preprocess, student.backbone),
-        "coarse_qacm": CoarseQACMGraph(qacm),
+        "coarse_backbone": CoarseBackboneGraph(FramePreprocess(manifest.coarse_mean, manifest.coarse_std),
+                                               student.backbone),
+        "coarse_qacm": CoarseQACMGraph(student.qacm),
         "fine_image": FineImageGraph(fine),
         "fine_temporal": FineTemporalGraph(fine),
     }
     return graphs, table, manifest
-
-
-def student_preprocess(backbone_cfg) -> nn.Module:
-    from tcvads_ros.models.mobilenet import FramePreprocess
-
-    return FramePreprocess(backbone_cfg.mean, backbone_cfg.std)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 from recordings import write_recording
-from tiny_bundle import make_tiny_bundle
+from tiny_bundle import make_tiny_bundle, make_tiny_run
 
 from tcvads_ros.cli import main
 
@@ -68,3 +68,30 @@ def test_unreadable_source_is_a_clear_error(bundle, tmp_path, capsys):
     assert main(["detect", str(tmp_path / "clip.mp4"), "--bundle", str(bundle.root)]) == 2
     err = capsys.readouterr().err
     assert "clip.mp4: OpenCV cannot open this video" in err
+
+
+def test_export_run_folder_then_detect_with_each_cpu_backend(tmp_path, capsys):
+    run = make_tiny_run(tmp_path / "run")
+    assert main(["export", str(run), "--out", str(tmp_path / "bundle")]) == 0
+    assert "onnxruntime vs torch max |diff|" in capsys.readouterr().out
+    video = write_recording(tmp_path / "v.avi", "mjpeg", 25.0, (96, 128), 160, bright=[(40, 120)])
+    results = {}
+    for backend in ("onnxruntime", "torch"):
+        events = tmp_path / f"{backend}.jsonl"
+        assert main(["detect", str(video), "--bundle", str(tmp_path / "bundle"), "--backend", backend,
+                     "--events", str(events), "--threshold", "0", "--quiet"]) == 0
+        results[backend] = [json.loads(line) for line in events.read_text().splitlines()]
+    def split(records):  # explanations arrive asynchronously; compare each stream on its own
+        return ([r for r in records if r["record_type"] == "event"],
+                [r for r in records if r["record_type"] == "explanation"])
+
+    (ort_events, ort_expl), (ref_events, ref_expl) = split(results["onnxruntime"]), split(results["torch"])
+    assert [e["kind"] for e in ort_events] == [e["kind"] for e in ref_events]
+    assert len(ort_expl) == len(ref_expl) == 1
+    for a, b in zip(ort_events, ref_events):
+        assert (a["start_frame"], a["frame"]) == (b["start_frame"], b["frame"])
+        assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+    a, b = ort_expl[0], ref_expl[0]
+    assert a["category"] == b["category"] and (a["backend"], b["backend"]) == ("onnxruntime", "torch")
+    for name, score in a["class_scores"].items():
+        assert score == pytest.approx(b["class_scores"][name], abs=1e-4)

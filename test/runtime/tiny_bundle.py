@@ -44,9 +44,10 @@ class Fine(nn.Module):
 
     def forward(self, features, text):
         video = nn.functional.normalize(self.temporal(features), dim=-1)
-        probs = torch.softmax(video @ text.t() / self.tau, dim=-1)  # Exp. 15-16
-        k = max(1, probs.shape[1] // 16 + 1)
-        return {"probs": probs, "video_scores": probs.topk(k, dim=1).values.mean(1)}
+        logits = video @ text.t() / self.tau  # Exp. 15-16
+        video_scores = logits.topk(logits.shape[1] // 16 + 1, dim=1).values.mean(1)
+        return {"logits": logits, "probs": logits.softmax(-1), "video_scores": video_scores,
+                "video_probs": video_scores.softmax(-1)}
 
 
 def tiny_manifest(**overrides) -> Manifest:
@@ -101,3 +102,25 @@ def make_tiny_bundle(out: Path, **overrides):
     manifest = tiny_manifest(**overrides)
     graphs = tiny_graphs(manifest)
     return export_bundle(graphs, tiny_text_table(manifest), manifest, out), graphs
+
+
+def make_tiny_run(folder: Path, threshold: float = 0.5) -> Path:
+    """A training run folder in training/train.py's layout, with untrained tiny real models."""
+    from tcvads_ros.models.registry import create_model
+    from training.run_folder import RunFolder
+
+    repo = Path(__file__).resolve().parents[2]
+    run = RunFolder(folder)
+    student_cfg = {"input": "frames", "backbone": {"width_mult": 0.25, "input_size": 32, "feature_dim": 16},
+                   "hidden": 8, "dropout": 0.0}
+    student = create_model("qacm_student", **student_cfg)
+    run.save_model("student", student, "qacm_student", student_cfg, {
+        "input": "frames", "input_size": 32, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+        "snippet_frames": 16, "window": student.qacm.receptive_field})
+    fine_cfg = {"clip_model": f"local-dir:{repo / 'config/train/clip-tiny'}", "n_ctx": 4, "top_m": 2}
+    model_args = {"class_names": list(CLASSES), "captions": list(CAPTIONS)}
+    fine = create_model("fine", **fine_cfg, **model_args)
+    run.save_model("fine", fine, "fine", fine_cfg, {"model_args": model_args, "top_m": 2,
+                                                    "clip_snippets": 4, "fps": 25.0})
+    run.write_json("calibration.json", {"threshold": threshold, "method": "f1"})
+    return folder

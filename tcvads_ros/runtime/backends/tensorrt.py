@@ -184,7 +184,7 @@ class TensorRTBackend(Backend):
         builder = trt.Builder(self._logger)
         network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
         parser = trt.OnnxParser(network, self._logger)
-        if not parser.parse(onnx_path.read_bytes()):
+        if not parser.parse(onnx_path.read_bytes(), str(onnx_path)):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise BundleError(f"{onnx_path}: TensorRT cannot parse the graph: {errors}")
         config = builder.create_builder_config()
@@ -218,7 +218,8 @@ class TensorRTBackend(Backend):
         for name in GRAPH_INPUTS[graph]:
             array = np.ascontiguousarray(inputs[name], dtype=trt.nptype(engine.get_tensor_dtype(name)))
             host[name] = array
-            context.set_input_shape(name, array.shape)
+            if not context.set_input_shape(name, array.shape):
+                raise BundleError(f"{graph}: input '{name}' of shape {array.shape} is outside the engine's profile")
             ptr = self._device_buffer(f"{graph}/{name}", array.nbytes)
             _check(cuda.cudaMemcpyAsync(ptr, array.ctypes.data, array.nbytes, h2d, self._stream))
             context.set_tensor_address(name, ptr)
