@@ -64,6 +64,20 @@ class FineConfig:
                               f"{self.n_ctx}, top_m={self.top_m}, tau={self.tau}")
 
 
+def triplet_tokens(sot: int, eot: int, n_ctx: int, label: list[int], caption: list[int],
+                   context_length: int = 77) -> list[int]:
+    """``[SOT] ctx×n_ctx label caption [EOT]`` token ids (unpadded), at most ``context_length``.
+
+    The context slots hold placeholder 0s (their embeddings are replaced by the learned context);
+    the label is kept whole and the caption cut to the room left.
+    """
+    room = context_length - 2 - n_ctx - len(label)
+    if room < 0:
+        raise ConfigError(f"fine.n_ctx={n_ctx}: the label ({len(label)} tokens) does not fit in "
+                          f"{context_length} tokens; lower n_ctx")
+    return [sot] + [0] * n_ctx + list(label) + list(caption[:room]) + [eot]
+
+
 def topk_mean(logits: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of the top k = ⌊T/16⌋+1 values over time of (B, T, C) -> (B, C); T per sample."""
     bsz, length, _ = logits.shape
@@ -100,9 +114,10 @@ class FineStage(nn.Module):
         self.label_tokens = [self.tokenizer.encode(name) for name in self.class_names]
         self.caption_tokens = [self.tokenizer.encode(text) for text in captions.captions]
         for name, tokens in zip(self.class_names, self.label_tokens):
-            if 2 + cfg.n_ctx + len(tokens) > self.context_length:
-                raise ConfigError(f"fine.n_ctx={cfg.n_ctx}: class '{name}' ({len(tokens)} tokens) "
-                                  f"does not fit in {self.context_length} tokens; lower n_ctx")
+            try:  # every label must fit beside the context; captions are cut to the rest
+                triplet_tokens(0, 0, cfg.n_ctx, tokens, [], self.context_length)
+            except ConfigError as exc:
+                raise ConfigError(f"class '{name}': {exc}") from exc
         with torch.no_grad():
             self.embed_dim = int(self.clip.encode_image(torch.zeros(1, 3, *self.input_size)).shape[-1])
         pre = self.clip.visual.preprocess_cfg
@@ -140,10 +155,9 @@ class FineStage(nn.Module):
         sot, eot = self.tokenizer.sot_token_id, self.tokenizer.eot_token_id
         rows, eot_pos = [], []
         for c, j in zip(class_ids, caption_ids):
-            label = self.label_tokens[c]
-            room = self.context_length - 2 - self.cfg.n_ctx - len(label)
-            caption = [] if j is None else self.caption_tokens[j][:room]
-            row = [sot] + [0] * self.cfg.n_ctx + label + caption + [eot]
+            caption = [] if j is None else self.caption_tokens[j]
+            row = triplet_tokens(sot, eot, self.cfg.n_ctx, self.label_tokens[c], caption,
+                                 self.context_length)
             eot_pos.append(len(row) - 1)
             rows.append(row + [0] * (self.context_length - len(row)))
         device = self.ctx.device

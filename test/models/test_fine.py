@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.captions import CaptionBank
-from tcvads_ros.models.fine import FineConfig, FineStage, topk_mean
+from tcvads_ros.models.fine import FineConfig, FineStage, topk_mean, triplet_tokens
 
 torch.set_num_threads(1)
 
@@ -155,3 +157,19 @@ def test_bad_model_or_checkpoint_is_a_config_error(tiny_clip, tmp_path):
         FineStage(FineConfig(clip_model=tiny_clip, checkpoint=str(tmp_path / "x.pt")), CLASSES, BANK)
     with pytest.raises(ConfigError):
         FineConfig(tau=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n_ctx=st.integers(0, 76), label=st.lists(st.integers(1, 49000), min_size=1, max_size=20),
+       caption=st.lists(st.integers(1, 49000), max_size=100))
+def test_triplet_tokens_property(n_ctx, label, caption):
+    if 2 + n_ctx + len(label) > 77:
+        with pytest.raises(ConfigError):
+            triplet_tokens(49406, 49407, n_ctx, label, caption)
+        return
+    row = triplet_tokens(49406, 49407, n_ctx, label, caption)
+    assert len(row) <= 77 and row[0] == 49406 and row[-1] == 49407
+    assert row[1 + n_ctx:1 + n_ctx + len(label)] == label  # the label is never cut
+    kept = row[1 + n_ctx + len(label):-1]
+    assert kept == caption[:len(kept)]  # a prefix of the caption
+    assert len(kept) == len(caption) or len(row) == 77  # cut only when the budget is used up
