@@ -72,22 +72,10 @@ VIEW_QOS = CAMERA_QOS
 
 def descriptor(spec: parameters.ParameterSpec) -> ParameterDescriptor:
     """The ParameterDescriptor of a spec: type, description, range, read-only."""
-    desc = ParameterDescriptor(
-        name=spec.name,
-        type=parameters.ROS_TYPE[spec.type],
-        description=spec.description,
-        additional_constraints=spec.constraints(),
-        read_only=spec.read_only,
-    )
-    if spec.range is not None:
-        low, high, step = spec.range
-        if spec.type == "integer":
-            desc.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=int(step))]
-        else:
-            desc.floating_point_range = [
-                FloatingPointRange(from_value=float(low), to_value=float(high), step=float(step))
-            ]
-    return desc
+    fields = spec.descriptor_fields()
+    fields["integer_range"] = [IntegerRange(**r) for r in fields.get("integer_range", [])]
+    fields["floating_point_range"] = [FloatingPointRange(**r) for r in fields.get("floating_point_range", [])]
+    return ParameterDescriptor(**fields)
 
 
 class TcvadsNode(Node):
@@ -195,7 +183,7 @@ class TcvadsNode(Node):
 
     def _publish_diagnostics(self) -> None:
         report = diagnostic_report(
-            f"tcvads_ros: {self.get_fully_qualified_name()}", self.backend_name,
+            f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
             self.stats.window(), {**self.stats.totals(), **self.extra_totals()},
         )
         array = DiagnosticArray()

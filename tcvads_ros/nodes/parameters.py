@@ -76,6 +76,23 @@ class ParameterSpec:
         return "; ".join(parts)
 
 
+    def descriptor_fields(self) -> dict[str, Any]:
+        """rcl_interfaces/ParameterDescriptor fields; a range goes under `integer_range` or
+        `floating_point_range` as one {from_value, to_value, step} dict (step 0 = continuous)."""
+        fields: dict[str, Any] = {
+            "name": self.name,
+            "type": ROS_TYPE[self.type],
+            "description": self.description,
+            "additional_constraints": self.constraints(),
+            "read_only": self.read_only,
+        }
+        if self.range is not None:
+            cast = int if self.type == "integer" else float
+            key = "integer_range" if self.type == "integer" else "floating_point_range"
+            fields[key] = [dict(zip(("from_value", "to_value", "step"), map(cast, self.range)))]
+        return fields
+
+
 PARAMETERS: tuple[ParameterSpec, ...] = (
     # -- model and input, shared by both nodes ------------------------------------------------
     ParameterSpec(

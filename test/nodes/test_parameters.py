@@ -165,3 +165,25 @@ def test_readme_parameter_table_is_the_generated_one():
     assert table.strip() == P.render_markdown().strip(), (
         "docs/readme/ros2.md parameter table is out of date: python -m tcvads_ros.nodes.parameters --markdown"
     )
+
+
+def test_descriptor_fields_fit_the_humble_parameter_descriptor():
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    Descriptor = ts.types["rcl_interfaces/msg/ParameterDescriptor"]
+    Integer, Floating = ts.types["rcl_interfaces/msg/IntegerRange"], ts.types["rcl_interfaces/msg/FloatingPointRange"]
+    for spec in P.PARAMETERS:
+        fields = spec.descriptor_fields()
+        fields["integer_range"] = [Integer(**r) for r in fields.get("integer_range", [])]
+        fields["floating_point_range"] = [Floating(**r) for r in fields.get("floating_point_range", [])]
+        msg = Descriptor(**{"dynamic_typing": False, **fields})
+        back = ts.deserialize_cdr(ts.serialize_cdr(msg, msg.__msgtype__), msg.__msgtype__)
+        assert back.type == P.ROS_TYPE[spec.type] and back.read_only == spec.read_only
+        if spec.type == "integer" and spec.range:
+            assert (back.integer_range[0].from_value, back.integer_range[0].to_value) == spec.range[:2]
+        if spec.type == "double" and spec.range:
+            assert back.floating_point_range[0].to_value == spec.range[1]
+            assert not back.integer_range
+    assert P.BY_NAME["max_pending_clips"].descriptor_fields()["integer_range"] == [
+        {"from_value": 1, "to_value": 16, "step": 1}]
