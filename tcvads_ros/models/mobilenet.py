@@ -5,8 +5,12 @@ deconvolution after every convolution stage, so each stage computes the paper's
 
     f = σ(W_D · σ(W_C · x + b_C) + b_D)
 
-where ``σ(W_C · x + b_C)`` is the stage's inverted-residual output and ``W_D`` a transposed
+where ``σ(W_C · x + b_C)`` is the stage's inverted-residual stack and ``W_D`` a transposed
 convolution with its own non-linearity (ReLU6, as MobileNetV2). Interpretation choices:
+
+- ``W_C`` is MobileNetV2's stage as torchvision builds it: its non-linearities sit inside the
+  expansion and its last projection is the linear bottleneck, so the deconvolution's σ is the
+  first non-linearity applied to the stage output.
 
 - The deconvolution sits on the main path (the paper's ``f`` *is* the stage output) with
   stride 1, so it keeps the stage's resolution and every later stage sees the deconvolved map.
