@@ -62,26 +62,23 @@ def wkv_past(
     k: torch.Tensor,
     v: torch.Tensor,
     chunk_size: int = 16,
-    state: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ):
     """The strictly-past WKV sums, for every position, in stable (a, b, p) form.
 
-    For position t (0-based, after an optional carried ``state`` summarising earlier steps):
+    For position t (0-based):
     ``num_t = Σ_{i<t} e^{(t−1−i)·log_decay + k_i} v_i = a_t e^{p_t}`` and ``den_t = b_t e^{p_t}``.
 
     Args:
         log_decay: (D,) per-channel log-decay per step (``w = −exp(time_decay)``, ≤ 0).
         k, v: (B, T, D).
-        chunk_size: steps evaluated pairwise at once.
-        state: (a, b, p), each (B, D): the sums over all steps before position 0.
+        chunk_size: steps evaluated pairwise at once (memory O(B · T · chunk_size · D)).
 
     Returns:
         (a, b, p) each (B, T, D), and the state after the last step (each (B, D)).
     """
     bsz, length, dim = k.shape
-    if state is None:
-        zeros = k.new_zeros(bsz, dim)
-        state = (zeros, zeros, torch.full_like(zeros, _EMPTY))
+    zeros = k.new_zeros(bsz, dim)
+    state = (zeros, zeros, torch.full_like(zeros, _EMPTY))  # nothing before position 0
     a_out, b_out, p_out = [], [], []
     for start in range(0, length, chunk_size):
         kc, vc = k[:, start:start + chunk_size], v[:, start:start + chunk_size]
