@@ -74,7 +74,7 @@ def wkv_past(
         chunk_size: steps evaluated pairwise at once (memory O(B · T · chunk_size · D)).
 
     Returns:
-        (a, b, p) each (B, T, D), and the state after the last step (each (B, D)).
+        (a, b, p), each (B, T, D).
     """
     bsz, length, dim = k.shape
     zeros = k.new_zeros(bsz, dim)
@@ -104,7 +104,7 @@ def wkv_past(
         w_tail = torch.exp(tail - p_new[:, None])
         w_old = torch.exp(p0 + n * log_decay - p_new)
         state = ((w_tail * vc).sum(1) + a0 * w_old, w_tail.sum(1) + b0 * w_old, p_new)
-    return (torch.cat(a_out, 1), torch.cat(b_out, 1), torch.cat(p_out, 1)), state
+    return torch.cat(a_out, 1), torch.cat(b_out, 1), torch.cat(p_out, 1)
 
 
 def _wkv_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -172,9 +172,9 @@ class TimeMix(nn.Module):
         dtype = _wkv_dtype(k.dtype)
         with torch.autocast(k.device.type, enabled=False):
             k, v, w = k.to(dtype), v.to(dtype), self.log_decay().to(dtype)
-            parts = [wkv_past(w, k, v, self.chunk_size)[0]]
+            parts = [wkv_past(w, k, v, self.chunk_size)]
             if self.bidirectional:
-                future, _ = wkv_past(w, k.flip(1), v.flip(1), self.chunk_size)
+                future = wkv_past(w, k.flip(1), v.flip(1), self.chunk_size)
                 parts.append(tuple(t.flip(1) for t in future))
             wkv = _with_bonus(parts, self.time_first.to(dtype) + k, v)
         return self.output(torch.sigmoid(r) * wkv.to(r.dtype))
