@@ -119,6 +119,17 @@ def _with_bonus(past: list, bonus_exp: torch.Tensor, v: torch.Tensor) -> torch.T
     return a / b
 
 
+def wkv(log_decay: torch.Tensor, bonus: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+        chunk_size: int = 16, bidirectional: bool = False) -> torch.Tensor:
+    """The WKV of every position (B, T, D): the past (and, bidirectional, the future) sums plus
+    the bonus ``e^{u + k_t} v_t``, normalised, all in the stable form."""
+    parts = [wkv_past(log_decay, k, v, chunk_size)]
+    if bidirectional:  # Bi-WKV: the future is the past of the reversed sequence
+        future = wkv_past(log_decay, k.flip(1), v.flip(1), chunk_size)
+        parts.append(tuple(t.flip(1) for t in future))
+    return _with_bonus(parts, bonus + k, v)
+
+
 class TimeMix(nn.Module):
     """One RWKV-4 TimeMix block (token shift, K/V/R, decay and bonus, stable WKV, σ(r) gate).
 
@@ -172,12 +183,8 @@ class TimeMix(nn.Module):
         dtype = _wkv_dtype(k.dtype)
         with torch.autocast(k.device.type, enabled=False):
             k, v, w = k.to(dtype), v.to(dtype), self.log_decay().to(dtype)
-            parts = [wkv_past(w, k, v, self.chunk_size)]
-            if self.bidirectional:
-                future = wkv_past(w, k.flip(1), v.flip(1), self.chunk_size)
-                parts.append(tuple(t.flip(1) for t in future))
-            wkv = _with_bonus(parts, self.time_first.to(dtype) + k, v)
-        return self.output(torch.sigmoid(r) * wkv.to(r.dtype))
+            out = wkv(w, self.time_first.to(dtype), k, v, self.chunk_size, self.bidirectional)
+        return self.output(torch.sigmoid(r) * out.to(r.dtype))
 
     def init_state(self, batch: int, dtype=None, device=None) -> torch.Tensor:
         """Zero state (4, B, D): previous input, a, b, p (p = the empty-sum sentinel); float32

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tcvads_ros.errors import ConfigError
-from tcvads_ros.models.rwkv import EnhancedRWKV, TimeMix, _with_bonus, wkv_past
+from tcvads_ros.models.rwkv import EnhancedRWKV, TimeMix, wkv
 
 torch.set_num_threads(1)
 
@@ -58,10 +58,7 @@ def test_sequence_wkv_equals_naive(length, chunk, bidirectional):
     k = torch.randn(3, length, 6, dtype=torch.float64) * 3
     v = torch.randn(3, length, 6, dtype=torch.float64)
     w = mix.log_decay().detach()
-    parts = [wkv_past(w, k, v, chunk)]
-    if bidirectional:
-        parts.append(tuple(t.flip(1) for t in wkv_past(w, k.flip(1), v.flip(1), chunk)))
-    fast = _with_bonus(parts, mix.time_first.detach() + k, v)
+    fast = wkv(w, mix.time_first.detach(), k, v, chunk, bidirectional)
     slow = naive_wkv(w, mix.time_first.detach(), k, v, bidirectional)
     assert torch.allclose(fast, slow, atol=1e-10, rtol=1e-9)
 
@@ -73,7 +70,7 @@ def test_stable_for_large_keys_where_naive_overflows():
     v = torch.randn(1, length, 4)
     w = torch.full((4,), -0.5)
     assert not torch.isfinite(torch.exp(k + 10)).all()  # the naive float32 sum would overflow
-    out = _with_bonus([wkv_past(w, k, v, 8)], k + 0.3, v)
+    out = wkv(w, torch.tensor(0.3), k, v, 8)
     assert torch.isfinite(out).all()
     # A weighted mean of values: it must stay inside their range.
     assert out.abs().max() <= v.abs().max() + 1e-5
@@ -130,13 +127,10 @@ def test_gradients_match_finite_differences(bidirectional):
     k = (torch.randn(2, 7, 3, dtype=torch.float64) * 3).requires_grad_(True)
     v = torch.randn(2, 7, 3, dtype=torch.float64, requires_grad=True)
 
-    def wkv(w, u, k, v):
-        parts = [wkv_past(w, k, v, 3)]
-        if bidirectional:
-            parts.append(tuple(t.flip(1) for t in wkv_past(w, k.flip(1), v.flip(1), 3)))
-        return _with_bonus(parts, u + k, v)
+    def run(w, u, k, v):
+        return wkv(w, u, k, v, 3, bidirectional)
 
-    assert torch.autograd.gradcheck(wkv, (w, u, k, v))
+    assert torch.autograd.gradcheck(run, (w, u, k, v))
 
 
 def test_recurrent_gradients_match_finite_differences():
