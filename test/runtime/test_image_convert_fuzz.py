@@ -226,7 +226,7 @@ junk_values = st.one_of(
 )
 
 
-@fuzz(1000)
+@fuzz(600)
 @given(fields=st.dictionaries(st.sampled_from(ATTRIBUTES), junk_values, max_size=len(ATTRIBUTES)))
 def test_arbitrary_message_objects_never_escape_the_counter(fields):
     stats = ConversionStats()
