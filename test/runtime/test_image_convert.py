@@ -73,14 +73,16 @@ def test_mono8_is_grey_in_all_channels():
 
 @pytest.mark.parametrize("big", [False, True])
 def test_mono16_scaled_to_8_bit_honours_endianness(big):
-    values = RNG.integers(0, 65536, (H, W), dtype=np.uint16)
-    values[0, :4] = [0, 65535, 128, 257 * 100 + 128]  # extremes and a rounding boundary
+    # Every 16-bit value, against round(v * 255 / 65535) computed in exact integers.
+    values = np.arange(65536, dtype=np.int64).reshape(256, 256)
+    expected = ((values * 255 + 32767) // 65535).astype(np.uint8)
     raw = values.astype(">u2" if big else "<u2")
-    out = image_to_rgb("mono16", H, W, W * 2 + 4, int(big), pad_rows(raw[..., None], W * 2 + 4))
-    expected = cv2.convertScaleAbs(values, alpha=255.0 / 65535.0)  # OpenCV's rounding
+    out = image_to_rgb(
+        "mono16", 256, 256, 256 * 2 + 4, int(big), pad_rows(raw[..., None], 256 * 2 + 4)
+    )
     np.testing.assert_array_equal(out[..., 0], expected)
-    np.testing.assert_array_equal(out[..., 1], expected)
-    assert out[0, 0, 0] == 0 and out[0, 1, 0] == 255
+    np.testing.assert_array_equal(out[..., 2], expected)
+    assert out[0, 0, 0] == 0 and out[-1, -1, 0] == 255
 
 
 @pytest.mark.parametrize("encoding", ["rgb16", "bgr16"])
