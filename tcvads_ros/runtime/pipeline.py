@@ -207,6 +207,7 @@ class FineWorker:
         self.queue: queue.Queue[FineJob | None] = queue.Queue(maxsize=max(1, queue_size))
         self.latency = LatencyStats()
         self.stats: Counter = Counter()
+        self._lock = threading.Lock()  # stats are written on two threads and read on a third
         self._thread = threading.Thread(target=self._loop, name="tcvads-fine", daemon=True)
         self._thread.start()
 
@@ -215,10 +216,19 @@ class FineWorker:
         try:
             self.queue.put_nowait(job)
         except queue.Full:
-            self.stats["triggers_dropped"] += 1
+            self._count("triggers_dropped")
             return False
-        self.stats["triggers_queued"] += 1
+        self._count("triggers_queued")
         return True
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of the counters and latency, safe from any thread."""
+        with self._lock:
+            return {"stats": dict(self.stats), "latency": self.latency.summary()}
 
     def close(self, timeout: float | None = None) -> None:
         """Finish the queued clips, then stop the thread."""
@@ -231,13 +241,14 @@ class FineWorker:
             try:
                 result = classify_clip(self.bundle, self.backend, [s.frame for s in job.snippets])
                 self.on_result(job, result)
-                self.stats["explanations"] += 1
+                self._count("explanations")
             except Exception as exc:  # a failed explanation must not kill the worker
-                self.stats["fine_errors"] += 1
+                self._count("fine_errors")
                 log.exception("fine stage failed for event %s", job.event.event_id)
                 if self.on_error is not None:
                     self.on_error(job, exc)
-            self.latency.add(time.perf_counter() - start)
+            with self._lock:
+                self.latency.add(time.perf_counter() - start)
 
 
 @dataclass
@@ -409,8 +420,9 @@ class TwoStagePipeline:
         result = {"stats": stats, "coarse_latency": self.coarse.latency.summary(),
                   "backend": self.backend.describe()}
         if self.fine is not None:
-            result["stats"].update(self.fine.stats)
-            result["fine_latency"] = self.fine.latency.summary()
+            fine = self.fine.snapshot()
+            result["stats"].update(fine["stats"])
+            result["fine_latency"] = fine["latency"]
         return result
 
 
