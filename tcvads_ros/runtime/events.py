@@ -155,8 +155,8 @@ class EventStateMachine:
     def update(self, score: float, stamp: float, frame_index: int) -> list[AnomalyEvent]:
         """Feed one scored frame; returns the announcements it causes (often none)."""
         try:
-            stamp, score = float(stamp), float(score)
-        except (TypeError, ValueError):
+            stamp, score, frame_index = float(stamp), float(score), int(frame_index)
+        except (TypeError, ValueError, OverflowError):
             self.stats["bad_input"] += 1
             return []
         if not math.isfinite(stamp):
@@ -165,7 +165,6 @@ class EventStateMachine:
         if not math.isfinite(score):
             self.stats["non_finite_score"] += 1
             return []
-        frame_index = int(frame_index)
         out: list[AnomalyEvent] = []
         if self._last_stamp is not None:
             jump = stamp - self._last_stamp
@@ -210,7 +209,15 @@ class EventStateMachine:
                 self.stats["suppressed_in_cooldown"] += 1
                 return []
             self._candidate = _OpenEvent(
-                uuid.uuid4().hex, stamp, frame, score, stamp, frame, stamp, frame, stamp
+                event_id=uuid.uuid4().hex,
+                start_stamp=stamp,
+                start_frame=frame,
+                peak_score=score,
+                peak_stamp=stamp,
+                peak_frame=frame,
+                last_stamp=stamp,
+                last_frame=frame,
+                last_update=stamp,
             )
         elif score < cfg.threshold_off:
             self.stats["blips"] += 1  # fell back before min_duration: never announced

@@ -112,6 +112,8 @@ def test_bad_stamps_and_inputs_are_counted():
     assert machine.update(0.9, math.nan, 0) == [] and machine.stats["bad_stamp"] == 1
     assert machine.update("high", 1.0, 0) == [] and machine.stats["bad_input"] == 1
     assert machine.update(None, 1.0, 0) == [] and machine.stats["bad_input"] == 2
+    assert machine.update(0.9, 1.0, None) == [] and machine.stats["bad_input"] == 3
+    assert machine.stats["samples"] == 0
 
 
 def test_small_backward_jump_is_dropped_and_time_catches_up():
