@@ -344,3 +344,14 @@ def test_every_encoding_has_a_test_here():
     np.testing.assert_array_equal(convert("bgra16", values16.astype("<u2")), RGB)
     values16 = cv2.cvtColor(RGB, cv2.COLOR_RGB2RGBA).astype(np.uint16) * 257
     np.testing.assert_array_equal(convert("rgba16", values16.astype(">u2"), big=True), RGB)
+
+
+def test_grey_and_16_bit_png_payloads_become_grey_rgb():
+    grey = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    ok, png = cv2.imencode(".png", grey)
+    out = compressed_to_rgb("mono8; png compressed mono8", png.tobytes())
+    np.testing.assert_array_equal(out, np.repeat(grey[..., None], 3, axis=2))
+    deep = grey.astype(np.uint16) * 257
+    ok, png16 = cv2.imencode(".png", deep)
+    out = compressed_to_rgb("mono16; png compressed mono16", png16.tobytes())
+    np.testing.assert_array_equal(out[..., 0], grey)
