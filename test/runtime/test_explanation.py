@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tcvads_ros.errors import TcvadsError
 from tcvads_ros.runtime.explanation import (
@@ -119,4 +121,53 @@ def test_reading_back_checks_the_document():
 def test_optional_fields_may_be_absent():
     doc = make(heatmap_path=None, peak_frame=None, coarse_peak_score=None)
     assert "heat map:   none" in doc.to_text() and "coarse:" not in doc.to_text()
+    assert Explanation.from_json(doc.to_json()) == doc
+
+
+names = st.text(min_size=1, max_size=40)
+documents = st.builds(
+    lambda scores, pick, captions, t0, dt, f0, df: make(
+        category=sorted(scores)[pick % len(scores)],
+        probability=scores[sorted(scores)[pick % len(scores)]],
+        class_scores=scores,
+        captions=captions,
+        start_stamp=t0,
+        end_stamp=t0 + dt,
+        start_frame=f0,
+        end_frame=f0 + df,
+    ),
+    scores=st.dictionaries(names, st.floats(0.0, 1.0), min_size=1, max_size=8),
+    pick=st.integers(0, 100),
+    captions=st.lists(st.tuples(names, st.floats(-1.0, 1.0)), max_size=4),
+    t0=st.floats(-1e9, 1e9),
+    dt=st.floats(0.0, 1e6),
+    f0=st.integers(0, 10**9),
+    df=st.integers(0, 10**6),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=documents)
+def test_any_valid_document_round_trips_and_keeps_a_short_headline(doc):
+    assert Explanation.from_json(doc.to_json()) == doc
+    assert len(doc.to_text().split("\n")[0]) <= HEADLINE_CHARS
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(sorted(FIELDS)), value=json_values)
+def test_a_corrupted_field_is_accepted_or_refused_cleanly(field, value):
+    data = {**make().to_dict(), field: value}
+    try:
+        doc = Explanation.from_dict(data)
+    except ExplanationError:
+        return
     assert Explanation.from_json(doc.to_json()) == doc
