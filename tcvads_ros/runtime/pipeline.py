@@ -150,6 +150,8 @@ class CoarseDetector:
         self.stats["frames"] += 1
         if frame.index < self._last_index:  # the source restarted (a new file, a reset camera)
             self._next_due = 0
+        elif frame.index > self._last_index + 1 and self._last_index >= 0:
+            self.stats["dropped"] += frame.index - self._last_index - 1  # missing from the source
         self._last_index = frame.index
         if frame.index < self._next_due:
             return [], []
