@@ -16,6 +16,7 @@ PACKAGE = "tcvads_ros"
 RUNTIME = [
     "numpy>=1.24",
     "opencv-python-headless>=4.8",
+    "pillow>=9.0",
     "onnxruntime>=1.17",
     "pyyaml>=6.0",
     "safetensors>=0.4",

@@ -12,6 +12,9 @@ order (U0 Y0 V0 Y1) and ``yuv422_yuy2`` is YUYV (Y0 U0 Y1 V0); Jazzy adds the ex
 cv_bridge, so both paths give the same pixels. 16-bit channels are scaled to 8 bit by
 ``round(v * 255 / 65535)`` (full range to full range).
 
+A compressed payload's declared size is read from its header (Pillow, without decoding) and
+refused before OpenCV would allocate it, so a corrupt or hostile header cannot ask for gigabytes.
+
 The data must be exactly ``step * height`` bytes (the sensor_msgs/Image contract); anything else
 says the header and the payload disagree and is refused rather than guessed at.
 """
@@ -19,7 +22,9 @@ says the header and the payload disagree and is refused rather than guessed at.
 from __future__ import annotations
 
 import array
+import io
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +32,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from tcvads_ros.errors import TcvadsError
 from tcvads_ros.runtime.frames import Frame
@@ -199,6 +205,19 @@ def image_to_rgb(
     return rgb.copy() if np.shares_memory(rgb, buffer) else np.ascontiguousarray(rgb)
 
 
+def _declared_size(buffer: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) that the payload's header declares, or None when Pillow cannot tell."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(buffer.tobytes())) as image:
+                return image.size
+    except Image.DecompressionBombError:
+        return (MAX_SIDE + 1, MAX_SIDE + 1)
+    except Exception:  # any header Pillow cannot read: OpenCV, below, has the final word
+        return None
+
+
 def compressed_to_rgb(format: str, data: Any) -> np.ndarray:  # noqa: A002 - the ROS field name
     """Decode the fields of a `sensor_msgs/CompressedImage` to an RGB uint8 array (H, W, 3).
 
@@ -217,6 +236,12 @@ def compressed_to_rgb(format: str, data: Any) -> np.ndarray:  # noqa: A002 - the
     buffer = _as_uint8(data)
     if buffer.size == 0:
         raise ImageConversionError("zero_size", "empty compressed payload")
+    declared = _declared_size(buffer)
+    if declared is not None and max(declared) > MAX_SIDE:
+        raise ImageConversionError(
+            "too_large",
+            f"the header declares {declared[0]}x{declared[1]}; the limit is {MAX_SIDE} per side",
+        )
     try:
         decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     except cv2.error as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import array
+import struct
+import zlib
 from types import SimpleNamespace
 
 import cv2
@@ -355,3 +357,37 @@ def test_grey_and_16_bit_png_payloads_become_grey_rgb():
     ok, png16 = cv2.imencode(".png", deep)
     out = compressed_to_rgb("mono16; png compressed mono16", png16.tobytes())
     np.testing.assert_array_equal(out[..., 0], grey)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A small, well-formed PNG whose IHDR declares `width` x `height` (the pixels are absent)."""
+    png = bytearray(encode(".png", RGB))
+    ihdr = png[12:29]  # chunk type + 13 data bytes
+    ihdr[4:12] = struct.pack(">II", width, height)
+    png[12:29] = ihdr
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(png)
+
+
+def jpeg_declaring(width: int, height: int) -> bytes:
+    jpeg = bytearray(encode(".jpg", RGB))
+    sof = jpeg.index(b"\xff\xc0")  # baseline start-of-frame: length, precision, height, width
+    jpeg[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(jpeg)
+
+
+@pytest.mark.parametrize(
+    "payload", [png_declaring(60000, 60000), jpeg_declaring(60000, 40000), png_declaring(9000, 2)]
+)
+def test_a_header_declaring_a_huge_image_is_refused_before_decoding(payload):
+    with pytest.raises(ImageConversionError) as info:
+        compressed_to_rgb("", payload)
+    assert info.value.reason == "too_large" and "declares" in str(info.value)
+
+
+def test_a_real_image_over_the_limit_is_refused():
+    wide = np.zeros((2, MAX_SIDE + 1, 3), np.uint8)
+    with pytest.raises(ImageConversionError) as info:
+        compressed_to_rgb("png", encode(".png", wide))
+    assert info.value.reason == "too_large"
+    assert compressed_to_rgb("png", encode(".png", wide[:, :MAX_SIDE])).shape == (2, MAX_SIDE, 3)
