@@ -85,7 +85,8 @@ class PipelineConfig:
 
 
 def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """RGB uint8 frame -> (height, width) = `size`; area averaging when shrinking.
+    """RGB uint8 frame -> (height, width) = `size` with INTER_AREA, as training resizes its
+    snippet frames (training/data.py `sample_snippet_frames`).
 
     A large shrink first averages whole blocks (OpenCV's fast integer-factor INTER_AREA path),
     then area-resizes the rest (a factor below 2): on a 720p frame to 224 px that is 2-6x faster
@@ -97,8 +98,7 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     fy, fx = max(rgb.shape[0] // h, 1), max(rgb.shape[1] // w, 1)
     if fy > 1 or fx > 1:
         rgb = cv2.resize(rgb, (rgb.shape[1] // fx, rgb.shape[0] // fy), interpolation=cv2.INTER_AREA)
-    shrink = rgb.shape[0] > h or rgb.shape[1] > w
-    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
 
 
 class LatencyStats:
