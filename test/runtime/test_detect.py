@@ -95,3 +95,22 @@ def test_export_run_folder_then_detect_with_each_cpu_backend(tmp_path, capsys):
     assert a["category"] == b["category"] and (a["backend"], b["backend"]) == ("onnxruntime", "torch")
     for name, score in a["class_scores"].items():
         assert score == pytest.approx(b["class_scores"][name], abs=1e-4)
+
+
+def test_detect_on_an_image_folder_and_a_rosbag(bundle, tmp_path, capsys):
+    import cv2
+    import numpy as np
+    from test_sources import _write_bag
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(20):
+        cv2.imwrite(str(folder / f"{i:04d}.jpg"), np.full((48, 64, 3), 10 * i, np.uint8))
+    (folder / "0005.jpg").write_bytes(b"broken")
+    assert main(["detect", str(folder), "--bundle", str(bundle.root), "--fps", "10", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "summary: 19 frames" in out and "1 dropped frames" in out  # the broken JPEG
+    bag = _write_bag(tmp_path / "bag", {"/cam/image_raw": "rgb8"})
+    assert main(["detect", str(bag), "--bundle", str(bundle.root), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "summary: 3 frames" in out and "1 dropped frames" in out  # the truncated message
