@@ -70,13 +70,15 @@ class VideoFileSource(Source):
         while True:
             ok, bgr = self._capture.read()
             if not ok:
-                # A damaged packet makes read() fail once; the end of the file makes it fail for good.
+                # A damaged frame makes read() fail once; the end of the file makes it fail for
+                # good (also before a frame count that the container overestimated), so failures
+                # count as unreadable only when a good frame follows them.
                 failures += 1
                 if failures > 3 or self.length is None or index >= self.length:
                     break
-                self.stats["unreadable_frames"] += 1
                 index += 1
                 continue
+            self.stats["unreadable_frames"] += failures
             failures = 0
             if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
                 self.stats["unreadable_frames"] += 1
