@@ -162,11 +162,17 @@ def video_class_scores(probs: np.ndarray, mode: str = "vadclip") -> np.ndarray:
     return top.mean(axis=0)
 
 
+def _rank(scores: np.ndarray) -> np.ndarray:
+    """Indices by descending score, exactly as VadCLIP orders (``np.argsort(-x)`` of float64,
+    NumPy's default sort), so that equal scores come out in the same order."""
+    return np.argsort(-np.asarray(scores, dtype=np.float64))
+
+
 def _nms(
     starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, iou: float
 ) -> list[tuple[int, int, float]]:
     """Keep the best proposal, drop those overlapping it by IoU > `iou`, repeat (step 3)."""
-    order = np.argsort(-scores, kind="stable")
+    order = _rank(scores)
     kept = []
     while order.size:
         best, rest = order[0], order[1:]
@@ -181,7 +187,7 @@ def _nms(
 
 def class_proposals(column: np.ndarray, video_score: float) -> list[tuple[int, int, float]]:
     """Proposals ``(start, end, score)`` of one class in one video, after NMS (steps 2-3)."""
-    column = np.asarray(column, dtype=np.float64)
+    column = np.asarray(column)
     if column.size == 0:
         return []
     high, low = column.max(), column.min()
@@ -190,7 +196,7 @@ def class_proposals(column: np.ndarray, video_score: float) -> list[tuple[int, i
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     long_enough = ends - starts >= MIN_PROPOSAL_FRAMES
     starts, ends = starts[long_enough], ends[long_enough]
-    scores = np.array([column[s:e].max() for s, e in zip(starts, ends)], dtype=np.float64)
+    scores = np.array([column[s:e].max() for s, e in zip(starts, ends)], dtype=column.dtype)
     return _nms(starts, ends, scores + VIDEO_SCORE_WEIGHT * video_score, NMS_IOU)
 
 
@@ -200,7 +206,7 @@ def _average_precision(
     iou_threshold: float,
 ) -> float:
     """Steps 4-5 for one class: proposals (video, start, end, score), gt (video, start, end)."""
-    ranked = sorted(proposals, key=lambda p: -p[3])
+    ranked = [proposals[i] for i in _rank(np.array([p[3] for p in proposals]))]
     unmatched: dict[int, list[tuple[int, int]]] = {}
     for video, start, end in ground_truth:
         unmatched.setdefault(video, []).append((start, end))
@@ -249,7 +255,9 @@ def detection_map(
     Args:
         predictions: one array per test video of frame-level class probabilities, shape
             (frames, classes), columns in the order of `class_names` (snippet outputs go
-            through `snippets_to_frames` first).
+            through `snippets_to_frames` first). Scores are computed in the arrays' own
+            floating dtype, as VadCLIP does with its float32 softmax outputs, so that
+            near-equal proposal scores rank as in VadCLIP.
         gt_segments: per video, its ground-truth ``[start, end)`` frame pairs (may be empty).
         gt_labels: per video, the label string of each of its segments.
         class_names: the label of each prediction column (the normal class included).
@@ -292,7 +300,9 @@ def detection_map(
     # Proposals per class, pooled over videos (steps 1-3).
     proposals: list[list[tuple[int, int, int, float]]] = [[] for _ in range(n_classes)]
     for v, probs in enumerate(predictions):
-        probs = np.asarray(probs, dtype=np.float64)
+        probs = np.asarray(probs)
+        if not np.issubdtype(probs.dtype, np.floating):
+            probs = probs.astype(np.float64)
         if probs.ndim != 2 or probs.shape[1] != n_classes:
             raise ValueError(
                 f"detection_map: predictions[{v}] has shape {probs.shape}; expected "
