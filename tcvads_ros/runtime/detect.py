@@ -79,7 +79,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     bundle = Bundle.load(args.bundle)
-    source = open_source(args.source, topic=args.topic, fps=args.fps)
+    # Files and folders decode only the frames the coarse stage samples.
+    sample_every = args.sample_every or bundle.manifest.snippet_frames
+    source = open_source(args.source, topic=args.topic, fps=args.fps, sample_every=sample_every)
     backend = create_backend(args.backend, bundle, device=args.device)
     stores: list[Any] = []
     if args.events:
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.evidence:
         stores.append(EventStore(args.evidence / "events.db"))
     cfg = PipelineConfig(
-        sample_every=args.sample_every, threshold=args.threshold, fine=not args.no_fine,
+        sample_every=sample_every, threshold=args.threshold, fine=not args.no_fine,
         output_dir=args.evidence, evidence_clip=args.evidence is not None,
     )
     print_lock = threading.Lock()
@@ -120,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 events += event.kind == "start"
                 say(event_line(event))
             if progress is not None:
-                progress.update(1)
+                progress.update(source.position - progress.n)
     except KeyboardInterrupt:
         say("interrupted: closing open events")
     finally:
@@ -135,9 +137,8 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     summary = pipeline.summary()
     stats = summary["stats"]
-    frames = stats.get("frames", 0)
-    # Frames a source skips leave a gap in the frame numbers, which the pipeline counts too.
-    dropped = max(sum(source.stats.values()), stats.get("dropped", 0)) + stats.get("rejected", 0)
+    frames = source.position  # read from the source, sampled or not
+    dropped = sum(source.stats.values()) + stats.get("rejected", 0)
     lat = summary["coarse_latency"]
     print(
         f"summary: {frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} fps), "

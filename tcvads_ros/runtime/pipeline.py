@@ -159,7 +159,9 @@ class CoarseDetector:
         if frame.index < self._last_index:  # the source restarted (a new file, a reset camera)
             self._next_due = 0
         elif frame.index > self._last_index + 1 and self._last_index >= 0:
-            self.stats["dropped"] += frame.index - self._last_index - 1  # missing from the source
+            # Gaps in the frame numbers: frames a live source lost, or a file source skipped
+            # on purpose (sample_every); the caller knows which.
+            self.stats["missing_frames"] += frame.index - self._last_index - 1
         self._last_index = frame.index
         if frame.index < self._next_due:
             return [], []

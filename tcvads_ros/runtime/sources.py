@@ -1,10 +1,14 @@
 """Frame sources for `tcvads detect`: video file, image folder, camera index, rosbag2.
 
 Each source is an iterable of `Frame`s (RGB uint8, stamp in seconds, index in the source) with
-`fps`, `length` (frames, when known, for the progress bar), `name` and a `stats` counter of
-frames it had to skip. A source that cannot be opened raises `SourceError` saying what to do;
-a bad frame in the middle (an unreadable image, a message that does not convert) is counted and
-skipped, never a crash.
+`fps`, `length` (frames, when known, for the progress bar), `position` (frames read so far),
+`name` and a `stats` counter of frames it had to skip. A source that cannot be opened raises
+`SourceError` saying what to do; a bad frame in the middle (an unreadable image, a message that
+does not convert) is counted and skipped, never a crash.
+
+Files and folders take `sample_every`: only frames whose index is a multiple of it are decoded
+and yielded (the others are only demuxed, or not read at all), which is all the coarse stage
+samples anyway (one frame per 16-frame snippet) and halves the decoding time of a video.
 """
 
 from __future__ import annotations
@@ -34,7 +38,11 @@ class Source:
     fps = DEFAULT_FPS
     length: int | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, sample_every: int = 1) -> None:
+        if sample_every < 1:
+            raise SourceError(f"sample_every must be >= 1, got {sample_every}")
+        self.sample_every = sample_every
+        self.position = 0
         self.stats: Counter = Counter()
 
     def __iter__(self) -> Iterator[Frame]:
@@ -47,8 +55,8 @@ class Source:
 class VideoFileSource(Source):
     """A video file decoded by OpenCV (FFmpeg): fps from the file, stamps from the position."""
 
-    def __init__(self, path: str | Path):
-        super().__init__()
+    def __init__(self, path: str | Path, sample_every: int = 1):
+        super().__init__(sample_every)
         self.path = Path(path)
         self.name = str(self.path)
         if not self.path.is_file():
@@ -65,14 +73,16 @@ class VideoFileSource(Source):
         self.length = count if count > 0 else None
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        failures = 0
+        index = failures = 0
         while True:
-            ok, bgr = self._capture.read()
-            if not ok:
-                # A damaged frame makes read() fail once; the end of the file makes it fail for
-                # good (also before a frame count that the container overestimated), so failures
-                # count as unreadable only when a good frame follows them.
+            sampled = index % self.sample_every == 0
+            ok, bgr = self._capture.grab(), None  # demux + decode; retrieve() converts to pixels
+            if ok and sampled:
+                ok, bgr = self._capture.retrieve()
+            if not ok or (sampled and (bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3)):
+                # A damaged frame fails once; the end of the file fails for good (also before a
+                # frame count the container overestimated), so failures count as unreadable
+                # only when a good frame follows them.
                 failures += 1
                 if failures > 3 or self.length is None or index >= self.length:
                     break
@@ -80,14 +90,12 @@ class VideoFileSource(Source):
                 continue
             self.stats["unreadable_frames"] += failures
             failures = 0
-            if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
-                self.stats["unreadable_frames"] += 1
-                index += 1
-                continue
-            # Stamps from the frame number: container timestamps of camera files are often
-            # missing or non-monotonic, the frame count never is.
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index / self.fps, index)
             index += 1
+            self.position = index
+            if sampled:
+                # Stamps from the frame number: container timestamps of camera files are often
+                # missing or non-monotonic, the frame count never is.
+                yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (index - 1) / self.fps, index - 1)
         self.close()
 
     def close(self) -> None:
@@ -97,8 +105,8 @@ class VideoFileSource(Source):
 class ImageFolderSource(Source):
     """The images of a folder in sorted name order, at a given frame rate."""
 
-    def __init__(self, folder: str | Path, fps: float | None = None):
-        super().__init__()
+    def __init__(self, folder: str | Path, fps: float | None = None, sample_every: int = 1):
+        super().__init__(sample_every)
         self.folder = Path(folder)
         self.name = str(self.folder)
         self.fps = float(fps or DEFAULT_FPS)
@@ -111,6 +119,9 @@ class ImageFolderSource(Source):
 
     def __iter__(self) -> Iterator[Frame]:
         for index, path in enumerate(self.files):
+            self.position = index + 1
+            if index % self.sample_every:
+                continue
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if bgr is None or bgr.size == 0:
                 self.stats["unreadable_images"] += 1
@@ -159,8 +170,10 @@ class CameraSource(Source):
                     log.warning("%s", exc)
                 continue
             reconnects = 0
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), time.time(), index)
+            frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), time.time(), index)
             index += 1
+            self.position = index
+            yield frame
 
     def close(self) -> None:
         self._capture.release()
@@ -227,8 +240,9 @@ class RosbagSource(Source):
                 log.warning("%s: message %d cannot be deserialised (%s)", self.name, index, exc)
                 index += 1
                 continue
-            yield frame
             index += 1
+            self.position = index
+            yield frame
         self.close()
 
     def close(self) -> None:
@@ -243,8 +257,13 @@ def _is_rosbag(path: Path) -> bool:
     return path.suffix in (".db3", ".mcap", ".bag")
 
 
-def open_source(spec: str, topic: str | None = None, fps: float | None = None) -> Source:
-    """A source from a command-line argument: camera index, rosbag2, image folder or video file."""
+def open_source(spec: str, topic: str | None = None, fps: float | None = None,
+                sample_every: int = 1) -> Source:
+    """A source from a command-line argument: camera index, rosbag2, image folder or video file.
+
+    `sample_every` applies to video files and image folders (a camera and a bag deliver every
+    frame: they are live, or their messages must be read in order anyway).
+    """
     if spec.isdigit():
         return CameraSource(int(spec))
     path = Path(spec)
@@ -253,5 +272,5 @@ def open_source(spec: str, topic: str | None = None, fps: float | None = None) -
     if _is_rosbag(path):
         return RosbagSource(path, topic)
     if path.is_dir():
-        return ImageFolderSource(path, fps)
-    return VideoFileSource(path)
+        return ImageFolderSource(path, fps, sample_every)
+    return VideoFileSource(path, sample_every)

@@ -107,10 +107,14 @@ def test_detect_on_an_image_folder_and_a_rosbag(bundle, tmp_path, capsys):
     for i in range(20):
         cv2.imwrite(str(folder / f"{i:04d}.jpg"), np.full((48, 64, 3), 10 * i, np.uint8))
     (folder / "0005.jpg").write_bytes(b"broken")
-    assert main(["detect", str(folder), "--bundle", str(bundle.root), "--fps", "10", "--quiet"]) == 0
+    args = ["detect", str(folder), "--bundle", str(bundle.root), "--fps", "10", "--quiet"]
+    assert main(args) == 0
+    out = capsys.readouterr().out  # only every 16th image is read: the broken one never is
+    assert "summary: 20 frames" in out and "2 through the backbone" in out and "0 dropped frames" in out
+    assert main([*args, "--sample-every", "1"]) == 0
     out = capsys.readouterr().out
-    assert "summary: 19 frames" in out and "1 dropped frames" in out  # the broken JPEG
+    assert "summary: 20 frames" in out and "1 dropped frames" in out  # the broken JPEG
     bag = _write_bag(tmp_path / "bag", {"/cam/image_raw": "rgb8"})
     assert main(["detect", str(bag), "--bundle", str(bundle.root), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "summary: 3 frames" in out and "1 dropped frames" in out  # the truncated message
+    assert "summary: 4 frames" in out and "1 dropped frames" in out  # the truncated message

@@ -109,7 +109,7 @@ def test_dropped_frames_still_sample_once_per_snippet(bundle):
         if frame.index % 5 == 0:  # a camera delivering every fifth frame
             pipeline.push(frame)
     assert backend.calls["coarse_backbone"] == 20  # one per 16-frame snippet, none missed
-    assert pipeline.summary()["stats"]["dropped"] == 320 - 64 - 4  # the frames never delivered
+    assert pipeline.summary()["stats"]["missing_frames"] == 320 - 64 - 4  # never delivered
 
 
 def test_scoring_stride(bundle):

@@ -41,6 +41,18 @@ def test_camera_recordings_decode_to_the_end(tmp_path, codec, container, fps, si
     assert block[1] > block[0] and block[1] > block[2]
 
 
+@pytest.mark.parametrize("codec,container", [("h264", "mp4"), ("mjpeg", "avi")])
+def test_sampled_decoding_gives_the_same_frames(tmp_path, codec, container):
+    path = write_recording(tmp_path / f"cam.{container}", codec, 25.0, (96, 128), 70)
+    every = {f.index: f for f in VideoFileSource(path)}
+    source = VideoFileSource(path, sample_every=16)
+    sampled = list(source)
+    assert [f.index for f in sampled] == [0, 16, 32, 48, 64] and source.position == 70
+    for frame in sampled:
+        np.testing.assert_array_equal(frame.rgb, every[frame.index].rgb)
+        assert frame.stamp == every[frame.index].stamp
+
+
 def test_image_folder_sorted_and_bad_images_skipped(tmp_path):
     for i in (2, 0, 1, 10):
         cv2.imwrite(str(tmp_path / f"img_{i:03d}.png"), np.full((20, 30, 3), i * 10, np.uint8))
