@@ -352,9 +352,14 @@ class FeatureTrainDataset:
         return len(self.entries)
 
     def load(self, index: int) -> np.ndarray:
-        """The whole array of one entry (before length fitting)."""
-        path = self.entries[index].path
-        return load_features(path) if self.arrays == "features" else load_frames(path)
+        """The whole array of one entry (before length fitting); errors name the list line."""
+        entry = self.entries[index]
+        try:
+            return (
+                load_features(entry.path) if self.arrays == "features" else load_frames(entry.path)
+            )
+        except DataError as exc:
+            raise DataError(f"{entry.source}: {exc}") from None
 
     def __getitem__(self, index: int) -> dict:
         entry = self.entries[index]

@@ -200,6 +200,12 @@ def test_train_dataset_crops_subsets_and_collate(tmp_path):
     assert tuple(batch["targets"].shape) == (2, 7) and batch["anomaly"].tolist() == [1.0, 0.0]
 
 
+def test_missing_feature_file_names_list_line_and_file(tmp_path):
+    lst = _write_list(tmp_path / "l.csv", [("gone__0.npy", "A")])
+    with pytest.raises(DataError, match=r"l.csv:2: .*gone__0.npy: feature file not found"):
+        data.FeatureTrainDataset(lst, ann.XD_CLASSES)[0]
+
+
 def test_bad_label_names_list_and_line(tmp_path):
     _features(tmp_path / "a.npy", 3)
     lst = _write_list(tmp_path / "bad.csv", [("a.npy", "B1-0-0"), ("a.npy", "B9-0-0")])
@@ -391,3 +397,32 @@ def test_cache_frames_for_end_to_end_training(tmp_path):
     item = ds[0]
     assert item["x"].shape == (4, 8, 8, 3) and item["x"].dtype == np.uint8 and item["length"] == 3
     assert os.path.getsize(tmp_path / "frames" / "list.csv") > 0
+
+
+def test_synthetic_benchmark_through_the_same_loaders(tmp_path):
+    from tcvads_ros.data.synthetic import SynthConfig, generate
+
+    cfg = SynthConfig(videos=4, seed=1, width=64, height=48, frames=64, test_share=0.5)
+    generate(tmp_path / "synth", cfg, progress=False)
+    summary = data.extract_features(
+        tmp_path / "synth" / "test.csv", tmp_path / "feats", _mean_extractor([]), progress=False
+    )
+    test = data.FeatureTestDataset(summary.list_path, ann.XD_CLASSES, dataset="xd")
+    items = [test[i] for i in range(len(test))]
+    assert all(item["length"] == 4 for item in items)  # 64 frames = 4 snippets
+    gt = data.build_ground_truth(
+        [(it["name"], it["label"], it["length"]) for it in items],
+        tmp_path / "synth" / "annotations_multiclasses.txt",
+        "xd",
+        tmp_path / "synth" / "annotations.txt",
+    )
+    written = ann.read_xd_multiclass(tmp_path / "synth" / "annotations_multiclasses.txt")
+    assert any(gt.abnormal) and not all(gt.abnormal)  # this seed gives both kinds
+    for name, frames, abnormal, labels in zip(gt.names, gt.frame_gt, gt.abnormal, gt.labels):
+        assert len(frames) == 64
+        assert abnormal == (name in written)
+        if abnormal:
+            np.testing.assert_array_equal(frames, ann.frame_labels(written[name], 64))
+            assert labels == [ann.XD_CODES[s.label] for s in written[name]]
+        else:
+            assert labels == ["Normal"] and not frames.any()
