@@ -118,3 +118,17 @@ def test_detect_on_an_image_folder_and_a_rosbag(bundle, tmp_path, capsys):
     assert main(["detect", str(bag), "--bundle", str(bundle.root), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "summary: 4 frames" in out and "1 dropped frames" in out  # the truncated message
+
+
+def test_export_refuses_unusable_runs(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b")]) == 2
+    assert "training run folder not found" in capsys.readouterr().err
+    run = make_tiny_run(tmp_path / "run")
+    (run / "calibration.json").unlink()
+    assert main(["export", str(run), "--out", str(tmp_path / "b")]) == 2
+    assert "calibration.json: missing" in capsys.readouterr().err
+    info = json.loads((run / "student.json").read_text())
+    (run / "student.json").write_text(json.dumps({**info, "input": "features"}))
+    assert main(["export", str(run), "--out", str(tmp_path / "b")]) == 2
+    assert "needs a student trained on frames" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
