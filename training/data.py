@@ -723,6 +723,8 @@ def extract_features(
 
     Re-running skips videos whose output is complete, so an interrupted extraction resumes;
     every file is written to a ``.partial`` file and renamed, so none is left half-written.
+    Outputs are recognised by path only: give each extractor (model, input size) its own
+    `out_dir`.
     Returns an `ExtractionSummary`; the list names only the videos that have features.
     """
 
