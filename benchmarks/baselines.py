@@ -18,8 +18,8 @@ attention window 8 (UCF-Crime), GCN width 256, visual length 256, and its LGT-Ad
 `GlobalTransformer` is the plain (global attention) Transformer encoder of the same width that
 the paper's Fig. 4 compares against. `VadCLIPTemporalHead` is the LGT-Adapter plus VadCLIP's
 position embedding and binary classifier (C-branch), exported to ONNX for the per-snippet
-detector baseline. `clip_image_encoder` is open_clip's ViT-B/16 image tower (random weights)
-with the uint8 -> normalised preprocessing in the graph, as the fine stage ships it.
+detector baseline; its image encoder is the bundle's own `fine_image` graph (open_clip ViT-B/16,
+preprocessing in the graph), so both detectors see the same CLIP export.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ HEADS = 1  # VadCLIP visual_head
 WINDOW = 8  # VadCLIP attn_window (UCF-Crime)
 GCN_WIDTH = WIDTH // 2
 VISUAL_LENGTH = 256  # VadCLIP visual_length: snippets per forward
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 class QuickGELU(nn.Module):
@@ -164,23 +162,33 @@ class VadCLIPTemporalHead(nn.Module):
         return torch.sigmoid(self.classifier(x + self.ffn(x)).squeeze(-1))
 
 
-class UInt8ClipImages(nn.Module):
-    """open_clip's ViT-B/16 image tower taking uint8 NHWC RGB, normalisation in the graph."""
+def export_onnx(
+    module: nn.Module,
+    inputs: dict[str, torch.Tensor],
+    output_names: list[str],
+    path: str,
+    dynamic_axes: dict | None = None,
+) -> float:
+    """Export a baseline to ONNX the way the project's exporter does (TorchScript exporter, opset
+    17) and return the max |onnxruntime - torch| on `inputs`, so a bad export cannot go unseen."""
+    import warnings
 
-    def __init__(self, visual: nn.Module):
-        super().__init__()
-        self.visual = visual
-        self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(CLIP_STD).view(1, 3, 1, 1) * 255.0)
+    import numpy as np
+    import onnxruntime as ort
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = (frames.permute(0, 3, 1, 2).float() - self.mean) / self.std
-        return F.normalize(self.visual(x), dim=-1)
+    from tcvads_ros.runtime.export import OPSET
 
-
-def clip_image_encoder(model_name: str = "ViT-B-16") -> UInt8ClipImages:
-    """open_clip's image encoder with random weights (pretrained=None); speed needs no weights."""
-    import open_clip
-
-    model = open_clip.create_model(model_name, pretrained=None)
-    return UInt8ClipImages(model.visual).eval()
+    module = module.eval()
+    args = tuple(inputs.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, args, path, input_names=list(inputs), output_names=output_names,
+            dynamic_axes=dynamic_axes or {}, opset_version=OPSET, dynamo=False,
+        )
+    with torch.no_grad():
+        want = module(*args)
+    want = want if isinstance(want, tuple) else (want,)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = session.run(output_names, {k: v.numpy() for k, v in inputs.items()})
+    return max(float(np.max(np.abs(g - w.numpy()))) for g, w in zip(got, want))

@@ -93,7 +93,19 @@ def figure(
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (ru_maxrss is KiB on Linux)."""
+    """Peak resident memory of this process so far, in MiB.
+
+    Linux keeps `getrusage().ru_maxrss` across exec, so a probe started by a large parent (the
+    benchmark, with torch and a ViT loaded) would report the parent's peak; VmHWM in
+    /proc/self/status belongs to this process image alone. ru_maxrss is the fallback elsewhere.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / 1024.0 if sys.platform != "darwin" else kib / (1024.0 * 1024.0)
 
