@@ -121,35 +121,74 @@ def new_student(cfg: StudentConfig, teacher: torch.nn.Module | None, device: tor
     return student.to(device)
 
 
+def frozen_backbone_set(teacher: torch.nn.Module, split: Split, ctx: Context) -> list[dict]:
+    """Backbone features and teacher logits of every training sample, computed once.
+
+    With ``student.freeze_backbone`` the student's backbone is the teacher's, frozen (SPEC: the
+    QACM reads "the same backbone features"), so only the QACM trains and neither the backbone
+    nor the (frozen) teacher needs to run again in any epoch or temperature trial.
+    """
+    teacher.eval().to(ctx.device)
+    to_input = input_fn(teacher, ctx.device)
+    loader = DataLoader(split.train, batch_size=8, collate_fn=data.collate_train)
+    items = []
+    with torch.no_grad():
+        for batch in tqdm(loader, desc="teacher features", leave=False, disable=not ctx.progress):
+            x = to_input(batch["x"].to(ctx.device))
+            features, logits = teacher.encode(x).cpu(), teacher(x).cpu()
+            for i in range(len(features)):
+                items.append({"x": features[i], "teacher": logits[i], "lengths": batch["lengths"][i],
+                              "anomaly": batch["anomaly"][i]})
+    return items
+
+
+def collate_frozen(batch: list[dict]) -> dict:
+    return {key: torch.stack([b[key] for b in batch]) for key in batch[0]}
+
+
 def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, ctx: Context,
             temperature: float, stage: str, epochs: int | None = None, checkpoint: bool = True,
-            check: bool = True) -> torch.nn.Module:
-    """Paper Exp. (14): train a student with L_hard + λ·T²·L_soft (λ = 0 when distill is off)."""
+            check: bool = True, frozen: list[dict] | None = None) -> torch.nn.Module:
+    """Paper Exp. (14): train a student with L_hard + λ·T²·L_soft (λ = 0 when distill is off).
+
+    `frozen` (from `frozen_backbone_set`) trains the QACM alone on the teacher's backbone
+    features, the backbone frozen; otherwise the whole student trains end to end.
+    """
     student = new_student(cfg, teacher, ctx.device)
-    to_input = input_fn(student, ctx.device)
     weight = cfg.kd_weight if cfg.distill else 0.0
     if teacher is not None:
         teacher.eval().to(ctx.device)  # frozen: eval mode (no dropout), no gradient
         for p in teacher.parameters():
             p.requires_grad_(False)
+    if frozen is not None:
+        student.backbone.requires_grad_(False)
+        student.backbone.eval()
+        trained, dataset, collate = student.qacm, frozen, collate_frozen
 
-    def loss_fn(m, batch):
-        x = to_input(batch["x"])
-        teacher_logits = None
-        if weight > 0:
-            with torch.no_grad():
-                teacher_logits = teacher(x)
-        logits = m(x)
-        return losses.distillation_loss(logits, teacher_logits, batch["anomaly"], batch["lengths"],
-                                        temperature, weight)
+        def loss_fn(m, batch):
+            return losses.distillation_loss(m(batch["x"]), batch["teacher"] if weight > 0 else None,
+                                            batch["anomaly"], batch["lengths"], temperature, weight)
+    else:
+        to_input = input_fn(student, ctx.device)
+        trained, dataset, collate = student, split.train, data.collate_train
+
+        def loss_fn(m, batch):
+            x = to_input(batch["x"])
+            teacher_logits = None
+            if weight > 0:
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
+            return losses.distillation_loss(m(x), teacher_logits, batch["anomaly"], batch["lengths"],
+                                            temperature, weight)
 
     optim = cfg.optim if epochs is None else type(cfg.optim)(**{**to_mapping(cfg.optim), "epochs": epochs})
-    validator = (lambda m: validate(m, split, ctx.device)) if check and split.val is not None else None
-    fit(stage, student, split.train, data.collate_train, loss_fn, optim, ctx, validator, checkpoint)
-    return student
+    validator = (lambda _: validate(student, split, ctx.device)) if check and split.val is not None else None
+    fit(stage, trained, dataset, collate, loss_fn, optim, ctx, validator, checkpoint)
+    return student.eval()
 
 
-def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split, ctx: Context) -> TemperatureSearch:
+def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split, ctx: Context,
+                       frozen: list[dict] | None = None) -> TemperatureSearch:
     """Exp. (12)/(13) with the objective SPEC asks for: each T scored by a short distillation's
     validation metric (AP for XD-format data, AUC for UCF)."""
     search = cfg.student.temperature_search
@@ -161,7 +200,7 @@ def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split,
     def objective(temperature: float) -> float:
         seed_everything(cfg.seed)  # every trial starts from the same state: only T differs
         student = distill(cfg.student, teacher, split, ctx, temperature, "temperature_trial",
-                          epochs=search.trial_epochs, checkpoint=False, check=False)
+                          epochs=search.trial_epochs, checkpoint=False, check=False, frozen=frozen)
         return validate(student, split, ctx.device)[key]
 
     def report(trial) -> None:

@@ -71,14 +71,9 @@ def source_lists(cfg: DataConfig, cache: Path, progress: bool) -> Lists:
         root = prepare_synthetic(cfg, cache / "synthetic", progress)
         return Lists(root / "train.csv", root / "test.csv", root / "annotations_multiclasses.txt",
                      root / "annotations.txt", root / "train_annotations_multiclasses.txt")
-    root = cfg.root
-
-    def where(p: Path | None) -> Path | None:
-        return None if p is None else (p if p.is_absolute() else root / p)
-
-    return Lists(where(cfg.train_list), where(cfg.test_list), where(cfg.annotations if cfg.dataset == "ucf"
-                 else cfg.multiclass_annotations), where(cfg.annotations if cfg.dataset == "xd" else None),
-                 where(cfg.train_annotations))
+    segments = cfg.annotations if cfg.dataset == "ucf" else cfg.multiclass_annotations
+    frames = cfg.annotations if cfg.dataset == "xd" else None
+    return Lists(cfg.train_list, cfg.test_list, segments, frames, cfg.train_annotations)
 
 
 def cached_frames(lists: Lists, cache: Path, size: int, progress: bool) -> tuple[Path, Path]:
@@ -136,12 +131,17 @@ def build_split(train_list: Path, test_list: Path, cfg: DataConfig, arrays: str,
     """Train / validation / test datasets over one pair of lists."""
     names = class_names_of(cfg.dataset)
     length = length or cfg.max_length
-    train = data.FeatureTrainDataset(train_list, names, length, arrays=arrays)
-    test = data.FeatureTestDataset(test_list, names, cfg.max_length, dataset=cfg.dataset, arrays=arrays)
+    roots = (None, None)  # cached lists (frames, extracted features) hold relative paths
+    if cfg.kind == "features":
+        roots = (cfg.feature_root, cfg.test_feature_root or cfg.feature_root)
+    train = data.FeatureTrainDataset(train_list, names, length, roots[0], arrays=arrays)
+    test = data.FeatureTestDataset(test_list, names, cfg.max_length, roots[1], dataset=cfg.dataset,
+                                   arrays=arrays)
     val_names = split_videos(train.entries, cfg.val_fraction, seed)
     if not val_names:
         return Split(train, None, test, None)
-    val = data.FeatureTestDataset(train_list, names, cfg.max_length, dataset=cfg.dataset, arrays=arrays)
+    val = data.FeatureTestDataset(train_list, names, cfg.max_length, roots[0], dataset=cfg.dataset,
+                                  arrays=arrays)
     restrict(val, val_names, keep=True)
     restrict(train, val_names, keep=False)
     truth = None

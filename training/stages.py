@@ -91,18 +91,24 @@ def train_student(cfg: TrainConfig, teacher: torch.nn.Module, split: experiment.
     folder = ctx.run
     temperature = cfg.student.temperature
     search_cfg = cfg.student.temperature_search
+    frozen = None
+    if cfg.student.freeze_backbone and teacher.backbone is not None:
+        if not cfg.student.init_from_teacher:
+            raise ConfigError("student.freeze_backbone needs student.init_from_teacher (the frozen "
+                              "backbone is the teacher's); set one of them to false")
+        frozen = coarse.frozen_backbone_set(teacher, split, ctx)
     if cfg.student.distill and search_cfg.enabled:
         result = None
         if ctx.resume and folder.path("temperature_search.json").is_file():
             result = _load_search(folder)
         if result is None:
-            result = coarse.choose_temperature(cfg, teacher, split, ctx)
+            result = coarse.choose_temperature(cfg, teacher, split, ctx, frozen)
             if folder.writable:
                 result.save_json(folder.path("temperature_search.json"))
                 result.plot(folder.path("temperature_search.png"))
         temperature = result.chosen
     seed_everything(cfg.seed)
-    student = coarse.distill(cfg.student, teacher, split, ctx, temperature, "student")
+    student = coarse.distill(cfg.student, teacher, split, ctx, temperature, "student", frozen=frozen)
     extras = coarse.student_extras(student, temperature if cfg.student.distill else None, cfg.student.distill)
     folder.save_model("student", student, coarse.STUDENT, to_mapping(student.cfg), extras)
     calibration = coarse.calibrate(student, split, cfg.calibration.method, ctx.device)

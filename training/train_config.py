@@ -18,13 +18,18 @@ from training.temperature_search import TemperatureSearchConfig
 
 @dataclass
 class DataConfig:
-    """Where the data is and how it is read (paths relative to the config file's folder)."""
+    """Where the data is and how it is read.
+
+    Relative paths in a config file are relative to that file's folder; in a command-line
+    override, relative to the current directory.
+    """
 
     kind: Literal["features", "videos", "synthetic"] = "features"
     dataset: Literal["xd", "ucf"] = "xd"  # label map and annotation format; synthetic data is XD-format
-    root: Path = Path(".")  # list entries are relative to this folder
-    train_list: Path = Path("train.csv")
+    train_list: Path = Path("train.csv")  # CSV path,label (features: .npy files; videos: video files)
     test_list: Path = Path("test.csv")
+    feature_root: Path | None = None  # replaces the folder shared by the train list's absolute paths
+    test_feature_root: Path | None = None  # the same for the test list (VadCLIP's lists are absolute)
     annotations: Path | None = None  # XD annotations.txt / UCF Temporal_Anomaly_Annotation.txt
     multiclass_annotations: Path | None = None  # XD annotations_multiclasses.txt
     train_annotations: Path | None = None  # class segments of training videos (validation), if any
@@ -70,6 +75,9 @@ class StudentConfig:
     kd_weight: float = 1.0  # λ of Exp. (14); the paper does not give it
     temperature: float = 2.5  # used when the search is disabled (paper's optimum, Fig. 5)
     init_from_teacher: bool = True  # student backbone starts from the trained teacher's
+    # the student's backbone stays the teacher's (SPEC: QACM reads "the same backbone features"):
+    # only the QACM trains; false fine-tunes the backbone end to end as well
+    freeze_backbone: bool = True
     temperature_search: TemperatureSearchConfig = field(default_factory=TemperatureSearchConfig)
 
 
@@ -107,9 +115,10 @@ class TrainConfig:
 
 
 LOCAL_DIR = "local-dir:"  # open_clip's prefix for a folder holding open_clip_config.json
-_PATH_KEYS = (("data", "root"), ("data", "train_list"), ("data", "test_list"), ("data", "annotations"),
+_PATH_KEYS = (("data", "train_list"), ("data", "test_list"), ("data", "annotations"),
               ("data", "multiclass_annotations"), ("data", "train_annotations"),
-              ("data", "cache_dir"), ("fine", "captions"))
+              ("data", "cache_dir"), ("data", "feature_root"), ("data", "test_feature_root"),
+              ("fine", "captions"))
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
