@@ -32,7 +32,6 @@ from tcvads_ros.nodes.messages import (
     classification_message,
     event_from_document,
     explanation_fields,
-    explanation_from_clip,
     stamp_seconds,
 )
 from tcvads_ros.nodes.stream import ClipCache, ClipCollector
@@ -40,7 +39,7 @@ from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.pipeline import ClipResult, FineJob, FineWorker
+from tcvads_ros.runtime.pipeline import ClipResult, FineJob, FineWorker, explain_clip
 
 # The cache holds at most this many frames per second of stream (a 60 fps camera, one frame
 # per snippet kept): memory stays bounded whatever the camera does.
@@ -127,7 +126,7 @@ class FineNode(TcvadsNode):
     # -- results (on the FineWorker thread) ---------------------------------------------------
     def _on_result(self, job: FineJob, result: ClipResult) -> None:
         frames = [s.frame for s in job.snippets]
-        explanation = explanation_from_clip(
+        explanation = explain_clip(
             job.event, frames, result, self.backend_name, str(self.bundle.root), self.sample_every
         )
         self.store.append(explanation)  # durable before it is announced

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from tcvads_ros.runtime.events import AnomalyEvent
-from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import header_stamp, message_to_frame
 
@@ -113,31 +112,6 @@ def stamp_seconds(header: Mapping[str, Any], default: float) -> float:
     if not stamp:
         return default
     return int(stamp["sec"]) + int(stamp["nanosec"]) * 1e-9
-
-
-def explanation_from_clip(
-    event: AnomalyEvent, frames: list[Frame], result: Any, backend: str, bundle: str, frames_per_sample: int
-) -> Explanation:
-    """fine_node's explanation of a clip it classified (`pipeline.classify_clip`'s result).
-
-    The same document TwoStagePipeline writes in-process, without the heat map (the CAM stays
-    in coarse_node; it writes the heat-map PNG of each event when given an output_dir).
-    """
-    return Explanation(
-        event_id=event.event_id,
-        category=result.category,
-        probability=result.probability,
-        class_scores=result.class_scores,
-        captions=[{"text": text, "similarity": similarity} for text, similarity in result.captions],
-        start_stamp=min(f.stamp for f in frames),
-        end_stamp=max(f.stamp for f in frames),
-        start_frame=min(f.index for f in frames),
-        end_frame=max(f.index for f in frames) + frames_per_sample,
-        backend=backend,
-        bundle=bundle,
-        peak_frame=event.peak_frame,
-        coarse_peak_score=event.peak_score,
-    )
 
 
 def anomaly_fields(event: Any, header: Any = None) -> dict[str, str]:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from tcvads_ros.runtime.pipeline import pad_clip
+
 T = TypeVar("T")
 
 
@@ -192,18 +194,6 @@ class _Collecting:
     deadline: float  # stream time after which the clip is cut with what has arrived
     ended: bool = False
     coalesced: list[str] = field(default_factory=list)
-
-
-def pad_clip(frames: list[Any], length: int, pre_roll: int, before: int) -> list[Any]:
-    """Exactly `length` frames: a stream that starts or ends inside the clip repeats its edge
-    frames, at the front when fewer than `pre_roll` frames preceded the start (`before` did),
-    at the back otherwise. The fine temporal graph has a fixed clip length. This is the rule
-    TwoStagePipeline applies to the clips it collects in-process.
-    """
-    frames = frames[:length]
-    missing = length - len(frames)
-    front = min(max(0, pre_roll - before), missing)
-    return [frames[0]] * front + frames + [frames[-1]] * (missing - front)
 
 
 class ClipCollector:

@@ -295,6 +295,40 @@ def classify_clip(bundle: Bundle, backend: Backend, frames: list[Frame]) -> Clip
     )
 
 
+def pad_clip(items: list[Any], length: int, pre_roll: int, before: int) -> list[Any]:
+    """Exactly `length` items: a stream that starts or ends inside the clip repeats its edge
+    items, at the front when fewer than `pre_roll` items preceded the event start (`before`
+    did), at the back otherwise. The fine temporal graph has a fixed clip length. Used for the
+    clips collected in-process and by fine_node for the clips it cuts from its own cache.
+    """
+    items = items[:length]
+    missing = length - len(items)
+    front = min(max(0, pre_roll - before), missing)
+    return [items[0]] * front + items + [items[-1]] * (missing - front)
+
+
+def explain_clip(event: AnomalyEvent, frames: list[Frame], result: ClipResult, backend: str,
+                 bundle: str, frames_per_sample: int, heatmap_path: str | None = None,
+                 peak_frame: int | None = None) -> Explanation:
+    """The explanation document of a classified clip (in-process and in fine_node alike)."""
+    return Explanation(
+        event_id=event.event_id,
+        category=result.category,
+        probability=result.probability,
+        class_scores=result.class_scores,
+        captions=[{"text": t, "similarity": s} for t, s in result.captions],
+        start_stamp=min(f.stamp for f in frames),
+        end_stamp=max(f.stamp for f in frames),
+        start_frame=min(f.index for f in frames),
+        end_frame=max(f.index for f in frames) + frames_per_sample,
+        backend=backend,
+        bundle=bundle,
+        heatmap_path=heatmap_path,
+        peak_frame=event.peak_frame if peak_frame is None else peak_frame,
+        coarse_peak_score=event.peak_score,
+    )
+
+
 @dataclass
 class _OpenClip:
     event: AnomalyEvent
@@ -383,11 +417,8 @@ class TwoStagePipeline:
     def _finish_clip(self) -> None:
         clip, self._open = self._open, None
         snippets = clip.snippets[: self.clip_len]
-        # A stream that starts or ends inside the clip: repeat the edge frames to the graph's length.
-        missing = self.clip_len - len(snippets)
-        before = max(0, self.pre_roll - sum(s.frame.index <= clip.event.frame for s in snippets))
-        before = min(before, missing)
-        snippets = [snippets[0]] * before + snippets + [snippets[-1]] * (missing - before)
+        before = sum(s.frame.index <= clip.event.frame for s in snippets)
+        snippets = pad_clip(snippets, self.clip_len, self.pre_roll, before)
         event = self._latest.get(clip.event.event_id, clip.event)
         self.fine.submit(FineJob(event, snippets, clip.coalesced))
 
@@ -404,22 +435,9 @@ class TwoStagePipeline:
         if out_dir is not None and self.cfg.evidence_clip:
             write_clip(Path(out_dir) / f"{event.event_id}_clip.avi", frames,
                        fps=max(1.0, self.fps / self.coarse.sample_every))
-        explanation = Explanation(
-            event_id=event.event_id,
-            category=result.category,
-            probability=result.probability,
-            class_scores=result.class_scores,
-            captions=[{"text": t, "similarity": s} for t, s in result.captions],
-            start_stamp=min(f.stamp for f in frames),
-            end_stamp=max(f.stamp for f in frames),
-            start_frame=min(f.index for f in frames),
-            end_frame=max(f.index for f in frames) + self.coarse.sample_every,
-            backend=self.backend.name,
-            bundle=str(self.bundle.root),
-            heatmap_path=heatmap_path,
-            peak_frame=peak.frame.index,
-            coarse_peak_score=event.peak_score,
-        )
+        explanation = explain_clip(event, frames, result, self.backend.name, str(self.bundle.root),
+                                   self.coarse.sample_every, heatmap_path=heatmap_path,
+                                   peak_frame=peak.frame.index)
         self._append(explanation.to_dict())
         self.explanations_written += 1
         if self.on_explanation is not None:

@@ -265,16 +265,17 @@ def test_unusable_anomaly_documents_are_refused_with_the_reason(document, proble
         messages.event_from_document({**event, "kind": "begin"})
 
 
-def test_explanation_from_clip_covers_the_clip_and_names_the_event():
+def test_explain_clip_covers_the_clip_and_names_the_event():
     from types import SimpleNamespace
 
     from tcvads_ros.runtime.frames import Frame
+    from tcvads_ros.runtime.pipeline import explain_clip
 
     event = run_events([0.1] * 3 + [0.9] * 10)[0]
     clip = [Frame(np.zeros((2, 2, 3), np.uint8), 10.0 + i, 16 * i) for i in range(4)]
     result = SimpleNamespace(category="Fighting", probability=0.7, class_scores={"Normal": 0.3, "Fighting": 0.7},
                              captions=[("a fight", 0.3)])
-    explanation = messages.explanation_from_clip(event, clip, result, "onnxruntime", "b1", frames_per_sample=16)
+    explanation = explain_clip(event, clip, result, "onnxruntime", "b1", frames_per_sample=16)
     assert (explanation.start_stamp, explanation.end_stamp) == (10.0, 13.0)
     assert (explanation.start_frame, explanation.end_frame) == (0, 64)
     assert explanation.event_id == event.event_id and explanation.coarse_peak_score == event.peak_score

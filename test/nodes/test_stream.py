@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tcvads_ros.nodes.stream import ClipCache, ClipCollector, LatestSlot, StreamStats, pad_clip
+from tcvads_ros.nodes.stream import ClipCache, ClipCollector, LatestSlot, StreamStats
+from tcvads_ros.runtime.pipeline import pad_clip
 
 
 def test_latest_slot_keeps_the_newest_and_counts_replaced_items_as_dropped():
