@@ -171,6 +171,11 @@ class CoarseDetector:
         self._next_due = (frame.index // self.sample_every + 1) * self.sample_every
         start = time.perf_counter()
         out = self.backend.run("coarse_backbone", {"frames": resize_rgb(frame.rgb, self.size)[None]})
+        if not np.isfinite(out["features"]).all():
+            # A non-finite feature would poison every window it stays in (the QACM's receptive
+            # field); drop the sample before it enters the ring buffer.
+            self.stats["nonfinite_features"] += 1
+            return [], []
         self.features.push(out["features"][0])
         self.snippets.push(_Snippet(frame, out["cam"][0]))
         self.stats["processed"] += 1

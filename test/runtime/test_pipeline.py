@@ -31,12 +31,13 @@ class FakeBackend(Backend):
 
     name = "fake"
 
-    def __init__(self, bundle, nan_every=0):
+    def __init__(self, bundle, nan_every=0, nan_features_every=0):
         super().__init__(bundle)
         self.calls = {"coarse_backbone": 0, "coarse_qacm": 0, "fine_image": 0, "fine_temporal": 0}
         self.fine_gate = threading.Event()
         self.fine_gate.set()
         self.nan_every = nan_every
+        self.nan_features_every = nan_features_every
         self.clip_lengths = []
 
     def run(self, graph_name, inputs):
@@ -48,7 +49,10 @@ class FakeBackend(Backend):
             assert frames.shape[1:3] == tuple(m.coarse_input_size)
             level = frames.mean(axis=(1, 2, 3)) / 255.0
             cam = frames[:, ::4, ::4].mean(-1).astype(np.float32)
-            return {"features": np.repeat(level[:, None], m.feature_dim, 1).astype(np.float32), "cam": cam}
+            features = np.repeat(level[:, None], m.feature_dim, 1).astype(np.float32)
+            if self.nan_features_every and self.calls[graph_name] % self.nan_features_every == 0:
+                features[:, 0] = np.nan
+            return {"features": features, "cam": cam}
         if graph_name == "coarse_qacm":
             scores = inputs["features"][..., 0].copy()
             if self.nan_every and self.calls["coarse_qacm"] % self.nan_every == 0:
@@ -214,6 +218,15 @@ def test_nan_scores_are_counted_not_fatal(bundle):
     pipeline = TwoStagePipeline(bundle, FakeBackend(bundle, nan_every=2), config(fine=False))
     run(pipeline, frames(640))
     assert pipeline.summary()["stats"]["nonfinite_scores"] == 20
+
+
+def test_nonfinite_features_never_enter_the_window(bundle):
+    pipeline = TwoStagePipeline(bundle, FakeBackend(bundle, nan_features_every=5), config(fine=False))
+    run(pipeline, frames(640))
+    stats = pipeline.summary()["stats"]
+    assert stats["nonfinite_features"] == 640 // 16 // 5
+    assert stats.get("nonfinite_scores", 0) == 0  # the bad samples were dropped, not carried
+    assert np.isfinite(pipeline.coarse.features.latest()).all()
 
 
 def test_memory_is_bounded(bundle):
