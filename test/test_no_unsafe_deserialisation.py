@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import json
 import os
 import shutil
 import struct
@@ -257,34 +256,13 @@ def test_feature_loader_refuses_a_pickled_npy(evil):
     assert not evil["marker"].exists()
 
 
-def test_fine_stage_clip_checkpoint_refuses_a_pickle(evil, tmp_path):
-    import open_clip
-
+def test_fine_stage_clip_checkpoint_refuses_a_pickle(evil, tiny_clip):
+    from tcvads_ros.errors import ConfigError
     from tcvads_ros.models.captions import CaptionBank
     from tcvads_ros.models.fine import FineConfig, FineStage
 
-    name = "tcvads-unsafe-test-clip"
-    config = {
-        "embed_dim": 16,
-        "vision_cfg": {
-            "image_size": 16,
-            "layers": 1,
-            "width": 32,
-            "patch_size": 8,
-            "head_width": 16,
-        },
-        "text_cfg": {
-            "context_length": 77,
-            "vocab_size": 49408,
-            "width": 32,
-            "heads": 2,
-            "layers": 1,
-        },
-    }
-    (tmp_path / f"{name}.json").write_text(json.dumps(config))
-    open_clip.add_model_config(tmp_path)
-    cfg = FineConfig(clip_model=name, checkpoint=str(evil["pt"]), n_ctx=2)
-    with pytest.raises(Exception, match="Weights only load failed|weights_only"):
+    cfg = FineConfig(clip_model=tiny_clip, checkpoint=str(evil["pt"]), n_ctx=2)
+    with pytest.raises(ConfigError, match="Weights only load failed|weights_only"):
         FineStage(cfg, ["Normal", "Fighting"], CaptionBank(["a street"]))
     assert not evil["marker"].exists()
     assert not os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"), "weights_only was switched off"

@@ -263,7 +263,8 @@ def _create_clip(cfg: FineConfig) -> nn.Module:
         pretrained = str(path)
     try:
         return open_clip.create_model(cfg.clip_model, pretrained=pretrained, weights_only=True)
-    except (RuntimeError, ValueError, OSError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to read a user's file (including a
+        # refused pickle, torch's UnpicklingError) is reported as a configuration error
         raise ConfigError(f"fine: cannot build CLIP '{cfg.clip_model}' from "
                           f"{pretrained or 'random initialisation'}: {exc}") from exc
 
