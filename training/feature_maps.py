@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
-from sklearn.metrics import silhouette_score  # noqa: E402
+from sklearn.metrics import recall_score, silhouette_score  # noqa: E402
 
 from tcvads_ros.data.annotations import SNIPPET_FRAMES  # noqa: E402
 from training.data import NORMAL  # noqa: E402
@@ -80,7 +80,8 @@ class FeatureSet:
     class_names: list[str]
 
     def scores(self) -> dict[str, float]:
-        """Silhouette (cosine) of the snippets by class and nearest-text-feature accuracy."""
+        """Silhouette (cosine) of the snippets by class and the balanced accuracy (mean recall
+        over the classes present) of "the nearest class text feature is the snippet's class"."""
         labels = np.array(self.classes)
         video = self.video / np.linalg.norm(self.video, axis=1, keepdims=True).clip(1e-12)
         text = self.text / np.linalg.norm(self.text, axis=1, keepdims=True).clip(1e-12)
@@ -89,7 +90,8 @@ class FeatureSet:
         silhouette = (float(silhouette_score(video, labels, metric="cosine"))
                       if 2 <= present < len(labels) else float("nan"))
         return {"snippets": len(labels), "classes_present": present, "silhouette": silhouette,
-                "nearest_text_accuracy": float(np.mean(nearest == labels))}
+                "nearest_text_balanced_accuracy": float(recall_score(
+                    labels, nearest, labels=sorted(set(self.classes)), average="macro", zero_division=0))}
 
 
 def tsne_2d(points: np.ndarray, seed: int, perplexity: float = 30.0) -> np.ndarray:
@@ -110,17 +112,16 @@ def feature_map_figure(path: str | Path, sets: Sequence[FeatureSet], seed: int) 
         for name in names:
             chosen = np.array(fs.classes) == name
             if chosen.any():
-                ax.scatter(points[chosen, 0], points[chosen, 1], s=7, alpha=0.7, color=colours[name],
-                           label=name)
+                ax.scatter(points[chosen, 0], points[chosen, 1], s=7, alpha=0.7, color=colours[name])
         for c, name in enumerate(fs.class_names):
             ax.scatter(stars[c, 0], stars[c, 1], marker="*", s=260, color=colours[name],
-                       edgecolors="black", linewidths=0.8)
+                       edgecolors="black", linewidths=0.8, label=name)
         s = fs.scores()
         ax.set_title(f"{fs.title}\nsilhouette {s['silhouette']:.2f}, "
-                     f"nearest text = class {100 * s['nearest_text_accuracy']:.0f} %", fontsize=9)
+                     f"nearest-text balanced acc. {100 * s['nearest_text_balanced_accuracy']:.0f} %", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    axes[0, 0].legend(fontsize=7, markerscale=1.5, loc="best")
+    axes[0, 0].legend(fontsize=7, markerscale=0.6, loc="best")
     fig.suptitle("t-SNE of snippet video features (dots) and class text features (stars)", fontsize=10)
     fig.tight_layout()
     path = Path(path)

@@ -156,15 +156,16 @@ def explain_heatmaps(args: argparse.Namespace, models: dict, videos: Videos, cho
         for label, cam in cams.items():
             if regions is not None:
                 found[label.split("\n")[0]] += [f for f in map(heatmaps.localise, cam, regions) if f]
-        figure_rows = [heatmaps.HeatmapRow("frames", frames[columns],
-                                           regions=None if regions is None else regions[shown])]
-        figure_rows += [heatmaps.HeatmapRow(label, frames[columns], cams[label][shown])
+        outline = None if regions is None else regions[shown]
+        figure_rows = [heatmaps.HeatmapRow("frames", frames[columns], regions=outline)]
+        figure_rows += [heatmaps.HeatmapRow(label, frames[columns], cams[label][shown], outline)
                         for label, _ in rows]
         titles = [f"snippet {s} ({classes[s]})" for s in columns]
         path = heatmaps.heatmap_figure(args.out / f"fig7_heatmaps_{k}.png", figure_rows, titles,
                                        f"{name}: heat maps before and after distillation")
-        overview.append(heatmaps.HeatmapRow(name.split("__")[0], frames[columns],
-                                            cams[rows[-1][0]][shown]))
+        overview.append(heatmaps.HeatmapRow(f"{name.split('__')[0]}\n{classes[columns[0]]}",
+                                            frames[columns], cams[rows[-1][0]][shown],
+                                            None if regions is None else regions[shown]))
         summary.append({"video": name, "figure": path.name, "snippets": columns,
                         "cam_size": list(cams[rows[-1][0]].shape[1:]), "frame_size": list(frames.shape[1:3])})
         bar.update(1)

@@ -16,7 +16,7 @@ from tcvads_ros.data.synthetic import SynthConfig, generate, plan_benchmark, ren
 from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.runtime.heatmap import frame_heat, overlay
-from training import coarse, fine_stage, heatmaps, interpret
+from training import coarse, feature_maps, fine_stage, heatmaps, interpret
 from training.run_folder import RunFolder
 from training.train_config import config_mapping, load_config
 
@@ -188,3 +188,23 @@ def test_heat_maps_have_the_frame_size_and_peak_on_a_learned_anomaly():
     assert cam.shape != test_frames.shape[1:3]  # the CAM is low resolution ...
     assert frame_heat(cam, 60, 80).shape == (60, 80)  # ... the heat map has the frame's size
     assert overlay(test_frames[0], cam).shape == test_frames[0].shape
+
+
+def test_snippet_classes_follow_the_segment_covering_most_of_each_snippet():
+    segments, labels = [(20, 50), (0, 100)], ["Fighting", "A"]
+    # snippet 1 = frames [16, 32): 12 of 16 frames fighting; snippet 3 = [48, 64): 2 of 16
+    assert feature_maps.snippet_classes(5, segments, labels) == [
+        "Normal", "Fighting", "Fighting", "Normal", "Normal"]
+
+
+def test_feature_scores_tell_separated_classes_from_mixed_ones():
+    rng = np.random.default_rng(0)
+    names = ["Normal", "Fighting", "Riot"]
+    text = np.eye(3, 8)
+    classes = [names[i % 3] for i in range(60)]
+    separated = np.stack([text[i % 3] + 0.05 * rng.normal(size=8) for i in range(60)])
+    mixed = rng.normal(size=(60, 8))
+    good = feature_maps.FeatureSet("a", separated, classes, text, names).scores()
+    bad = feature_maps.FeatureSet("b", mixed, classes, text, names).scores()
+    assert good["nearest_text_balanced_accuracy"] == 1.0 and good["silhouette"] > 0.8
+    assert bad["silhouette"] < 0.1 and bad["nearest_text_balanced_accuracy"] < 0.7
