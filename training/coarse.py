@@ -27,7 +27,7 @@ from training.experiment import Split
 from training.run_folder import seed_everything
 from training.temperature_search import TemperatureSearch, search_temperature
 from training.train_config import StudentConfig, TrainConfig
-from training.trainer import Context, fit
+from training.trainer import Context, best_of, fit
 
 TEACHER, STUDENT = "afed", "qacm_student"  # create_model names
 
@@ -101,8 +101,9 @@ def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Modu
         return {"loss": losses.mil_topk_bce(logits, batch["anomaly"], batch["lengths"])}
 
     check = (lambda m: validate(m, split, ctx.device)) if split.val is not None else None
-    fit("teacher", model, split.train, data.collate_train, loss_fn, cfg.teacher.optim, ctx, check)
-    ctx.run.save_model("teacher", model, TEACHER, to_mapping(model.cfg))
+    history = fit("teacher", model, split.train, data.collate_train, loss_fn, cfg.teacher.optim, ctx, check,
+                  monitor=f"val_{primary_metric(cfg.data.dataset)}")
+    ctx.run.save_model("teacher", model, TEACHER, to_mapping(model.cfg), best_of(history))
     return model
 
 
@@ -148,11 +149,13 @@ def collate_frozen(batch: list[dict]) -> dict:
 
 def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, ctx: Context,
             temperature: float, stage: str, epochs: int | None = None, checkpoint: bool = True,
-            check: bool = True, frozen: list[dict] | None = None) -> torch.nn.Module:
+            check: bool = True, frozen: list[dict] | None = None,
+            monitor: str | None = None) -> tuple[torch.nn.Module, list[dict]]:
     """Paper Exp. (14): train a student with L_hard + λ·T²·L_soft (λ = 0 when distill is off).
 
     `frozen` (from `frozen_backbone_set`) trains the QACM alone on the teacher's backbone
     features, the backbone frozen; otherwise the whole student trains end to end.
+    Returns the student (best validation epoch for `monitor`) and the epochs' metrics.
     """
     student = new_student(cfg, teacher, ctx.device)
     weight = cfg.kd_weight if cfg.distill else 0.0
@@ -183,8 +186,8 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
 
     optim = cfg.optim if epochs is None else type(cfg.optim)(**{**to_mapping(cfg.optim), "epochs": epochs})
     validator = (lambda _: validate(student, split, ctx.device)) if check and split.val is not None else None
-    fit(stage, trained, dataset, collate, loss_fn, optim, ctx, validator, checkpoint)
-    return student.eval()
+    history = fit(stage, trained, dataset, collate, loss_fn, optim, ctx, validator, checkpoint, monitor)
+    return student.eval(), history
 
 
 def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split, ctx: Context,
@@ -199,8 +202,8 @@ def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split,
 
     def objective(temperature: float) -> float:
         seed_everything(cfg.seed)  # every trial starts from the same state: only T differs
-        student = distill(cfg.student, teacher, split, ctx, temperature, "temperature_trial",
-                          epochs=search.trial_epochs, checkpoint=False, check=False, frozen=frozen)
+        student, _ = distill(cfg.student, teacher, split, ctx, temperature, "temperature_trial",
+                             epochs=search.trial_epochs, checkpoint=False, check=False, frozen=frozen)
         return validate(student, split, ctx.device)[key]
 
     def report(trial) -> None:

@@ -31,7 +31,7 @@ from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.registry import create_model
 from training import data, experiment, losses, metrics
 from training.train_config import TrainConfig
-from training.trainer import Context, fit
+from training.trainer import Context, best_of, fit, main_first
 
 FINE = "fine"  # create_model name
 DEFAULT_CAPTIONS = Path(__file__).resolve().parent.parent / "config" / "captions.yaml"
@@ -143,17 +143,20 @@ def validate(model: torch.nn.Module, split: experiment.Split, device: torch.devi
 def train_fine(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Context) -> torch.nn.Module:
     model, model_args = build_fine(cfg)
     model.to(ctx.device)
-    split = fine_data(cfg, model, lists, cache, ctx.device, ctx.progress and ctx.is_main)
+    split = main_first(ctx, lambda: fine_data(cfg, model, lists, cache, ctx.device, ctx.progress and ctx.is_main))
     with torch.no_grad():
         bank = model.caption_embeddings()
     check = (lambda m: validate(m, split, ctx.device, cfg.fine.top_m)) if split.val is not None else None
-    fit("fine", model, split.train, data.collate_train, fine_loss(cfg, bank), cfg.fine.optim, ctx, check)
+    monitor = "val_mAP_avg" if split.val_truth is not None else "val_accuracy"
+    history = fit("fine", model, split.train, data.collate_train, fine_loss(cfg, bank), cfg.fine.optim, ctx,
+                  check, monitor=monitor)
     folder = ctx.run
     captions_copy = "captions" + Path(model_args["path"]).suffix  # for people; model_args has the list
     if folder.writable:
         shutil.copyfile(model_args["path"], folder.path(captions_copy))
     extras = {"model_args": {"class_names": model_args["class_names"], "captions": model_args["captions"]},
-              "captions_file": captions_copy, "top_m": cfg.fine.top_m, "fps": source_fps(lists)}
+              "captions_file": captions_copy, "top_m": cfg.fine.top_m, "fps": source_fps(lists),
+              **best_of(history)}
     folder.save_model("fine", model, FINE, to_mapping(model.cfg), extras)
     return model
 

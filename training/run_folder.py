@@ -162,11 +162,17 @@ class RunFolder:
         """``<stage>.safetensors`` (weights) + ``<stage>.json`` (create_model name, config, extra)."""
         if not self.writable:
             return
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        tmp = self.path(f"{stage}.safetensors.tmp")
-        save_file(state, str(tmp), metadata={"model": model_name})
-        tmp.replace(self.path(f"{stage}.safetensors"))
+        self.save_state(stage, model.state_dict(), {"model": model_name})
         self.write_json(f"{stage}.json", {"model": model_name, "config": dict(model_config), **(extra or {})})
+
+    def save_state(self, name: str, state: Mapping[str, torch.Tensor], metadata: dict | None = None) -> None:
+        """``<name>.safetensors``, written atomically."""
+        if not self.writable:
+            return
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+        tmp = self.path(f"{name}.safetensors.tmp")
+        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.replace(self.path(f"{name}.safetensors"))
 
     def load_model_state(self, stage: str) -> dict[str, torch.Tensor]:
         path = self.path(f"{stage}.safetensors")

@@ -13,7 +13,7 @@ from training import coarse, experiment, fine_stage
 from training.run_folder import RunFolder, seed_everything
 from training.temperature_search import TemperatureSearch, Trial
 from training.train_config import TrainConfig
-from training.trainer import Context
+from training.trainer import Context, best_of, main_first
 
 
 def load_stage(folder: RunFolder, stage: str, **extra) -> torch.nn.Module:
@@ -61,10 +61,10 @@ def coarse_data(cfg: TrainConfig, lists: experiment.Lists, cache: Path, model: t
 def run_stages(cfg: TrainConfig, stages: tuple[str, ...], ctx: Context, teacher_run: Path | None = None) -> None:
     folder = ctx.run
     cache = cfg.data.cache_dir or folder.path("cache")
-    lists = experiment.source_lists(cfg.data, cache, ctx.progress and ctx.is_main)
+    lists = main_first(ctx, lambda: experiment.source_lists(cfg.data, cache, ctx.progress and ctx.is_main))
     split = None
     if "teacher" in stages or "student" in stages:
-        split = coarse_split(cfg, lists, cache, ctx)
+        split = main_first(ctx, lambda: coarse_split(cfg, lists, cache, ctx))
     teacher = None
     if "teacher" in stages:
         if ctx.resume and finished(folder, "teacher"):
@@ -108,8 +108,10 @@ def train_student(cfg: TrainConfig, teacher: torch.nn.Module, split: experiment.
                 result.plot(folder.path("temperature_search.png"))
         temperature = result.chosen
     seed_everything(cfg.seed)
-    student = coarse.distill(cfg.student, teacher, split, ctx, temperature, "student", frozen=frozen)
+    student, history = coarse.distill(cfg.student, teacher, split, ctx, temperature, "student", frozen=frozen,
+                                      monitor=f"val_{coarse.primary_metric(cfg.data.dataset)}")
     extras = coarse.student_extras(student, temperature if cfg.student.distill else None, cfg.student.distill)
+    extras.update(best_of(history))
     folder.save_model("student", student, coarse.STUDENT, to_mapping(student.cfg), extras)
     calibration = coarse.calibrate(student, split, cfg.calibration.method, ctx.device)
     folder.write_json("calibration.json", calibration)

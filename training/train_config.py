@@ -55,6 +55,7 @@ class OptimConfig:
     lr: float = 3e-4
     weight_decay: float = 0.01
     grad_clip: float = 5.0
+    keep_best: bool = True  # end with the weights of the best validation epoch (if validated)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:

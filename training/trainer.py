@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
@@ -18,6 +19,8 @@ from tqdm import tqdm
 
 from training.run_folder import RunFolder
 from training.train_config import OptimConfig
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,6 +41,20 @@ class Context:
         return self.rank == 0
 
 
+def main_first(ctx: Context, work: Callable[[], T]) -> T:
+    """Run `work` on rank 0 first (it writes caches), then on the other ranks (they find them)."""
+    if ctx.world_size == 1:
+        return work()
+    import torch.distributed as dist
+
+    if ctx.is_main:
+        result = work()
+        dist.barrier()
+        return result
+    dist.barrier()
+    return work()
+
+
 def make_loader(dataset: Dataset, batch_size: int, ctx: Context, shuffle: bool, collate: Callable,
                 epoch_seed: int = 0) -> DataLoader:
     """A loader whose order depends only on (seed, epoch): resumption replays the same batches."""
@@ -56,6 +73,11 @@ def cosine_lr(base: float, epoch: int, epochs: int) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
 
 
+def best_of(history: list[dict]) -> dict:
+    """The ``best_epoch`` / ``best_<monitor>`` record `fit` appends when it kept the best weights."""
+    return {k: v for k, v in history[-1].items() if k.startswith("best")} if history else {}
+
+
 def fit(
     stage: str,
     model: torch.nn.Module,
@@ -66,19 +88,26 @@ def fit(
     ctx: Context,
     validate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
     checkpoint: bool = True,
+    monitor: str | None = None,
 ) -> list[dict[str, float]]:
     """Train `model` for `optim.epochs` epochs; returns the metrics of each epoch run here.
 
     With `checkpoint`, the model and optimiser state of the last epoch are saved as
     ``<stage>.last.safetensors`` and, with `ctx.resume`, training continues from there.
+    With `monitor` (a key of `validate`'s result, higher is better) and ``optim.keep_best``,
+    the model ends with the weights of its best validation epoch (kept in memory and, with
+    `checkpoint`, as ``<stage>.best.safetensors`` so that a resumed run knows them too).
     """
     model.to(ctx.device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
     start = 0
+    best: tuple[float, int, dict] | None = None
     if checkpoint and ctx.resume:
         info = ctx.run.load_training_state(stage, model, optimizer)
         start = info["epoch"] if info else 0
+        if info and info.get("best_epoch"):
+            best = (info["best_value"], info["best_epoch"], ctx.run.load_model_state(f"{stage}.best"))
     trained = model
     if ctx.world_size > 1:
         trained = torch.nn.parallel.DistributedDataParallel(
@@ -111,9 +140,18 @@ def fit(
             model.eval()
             with torch.no_grad():
                 metrics.update(validate(model))
+        history.append(metrics)
+        value = metrics.get(monitor, float("nan")) if monitor and optim.keep_best else float("nan")
+        if value == value and (best is None or value > best[0]):  # NaN never counts as best
+            best = (value, epoch + 1, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            if checkpoint:
+                ctx.run.save_state(f"{stage}.best", best[2])
         if checkpoint:
             ctx.run.log_metrics(stage, epoch + 1, metrics)
-            ctx.run.save_training_state(stage, epoch + 1, model, optimizer)
-        history.append(metrics)
+            record = {"best_epoch": best[1], "best_value": best[0]} if best else {}
+            ctx.run.save_training_state(stage, epoch + 1, model, optimizer, record)
+    if best is not None:
+        model.load_state_dict(best[2])
+        history.append({"best_epoch": best[1], f"best_{monitor}": best[0]})
     model.eval()
     return history

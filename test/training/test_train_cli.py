@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -100,7 +101,7 @@ def test_same_seed_same_numbers_and_resume_continues_exactly(tmp_path, cache):
     assert _teacher(c, cache, "teacher.optim.epochs=2") == 0
     (c / "teacher.safetensors").unlink()
     assert _teacher(tmp_path / "d", cache, "teacher.optim.epochs=1") == 0  # the state after epoch 1
-    for name in ("teacher.last.safetensors", "teacher.last.json"):
+    for name in ("teacher.last.safetensors", "teacher.last.json", "teacher.best.safetensors"):
         (c / name).write_bytes((tmp_path / "d" / name).read_bytes())
     (c / "metrics.jsonl").write_text((c / "metrics.jsonl").read_text().splitlines()[0] + "\n")
     assert _teacher(c, cache, "teacher.optim.epochs=2", resume=True) == 0
@@ -118,3 +119,49 @@ def test_existing_run_is_not_overwritten_and_bad_keys_are_named(tmp_path, cache,
     assert "teacher.optim.epoch" in capsys.readouterr().err
     assert _teacher(tmp_path / "y", cache, "teacher.model.rwkv_dimm=3") == 2
     assert "rwkv_dimm" in capsys.readouterr().err
+
+
+def _vadclip_like(root: Path) -> list[str]:
+    """A tiny XD-format feature set as VadCLIP releases it: (T, 32) .npy per video and crop,
+    train lists with every crop, a test list with crop __0, the two annotation files."""
+    rng = torch.Generator().manual_seed(0)
+    feats = root / "feats"
+    feats.mkdir()
+    rows = {"train": [], "test": []}
+    segments = []
+    for split, n in (("train", 8), ("test", 4)):
+        for i in range(n):
+            label = "A" if i % 2 == 0 else "B1-0-0"
+            name = f"{split}{i}_label_{label}"
+            t = 20 + 3 * i
+            x = torch.randn(t, 32, generator=rng) * 0.1
+            if label != "A":
+                x[5:12] += 1.0  # the anomaly: snippets 5..11 (frames 80..192)
+                if split == "test":
+                    segments.append((name, 80, 192))
+            for crop in (0, 1) if split == "train" else (0,):
+                path = feats / f"{name}__{crop}.npy"
+                np.save(path, (x + 0.01 * crop).numpy().astype("float32"))
+                rows[split].append(f"feats/{path.name},{label}")
+    for split in rows:
+        (root / f"{split}.csv").write_text("path,label\n" + "\n".join(rows[split]) + "\n")
+    (root / "annotations.txt").write_text("".join(f"{n} {s} {e}\n" for n, s, e in segments))
+    (root / "multi.txt").write_text("".join(f"{n} B1 {s} {e}\n" for n, s, e in segments))
+    return ["data.kind=features", f"data.train_list={root / 'train.csv'}",
+            f"data.test_list={root / 'test.csv'}", f"data.annotations={root / 'annotations.txt'}",
+            f"data.multiclass_annotations={root / 'multi.txt'}", "data.val_fraction=0.25",
+            "teacher.model.input=features", "teacher.model.input_dim=32",
+            "student.model.input=features", "student.model.input_dim=32"]
+
+
+def test_trains_and_evaluates_on_vadclip_style_features(tmp_path):
+    overrides = _vadclip_like(tmp_path)
+    out = tmp_path / "run"
+    assert train.main(["--config", str(SMOKE), "--out", str(out), "--no-progress", *overrides, *TINY]) == 0
+    student = json.loads((out / "student.json").read_text())
+    assert student["input"] == "features" and "input_size" not in student
+    assert not (out / "cache" / "synthetic").exists()
+    assert evaluate.main([str(out), "--no-progress", "--timelines", "0"]) == 0
+    result = json.loads((out / "eval" / "metrics.json").read_text())
+    assert result["videos"] == 4 and result["data_kind"] == "features"
+    assert isinstance(result["AP"], float) and isinstance(result["mAP_avg"], float)
