@@ -248,6 +248,7 @@ def fine_predictor(model: torch.nn.Module, clip: np.ndarray, top_m: int, device:
         keep = torch.from_numpy(masks).to(device).bool()[:, :, None]
         return video_probs(torch.where(keep, feats[None], mean[None]))[:, target].float().cpu().numpy()
 
+    predict.explained = f"P({model.class_names[target]})"
     return predict, len(clip)
 
 
@@ -273,6 +274,7 @@ def explain_surrogates(args: argparse.Namespace, models: dict, infos: dict, vide
             predict, n_parts = predictor(x[start:end])
             fit = explain(predict, n_parts, surrogate, np.random.default_rng([args.seed, k]), bar.update)
             per_video.append({"video": name, "snippets": [start, end], "parts": n_parts, "r2": fit.r2,
+                              "target": getattr(predict, "explained", "P(anomaly)"),
                               "output": float(fit.outputs[0]), "output_std": float(fit.outputs.std())})
         mean = mean_r2([v["r2"] for v in per_video])
         result[stage] = {"mean": mean, "mean_x100": 100 * mean, "per_video": per_video}
