@@ -23,6 +23,8 @@ Run folder layout (read by ``tcvads export RUN_DIR`` and ``training/evaluate.py`
                                      "captions"}, "captions_file", "top_m", "clip_snippets", "fps"}
       captions.txt                  the caption bank the fine stage was trained with (a copy)
       <stage>.last.safetensors/.json  last epoch's model + optimiser + RNG state (for --resume)
+      <stage>.best.safetensors      weights of the best validation epoch (what <stage>.safetensors holds
+                                    when optim.keep_best; kept for --resume)
       metrics.jsonl                 one JSON line per stage and epoch (losses, lr, val_AP, val_AUC)
       tensorboard/                  the same scalars for TensorBoard
       cache/                        synthetic benchmark, cached frames and features (data.cache_dir)
