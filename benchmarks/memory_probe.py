@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
 from benchmarks.camera import camera_messages, to_frame  # noqa: E402
-from benchmarks.timing import peak_rss_mb  # noqa: E402
+from benchmarks.timing import current_rss_mb, peak_rss_mb  # noqa: E402
 
 
 def main() -> int:
@@ -35,6 +35,7 @@ def main() -> int:
     from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
 
     bundle = Bundle.load(args.bundle)
+    after_load = peak_rss_mb()  # Bundle.load opens every graph once to check its tensors
     backend = create_backend("onnxruntime", bundle, threads=args.threads)
     full = args.stage == "full"
     # One backbone run per frame so that N frames are N snippets (the window and the fine clip
@@ -54,7 +55,8 @@ def main() -> int:
         print("the coarse stage imported torch", file=sys.stderr)
         return 1
     print(json.dumps({
-        "stage": args.stage, "peak_rss_mb": peak_rss_mb(), "frames": args.frames,
+        "stage": args.stage, "peak_rss_mb": peak_rss_mb(), "peak_after_bundle_load_mb": after_load,
+        "rss_at_end_mb": current_rss_mb(), "frames": args.frames,
         "explanations": explanations, "torch_imported": torch_imported,
         "note": "coarse stage only, ONNX Runtime, torch not imported" if not full else
                 "coarse + fine stage (CLIP image encoder and temporal head loaded and run), ONNX Runtime",
