@@ -22,12 +22,16 @@ log = logging.getLogger(__name__)
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
-    def __init__(self, bundle: Bundle, device: str = "cpu", threads: int | None = None):
+    def __init__(self, bundle: Bundle, device: str = "cpu", threads: int | None = None,
+                 fine_threads: int = 1):
         """Args:
         device: "cpu" or "cuda" ("cuda" falls back to CPU, with a warning, where ONNX Runtime
             has no CUDAExecutionProvider).
-        threads: intra-op threads per session; default: the CPUs this process may use, at
-            most 4 (the coarse graph is small, more threads only add synchronisation).
+        threads: intra-op threads of the coarse sessions; default: the CPUs this process may
+            use, at most 4 (the coarse graph is small, more threads only add synchronisation).
+        fine_threads: intra-op threads of the fine-stage sessions. One, without spin-waiting,
+            by default: the fine stage runs beside the always-on coarse stage and must leave
+            it the other cores (benchmarks/overload.py measures the effect).
         """
         super().__init__(bundle)
         available = ort.get_available_providers()
@@ -37,10 +41,8 @@ class OnnxRuntimeBackend(Backend):
                 self._providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
             else:
                 log.warning("ONNX Runtime has no CUDAExecutionProvider here; running on CPU")
-        self._options = ort.SessionOptions()
-        self._options.intra_op_num_threads = threads or min(4, len(os.sched_getaffinity(0)))
-        self._options.inter_op_num_threads = 1
-        self._options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._options = _session_options(threads or min(4, len(os.sched_getaffinity(0))), spin=True)
+        self._fine_options = _session_options(fine_threads, spin=False)
         self._sessions: dict[str, ort.InferenceSession] = {}
         self._lock = threading.Lock()
 
@@ -51,8 +53,9 @@ class OnnxRuntimeBackend(Backend):
     def session(self, graph_name: str) -> ort.InferenceSession:
         with self._lock:
             if graph_name not in self._sessions:
+                options = self._fine_options if graph_name.startswith("fine") else self._options
                 self._sessions[graph_name] = ort.InferenceSession(
-                    str(self.bundle.path(graph_name)), self._options, providers=self._providers
+                    str(self.bundle.path(graph_name)), options, providers=self._providers
                 )
             return self._sessions[graph_name]
 
@@ -65,3 +68,14 @@ class OnnxRuntimeBackend(Backend):
     def close(self) -> None:
         with self._lock:
             self._sessions.clear()
+
+
+def _session_options(threads: int, spin: bool) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle pool threads spin-wait for the next run by default: good for the coarse stage's
+    # latency, wasted cores for the rarely-run fine stage.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    return options
