@@ -570,11 +570,14 @@ def sample_snippet_frames(
 
     Frame ``s * snippet_frames`` stands for snippet s (docs/ARCHITECTURE.md); a trailing
     incomplete snippet is dropped, as the 16·T ground truth drops its frames. `size` is
-    (height, width) to resize to (``cv2.INTER_AREA``). Raises DataError naming the file when it
+    (height, width) to resize to, with the detector's own `resize_rgb`, so that training sees
+    exactly the pixels the deployed model will. Raises DataError naming the file when it
     cannot be opened, a frame cannot be decoded, it is shorter than one snippet, or it ends
     more than a snippet before the frame count its header announces (truncated).
     """
     import cv2
+
+    from tcvads_ros.runtime.pipeline import resize_rgb
 
     path = Path(video_path)
     if not path.is_file():
@@ -592,7 +595,7 @@ def sample_snippet_frames(
                     raise DataError(f"{path}: frame {index} cannot be decoded")
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 if size is not None:
-                    rgb = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+                    rgb = resize_rgb(rgb, size)
                 pending = rgb
             if index % snippet_frames == snippet_frames - 1:
                 yield pending

@@ -86,8 +86,9 @@ class PipelineConfig:
 
 
 def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """RGB uint8 frame -> (height, width) = `size` with INTER_AREA, as training resizes its
-    snippet frames (training/data.py `sample_snippet_frames`).
+    """RGB uint8 frame -> (height, width) = `size`: the one resize of the detector's input,
+    used by training too (training/data.py `sample_snippet_frames`), so that the deployed
+    model sees the pixels it was trained on.
 
     A large shrink first averages whole blocks (OpenCV's fast integer-factor INTER_AREA path),
     then resizes the rest (a factor below 2) bilinearly: on a 720p frame to 224 px that is
