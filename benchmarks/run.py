@@ -511,7 +511,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: ONNX Runtime's CUDA provider and torch on the GPU, where present")
     parser.add_argument("--threads", type=int, default=None,
-                        help="intra-op threads of ONNX Runtime and torch (default: usable cores, at most 4)")
+                        help="intra-op threads of ONNX Runtime and torch (default: usable cores, at most "
+                             "4; 1 with --quick)")
     parser.add_argument("--docs", action="store_true",
                         help="also copy the Fig. 4 plot to docs/readme/fig4_scaling.png")
     return parser.parse_args(argv)
@@ -520,7 +521,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
-    threads = args.threads or min(4, len(os.sched_getaffinity(0)))
+    # --quick is for shared CI runners: one thread is faster there than two that wait on each
+    # other (docs/readme/performance.md); a full run uses the backend's default unless told.
+    threads = args.threads or (1 if args.quick else min(4, len(os.sched_getaffinity(0))))
     import torch
 
     torch.set_num_threads(threads)
@@ -534,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     results["run"] = {"plan": asdict(plan), "device": device, "threads": threads,
                       "command": " ".join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])])}
     if args.quick:
-        print("QUICK run: fewer repeats, a 2-layer CLIP instead of ViT-B/16, 3 sequence lengths; "
+        print("QUICK run: fewer repeats, a 2-layer CLIP instead of ViT-B/16, 3 sequence lengths, "
+              f"{threads} thread(s); "
               "for checking that everything runs, not for comparing figures.", file=sys.stderr)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tcvads_bench_") as tmp:
