@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
+from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -22,6 +23,7 @@ from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.registry import create_model
 from training import data, losses, metrics
+from training.augment import AugmentConfig, augment_batch
 from training.calibration import choose_threshold
 from training.experiment import Split
 from training.run_folder import seed_everything
@@ -49,6 +51,18 @@ def input_fn(model: torch.nn.Module, device: torch.device) -> Callable[[torch.Te
         return preprocess(x.flatten(0, 1)).view(b, t, 3, *x.shape[2:4])
 
     return to_input
+
+
+def augmenter(cfg: AugmentConfig, model: torch.nn.Module, seed: int,
+              section: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Training-batch augmentation of a frames-mode model (identity when disabled)."""
+    if not cfg.enabled:
+        return lambda x: x
+    if getattr(model, "backbone", None) is None:
+        raise ConfigError(f"{section}.augment.enabled: augmentation works on frames; this model reads "
+                          f"features (set {section}.augment.enabled=false)")
+    generator = torch.Generator().manual_seed(seed)
+    return lambda x: augment_batch(x.cpu(), cfg, generator).to(x.device)
 
 
 @torch.no_grad()
@@ -91,18 +105,45 @@ def validate(model: torch.nn.Module, split: Split, device: torch.device) -> dict
             "val_AUC": 100 * roc_auc_score(labels, scores)}
 
 
+def recalibrate_batchnorm(model: torch.nn.Module, dataset: data.FeatureTrainDataset, batch_size: int,
+                          ctx: Context) -> None:
+    """Recompute the backbone's BatchNorm running statistics for its final weights.
+
+    During training BatchNorm normalises with batch statistics and only tracks an exponential
+    average (momentum 0.1) for evaluation. With a few hundred steps that average still carries
+    the initial variance 1 and statistics of earlier weights, while the depthwise convolutions'
+    true variance is ~1e-2, and the error compounds over ~50 BatchNorm layers: evaluation-mode
+    features then shrink towards a constant. One pass over the (unaugmented) training frames
+    with a cumulative average (torch's `update_bn`, "precise BN") makes evaluation normalise as
+    training did. No-op for a model without a backbone.
+    """
+    if getattr(model, "backbone", None) is None:
+        return
+    to_input = input_fn(model, ctx.device)
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=data.collate_train)
+    with torch.no_grad():
+        update_bn((to_input(batch["x"].to(ctx.device)) for batch in loader), model)
+    model.eval()
+
+
 def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Module:
     """Paper Exp. (10): AFED trained with MIL top-k BCE on video labels."""
     model = create_model(TEACHER, **cfg.teacher.model).to(ctx.device)
     to_input = input_fn(model, ctx.device)
+    augment = augmenter(cfg.teacher.augment, model, ctx.seed, "teacher")
 
     def loss_fn(m, batch):
-        logits = m(to_input(batch["x"]))
+        logits = m(to_input(augment(batch["x"])))
         return {"loss": losses.mil_topk_bce(logits, batch["anomaly"], batch["lengths"])}
 
-    check = (lambda m: validate(m, split, ctx.device)) if split.val is not None else None
-    history = fit("teacher", model, split.train, data.collate_train, loss_fn, cfg.teacher.optim, ctx, check,
+    def check(m):  # validation with the statistics evaluation will use (see recalibrate_batchnorm)
+        recalibrate_batchnorm(m, split.train, cfg.teacher.optim.batch_size, ctx)
+        return validate(m, split, ctx.device)
+
+    history = fit("teacher", model, split.train, data.collate_train, loss_fn, cfg.teacher.optim, ctx,
+                  check if split.val is not None else None,
                   monitor=f"val_{primary_metric(cfg.data.dataset)}")
+    recalibrate_batchnorm(model, split.train, cfg.teacher.optim.batch_size, ctx)
     ctx.run.save_model("teacher", model, TEACHER, to_mapping(model.cfg), best_of(history))
     return model
 
@@ -173,10 +214,11 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
                                             batch["anomaly"], batch["lengths"], temperature, weight)
     else:
         to_input = input_fn(student, ctx.device)
+        augment = augmenter(cfg.augment, student, ctx.seed, "student")
         trained, dataset, collate = student, split.train, data.collate_train
 
         def loss_fn(m, batch):
-            x = to_input(batch["x"])
+            x = to_input(augment(batch["x"]))
             teacher_logits = None
             if weight > 0:
                 with torch.no_grad():
@@ -187,6 +229,8 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
     optim = cfg.optim if epochs is None else type(cfg.optim)(**{**to_mapping(cfg.optim), "epochs": epochs})
     validator = (lambda _: validate(student, split, ctx.device)) if check and split.val is not None else None
     history = fit(stage, trained, dataset, collate, loss_fn, optim, ctx, validator, checkpoint, monitor)
+    if frozen is None:  # a frozen backbone keeps the teacher's (recalibrated) statistics
+        recalibrate_batchnorm(student, split.train, optim.batch_size, ctx)
     return student.eval(), history
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from tcvads_ros.configuration import apply_overrides, from_mapping, load_yaml, to_mapping
 from tcvads_ros.data.synthetic import SynthConfig
+from training.augment import AugmentConfig
 from training.temperature_search import TemperatureSearchConfig
 
 
@@ -66,12 +67,14 @@ class OptimConfig:
 class TeacherConfig:
     model: dict[str, Any] = field(default_factory=dict)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # frames input only
 
 
 @dataclass
 class StudentConfig:
     model: dict[str, Any] = field(default_factory=dict)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # end-to-end frames training only
     distill: bool = True  # false: the same budget with L_hard only (the ablation baseline)
     kd_weight: float = 1.0  # λ of Exp. (14); the paper does not give it
     temperature: float = 2.5  # used when the search is disabled (paper's optimum, Fig. 5)
