@@ -6,10 +6,11 @@ real RWKV-4 TimeMix:
 - token shift: ``x'_t = μ ⊙ x_t + (1 − μ) ⊙ x_{t−1}`` with learned per-channel μ for K, V and R;
 - bias-free projections ``k = W_k x'``, ``v = W_v x'``, ``r = W_r x'``;
 - per-channel decay ``w = −exp(time_decay)`` (log-decay per step) and bonus ``u = time_first``;
-- WKV: ``wkv_t = (Σ_{i<t} e^{(t−1−i)w + k_i} v_i + e^{u + k_t} v_t) /
-  (Σ_{i<t} e^{(t−1−i)w + k_i} + e^{u + k_t})``, evaluated in the numerically stable form of
-  RWKV-4 (every sum kept as ``a · e^p`` with ``p`` a running maximum), so keys of ±80 neither
-  overflow nor underflow;
+- WKV (RWKV-4's, our reading of Exp. (8) per SPEC.md):
+  ``wkv_t = (Σ_{i<t} e^{(t−1−i)w + k_i} v_i + e^{u + k_t} v_t) /
+  (Σ_{i<t} e^{(t−1−i)w + k_i} + e^{u + k_t})``, evaluated in a numerically stable form (every
+  sum kept relative to a detached reference exponent, as RWKV-4's running maximum), so keys of
+  ±80 neither overflow nor underflow;
 - output ``W_o(σ(r) ⊙ wkv)``.
 
 Each block is followed by LayerNorm (Exp. (9)) and a residual: ``x ← x + LN(TimeMix(x))``
@@ -17,10 +18,12 @@ Each block is followed by LayerNorm (Exp. (9)) and a residual: ``x ← x + LN(Ti
 
 Two forms share one set of weights and agree to float precision:
 
-- ``forward(x)`` over a whole (B, T, D) sequence. The WKV is a chunked scan: inside a chunk of
-  ``chunk_size`` steps all pairwise terms are evaluated at once with a per-row maximum; between
-  chunks only the (a, b, p) state is carried, so cost is O(T · chunk · D) with T / chunk Python
-  iterations (128 for T = 2048; 16 measured fastest on CPU), not one per step.
+- ``forward(x)`` over a whole (B, T, D) sequence, with no Python loop over time: the sequence
+  is cut into chunks of ``chunk_size`` steps; inside every chunk the WKV sums are one batched
+  (chunk × chunk) product per channel against the decay matrix ``e^{(t−1−i)w}``, and the states
+  entering the chunks are the same sum one level up (decay ``chunk·w``), evaluated recursively
+  (log_chunk T levels; see ``_past_means``). Cost O(T · chunk · D); 16 measured fastest on CPU.
+  The WKV runs channel-first (B, D, T), which the K/V/R products give without a transpose.
 - ``step(x_t, state)`` one step at a time with an explicit state (streaming; causal only).
 
 ``bidirectional=True`` gives the Vision-RWKV Bi-WKV for offline use: the sum runs over all
@@ -39,8 +42,11 @@ from torch import nn
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.shapes import check_shape
 
-# Sentinel exponent for an empty sum (a = b = 0): finite, so max() and subtraction stay NaN-free.
+# Sentinel exponent for an empty sum: finite, so max() and subtraction stay NaN-free.
 _EMPTY = -1e30
+# Largest key above its chunk's first key that the float64 chunk product holds exactly:
+# e^{600}·chunk·|v| stays far below the float64 maximum (e^{709}).
+_SPAN = 600.0
 
 
 def _combine(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
@@ -57,54 +63,89 @@ def _combine(parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     return a, b, p
 
 
-def wkv_past(
-    log_decay: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    chunk_size: int = 16,
-):
-    """The strictly-past WKV sums, for every position, in stable (a, b, p) form.
+def _logaddexp_mean(m1, p1, m2, p2, with_log: bool = True):
+    """Merge two sums kept as (mean, log-denominator), ``Σ e^{k_i} v_i = mean · e^p`` over
+    ``Σ e^{k_i} = e^p``.
 
-    For position t (0-based):
-    ``num_t = Σ_{i<t} e^{(t−1−i)·log_decay + k_i} v_i = a_t e^{p_t}`` and ``den_t = b_t e^{p_t}``.
+    The shift is detached (the value does not depend on it); the merged denominator is ≥ 1 ·
+    e^{shift}, so its log is finite even when both parts are the empty sentinel.
+    ``with_log=False`` skips the log-denominator (returned as None) when only the mean is needed.
+    """
+    shift = torch.maximum(p1, p2).detach()
+    e1, e2 = torch.exp(p1 - shift), torch.exp(p2 - shift)
+    den = e1 + e2
+    return (m1 * e1 + m2 * e2) / den, (shift + torch.log(den)) if with_log else None
 
-    Args:
-        log_decay: (D,) per-channel log-decay per step (``w = −exp(time_decay)``, ≤ 0).
-        k, v: (B, T, D).
-        chunk_size: steps evaluated pairwise at once (memory O(B · T · chunk_size · D)).
+
+def _past_means(log_decay: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: int,
+                bonus: torch.Tensor | None = None, with_log: bool = True):
+    """``Σ_{i<t} e^{(t−1−i)·w + k_i} v_i`` over ``Σ_{i<t} e^{(t−1−i)·w + k_i}`` for every t;
+    with ``bonus`` u, both sums also hold the current step's ``e^{u + k_t} (v_t | 1)``.
+
+    Channel-first: k, v are (B, D, T), ``log_decay`` w and ``bonus`` u are (D,) (or scalars).
+    The sequence is cut into chunks of ``chunk`` steps, all evaluated at once (no Python loop
+    over chunks):
+
+    1. Inside a chunk, ``e^{(t−1−i)w + k_i} = L[t, i] · e^{k_i − m} · e^m`` with
+       ``L[t, i] = e^{(t−1−i)w}`` (i < t; ``e^u`` for i = t with a bonus; else 0) and m the
+       chunk's first key (causal: every row sees it, so no output depends on a later input);
+       rows t = 0…chunk are then one batched matrix product per channel. It runs in float64, whose exponent range
+       (±708) holds ``e^{k_i − m}`` exactly while a chunk's keys stay within ``_SPAN`` above
+       its first key (±80 keys differ by at most 160; further up they are clipped: finite,
+       not exact); a term lost to underflow in L is below e^{−708 + k_i − k_{t−1}} of the
+       row's latest term (L[t, t−1] = 1), negligible for such keys. Row ``chunk`` is the
+       chunk's summary, its contribution to the position just after it.
+    2. The state entering chunk n is ``Σ_{j<n} e^{(n−1−j)·chunk·w} summary_j``: the same sum
+       one level up, with keys = the summaries' log-denominators, values = their means and
+       decay ``chunk·w``, so it is evaluated by this function recursively (log_chunk T levels).
+    3. The entering state, decayed s more steps, is merged into position s of each chunk.
+
+    Means are weighted averages of values and log-denominators are finite, so everything
+    outside step 1 stays in the input dtype. Work: one batched product of O(T · chunk · D)
+    multiply-adds plus O(T · D) elementwise.
 
     Returns:
-        (a, b, p), each (B, T, D).
+        (mean, p), each (B, D, T): the numerator is ``mean · e^p``, the denominator ``e^p``;
+        an empty sum (t = 0 without a bonus) is mean 0, p = the sentinel ``_EMPTY``. p is None
+        when ``with_log`` is false and there is more than one chunk (only the mean is needed).
     """
-    bsz, length, dim = k.shape
-    zeros = k.new_zeros(bsz, dim)
-    state = (zeros, zeros, torch.full_like(zeros, _EMPTY))  # nothing before position 0
-    a_out, b_out, p_out = [], [], []
-    for start in range(0, length, chunk_size):
-        kc, vc = k[:, start:start + chunk_size], v[:, start:start + chunk_size]
-        n = kc.shape[1]
-        t = torch.arange(n, device=k.device, dtype=k.dtype)
-        # E[t, i] = (t − 1 − i)·w + k_i for i < t (pairwise, inside the chunk).
-        gap = (t[:, None] - 1 - t[None, :])[:, :, None] * log_decay  # (n, n, D)
-        causal = (t[:, None] > t[None, :])[:, :, None]
-        energy = (gap + kc[:, None, :, :]).masked_fill(~causal, float("-inf"))  # (B, n, n, D)
-        # The carried state decays t more steps to reach position t of this chunk.
-        a0, b0, p0 = state
-        p_state = p0[:, None, :] + t[None, :, None] * log_decay  # (B, n, D)
-        # Max-shifts are detached: each sum is a·e^p, so the gradient does not depend on p.
-        p = torch.maximum(energy.amax(dim=2), p_state).detach()
-        weight = torch.exp(energy - p[:, :, None, :])
-        scale = torch.exp(p_state - p)
-        a_out.append(torch.einsum("btid,bid->btd", weight, vc) + a0[:, None] * scale)
-        b_out.append(weight.sum(dim=2) + b0[:, None] * scale)
-        p_out.append(p)
-        # State after this chunk: Σ_{i<n} e^{(n−1−i)w + k_i} v_i plus the old state decayed n steps.
-        tail = (n - 1 - t)[None, :, None] * log_decay + kc  # (B, n, D)
-        p_new = torch.maximum(tail.amax(dim=1), p0 + n * log_decay).detach()
-        w_tail = torch.exp(tail - p_new[:, None])
-        w_old = torch.exp(p0 + n * log_decay - p_new)
-        state = ((w_tail * vc).sum(1) + a0 * w_old, w_tail.sum(1) + b0 * w_old, p_new)
-    return torch.cat(a_out, 1), torch.cat(b_out, 1), torch.cat(p_out, 1)
+    bsz, dim, length = k.shape
+    n_chunks = (length + chunk - 1) // chunk  # (positive operands: traced exports truncate)
+    pad = n_chunks * chunk - length  # padding at the end only reaches padded positions
+    if pad:
+        k, v = torch.nn.functional.pad(k, (0, pad)), torch.nn.functional.pad(v, (0, pad))
+    k, v = k.reshape(bsz, dim, n_chunks, chunk), v.reshape(bsz, dim, n_chunks, chunk)
+    w = log_decay.reshape(-1, 1, 1)
+    wide = torch.float64
+    rows = torch.arange(chunk + 1, device=k.device, dtype=wide)  # t = 0…chunk
+    cols = torch.arange(chunk, device=k.device, dtype=wide)  # i
+    # L transposed: decay[d, i, t] = e^{(t − 1 − i)·w_d} for i < t (e^{u_d} at i = t with a
+    # bonus), else 0.
+    gap = (rows[None, :] - 1 - cols[:, None]) * w.to(wide)  # (D, chunk, chunk + 1)
+    gap = gap.masked_fill(cols[:, None] >= rows[None, :], float("-inf"))
+    if bonus is not None:  # the current step t = i < chunk, weighted e^u (RWKV-4's bonus)
+        diagonal = cols[:, None] == rows[None, :]
+        gap = torch.where(diagonal, bonus.reshape(-1, 1, 1).to(wide), gap)
+    decay = torch.exp(gap)
+    top = k[..., :1].detach()  # m: each chunk's first key
+    weight = torch.exp((k - top).clamp_max(_SPAN).to(wide))  # (B, D, N, chunk)
+    # (B, D, N, chunk + 1): numerators and denominators of rows t = 0…chunk.
+    num = torch.matmul(weight * v, decay)
+    den = torch.matmul(weight, decay).clamp_min(torch.finfo(wide).tiny)
+    mean = (num / den).to(k.dtype)
+    p = top + torch.log(den).to(k.dtype)
+    if bonus is None:
+        p = p.masked_fill(rows == 0, _EMPTY)  # row 0 holds no term
+    mean_out, p_out = mean[..., :chunk], p[..., :chunk]
+    if n_chunks > 1:
+        mean_st, p_st = _past_means(chunk * log_decay, p[..., chunk], mean[..., chunk], chunk)
+        # Position s of chunk n sees the entering state decayed s steps.
+        p_st = p_st[..., None] + cols.to(k.dtype) * w
+        mean_out, p_out = _logaddexp_mean(mean_out, p_out, mean_st[..., None], p_st, with_log)
+    shape = (bsz, dim, n_chunks * chunk)
+    if p_out is not None:
+        p_out = p_out.reshape(shape)[..., :length]
+    return mean_out.reshape(shape)[..., :length], p_out
 
 
 def _wkv_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -119,15 +160,25 @@ def _with_bonus(past: list, bonus_exp: torch.Tensor, v: torch.Tensor) -> torch.T
     return a / b
 
 
+def wkv_channels_first(log_decay: torch.Tensor, bonus: torch.Tensor, k: torch.Tensor,
+                       v: torch.Tensor, chunk_size: int = 16,
+                       bidirectional: bool = False) -> torch.Tensor:
+    """The WKV of every position, channel-first (B, D, T): the past (and, bidirectional, the
+    future) sums plus the bonus ``e^{u + k_t} v_t``, normalised, all in the stable form (see
+    ``_past_means``)."""
+    chunk = max(chunk_size, 2)  # a one-step chunk would recurse on an equally long sequence
+    out, p = _past_means(log_decay, k, v, chunk, bonus, with_log=bidirectional)
+    if bidirectional:  # Bi-WKV: the future is the past of the reversed sequence
+        future, p_future = _past_means(log_decay, k.flip(2), v.flip(2), chunk)
+        out, _ = _logaddexp_mean(out, p, future.flip(2), p_future.flip(2), with_log=False)
+    return out
+
+
 def wkv(log_decay: torch.Tensor, bonus: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         chunk_size: int = 16, bidirectional: bool = False) -> torch.Tensor:
-    """The WKV of every position (B, T, D): the past (and, bidirectional, the future) sums plus
-    the bonus ``e^{u + k_t} v_t``, normalised, all in the stable form."""
-    parts = [wkv_past(log_decay, k, v, chunk_size)]
-    if bidirectional:  # Bi-WKV: the future is the past of the reversed sequence
-        future = wkv_past(log_decay, k.flip(1), v.flip(1), chunk_size)
-        parts.append(tuple(t.flip(1) for t in future))
-    return _with_bonus(parts, bonus + k, v)
+    """``wkv_channels_first`` for (B, T, D) keys and values."""
+    return wkv_channels_first(log_decay, bonus, k.transpose(1, 2), v.transpose(1, 2),
+                              chunk_size, bidirectional).transpose(1, 2)
 
 
 class TimeMix(nn.Module):
@@ -166,25 +217,29 @@ class TimeMix(nn.Module):
         """w = −exp(time_decay): the per-channel log-decay per step."""
         return -torch.exp(self.time_decay)
 
-    def _krv(self, x: torch.Tensor, shifted: torch.Tensor):
-        def mix(mu):
-            return x * mu + shifted * (1 - mu)
-        return (self.key(mix(self.time_mix_k)), self.receptance(mix(self.time_mix_r)),
-                self.value(mix(self.time_mix_v)))
+    def _krv(self, x: torch.Tensor, shifted: torch.Tensor, channels_first: bool = False):
+        def project(linear: nn.Linear, mu: torch.Tensor) -> torch.Tensor:
+            mixed = x * mu + shifted * (1 - mu)
+            if channels_first:  # W · mixedᵀ gives (B, D, T) straight from the product
+                return torch.matmul(linear.weight, mixed.transpose(-1, -2))
+            return linear(mixed)
+        return (project(self.key, self.time_mix_k), project(self.receptance, self.time_mix_r),
+                project(self.value, self.time_mix_v))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Sequence form: x (B, T, D) -> (B, T, D)."""
+        """Sequence form: x (B, T, D) -> (B, T, D). The WKV runs channel-first (B, D, T)."""
         pad = x.new_zeros(x.shape[0], 1, x.shape[2])
         previous = torch.cat([pad, x[:, :-1]], dim=1)
         if self.bidirectional:
             following = torch.cat([x[:, 1:], pad], dim=1)
             previous = 0.5 * (previous + following)
-        k, r, v = self._krv(x, previous)
+        k, r, v = self._krv(x, previous, channels_first=True)
         dtype = _wkv_dtype(k.dtype)
         with torch.autocast(k.device.type, enabled=False):
             k, v, w = k.to(dtype), v.to(dtype), self.log_decay().to(dtype)
-            out = wkv(w, self.time_first.to(dtype), k, v, self.chunk_size, self.bidirectional)
-        return self.output(torch.sigmoid(r) * out.to(r.dtype))
+            out = wkv_channels_first(w, self.time_first.to(dtype), k, v, self.chunk_size,
+                                     self.bidirectional)
+        return self.output((torch.sigmoid(r) * out.to(r.dtype)).transpose(1, 2))
 
     def init_state(self, batch: int, dtype=None, device=None) -> torch.Tensor:
         """Zero state (4, B, D): previous input, a, b, p (p = the empty-sum sentinel); float32

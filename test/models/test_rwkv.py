@@ -164,3 +164,19 @@ def test_half_precision_and_autocast_stay_finite():
     for out in (auto, half):
         assert torch.isfinite(out).all()
         assert (out.float() - ref).abs().max() < 0.2  # bf16 has ~3 significant digits
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_several_chunk_levels_with_large_keys_equal_naive(bidirectional):
+    """70 steps in chunks of 3: the chunk states recurse four levels deep; ±80 keys and a fast
+    decay stress the float64 chunk product and the log-space merges."""
+    torch.manual_seed(7)
+    length, dim = 70, 5
+    k = torch.where(torch.rand(2, length, dim) > 0.5, 80.0, -80.0).double()
+    k = k + torch.randn(2, length, dim, dtype=torch.float64)
+    v = torch.randn(2, length, dim, dtype=torch.float64)
+    w = -torch.tensor([0.001, 0.1, 1.0, 5.0, 30.0], dtype=torch.float64)
+    u = torch.linspace(-1, 1, dim, dtype=torch.float64)
+    fast = wkv(w, u, k, v, 3, bidirectional)
+    slow = naive_wkv(w, u, k - 80, v, bidirectional)  # shifting every key by 80 cancels
+    assert torch.allclose(fast, slow, atol=1e-9, rtol=1e-9)
