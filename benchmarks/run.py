@@ -514,7 +514,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="intra-op threads of ONNX Runtime and torch (default: usable cores, at most "
                              "4; 1 with --quick)")
     parser.add_argument("--docs", action="store_true",
-                        help="also copy the Fig. 4 plot to docs/readme/fig4_scaling.png")
+                        help="also copy the Fig. 4 plot to docs/images/fig4_scaling.png")
     return parser.parse_args(argv)
 
 
@@ -522,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
     # --quick is for shared CI runners: one thread is faster there than two that wait on each
-    # other (docs/readme/performance.md); a full run uses the backend's default unless told.
+    # other (README.md, Performance); a full run uses the backend's default unless told.
     threads = args.threads or (1 if args.quick else min(4, len(os.sched_getaffinity(0))))
     import torch
 
@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             ("coarse stage: pipeline, ONNX Runtime, torch, VadCLIP-style baseline", bench_coarse),
             ("fine stage latency", bench_fine),
             ("temporal scaling (Fig. 4)", lambda c: bench_scaling(
-                c.plan, c.device, out_dir, REPO / "docs/readme/fig4_scaling.png" if args.docs else None)),
+                c.plan, c.device, out_dir, REPO / "docs/images/fig4_scaling.png" if args.docs else None)),
             ("peak memory in fresh processes", bench_memory),
             ("30 fps streams", bench_streams),
         )
