@@ -30,7 +30,8 @@ TRAIN_SCRIPT = REPO / "training" / "train.py"
 SMOKE_CONFIG = REPO / "config" / "train" / "smoke.yaml"
 # The smoke run checks that training runs; these overrides give it enough data and epochs to
 # learn the synthetic anomalies, still in a few minutes on two cores.
-# (Measured: about 3 minutes on this project's shared 2-core machine; student val AUC ~0.6.)
+# (Measured: 29 s of demo on this project's shared 2-core machine; the model stays weak,
+# see the README's demo section.)
 TRAINING = [
     "data.synth.videos=32", "data.synth.frames=192", "data.synth.width=128", "data.synth.height=96",
     "teacher.model.backbone={width_mult: 0.25, input_size: 64, feature_dim: 32}",
