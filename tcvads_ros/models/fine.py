@@ -263,8 +263,9 @@ def _create_clip(cfg: FineConfig) -> nn.Module:
         pretrained = str(path)
     try:
         return open_clip.create_model(cfg.clip_model, pretrained=pretrained, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure to read a user's file (including a
-        # refused pickle, torch's UnpicklingError) is reported as a configuration error
+    except Exception as exc:
+        # Any failure to read the user's file (a refused pickle raises torch's
+        # UnpicklingError) is a configuration error naming the file, not a traceback.
         raise ConfigError(f"fine: cannot build CLIP '{cfg.clip_model}' from "
                           f"{pretrained or 'random initialisation'}: {exc}") from exc
 
