@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from tcvads_ros.data import annotations as ann
-from tcvads_ros.errors import DataError
+from tcvads_ros.errors import ConfigError, DataError
 
 TRAIN_LENGTH = 256  # VadCLIP's visual_length
 TEST_CROP = {"ucf": 5, "xd": 0}  # the crop VadCLIP tests on
@@ -176,12 +176,14 @@ def load_features(path: str | Path) -> np.ndarray:
 
 
 def load_frames(path: str | Path) -> np.ndarray:
-    """One video's cached snippet frames (`cache_frames`), uint8 (T, H, W, 3)."""
+    """One video's cached snippet frames (`cache_frames`): uint8 (T, H, W, 3), or
+    (T, K, H, W, 3) when K frames per snippet were cached."""
     path = Path(path)
     frames = _load_npy(path, "frame")
-    if frames.ndim != 4 or frames.shape[0] == 0 or frames.shape[3] != 3 or frames.dtype != np.uint8:
+    if (frames.ndim not in (4, 5) or frames.shape[0] == 0 or frames.shape[-1] != 3
+            or frames.dtype != np.uint8 or (frames.ndim == 5 and frames.shape[1] == 0)):
         raise DataError(
-            f"{path}: expected uint8 frames of shape (T, H, W, 3), "
+            f"{path}: expected uint8 frames of shape (T, H, W, 3) or (T, K, H, W, 3), "
             f"got {frames.dtype} {frames.shape}"
         )
     return frames
@@ -319,6 +321,10 @@ class FeatureTrainDataset:
             normal and abnormal videos from two loaders.
         arrays: ``"features"`` (float (T, D), averaged into bins) or ``"frames"`` (uint8
             (T, H, W, 3) from `cache_frames`, uniformly sampled).
+        jitter_seed: with frames cached K per snippet ((T, K, H, W, 3)), draw one of each
+            snippet's K frames at random (temporal jitter: K times the distinct training
+            images), from a stream fixed by (jitter_seed, epoch, index) so that a resumed run
+            replays the same draws; None takes each snippet's first frame.
 
     An item is a dict: ``x`` (length, ...) array, ``length`` (true length), ``target`` (C,)
     multi-hot, ``anomaly`` (0./1.), ``label``, ``name``.
@@ -332,6 +338,7 @@ class FeatureTrainDataset:
         feature_root: str | Path | None = None,
         subset: str | None = None,
         arrays: str = "features",
+        jitter_seed: int | None = None,
     ) -> None:
         if subset not in (None, "normal", "abnormal"):
             raise ValueError(f"subset must be None, 'normal' or 'abnormal', got '{subset}'")
@@ -347,25 +354,51 @@ class FeatureTrainDataset:
         self.targets = _checked_targets(entries, class_names)
         self.length = length
         self.arrays = arrays
+        self.jitter_seed = jitter_seed
+        self.epoch = 0
+        # name -> 0/1 frame vector of training videos; set (`experiment.build_split`) for
+        # snippet-level supervision, which adds ``snippet_labels`` (length,) to every item
+        self.frame_labels: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch's jitter draws (called by the training loader, like a sampler's)."""
+        self.epoch = epoch
+
     def load(self, index: int) -> np.ndarray:
-        """The whole array of one entry (before length fitting); errors name the list line."""
+        """The whole array of one entry (before length fitting); errors name the list line.
+
+        Frames come back (T, H, W, 3): one frame per snippet, see ``jitter_seed``."""
+        return self._read(index)[0]
+
+    def _read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(the entry's array, each snippet's frame offset within its 16 frames)."""
         entry = self.entries[index]
         try:
-            return (
-                load_features(entry.path) if self.arrays == "features" else load_frames(entry.path)
-            )
+            if self.arrays == "features":
+                x = load_features(entry.path)
+                return x, np.zeros(len(x), dtype=np.int64)
+            frames = load_frames(entry.path)
         except DataError as exc:
             raise DataError(f"{entry.source}: {exc}") from None
+        if frames.ndim == 4:
+            return frames, np.zeros(len(frames), dtype=np.int64)
+        # (T, K, H, W, 3): each snippet's first frame, or one of its K at random (jitter)
+        choice = np.zeros(len(frames), dtype=np.int64)
+        if self.jitter_seed is not None:
+            rng = np.random.default_rng([self.jitter_seed, self.epoch, index])
+            choice = rng.integers(0, frames.shape[1], len(frames))
+        offsets = np.asarray(snippet_offsets(frames.shape[1]))[choice]
+        return frames[np.arange(len(frames)), choice], offsets
 
     def __getitem__(self, index: int) -> dict:
         entry = self.entries[index]
         resample = "average" if self.arrays == "features" else "sample"
-        x, true_length = fit_length(self.load(index), self.length, resample)
-        return {
+        array, offsets = self._read(index)
+        x, true_length = fit_length(array, self.length, resample)
+        item = {
             "x": x,
             "length": true_length,
             "target": self.targets[index],
@@ -373,6 +406,25 @@ class FeatureTrainDataset:
             "label": entry.label,
             "name": entry.name,
         }
+        if self.frame_labels is not None:
+            item["snippet_labels"] = fit_length(self._snippet_labels(entry, offsets), self.length, resample)[0]
+        return item
+
+    def _snippet_labels(self, entry: FeatureEntry, offsets: np.ndarray) -> np.ndarray:
+        """Per snippet: 1 when the frame it was read from is annotated abnormal (frames), or the
+        abnormal share of its 16 frames (features). A normal video is all 0."""
+        n = len(offsets)
+        frame_gt = np.zeros(n * ann.SNIPPET_FRAMES, dtype=np.float32)
+        if not is_normal(entry.label):
+            if entry.name not in self.frame_labels:
+                raise DataError(f"{entry.source}: abnormal video '{entry.name}' has no frame-level "
+                                "annotation; snippet supervision needs one for every training video")
+            known = self.frame_labels[entry.name][: len(frame_gt)]
+            frame_gt[: len(known)] = known
+        per_snippet = frame_gt.reshape(n, ann.SNIPPET_FRAMES)
+        if self.arrays == "features":
+            return per_snippet.mean(axis=1)
+        return per_snippet[np.arange(n), offsets]
 
 
 class FeatureTestDataset(FeatureTrainDataset):
@@ -418,10 +470,11 @@ class FeatureTestDataset(FeatureTrainDataset):
 
 def collate_train(batch: Sequence[dict]) -> dict:
     """Stack training items: ``x`` (B, L, ...), ``lengths`` (B,), ``targets`` (B, C),
-    ``anomaly`` (B,) as tensors; ``labels`` and ``names`` as lists."""
+    ``anomaly`` (B,), and ``snippet_labels`` (B, L) where items carry them, as tensors;
+    ``labels`` and ``names`` as lists."""
     import torch
 
-    return {
+    out = {
         "x": torch.from_numpy(np.stack([b["x"] for b in batch])),
         "lengths": torch.tensor([b["length"] for b in batch], dtype=torch.long),
         "targets": torch.from_numpy(np.stack([b["target"] for b in batch])),
@@ -429,6 +482,9 @@ def collate_train(batch: Sequence[dict]) -> dict:
         "labels": [b["label"] for b in batch],
         "names": [b["name"] for b in batch],
     }
+    if "snippet_labels" in batch[0]:
+        out["snippet_labels"] = torch.from_numpy(np.stack([b["snippet_labels"] for b in batch]))
+    return out
 
 
 def collate_test(batch: Sequence[dict]) -> dict:
@@ -561,17 +617,27 @@ def build_ground_truth(
 # ---------------------------------------------------------------------------------------------
 
 
+def snippet_offsets(per_snippet: int, snippet_frames: int = ann.SNIPPET_FRAMES) -> list[int]:
+    """Frames kept from each snippet: `per_snippet` evenly spaced offsets, the first one 0."""
+    if not 1 <= per_snippet <= snippet_frames:
+        raise ConfigError(f"data.frames_per_snippet must be between 1 and {snippet_frames}, got {per_snippet}")
+    return [j * snippet_frames // per_snippet for j in range(per_snippet)]
+
+
 def sample_snippet_frames(
     video_path: str | Path,
     snippet_frames: int = ann.SNIPPET_FRAMES,
     size: tuple[int, int] | None = None,
+    per_snippet: int = 1,
 ) -> Iterator[np.ndarray]:
     """Yield the first frame of every complete snippet, RGB uint8 (H, W, 3).
 
     Frame ``s * snippet_frames`` stands for snippet s (docs/ARCHITECTURE.md); a trailing
     incomplete snippet is dropped, as the 16·T ground truth drops its frames. `size` is
     (height, width) to resize to, with the detector's own `resize_rgb`, so that training sees
-    exactly the pixels the deployed model will. Raises DataError naming the file when it
+    exactly the pixels the deployed model will. With ``per_snippet`` K > 1 each item is
+    (K, H, W, 3): the frames at `snippet_offsets` (K evenly spaced, the first frame first), for
+    the temporal jitter of `FeatureTrainDataset`. Raises DataError naming the file when it
     cannot be opened, a frame cannot be decoded, it is shorter than one snippet, or it ends
     more than a snippet before the frame count its header announces (truncated).
     """
@@ -587,18 +653,20 @@ def sample_snippet_frames(
         if not capture.isOpened():
             raise DataError(f"{path}: OpenCV cannot open this video")
         announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        index, pending = 0, None
+        offsets = set(snippet_offsets(per_snippet, snippet_frames))
+        index, pending = 0, []
         while capture.grab():
-            if index % snippet_frames == 0:
+            if index % snippet_frames in offsets:
                 ok, bgr = capture.retrieve()
                 if not ok or bgr is None:
                     raise DataError(f"{path}: frame {index} cannot be decoded")
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 if size is not None:
                     rgb = resize_rgb(rgb, size)
-                pending = rgb
+                pending.append(rgb)
             if index % snippet_frames == snippet_frames - 1:
-                yield pending
+                yield pending[0] if per_snippet == 1 else np.stack(pending)
+                pending = []
             index += 1
         if index < snippet_frames:
             raise DataError(
@@ -764,15 +832,17 @@ def cache_frames(
     snippet_frames: int = ann.SNIPPET_FRAMES,
     skip_errors: bool = False,
     progress: bool = True,
+    per_snippet: int = 1,
 ) -> ExtractionSummary:
     """Cache the sampled snippet frames themselves, uint8 (T, H, W, 3) per video.
 
     For end-to-end training of the coarse backbone (read back with
     ``FeatureTrainDataset(..., arrays="frames")``). Same layout, list, resumption, atomic writes
     and error handling as `extract_features`; `size` (height, width) keeps the cache small.
+    ``per_snippet`` K > 1 caches (T, K, H, W, 3): K frames of each snippet for temporal jitter.
     """
 
     def convert(video: Path) -> np.ndarray:
-        return np.stack(list(sample_snippet_frames(video, snippet_frames, size)))
+        return np.stack(list(sample_snippet_frames(video, snippet_frames, size, per_snippet)))
 
     return _cache_videos(video_list, out_dir, convert, skip_errors, progress, "frames")

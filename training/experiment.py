@@ -27,7 +27,7 @@ import numpy as np
 
 from tcvads_ros.configuration import to_mapping
 from tcvads_ros.data import annotations as ann
-from tcvads_ros.errors import DataError
+from tcvads_ros.errors import ConfigError, DataError
 from training import data
 from training.train_config import DataConfig
 
@@ -76,10 +76,14 @@ def source_lists(cfg: DataConfig, cache: Path, progress: bool) -> Lists:
     return Lists(cfg.train_list, cfg.test_list, segments, frames, cfg.train_annotations)
 
 
-def cached_frames(lists: Lists, cache: Path, size: int, progress: bool) -> tuple[Path, Path]:
-    """Snippet frames of the train and test videos at `size`² (resumable cache)."""
+def cached_frames(lists: Lists, cache: Path, size: int, progress: bool,
+                  per_snippet: int = 1) -> tuple[Path, Path]:
+    """Snippet frames of the train and test videos at `size`² (resumable cache); the training
+    videos with `per_snippet` frames per snippet (temporal jitter), the test videos with one."""
     folder = cache / f"frames_{size}"
-    train = data.cache_frames(lists.train, folder / "train", size=(size, size), progress=progress)
+    train_folder = folder / "train" if per_snippet == 1 else cache / f"frames_{size}x{per_snippet}" / "train"
+    train = data.cache_frames(lists.train, train_folder, size=(size, size), progress=progress,
+                              per_snippet=per_snippet)
     test = data.cache_frames(lists.test, folder / "test", size=(size, size), progress=progress)
     return train.list_path, test.list_path
 
@@ -127,16 +131,30 @@ class Split:
 
 
 def build_split(train_list: Path, test_list: Path, cfg: DataConfig, arrays: str, seed: int,
-                train_segments: Path | None, length: int | None = None) -> Split:
-    """Train / validation / test datasets over one pair of lists."""
+                train_segments: Path | None, length: int | None = None,
+                snippet_labels: bool = False) -> Split:
+    """Train / validation / test datasets over one pair of lists.
+
+    ``snippet_labels``: the training items carry per-snippet labels from `train_segments`
+    (``teacher.supervision: snippet``); an error when there are no training annotations.
+    """
     names = class_names_of(cfg.dataset)
     length = length or cfg.max_length
     roots = (None, None)  # cached lists (frames, extracted features) hold relative paths
     if cfg.kind == "features":
         roots = (cfg.feature_root, cfg.test_feature_root or cfg.feature_root)
-    train = data.FeatureTrainDataset(train_list, names, length, roots[0], arrays=arrays)
+    jitter = seed if arrays == "frames" and cfg.frames_per_snippet > 1 else None
+    train = data.FeatureTrainDataset(train_list, names, length, roots[0], arrays=arrays, jitter_seed=jitter)
     test = data.FeatureTestDataset(test_list, names, cfg.max_length, roots[1], dataset=cfg.dataset,
                                    arrays=arrays)
+    if snippet_labels:
+        if train_segments is None:
+            raise ConfigError("teacher.supervision is 'snippet': it needs frame-level annotations of the "
+                              "training videos; set data.train_annotations (XD multiclass format) or use "
+                              "teacher.supervision=video")
+        videos = [(e.name, e.label, _length(train, i)) for i, e in enumerate(train.entries)]
+        truth = data.build_ground_truth(videos, train_segments, cfg.dataset)
+        train.frame_labels = dict(zip(truth.names, truth.frame_gt))
     val_names = split_videos(train.entries, cfg.val_fraction, seed)
     if not val_names:
         return Split(train, None, test, None)

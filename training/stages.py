@@ -53,9 +53,11 @@ def coarse_data(cfg: TrainConfig, lists: experiment.Lists, cache: Path, model: t
             raise ConfigError(f"data.kind is '{cfg.data.kind}': the coarse models train end to end on "
                               "frames; set teacher.model.input and student.model.input to 'frames'")
         size = model.backbone.cfg.input_size
-        train_list, test_list = experiment.cached_frames(lists, cache, size, progress)
+        train_list, test_list = experiment.cached_frames(lists, cache, size, progress,
+                                                         cfg.data.frames_per_snippet)
         arrays = "frames"
-    return experiment.build_split(train_list, test_list, cfg.data, arrays, cfg.seed, lists.train_segments)
+    return experiment.build_split(train_list, test_list, cfg.data, arrays, cfg.seed, lists.train_segments,
+                                  snippet_labels=cfg.teacher.supervision == "snippet")
 
 
 def run_stages(cfg: TrainConfig, stages: tuple[str, ...], ctx: Context, teacher_run: Path | None = None) -> None:

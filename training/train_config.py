@@ -37,6 +37,10 @@ class DataConfig:
     cache_dir: Path | None = None  # raw videos: frame / feature cache (default RUN_DIR/cache)
     synth: SynthConfig = field(default_factory=SynthConfig)  # `tcvads synth` options (kind synthetic)
     max_length: int = 256  # training length (uniform bins), test chunk length (SPEC "Data")
+    # Raw videos: frames cached per snippet. K > 1 turns on temporal jitter: each training epoch
+    # reads one of a snippet's K evenly spaced frames at random (K times the distinct images for
+    # the backbone); validation, test and the deployed detector read the snippet's first frame.
+    frames_per_snippet: int = 1
     val_fraction: float = 0.2  # held out from train: temperature search and threshold calibration
     num_workers: int = 0
 
@@ -45,6 +49,8 @@ class DataConfig:
             raise ValueError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.max_length < 1:
             raise ValueError("data.max_length must be >= 1")
+        if not 1 <= self.frames_per_snippet <= 16:
+            raise ValueError(f"data.frames_per_snippet must be between 1 and 16, got {self.frames_per_snippet}")
 
 
 @dataclass
@@ -68,6 +74,12 @@ class TeacherConfig:
     model: dict[str, Any] = field(default_factory=dict)
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # frames input only
+    # "video": the paper's weak supervision (MIL top-k BCE on video labels, Exp. 10).
+    # "snippet": per-snippet BCE on frame-level training annotations (data.train_annotations;
+    # the synthetic benchmark has them), for data that has them and for short runs where MIL
+    # from a randomly initialised backbone does not get going. The student still trains on
+    # video labels and learns the snippet-level signal from the teacher (distillation).
+    supervision: Literal["video", "snippet"] = "video"
 
 
 @dataclass

@@ -57,7 +57,12 @@ def main_first(ctx: Context, work: Callable[[], T]) -> T:
 
 def make_loader(dataset: Dataset, batch_size: int, ctx: Context, shuffle: bool, collate: Callable,
                 epoch_seed: int = 0) -> DataLoader:
-    """A loader whose order depends only on (seed, epoch): resumption replays the same batches."""
+    """A loader whose order depends only on (seed, epoch): resumption replays the same batches.
+
+    A dataset with ``set_epoch`` (temporal jitter, `data.FeatureTrainDataset`) gets the epoch too.
+    """
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch_seed)
     if ctx.world_size > 1:
         sampler = DistributedSampler(dataset, shuffle=shuffle, seed=ctx.seed)
         sampler.set_epoch(epoch_seed)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tcvads_ros.data import annotations as ann
-from tcvads_ros.errors import DataError
+from tcvads_ros.errors import ConfigError, DataError
 from training import data
 
 # ---------------------------------------------------------------------------------------------
@@ -426,3 +426,81 @@ def test_synthetic_benchmark_through_the_same_loaders(tmp_path):
             assert labels == [ann.XD_CODES[s.label] for s in written[name]]
         else:
             assert labels == ["Normal"] and not frames.any()
+
+
+# ---------------------------------------------------------------------------------------------
+# Temporal jitter (frames_per_snippet) and snippet-level labels (teacher.supervision: snippet)
+# ---------------------------------------------------------------------------------------------
+
+
+def _frame_index(frames):
+    """The frame number each grey frame of `_video` was (grey level 4·i), per snippet."""
+    return np.rint(frames.reshape(len(frames), -1).mean(axis=1) / 4).astype(int)
+
+
+def _jitter_cache(tmp_path, per_snippet=4):
+    _video(tmp_path / "v_label_B1-0-0.avi", 64)  # 4 snippets, grey levels up to 252
+    lst = _write_list(tmp_path / "list.csv", [("v_label_B1-0-0.avi", "B1-0-0")])
+    return data.cache_frames(lst, tmp_path / "frames", size=(8, 8), progress=False,
+                             per_snippet=per_snippet).list_path
+
+
+def test_cache_keeps_k_evenly_spaced_frames_per_snippet(tmp_path):
+    assert data.snippet_offsets(4) == [0, 4, 8, 12] and data.snippet_offsets(1) == [0]
+    with pytest.raises(ConfigError, match="frames_per_snippet"):
+        data.snippet_offsets(17)
+    _jitter_cache(tmp_path)
+    frames = data.load_frames(tmp_path / "frames" / "v_label_B1-0-0__0.npy")
+    assert frames.shape == (4, 4, 8, 8, 3)
+    got = np.stack([_frame_index(frames[:, k]) for k in range(4)], axis=1)
+    np.testing.assert_array_equal(got, [[16 * s + o for o in (0, 4, 8, 12)] for s in range(4)])
+
+
+def test_jitter_draws_one_frame_per_snippet_per_epoch_and_evaluation_reads_the_first(tmp_path):
+    lst = _jitter_cache(tmp_path)
+    ds = data.FeatureTrainDataset(lst, ann.XD_CLASSES, length=4, arrays="frames", jitter_seed=3)
+    draws = []
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        index = _frame_index(ds[0]["x"])
+        assert all(i - 16 * s in (0, 4, 8, 12) for s, i in enumerate(index))  # its own snippet
+        ds.set_epoch(epoch)
+        np.testing.assert_array_equal(_frame_index(ds[0]["x"]), index)  # replayable (resume)
+        draws.append(tuple(index))
+    assert len(set(draws)) > 1  # other epochs, other frames
+    first = [0, 16, 32, 48]
+    plain = data.FeatureTrainDataset(lst, ann.XD_CLASSES, length=4, arrays="frames")
+    np.testing.assert_array_equal(_frame_index(plain[0]["x"]), first)
+    test = data.FeatureTestDataset(lst, ann.XD_CLASSES, length=4, arrays="frames")
+    np.testing.assert_array_equal(_frame_index(test[0]["chunks"][0]), first)
+
+
+def test_snippet_labels_are_the_labels_of_the_frames_read(tmp_path):
+    lst = _jitter_cache(tmp_path)
+    ds = data.FeatureTrainDataset(lst, ann.XD_CLASSES, length=6, arrays="frames", jitter_seed=0)
+    truth = np.zeros(64, np.uint8)
+    truth[20:40] = 1
+    ds.frame_labels = {"v_label_B1-0-0": truth}
+    for epoch in range(5):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        index = _frame_index(item["x"][: item["length"]])
+        np.testing.assert_array_equal(item["snippet_labels"][:4], truth[index])
+        np.testing.assert_array_equal(item["snippet_labels"][4:], [0, 0])  # padding
+    batch = data.collate_train([item, item])
+    assert tuple(batch["snippet_labels"].shape) == (2, 6)
+    ds.frame_labels = {}
+    with pytest.raises(DataError, match="has no frame-level annotation"):
+        ds[0]
+
+
+def test_snippet_labels_of_features_are_the_abnormal_share(tmp_path):
+    lst = _write_list(tmp_path / "list.csv", [("v_label_B1-0-0__0.npy", "B1-0-0"), ("n_label_A__0.npy", "A")])
+    _features(tmp_path / "v_label_B1-0-0__0.npy", 3)
+    _features(tmp_path / "n_label_A__0.npy", 3)
+    ds = data.FeatureTrainDataset(lst, ann.XD_CLASSES, length=3)
+    truth = np.zeros(48, np.uint8)
+    truth[8:32] = 1
+    ds.frame_labels = {"v_label_B1-0-0": truth}
+    np.testing.assert_allclose(ds[0]["snippet_labels"], [0.5, 1.0, 0.0])
+    np.testing.assert_allclose(ds[1]["snippet_labels"], [0.0, 0.0, 0.0])  # normal: no annotation needed
