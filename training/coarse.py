@@ -127,13 +127,17 @@ def recalibrate_batchnorm(model: torch.nn.Module, dataset: data.FeatureTrainData
 
 
 def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Module:
-    """Paper Exp. (10): AFED trained with MIL top-k BCE on video labels."""
+    """Paper Exp. (10): AFED trained with MIL top-k BCE on video labels (or per-snippet BCE,
+    ``teacher.supervision: snippet``)."""
     model = create_model(TEACHER, **cfg.teacher.model).to(ctx.device)
     to_input = input_fn(model, ctx.device)
     augment = augmenter(cfg.teacher.augment, model, ctx.seed, "teacher")
 
     def loss_fn(m, batch):
         logits = m(to_input(augment(batch["x"])))
+        if cfg.teacher.supervision == "snippet":
+            return {"loss": losses.snippet_bce(logits, batch["snippet_labels"].to(logits.device),
+                                               batch["lengths"].to(logits.device))}
         return {"loss": losses.mil_topk_bce(logits, batch["anomaly"], batch["lengths"])}
 
     def check(m):  # validation with the statistics evaluation will use (see recalibrate_batchnorm)

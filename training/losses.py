@@ -52,6 +52,13 @@ def mil_topk_bce(logits: torch.Tensor, labels: torch.Tensor, lengths: torch.Tens
     return F.binary_cross_entropy(video_prob, labels.to(video_prob.dtype))
 
 
+def snippet_bce(logits: torch.Tensor, snippet_labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """BCE of every valid snippet against its own label (``teacher.supervision: snippet``)."""
+    mask = valid_mask(lengths, logits.shape[1]).to(logits.dtype)
+    bce = F.binary_cross_entropy_with_logits(logits, snippet_labels.to(logits.dtype), reduction="none")
+    return (bce * mask).sum() / mask.sum().clamp(min=1)
+
+
 def bernoulli_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
     """Elementwise KL(Bernoulli(σ(z_t)) ‖ Bernoulli(σ(z_s))), stable for large logits."""
     p = torch.sigmoid(teacher_logits)

@@ -109,3 +109,23 @@ def test_l2_penalty_counts_only_trainable():
     a = torch.nn.Parameter(torch.full((2, 2), 2.0))
     b = torch.nn.Parameter(torch.ones(3), requires_grad=False)
     assert losses.l2_penalty([a, b]).item() == pytest.approx(16.0)
+
+
+def test_snippet_bce_is_the_mean_log_loss_over_valid_snippets():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(3, 9, generator=g, dtype=torch.float64) * 3
+    labels = torch.rand(3, 9, generator=g, dtype=torch.float64).round()
+    lengths = torch.tensor([9, 4, 1])
+    terms = []
+    for i, n in enumerate(lengths.tolist()):
+        for t in range(n):  # -[y log p + (1 - y) log(1 - p)], written out with math
+            p = 1.0 / (1.0 + math.exp(-float(logits[i, t])))
+            y = float(labels[i, t])
+            terms.append(-(y * math.log(p) + (1 - y) * math.log(1 - p)))
+    expected = sum(terms) / len(terms)
+    assert float(losses.snippet_bce(logits, labels, lengths)) == pytest.approx(expected, rel=1e-10)
+    logits[0, :] = 0.0  # padding rows never count
+    padded = logits.clone()
+    padded[1, 4:] = 1e3
+    assert float(losses.snippet_bce(padded, labels, lengths)) == pytest.approx(
+        float(losses.snippet_bce(logits, labels, lengths)))

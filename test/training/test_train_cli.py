@@ -111,6 +111,29 @@ def test_same_seed_same_numbers_and_resume_continues_exactly(tmp_path, cache):
     assert epochs == [1, 2]
 
 
+def test_jittered_snippet_supervised_teacher_is_reproducible(tmp_path, cache):
+    extra = ("teacher.optim.epochs=2", "data.frames_per_snippet=4", "teacher.supervision=snippet")
+    assert _teacher(tmp_path / "a", cache, *extra) == 0
+    assert _teacher(tmp_path / "b", cache, *extra) == 0
+    a = load_file(str(tmp_path / "a" / "teacher.safetensors"))
+    b = load_file(str(tmp_path / "b" / "teacher.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    frames = next((cache / "frames_32x4" / "train").rglob("*.npy"))
+    assert np.load(frames).shape[1] == 4  # (T, 4, H, W, 3): four frames of every snippet
+    plain = load_file(str(tmp_path / "a" / "teacher.safetensors"))
+    assert _teacher(tmp_path / "c", cache, "teacher.optim.epochs=2") == 0
+    video = load_file(str(tmp_path / "c" / "teacher.safetensors"))
+    assert any(not torch.equal(plain[k], video[k]) for k in plain)  # the option changes training
+
+
+def test_snippet_supervision_without_training_annotations_is_refused(tmp_path, capsys):
+    overrides = _vadclip_like(tmp_path)
+    code = train.main(["--config", str(SMOKE), "--out", str(tmp_path / "run"), "--no-progress", "--stage",
+                       "teacher", *overrides, *TINY, "teacher.supervision=snippet"])
+    assert code == 2
+    assert "data.train_annotations" in capsys.readouterr().err
+
+
 def test_existing_run_is_not_overwritten_and_bad_keys_are_named(tmp_path, cache, capsys):
     assert _teacher(tmp_path / "r", cache, "teacher.optim.epochs=1") == 0
     assert _teacher(tmp_path / "r", cache, "teacher.optim.epochs=1") == 2
