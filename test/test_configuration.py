@@ -44,3 +44,13 @@ def test_overrides_and_yaml_errors(tmp_path):
         load_yaml(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_yaml(tmp_path / "missing.yaml")
+
+
+def test_scientific_notation_without_a_dot_is_a_number():
+    # PyYAML follows YAML 1.1, where 3e-4 (no dot) is a string; people write it anyway
+    m = apply_overrides({}, ["inner.tau=3e-4"])
+    assert m["inner"]["tau"] == "3e-4"
+    assert from_mapping(Outer, m).inner.tau == pytest.approx(3e-4)
+    assert from_mapping(Outer, {"inner": {"tau": "-1.5E+2"}}).inner.tau == -150.0
+    with pytest.raises(ConfigError, match=r"'inner.tau' must be a number, got '3e-4x'"):
+        from_mapping(Outer, {"inner": {"tau": "3e-4x"}})
