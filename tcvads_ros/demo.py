@@ -28,18 +28,22 @@ from tcvads_ros.errors import TcvadsError
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_SCRIPT = REPO / "training" / "train.py"
 SMOKE_CONFIG = REPO / "config" / "train" / "smoke.yaml"
-# The smoke run checks that training runs; these overrides give it enough data and epochs to
-# learn the synthetic anomalies, still in a few minutes on two cores.
-# (Measured: 29 s of demo on this project's shared 2-core machine; the model stays weak,
-# see the README's demo section.)
+# The smoke run checks that training runs; these overrides give it enough data and steps to
+# learn the synthetic anomalies in a few minutes on two cores: 192 short videos (generating
+# them takes ~25 s), four cached frames per snippet (temporal jitter), and a teacher trained on
+# the benchmark's snippet-level labels (teacher.supervision=snippet: weak MIL from a randomly
+# initialised backbone does not get going in this budget; README "What the demo shows"). The
+# student is trained as in the paper: video labels plus distillation from that teacher.
 TRAINING = [
-    "data.synth.videos=32", "data.synth.frames=192", "data.synth.width=128", "data.synth.height=96",
+    "data.synth.videos=192", "data.synth.frames=192", "data.synth.width=128", "data.synth.height=96",
+    "data.synth.test_share=0.1", "data.max_length=12", "data.frames_per_snippet=4",
     "teacher.model.backbone={width_mult: 0.25, input_size: 64, feature_dim: 32}",
     "student.model.backbone={width_mult: 0.25, input_size: 64, feature_dim: 32}",
-    "teacher.optim.epochs=10", "student.optim.epochs=10", "fine.optim.epochs=3",
+    "teacher.supervision=snippet", "teacher.optim.epochs=20", "teacher.optim.batch_size=4",
+    "teacher.optim.lr=0.001", "student.optim.epochs=10", "student.optim.batch_size=8", "fine.optim.epochs=3",
 ]
 # Same camera size and frame rate as the training videos, another seed, 20 s long.
-TEST_VIDEO = {"videos": 1, "seed": 7, "width": 128, "height": 96, "frames": 480, "fps": 24.0,
+TEST_VIDEO = {"videos": 1, "seed": 50, "width": 128, "height": 96, "frames": 480, "fps": 24.0,
               "abnormal_share": 1.0, "test_share": 1.0}
 
 
