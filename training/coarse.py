@@ -136,8 +136,7 @@ def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Modu
     def loss_fn(m, batch):
         logits = m(to_input(augment(batch["x"])))
         if cfg.teacher.supervision == "snippet":
-            return {"loss": losses.snippet_bce(logits, batch["snippet_labels"].to(logits.device),
-                                               batch["lengths"].to(logits.device))}
+            return {"loss": losses.snippet_bce(logits, batch["snippet_labels"], batch["lengths"])}
         return {"loss": losses.mil_topk_bce(logits, batch["anomaly"], batch["lengths"])}
 
     def check(m):  # validation with the statistics evaluation will use (see recalibrate_batchnorm)

@@ -52,11 +52,16 @@ def mil_topk_bce(logits: torch.Tensor, labels: torch.Tensor, lengths: torch.Tens
     return F.binary_cross_entropy(video_prob, labels.to(video_prob.dtype))
 
 
+def masked_mean(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean of per-snippet `values` (B, T) over the valid snippets of each video (padding left out)."""
+    mask = valid_mask(lengths, values.shape[1]).to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp(min=1)
+
+
 def snippet_bce(logits: torch.Tensor, snippet_labels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """BCE of every valid snippet against its own label (``teacher.supervision: snippet``)."""
-    mask = valid_mask(lengths, logits.shape[1]).to(logits.dtype)
     bce = F.binary_cross_entropy_with_logits(logits, snippet_labels.to(logits.dtype), reduction="none")
-    return (bce * mask).sum() / mask.sum().clamp(min=1)
+    return masked_mean(bce, lengths)
 
 
 def bernoulli_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
@@ -79,8 +84,7 @@ def soft_loss(
     The teacher's logits are detached here: the teacher is frozen.
     """
     kl = bernoulli_kl(teacher_logits.detach() / temperature, student_logits / temperature)
-    mask = valid_mask(lengths, kl.shape[1]).to(kl.dtype)
-    return temperature**2 * (kl * mask).sum() / mask.sum().clamp(min=1)
+    return temperature**2 * masked_mean(kl, lengths)
 
 
 def distillation_loss(
