@@ -522,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
     # --quick is for shared CI runners: one thread is faster there than two that wait on each
-    # other (README.md, Performance); a full run uses the backend's default unless told.
+    # other (docs/performance.md); a full run uses the backend's default unless told.
     threads = args.threads or (1 if args.quick else min(4, len(os.sched_getaffinity(0))))
     import torch
 

@@ -32,7 +32,7 @@ SMOKE_CONFIG = REPO / "config" / "train" / "smoke.yaml"
 # learn the synthetic anomalies in a few minutes on two cores: 192 short videos (generating
 # them takes ~25 s), four cached frames per snippet (temporal jitter), and a teacher trained on
 # the benchmark's snippet-level labels (teacher.supervision=snippet: weak MIL from a randomly
-# initialised backbone does not get going in this budget; README section `tcvads demo`). The
+# initialised backbone does not get going in this budget; docs/runtime.md, `tcvads demo`). The
 # student is trained as in the paper: video labels plus distillation from that teacher.
 TRAINING = [
     "data.synth.videos=192", "data.synth.frames=192", "data.synth.width=128", "data.synth.height=96",

@@ -15,7 +15,7 @@ it), so another team gets the same number:
    as it is), the others draw every bit independently with probability ½ (LIME's image
    explainer), from ``numpy.random.default_rng(seed)``.
 3. **Target.** ``y_i = predict(z_i)``, one number per mask: the model's own output on the
-   perturbed clip (which output: see training/interpret.py and the README's Interpretability section).
+   perturbed clip (which output: see training/interpret.py and docs/interpretability.md).
 4. **Locality kernel.** ``π_i = sqrt(exp(−D_i² / w²))`` with ``D_i`` the cosine distance between
    ``z_i`` and the all-ones mask (``sklearn.metrics.pairwise_distances``, metric "cosine"; an
    all-zero mask has distance 1) and kernel width ``w = 0.25`` (LIME's image/text default).

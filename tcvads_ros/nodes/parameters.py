@@ -2,8 +2,8 @@
 
 One table (`PARAMETERS`) is the single source of truth for every parameter of `coarse_node` and
 `fine_node`: the nodes declare their `ParameterDescriptor`s from it, `config/edge.yaml` is
-generated from it (`python -m tcvads_ros.nodes.parameters > config/edge.yaml`), the README's
-parameter table is generated from it (`--markdown`), and the same validation runs on a YAML file
+generated from it (`python -m tcvads_ros.nodes.parameters > config/edge.yaml`), the parameter table
+of docs/ros2.md is generated from it (`--markdown`), and the same validation runs on a YAML file
 here and on a `ros2 param set` in the running node. Nothing in this module imports ROS.
 
 `config/edge.yaml` uses one `/**:` block for both nodes: it applies whatever namespace the launch
@@ -388,7 +388,7 @@ def render_yaml() -> str:
 
 
 def render_markdown() -> str:
-    """The README's parameter table."""
+    """The parameter table of docs/ros2.md."""
     rows = [
         "| name | node | type | default | allowed | read-only | description |",
         "|---|---|---|---|---|---|---|",
@@ -408,7 +408,7 @@ def render_markdown() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Print config/edge.yaml (default) or the README parameter table."
+        description="Print config/edge.yaml (default) or the docs/ros2.md parameter table."
     )
     parser.add_argument("--markdown", action="store_true", help="print the Markdown table")
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ of the clip, the coarse stage's heat map, and which bundle and backend produced 
 `to_json()` is the machine form (stored in the event store, one JSON object); `to_text()` is
 the human form published for ``ros2 topic echo``. Its first line is a self-contained headline
 of at most 128 characters, because ``ros2 topic echo`` truncates strings at 128 characters
-unless run with ``--full-length``. The schema is documented in the README (The explanation document);
+unless run with ``--full-length``. The schema is documented in docs/explanation.md;
 bump `SCHEMA_VERSION` on any change a reader would notice.
 """
 

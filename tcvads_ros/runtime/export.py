@@ -67,7 +67,7 @@ def deconvolutions_as_convolutions(module: nn.Module) -> nn.Module:
     A stride-1 transposed convolution with padding p is a convolution with the kernel's in/out
     channels swapped, flipped in space, and padding k - 1 - p. ONNX Runtime's CPU Conv is much
     better optimised than its ConvTranspose (which also breaks its blocked-layout chain): the
-    coarse backbone runs ~1.3x faster (README.md, Performance).
+    coarse backbone runs ~1.3x faster (docs/performance.md).
     """
     for name, child in module.named_children():
         if (isinstance(child, nn.ConvTranspose2d) and child.stride == (1, 1) and child.groups == 1

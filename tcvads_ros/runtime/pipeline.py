@@ -93,7 +93,7 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     A large shrink first averages whole blocks (OpenCV's fast integer-factor INTER_AREA path),
     then resizes the rest (a factor below 2) bilinearly: on a 720p frame to 224 px that is
     2-8x faster than one fractional INTER_AREA and within ~2 grey levels of it on average
-    (README.md, Performance).
+    (docs/performance.md).
     """
     h, w = size
     if rgb.shape[:2] == (h, w):

@@ -160,10 +160,10 @@ def test_pipeline_config_carries_every_coarse_parameter(tmp_path):
 
 
 def test_readme_parameter_table_is_the_generated_one():
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "ros2.md").read_text(encoding="utf-8")
     table = text.split("<!-- parameters:begin -->\n", 1)[1].split("<!-- parameters:end -->", 1)[0]
     assert table.strip() == P.render_markdown().strip(), (
-        "README.md parameter table is out of date: python -m tcvads_ros.nodes.parameters --markdown"
+        "docs/ros2.md parameter table is out of date: python -m tcvads_ros.nodes.parameters --markdown"
     )
 
 
