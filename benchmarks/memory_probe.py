@@ -32,7 +32,7 @@ def main() -> int:
 
     from tcvads_ros.runtime.backends import create_backend
     from tcvads_ros.runtime.bundle import Bundle
-    from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
+    from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, bundle_events
 
     bundle = Bundle.load(args.bundle)
     after_load = peak_rss_mb()  # Bundle.load opens every graph once to check its tensors
@@ -40,7 +40,7 @@ def main() -> int:
     full = args.stage == "full"
     # One backbone run per frame so that N frames are N snippets (the window and the fine clip
     # fill within a short probe); threshold 0 makes the full probe trigger the fine stage.
-    cfg = PipelineConfig(sample_every=1, fine=full, threshold=0.0 if full else None)
+    cfg = PipelineConfig(sample_every=1, fine=full, events=bundle_events(bundle, 0.0 if full else None))
     pipeline = TwoStagePipeline(bundle, backend, cfg)
     payloads = camera_messages(4)
     for i in range(args.frames):

@@ -74,8 +74,9 @@ class ScriptedScores(Backend):
 
 def stream(backend: Backend, frames: list, fine: bool) -> tuple[float, dict]:
     """Push every frame; returns (coarse frames per second, pipeline stats)."""
-    events = EventConfig(min_duration_s=0.0, merge_gap_s=0.0, cooldown_s=0.0, update_interval_s=10.0)
-    cfg = PipelineConfig(sample_every=1, score_every=1, threshold=0.5, events=events, fine=fine,
+    events = EventConfig(threshold_on=0.5, threshold_off=0.4, min_duration_s=0.0, merge_gap_s=0.0,
+                         cooldown_s=0.0, update_interval_s=10.0)
+    cfg = PipelineConfig(sample_every=1, score_every=1, events=events, fine=fine,
                          fine_queue=2)
     pipeline = TwoStagePipeline(backend.bundle, backend, cfg)
     start = time.perf_counter()

@@ -123,6 +123,7 @@ WARMUP_MAX_S = 90.0
 def soak(bundle, seconds: float, work: Path) -> dict:
     from tcvads_ros.runtime.backends import create_backend
     from tcvads_ros.runtime.event_store import EventStore
+    from tcvads_ros.runtime.events import EventConfig
     from tcvads_ros.runtime.frames import Frame
     from tcvads_ros.runtime.image_convert import ImageConversionError, image_to_rgb
     from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
@@ -133,8 +134,8 @@ def soak(bundle, seconds: float, work: Path) -> dict:
     store = EventStore(work / "events.db")
     explanations: list[str] = []
     pipeline = TwoStagePipeline(
-        bundle, backend, PipelineConfig(threshold=calibration["threshold"],
-                                         hysteresis=calibration["hysteresis"]), stores=[store],
+        bundle, backend, PipelineConfig(events=EventConfig().with_threshold(
+            calibration["threshold"], calibration["threshold"] * calibration["hysteresis"])), stores=[store],
         on_explanation=lambda e: explanations.append(e.event_id),
     )
     announced: list[tuple[str, str]] = []

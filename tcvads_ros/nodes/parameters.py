@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tcvads_ros.errors import ConfigError
-from tcvads_ros.runtime.events import EventConfig
+from tcvads_ros.runtime.events import HYSTERESIS, EventConfig
 from tcvads_ros.runtime.pipeline import PipelineConfig
 
 COARSE = "coarse_node"
@@ -38,6 +38,10 @@ PYTHON_TYPE = {"bool": bool, "integer": int, "double": float, "string": str}
 
 # The threshold parameters take this value to mean "the bundle's calibrated threshold".
 FROM_BUNDLE = -1.0
+# output_dir values that mean "write no files" (rcl's parser refuses an empty `-p output_dir:=`).
+OFF = ("", "none", "off")
+# camera_qos values: the reliability of the camera subscription.
+CAMERA_QOS = ("auto", "reliable", "best_effort")
 # The event timings' defaults are the event state machine's own (runtime/events.py).
 _EVENT = EventConfig()
 
@@ -122,6 +126,25 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         read_only=True,
     ),
     ParameterSpec(
+        "camera_qos", "string", "auto",
+        "reliability of the camera subscription: auto = reliable when every publisher on the "
+        "topic offers it (fewer lost frames for large images), else best effort (which any "
+        "publisher can serve)",
+        choices=CAMERA_QOS, read_only=True,
+    ),
+    ParameterSpec(
+        "camera_queue_depth", "integer", 5,
+        "camera messages the subscription queues while the callback is busy (the callback only "
+        "reads the stamp, so a short queue suffices)",
+        range=(1, 100, 1), read_only=True,
+    ),
+    ParameterSpec(
+        "camera_fps", "double", 0.0,
+        "the camera's frame rate, which numbers frames from their header stamps (a snippet is "
+        "16 camera frames); 0 = estimate it from the stamps",
+        range=(0.0, 1000.0, 0.0), read_only=True,
+    ),
+    ParameterSpec(
         "event_store", "string", "~/.ros/tcvads_ros/events.sqlite",
         "SQLite (WAL) file where events and explanations are stored before they are published",
         read_only=True,
@@ -188,9 +211,15 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     # -- fine stage ----------------------------------------------------------------------------
     ParameterSpec(
         "output_dir", "string", "~/.ros/tcvads_ros/evidence",
-        "folder for the heat-map PNG of each explained event, named in the explanation "
-        "(fine_stage_in_process only); empty = none",
-        nodes=(COARSE,), read_only=True,
+        "folder for each explained event's files, named in the explanation: the heat-map PNG "
+        "(coarse_node with fine_stage_in_process) and the evidence clip; none = no files",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "evidence_clip", "bool", False,
+        "also write each explained event's clip (the frames the fine stage saw) as an MJPEG AVI in "
+        "output_dir",
+        read_only=True,
     ),
     # -- fine stage ----------------------------------------------------------------------------
     ParameterSpec(
@@ -224,14 +253,23 @@ def defaults(node: str) -> dict[str, Any]:
     return {spec.name: spec.default for spec in specs_for(node)}
 
 
+def coerce(spec: ParameterSpec, value: Any) -> Any:
+    """`value` as the parameter's type where that loses nothing: an integer given for a double
+    (`-p threshold_on:=1`, or `threshold_on: 1` in YAML) becomes a float, as users expect. ROS
+    parameters are statically typed and rclpy would refuse it; anything else is left for
+    `check_value` to judge."""
+    if spec.type == "double" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def check_value(spec: ParameterSpec, value: Any) -> str | None:
-    """Why `value` is not acceptable for `spec`, or None when it is."""
+    """Why `value` is not acceptable for `spec` (after `coerce`), or None when it is."""
     kind = PYTHON_TYPE[spec.type]
-    # ROS parameters are statically typed: an integer is refused for a double (write 1.0, not
-    # 1), and bool, though an int subclass in Python, is neither.
+    value = coerce(spec, value)
+    # bool, though an int subclass in Python, is neither an integer nor a double here.
     if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
-        hint = " (write it with a decimal point)" if kind is float and isinstance(value, int) else ""
-        return f"{spec.name} must be a {spec.type}, got {value!r}{hint}"
+        return f"{spec.name} must be a {spec.type}, got {value!r} ({_ros_type_name(value)})"
     if spec.range is not None:
         low, high, _ = spec.range
         if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
@@ -239,6 +277,13 @@ def check_value(spec: ParameterSpec, value: Any) -> str | None:
     if spec.choices and value not in spec.choices:
         return f"{spec.name} must be one of {', '.join(spec.choices)}, got {value!r}"
     return None
+
+
+def _ros_type_name(value: Any) -> str:
+    for name, kind in (("bool", bool), ("integer", int), ("double", float), ("string", str)):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 def check_parameters(values: Mapping[str, Any]) -> str | None:
@@ -305,10 +350,10 @@ def check_yaml(document: Any, where: str = "config") -> dict[str, Any]:
 
 def thresholds(values: Mapping[str, Any], bundle_threshold: float) -> tuple[float, float]:
     """(on, off) for the event state machine: -1 takes the bundle's calibrated threshold, and
-    the pipeline's hysteresis below it for `off`. Raises ConfigError when off would exceed on."""
+    `events.HYSTERESIS` times it for `off`. Raises ConfigError when off
+    would exceed on."""
     on = float(bundle_threshold) if values["threshold_on"] == FROM_BUNDLE else values["threshold_on"]
-    off = values["threshold_off"]
-    off = on * PipelineConfig().hysteresis if off == FROM_BUNDLE else off
+    off = on * HYSTERESIS if values["threshold_off"] == FROM_BUNDLE else values["threshold_off"]
     if off > on:
         raise ConfigError(
             f"threshold_off ({off}) exceeds threshold_on ({on}, "
@@ -324,19 +369,22 @@ def event_config(values: Mapping[str, Any], bundle_threshold: float) -> EventCon
     return EventConfig(**{**timings, "threshold_on": on, "threshold_off": off})
 
 
+def output_dir(values: Mapping[str, Any]) -> Path | None:
+    """The evidence folder, or None when `output_dir` is one of `OFF` (or empty)."""
+    folder = values["output_dir"].strip()
+    return None if folder.lower() in OFF else Path(folder).expanduser()
+
+
 def pipeline_config(values: Mapping[str, Any], bundle_threshold: float) -> PipelineConfig:
     """coarse_node's `PipelineConfig` from its parameter values (see `event_config`)."""
-    events = event_config(values, bundle_threshold)
-    on, off = events.threshold_on, events.threshold_off
-    output_dir = values["output_dir"]
+    folder = output_dir(values)
     return PipelineConfig(
-        threshold=on,
-        hysteresis=off / on if on > 0 else 1.0,
-        events=events,
+        events=event_config(values, bundle_threshold),
         fine=values["fine_stage_in_process"],
         fine_queue=values["max_pending_clips"],
-        output_dir=Path(output_dir).expanduser() if output_dir else None,
-        heatmap=bool(output_dir),
+        output_dir=folder,
+        heatmap=folder is not None,
+        evidence_clip=folder is not None and values["evidence_clip"],
     )
 
 

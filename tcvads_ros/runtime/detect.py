@@ -22,7 +22,7 @@ from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import Explanation
-from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
+from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, bundle_events
 from tcvads_ros.runtime.sources import open_source
 
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.evidence:
         stores.append(EventStore(args.evidence / "events.db"))
     cfg = PipelineConfig(
-        sample_every=sample_every, threshold=args.threshold, fine=not args.no_fine,
+        sample_every=sample_every, events=bundle_events(bundle, args.threshold), fine=not args.no_fine,
         output_dir=args.evidence, evidence_clip=args.evidence is not None,
     )
     print_lock = threading.Lock()

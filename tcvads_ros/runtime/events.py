@@ -32,10 +32,14 @@ from __future__ import annotations
 import math
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 EventKind = Literal["start", "update", "end"]
+
+# threshold_off as a share of threshold_on when only the alarm threshold is given (a bundle's
+# calibrated one, or `tcvads detect --threshold`): the event ends a little below where it began.
+HYSTERESIS = 0.8
 
 
 @dataclass
@@ -63,7 +67,8 @@ class EventConfig:
     gap_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
+        for name in (f.name for f in fields(self)):
+            value = getattr(self, name)
             if (
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))
@@ -79,6 +84,12 @@ class EventConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.gap_timeout_s <= 0:
             raise ValueError(f"gap_timeout_s must be > 0, got {self.gap_timeout_s}")
+
+    def with_threshold(self, threshold_on: float, threshold_off: float | None = None) -> EventConfig:
+        """These timings with the alarm threshold `threshold_on`; `threshold_off` defaults to
+        `HYSTERESIS` times it (the one rule that derives one threshold from the other)."""
+        on = float(threshold_on)
+        return replace(self, threshold_on=on, threshold_off=on * HYSTERESIS if threshold_off is None else float(threshold_off))
 
 
 @dataclass
@@ -102,6 +113,9 @@ class AnomalyEvent:
     peak_frame: int
     peak_stamp: float = 0.0
     reason: str = ""
+    # The header of the source frame that caused this announcement (a ROS std_msgs/Header, or
+    # None for files), so a publisher can copy it; never stored or serialised.
+    source_header: Any = field(default=None, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
@@ -110,7 +124,8 @@ class AnomalyEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data, tagged ``record_type: event`` for the event store."""
-        return {"record_type": "event", **asdict(self)}
+        return {"record_type": "event",
+                **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "source_header"}}
 
 
 @dataclass
@@ -229,7 +244,7 @@ class EventStateMachine:
             return []
         self._event, self._candidate = candidate, None
         candidate.last_update = stamp
-        self.stats["events_started"] += 1
+        self.stats["started"] += 1
         return [self._announce("start", score, stamp, frame)]
 
     def _step_open(self, score: float, stamp: float, frame: int) -> list[AnomalyEvent]:
@@ -260,7 +275,7 @@ class EventStateMachine:
 
     def _end(self, reason: str, score: float, stamp: float, frame: int) -> AnomalyEvent:
         event, self._event = self._event, None
-        self.stats["events_ended"] += 1
+        self.stats["ended"] += 1
         self.stats[f"ended_by_{reason}"] += 1
         announcement = self._announce("end", score, stamp, frame, event)
         announcement.end_stamp = event.last_stamp

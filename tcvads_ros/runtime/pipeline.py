@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -61,9 +60,8 @@ class PipelineConfig:
         sample_every: frames per backbone run (default: the bundle's snippet_frames, 16; 1 runs
             every frame, for benchmarks).
         score_every: QACM run every this many new snippets (default: the bundle's stride).
-        threshold: coarse alarm threshold (default: the bundle's calibrated one); the event
-            ends below `threshold * hysteresis`.
-        events: further event state machine settings (its thresholds are set from the above).
+        events: the event state machine's thresholds and timings (default: `bundle_events`,
+            the bundle's calibrated threshold with the default timings).
         fine: run the fine stage on event starts.
         pre_roll: snippets of the fine clip up to and including the start (default: half the clip).
         fine_queue: finished clips waiting for the fine worker; more are dropped.
@@ -74,15 +72,25 @@ class PipelineConfig:
 
     sample_every: int | None = None
     score_every: int | None = None
-    threshold: float | None = None
-    hysteresis: float = 0.8
-    events: EventConfig = field(default_factory=EventConfig)
+    events: EventConfig | None = None
     fine: bool = True
     pre_roll: int | None = None
     fine_queue: int = 2
     output_dir: Path | None = None
     heatmap: bool = True
     evidence_clip: bool = False
+
+
+def bundle_threshold(bundle: Bundle) -> float:
+    """The bundle's calibrated coarse alarm threshold (0.5 where the manifest has none)."""
+    return float(bundle.manifest.thresholds.get("coarse", 0.5))
+
+
+def bundle_events(bundle: Bundle, threshold: float | None = None, base: EventConfig | None = None) -> EventConfig:
+    """Event settings for `bundle`: `base`'s timings (default ones when None) with the alarm
+    threshold `threshold`, or the bundle's calibrated one when None."""
+    on = bundle_threshold(bundle) if threshold is None else threshold
+    return (base or EventConfig()).with_threshold(on)
 
 
 def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -142,11 +150,7 @@ class CoarseDetector:
         self.score_every = int(cfg.score_every or m.stride)
         if self.sample_every < 1 or self.score_every < 1:
             raise ValueError("sample_every and score_every must be >= 1")
-        threshold = m.thresholds.get("coarse", 0.5) if cfg.threshold is None else cfg.threshold
-        self.event_config = dataclasses.replace(
-            cfg.events, threshold_on=float(threshold), threshold_off=float(threshold) * cfg.hysteresis
-        )
-        self.events = EventStateMachine(self.event_config)
+        self.events = EventStateMachine(cfg.events or bundle_events(bundle))
         self.features = ArrayRingBuffer(m.window, m.feature_dim)
         # Snippets not yet scored, plus enough history for the fine clip's pre-roll.
         self.snippets: RingBuffer[_Snippet] = RingBuffer(max(m.window, m.fine_clip_snippets) + self.score_every)
@@ -156,22 +160,35 @@ class CoarseDetector:
         self.stats: Counter = Counter()
         self.latency = LatencyStats()
 
-    def push(self, frame: Frame) -> tuple[list[_Snippet], list[AnomalyEvent]]:
-        """One frame in; returns the snippets scored by this call and the events they caused."""
+    def select(self, index: int) -> bool:
+        """Whether frame `index` of the source is the one to run for its snippet (the first at or
+        after a multiple of `sample_every`). Counts it, and the frames missing before it. Cheap
+        and pixel-free, so a caller can decide before it decodes a frame; `push` calls it too.
+        """
         self.stats["frames"] += 1
-        if frame.index < self._last_index:  # the source restarted (a new file, a reset camera)
+        if index < self._last_index:  # the source restarted (a new file, a reset camera)
             self._next_due = 0
-        elif frame.index > self._last_index + 1 and self._last_index >= 0:
+        elif index > self._last_index + 1 and self._last_index >= 0:
             # Gaps in the frame numbers: frames a live source lost, or a file source skipped
             # on purpose (sample_every); the caller knows which.
-            self.stats["missing_frames"] += frame.index - self._last_index - 1
-        self._last_index = frame.index
-        if frame.index < self._next_due:
+            self.stats["missing_frames"] += index - self._last_index - 1
+        self._last_index = index
+        if index < self._next_due:
+            return False
+        self._next_due = (index // self.sample_every + 1) * self.sample_every
+        return True
+
+    def push(self, frame: Frame) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+        """One frame in; returns the snippets scored by this call and the events they caused."""
+        if not self.select(frame.index):
             return [], []
+        return self.process(frame)
+
+    def process(self, frame: Frame) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+        """Run a frame that `select` chose: backbone, ring buffer, and the QACM when due."""
         if frame.height == 0 or frame.width == 0:
             self.stats["rejected"] += 1
             return [], []
-        self._next_due = (frame.index // self.sample_every + 1) * self.sample_every
         start = time.perf_counter()
         out = self.backend.run("coarse_backbone", {"frames": resize_rgb(frame.rgb, self.size)[None]})
         if not np.isfinite(out["features"]).all():
@@ -201,13 +218,18 @@ class CoarseDetector:
             if not math.isfinite(snippet.score):
                 self.stats["nonfinite_scores"] += 1
                 continue
-            events += self.events.update(snippet.score, snippet.frame.stamp, snippet.frame.index)
+            for event in self.events.update(snippet.score, snippet.frame.stamp, snippet.frame.index):
+                event.source_header = snippet.frame.header
+                events.append(event)
         return scored, events
 
     def close(self) -> list[AnomalyEvent]:
         """Score what is pending and end the open event (the source ended)."""
         events = self._score()[1] if self._unscored and len(self.features) else []
-        return events + self.events.close()
+        headers = {s.frame.index: s.frame.header for s in self.snippets}
+        for event in (ended := self.events.close()):
+            event.source_header = headers.get(event.frame)  # its last scored frame, if still held
+        return events + ended
 
 
 @dataclass
@@ -391,6 +413,16 @@ class TwoStagePipeline:
         if self.fine is not None:
             self._collect(scored, events)
         return events
+
+    @property
+    def event_config(self) -> EventConfig:
+        """The event state machine's current settings."""
+        return self.coarse.events.cfg
+
+    def set_event_config(self, cfg: EventConfig) -> None:
+        """Change thresholds and timings at run time; they apply from the next scored snippet
+        (the state machine reads its settings on every sample)."""
+        self.coarse.events.cfg = cfg
 
     def close(self, timeout: float | None = None) -> list[AnomalyEvent]:
         """End the stream: end the open event, explain a half-collected clip, wait for the worker."""

@@ -12,8 +12,7 @@ import yaml
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters as P
-from tcvads_ros.runtime.events import EventConfig
-from tcvads_ros.runtime.pipeline import PipelineConfig
+from tcvads_ros.runtime.events import HYSTERESIS, EventConfig
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE_YAML = REPO / "config" / "edge.yaml"
@@ -55,11 +54,15 @@ def test_event_timing_defaults_are_the_state_machines_own():
     ("name", "value", "problem"),
     [
         ("threshold_on", 0.7, None),
-        ("threshold_on", 1, "decimal point"),  # ROS parameters are statically typed
+        ("threshold_on", 1, None),  # an integer for a double is what users write: accepted
+        ("threshold_on", 2, "must be in"),  # ... and range-checked as the float it stands for
+        ("threshold_on", "0.5", "must be a double"),
         ("threshold_on", 1.5, "must be in"),
         ("threshold_on", math.nan, "must be in"),
         ("compressed", 1, "must be a bool"),
         ("max_pending_clips", True, "must be a integer"),
+        ("max_pending_clips", 2.0, "must be a integer, got 2.0 (double)"),
+        ("camera_qos", "best-effort", "must be one of"),
         ("max_pending_clips", 0, "must be in"),
         ("max_pending_clips", 4, None),
         ("backend", "tensorrt", None),
@@ -129,6 +132,16 @@ def test_markdown_table_has_one_row_per_parameter():
     assert all(r.count(" | ") == 6 for r in rows)  # pipes inside cells are escaped
 
 
+def test_coerce_turns_integers_into_doubles_only():
+    assert P.coerce(P.BY_NAME["threshold_on"], 1) == 1.0 and isinstance(P.coerce(P.BY_NAME["threshold_on"], 1), float)
+    assert P.coerce(P.BY_NAME["threshold_on"], True) is True  # bool is no number here
+    assert P.coerce(P.BY_NAME["max_pending_clips"], 2.0) == 2.0 and isinstance(P.coerce(P.BY_NAME["max_pending_clips"], 2.0), float)
+
+
+def test_check_yaml_accepts_an_integer_for_a_double():
+    assert P.check_yaml({"/**": {"ros__parameters": {"threshold_on": 1}}})["threshold_on"] == 1
+
+
 def test_constraints_text_for_the_descriptor():
     assert "one of: auto, onnxruntime" in P.BY_NAME["backend"].constraints()
     assert "read-only" in P.BY_NAME["bundle"].constraints()
@@ -138,7 +151,7 @@ def test_constraints_text_for_the_descriptor():
 def test_thresholds_from_the_bundle_or_the_parameters():
     values = P.defaults(P.COARSE)
     on, off = P.thresholds(values, bundle_threshold=0.6)
-    assert on == 0.6 and off == pytest.approx(0.6 * PipelineConfig().hysteresis)
+    assert on == 0.6 and off == pytest.approx(0.6 * HYSTERESIS)
     assert P.thresholds({**values, "threshold_on": 0.7}, 0.6)[0] == 0.7
     assert P.thresholds({**values, "threshold_off": 0.5}, 0.6) == (0.6, 0.5)
     with pytest.raises(ConfigError, match="the bundle"):
@@ -150,12 +163,14 @@ def test_pipeline_config_carries_every_coarse_parameter(tmp_path):
               "cooldown_s": 4.0, "fine_stage_in_process": True, "max_pending_clips": 3,
               "output_dir": str(tmp_path)}
     cfg = P.pipeline_config(values, bundle_threshold=0.5)
-    assert cfg.threshold == 0.8 and cfg.threshold * cfg.hysteresis == pytest.approx(0.6)
     assert (cfg.events.threshold_on, cfg.events.threshold_off) == (0.8, 0.6)
     assert (cfg.events.min_duration_s, cfg.events.cooldown_s) == (1.5, 4.0)
     assert cfg.fine and cfg.fine_queue == 3 and cfg.output_dir == tmp_path and cfg.heatmap
-    cfg = P.pipeline_config({**values, "output_dir": "", "threshold_on": 0.0, "threshold_off": 0.0}, 0.5)
-    assert cfg.output_dir is None and not cfg.heatmap and cfg.hysteresis == 1.0
+    assert not cfg.evidence_clip
+    assert P.pipeline_config({**values, "evidence_clip": True}, 0.5).evidence_clip
+    for off in ("", "none", "OFF", " off "):  # rcl's parser refuses an empty -p output_dir:=
+        cfg = P.pipeline_config({**values, "output_dir": off, "evidence_clip": True}, 0.5)
+        assert cfg.output_dir is None and not cfg.heatmap and not cfg.evidence_clip
     assert P.pipeline_config({**values, "output_dir": "~/x"}, 0.5).output_dir == Path("~/x").expanduser()
 
 

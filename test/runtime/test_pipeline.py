@@ -75,8 +75,9 @@ def frames(n, bright=(), size=(48, 64), start=0):
 
 
 def config(**kw):
+    threshold = kw.pop("threshold", 0.5)
     events = EventConfig(min_duration_s=0.5, merge_gap_s=1.0, cooldown_s=0.0, update_interval_s=2.0)
-    return PipelineConfig(events=events, **{"threshold": 0.5, **kw})
+    return PipelineConfig(events=events.with_threshold(threshold), **kw)
 
 
 class RecordingStore:
