@@ -1,8 +1,8 @@
 """The streaming two-stage detector: frames in, events and explanations out (no torch, no ROS).
 
-- `CoarseDetector` (paper §IV.A, always on): one frame per snippet (the frame whose index is a
-  multiple of `sample_every`, 16 by default, so snippet s is represented by frame 16·s as in
-  training) is resized to the backbone's input and run once through `coarse_backbone`; its
+- `CoarseDetector` (paper §IV.A, always on): one frame per snippet (`SnippetSampler`: the
+  first frame at or after each multiple of `sample_every`, 16 by default, so snippet s is
+  represented by frame 16·s as in training) is resized to the backbone's input and run once through `coarse_backbone`; its
   feature row goes into a fixed-size ring buffer; every `score_every` new snippets the QACM
   scores the buffered window (a causal CNN, so the newest positions' scores are the streaming
   scores) and each new snippet's probability drives the `EventStateMachine`.
@@ -44,6 +44,7 @@ from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.heatmap import save_heatmap
 from tcvads_ros.runtime.ring_buffer import ArrayRingBuffer, RingBuffer
+from tcvads_ros.runtime.sampling import SnippetSampler
 
 log = logging.getLogger(__name__)
 
@@ -155,28 +156,14 @@ class CoarseDetector:
         # Snippets not yet scored, plus enough history for the fine clip's pre-roll.
         self.snippets: RingBuffer[_Snippet] = RingBuffer(max(m.window, m.fine_clip_snippets) + self.score_every)
         self._unscored = 0
-        self._next_due = 0
-        self._last_index = -1
         self.stats: Counter = Counter()
+        self.sampler = SnippetSampler(self.sample_every, self.stats)
         self.latency = LatencyStats()
 
     def select(self, index: int) -> bool:
-        """Whether frame `index` of the source is the one to run for its snippet (the first at or
-        after a multiple of `sample_every`). Counts it, and the frames missing before it. Cheap
-        and pixel-free, so a caller can decide before it decodes a frame; `push` calls it too.
-        """
-        self.stats["frames"] += 1
-        if index < self._last_index:  # the source restarted (a new file, a reset camera)
-            self._next_due = 0
-        elif index > self._last_index + 1 and self._last_index >= 0:
-            # Gaps in the frame numbers: frames a live source lost, or a file source skipped
-            # on purpose (sample_every); the caller knows which.
-            self.stats["missing_frames"] += index - self._last_index - 1
-        self._last_index = index
-        if index < self._next_due:
-            return False
-        self._next_due = (index // self.sample_every + 1) * self.sample_every
-        return True
+        """Whether frame `index` of the source is the one to run for its snippet (`SnippetSampler`).
+        Cheap and pixel-free, so a caller can decide before it decodes a frame; `push` calls it."""
+        return self.sampler.select(index)
 
     def push(self, frame: Frame) -> tuple[list[_Snippet], list[AnomalyEvent]]:
         """One frame in; returns the snippets scored by this call and the events they caused."""
