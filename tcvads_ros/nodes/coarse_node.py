@@ -4,15 +4,18 @@ Subscribes to the camera (sensor_msgs/Image, or CompressedImage on ``<image_topi
 and publishes, relative to its namespace:
 
 - ``anomaly`` (std_msgs/String, reliable, transient-local depth 10): one JSON line per event
-  start / update / end (`messages.ANOMALY_SCHEMA`), written to the event store first;
+  start / update / end (`messages.ANOMALY_SCHEMA`) with the header of the camera frame that
+  caused it, written to the event store first;
 - ``anomaly/heatmap`` (sensor_msgs/Image rgb8): the CAM over the newest scored frame, rendered
   only while someone subscribes;
 - with ``fine_stage_in_process:=true`` also ``anomaly/category`` and ``anomaly/explanation``
   (see fine_node), from the pipeline's own fine worker on this node's frame buffer;
 - ``/diagnostics``.
 
-All decisions are made by `TwoStagePipeline` and the plain functions of `messages`; this file
-only moves messages in and out. The bundle and backend load in the constructor, before spinning.
+Frames are numbered from their header stamps (`FrameClock`) and only the one frame per snippet
+the backbone runs on is decoded (`TwoStagePipeline.select` decides from the number). All
+decisions are made by `TwoStagePipeline` and the plain functions of `messages`; this file only
+moves messages in and out. The bundle and backend load in the constructor, before spinning.
 """
 
 from __future__ import annotations
@@ -38,13 +41,16 @@ from tcvads_ros.nodes.messages import (
 from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
+from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.heatmap import overlay
-from tcvads_ros.runtime.pipeline import TwoStagePipeline
+from tcvads_ros.runtime.pipeline import TwoStagePipeline, bundle_threshold
 
 # Start headers kept for the category of events whose explanation is still to come.
 PENDING_HEADERS = 64
+# Pipeline counters the node reports its own way: it counts frames from the camera's stamps.
+NODE_COUNTED = ("frames", "missing_frames", "snippets_missed", "restarts")
 
 
 class CoarseNode(TcvadsNode):
@@ -52,7 +58,7 @@ class CoarseNode(TcvadsNode):
         super().__init__(parameters.COARSE, **node_options)
         values = self.values
         self.bundle = Bundle.load(values["bundle"])
-        self.bundle_threshold = float(self.bundle.manifest.thresholds.get("coarse", 0.5))
+        self.bundle_threshold = bundle_threshold(self.bundle)
         cfg = parameters.pipeline_config(values, self.bundle_threshold)
         backend = create_backend(values["backend"], self.bundle, device=values["device"])
         self.backend_name = backend.describe()
@@ -88,33 +94,28 @@ class CoarseNode(TcvadsNode):
         return None
 
     def apply_change(self, changes: dict[str, Any]) -> None:
-        # The state machine reads its config on every sample: the change applies from the next one.
-        self.pipeline.coarse.events.cfg = parameters.event_config(self.values, self.bundle_threshold)
+        self.pipeline.set_event_config(parameters.event_config(self.values, self.bundle_threshold))
 
     # -- frames -------------------------------------------------------------------------------
+    def wants(self, number: int) -> bool:
+        return self.sample(self.pipeline.select, self.pipeline.coarse.stats, number)
+
     def process(self, frame: Frame) -> None:
-        for event in self.pipeline.push(frame):
-            header = self._header_of(event.frame)
-            if event.kind == "start":
-                self._start_headers[event.event_id] = header
-                while len(self._start_headers) > PENDING_HEADERS:
-                    self._start_headers.popitem(last=False)
-            self.anomaly.publish(String(**anomaly_fields(event, header)))
+        for event in self.pipeline.process(frame):
+            self._publish(event)
         if self.heatmap.get_subscription_count() > 0:
             self._publish_heatmap()
 
-    def _header_of(self, frame_index: int) -> Any:
-        """The header of a buffered snippet frame (events name the frame that caused them)."""
-        for snippet in self.pipeline.coarse.snippets:
-            if snippet.frame.index == frame_index:
-                return snippet.frame.header
-        return None
+    def _publish(self, event: AnomalyEvent) -> None:
+        if event.kind == "start":
+            self._start_headers[event.event_id] = event.source_header
+            while len(self._start_headers) > PENDING_HEADERS:
+                self._start_headers.popitem(last=False)
+        self.anomaly.publish(String(**anomaly_fields(event, event.source_header)))
 
     def _publish_heatmap(self) -> None:
-        if not len(self.pipeline.coarse.snippets):
-            return
-        newest = self.pipeline.coarse.snippets.newest()
-        if newest.frame.index == self._heat_index or newest.frame.header is None:
+        newest = self.pipeline.newest_snippet()
+        if newest is None or newest.frame.index == self._heat_index or newest.frame.header is None:
             return
         self._heat_index = newest.frame.index
         fields = image_fields(newest.frame.header, overlay(newest.frame.rgb, newest.cam, self.values["heatmap_alpha"]))
@@ -136,16 +137,14 @@ class CoarseNode(TcvadsNode):
             stats = self.pipeline.summary()["stats"]
         except RuntimeError:  # a counter gained a key while copied (inference thread): next time
             return {}
-        return {key: stats[key] for key in sorted(stats)}
+        return {key: stats[key] for key in sorted(stats) if key not in NODE_COUNTED}
 
     def close(self) -> None:
+        """Stop the camera, end the open event (stored, then published) and let the in-process
+        fine stage finish its queued clips, all while the context can still publish."""
         super().close()
-        events = self.pipeline.close(timeout=30.0)  # ends the open event; it is stored first
-        for event in events:
-            try:
-                self.anomaly.publish(String(**anomaly_fields(event, self._header_of(event.frame))))
-            except Exception as error:  # noqa: BLE001 - the context may already be shut down
-                self.get_logger().warning(f"could not publish the final {event.kind}: {error}")
+        for event in self.pipeline.close(timeout=30.0):
+            self._publish(event)
         self.store.close()
 
 

@@ -1,21 +1,32 @@
 """What coarse_node and fine_node share: the rclpy adapter around the plain logic.
 
 Everything here is ROS wiring (parameter declaration, QoS, the camera subscription, the
-inference thread, /diagnostics, the process's main). The decisions it applies are made by
-plain, tested code: `parameters` (specs, validation), `messages` (conversion, message fields,
-diagnostic levels) and `stream` (newest-wins slot, statistics).
+inference thread, /diagnostics, signals, the process's main). The decisions it applies are made
+by plain, tested code: `parameters` (specs, validation), `messages` (conversion, message fields,
+diagnostic levels), `stream` (newest-wins slot, statistics) and `runtime.sampling` (frame
+numbers from the camera's stamps, one frame per snippet).
 
-Threads: rclpy's MultiThreadedExecutor runs the callbacks; the camera callback only hands the
-message to a `LatestSlot` (its own MutuallyExclusiveCallbackGroup, sensor-data QoS with depth
-1, so a slow model drops stale frames instead of queueing them); one worker thread owns the
-backend (TensorRT/CUDA work stays on one thread) and does conversion and inference.
+Camera frames: the subscription callback reads only the header stamp, numbers the frame from it
+(`FrameClock`: frames lost in transport leave gaps, counted) and asks the node whether it needs
+that frame (`wants`: one per snippet); only those go to the `LatestSlot`, so a compressed frame
+is decoded only when it will be used. One worker thread owns the backend (TensorRT/CUDA work
+stays on one thread) and does conversion and inference; a slow model drops (and counts) stale
+frames instead of queueing them.
+
+Shutdown: SIGINT and SIGTERM only set a flag (rclpy's own handlers, which invalidate the
+context at once, are not installed); the main thread then closes the node while the context is
+still valid, so what the node owes (the open event's end, a pending explanation) is stored and
+published before rclpy shuts down. A second signal is logged and otherwise ignored.
 """
 
 from __future__ import annotations
 
+import difflib
+import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -31,13 +42,9 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.logging import get_logger
 from rclpy.node import Node
-from rclpy.qos import (
-    DurabilityPolicy,
-    HistoryPolicy,
-    QoSProfile,
-    ReliabilityPolicy,
-    qos_profile_sensor_data,
-)
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from tcvads_ros.errors import TcvadsError
@@ -45,20 +52,25 @@ from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.messages import diagnostic_report, diagnostic_status, frame_from_message
 from tcvads_ros.nodes.stream import LatestSlot, StreamStats
 from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.image_convert import ImageConversionError
+from tcvads_ros.runtime.image_convert import ImageConversionError, header_stamp
+from tcvads_ros.runtime.sampling import FrameClock
 
 try:  # cv_bridge where it is installed; the project's NumPy conversion everywhere else
     from cv_bridge import CvBridge
 except ImportError:
     CvBridge = None
 
-# qos_profile_sensor_data (best effort, volatile) with a queue of one frame.
-CAMERA_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=1,
-    reliability=qos_profile_sensor_data.reliability,
-    durability=qos_profile_sensor_data.durability,
-)
+RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
+
+
+def camera_qos(reliability: str, depth: int) -> QoSProfile:
+    """The camera subscription's QoS: keep the last `depth` messages, volatile."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=RELIABILITY[reliability], durability=DurabilityPolicy.VOLATILE)
+
+
+# Sensor-data QoS with a queue of one frame (best effort, volatile).
+CAMERA_QOS = camera_qos("best_effort", 1)
 # Events: reliable, and the last few kept for late joiners (a dashboard started after an alarm).
 EVENT_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -68,6 +80,8 @@ EVENT_QOS = QoSProfile(
 )
 # The heat map is a live view: newest only, best effort.
 VIEW_QOS = CAMERA_QOS
+# Parameters every rclpy node understands besides the ones it declares.
+ROS_PARAMETER_PREFIXES = ("qos_overrides.",)
 
 
 def descriptor(spec: parameters.ParameterSpec) -> ParameterDescriptor:
@@ -85,6 +99,7 @@ class TcvadsNode(Node):
         """`node_options` go to rclpy's Node (tests pass parameter_overrides)."""
         super().__init__(name, **node_options)
         specs = parameters.specs_for(name)
+        self._check_overrides(name, specs)
         for spec in specs:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
         self.values: dict[str, Any] = {s.name: self.get_parameter(s.name).value for s in specs}
@@ -93,16 +108,47 @@ class TcvadsNode(Node):
             raise TcvadsError(f"{name}: {problem}")
         if not self.values["bundle"]:
             raise TcvadsError(f"{name}: parameter 'bundle' is empty; pass bundle:=/path/to/bundle")
+        if hasattr(self, "add_pre_set_parameters_callback"):  # Jazzy and later; Humble refuses ints
+            self.add_pre_set_parameters_callback(self._coerce_parameters)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.stats = StreamStats()
         self.backend_name = "not loaded"
         self.bridge = CvBridge() if CvBridge is not None else None
-        self._slot: LatestSlot[tuple[Any, float, int]] = LatestSlot()  # (msg, arrival, index)
-        self._frames_received = 0
+        self.clock = FrameClock(self.values["camera_fps"] or None)
+        self._clock_lock = threading.Lock()  # the camera callback and diagnostics read the clock
+        self._slot: LatestSlot[tuple[Any, float, int]] = LatestSlot()  # (msg, arrival, number)
         self._worker: threading.Thread | None = None
+        self._subscription = None
+        self._qos_timer = None
         self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
     # -- parameters ---------------------------------------------------------------------------
+    def _check_overrides(self, name: str, specs: tuple[parameters.ParameterSpec, ...]) -> None:
+        """Judge the `-p` / params-file values before rclpy declares them, so a wrong one gets one
+        clear line (TcvadsError: the process exits 2) instead of rclpy's traceback, and an integer
+        given for a double is accepted as the float it stands for."""
+        overrides = self._parameter_overrides  # rclpy's override table (Humble and Jazzy)
+        ours = {spec.name: spec for spec in specs}
+        for key, param in list(overrides.items()):
+            spec = ours.get(key)
+            if spec is None:
+                if key in parameters.BY_NAME or self.has_parameter(key) or key.startswith(ROS_PARAMETER_PREFIXES):
+                    continue  # the other node's, or rclpy's own (use_sim_time, ...)
+                close = difflib.get_close_matches(key, list(parameters.BY_NAME), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise TcvadsError(f"{name}: unknown parameter '{key}'{hint}")
+            value = parameters.coerce(spec, param.value)
+            problem = parameters.check_value(spec, value)
+            if problem:
+                raise TcvadsError(f"{name}: parameter {problem}")
+            overrides[key] = Parameter(key, value=value)
+
+    def _coerce_parameters(self, params: list[Parameter]) -> list[Parameter]:
+        """`ros2 param set threshold_on 1`: the integer becomes the double it stands for."""
+        specs = parameters.BY_NAME
+        return [Parameter(p.name, value=parameters.coerce(specs[p.name], p.value)) if p.name in self.values else p
+                for p in params]
+
     def _on_set_parameters(self, params: list) -> SetParametersResult:
         changes = {p.name: p.value for p in params if p.name in self.values}
         problem = parameters.check_change(self.values, changes) or self.check_change(changes)
@@ -120,17 +166,22 @@ class TcvadsNode(Node):
         """Apply accepted changes to the running model."""
 
     # -- camera -------------------------------------------------------------------------------
-    def start_camera(self) -> None:
-        """Subscribe to the camera and start the inference thread (after the model loaded)."""
+    @property
+    def camera_topic(self) -> tuple[type, str]:
         topic = self.values["image_topic"]
         if self.values["compressed"]:
-            msg_type, topic = CompressedImage, topic.rstrip("/") + "/compressed"
-        else:
-            msg_type = Image
-        self.create_subscription(
-            msg_type, topic, self._on_image, CAMERA_QOS,
-            callback_group=MutuallyExclusiveCallbackGroup(),
-        )
+            return CompressedImage, topic.rstrip("/") + "/compressed"
+        return Image, topic
+
+    def start_camera(self) -> None:
+        """Subscribe to the camera and start the inference thread (after the model loaded)."""
+        msg_type, topic = self.camera_topic
+        self._subscribe(self._choose_reliability(topic))
+        if self.values["camera_qos"] == "auto" and self.camera_reliability == "best_effort":
+            # No publisher was discovered yet: best effort can receive from any; look again
+            # until one appears, and go reliable if every publisher offers it.
+            self._qos_timer = self.create_timer(1.0, self._recheck_reliability,
+                                                callback_group=MutuallyExclusiveCallbackGroup())
         self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}-inference", daemon=True)
         self._worker.start()
         self.create_timer(self.values["diagnostics_period"], self._publish_diagnostics,
@@ -138,29 +189,74 @@ class TcvadsNode(Node):
         bridge = "cv_bridge" if self.bridge is not None else "numpy (cv_bridge not installed)"
         self.get_logger().info(f"reading {msg_type.__name__} from {topic}; conversion: {bridge}")
 
-    def _on_image(self, msg: Any) -> None:
-        self.stats.count("frames_in")
-        if self.wants_frame():
-            if self._slot.put((msg, time.monotonic(), self._frames_received)):
-                self.stats.count("dropped")
-        self._frames_received += 1
+    def _choose_reliability(self, topic: str) -> str:
+        choice = self.values["camera_qos"]
+        if choice != "auto":
+            return choice
+        offered = [info.qos_profile.reliability for info in self.get_publishers_info_by_topic(topic)]
+        return "reliable" if offered and all(r == ReliabilityPolicy.RELIABLE for r in offered) else "best_effort"
 
-    def wants_frame(self) -> bool:
-        """Whether this camera frame goes to the inference thread (fine_node keeps one per snippet)."""
+    def _subscribe(self, reliability: str) -> None:
+        msg_type, topic = self.camera_topic
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+        self.camera_reliability = reliability
+        self._subscription = self.create_subscription(
+            msg_type, topic, self._on_image, camera_qos(reliability, self.values["camera_queue_depth"]),
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self.get_logger().info(f"camera subscription {reliability} (camera_qos {self.values['camera_qos']})")
+
+    def _recheck_reliability(self) -> None:
+        _, topic = self.camera_topic
+        if not self.get_publishers_info_by_topic(topic):
+            return
+        self._qos_timer.cancel()
+        if self._choose_reliability(topic) == "reliable":
+            self._subscribe("reliable")
+
+    def _on_image(self, msg: Any) -> None:
+        """The camera callback: number the frame from its stamp; hand over only frames in use."""
+        self.stats.count("frames_in")
+        try:
+            stamp = header_stamp(msg.header)
+        except (AttributeError, ImageConversionError):
+            self.stats.reject("bad_message")
+            return
+        with self._clock_lock:
+            lost, stalls = self.clock.stats["lost"], self.clock.stats["stalls"]
+            number = self.clock.number(stamp)
+            self.stats.count("lost", self.clock.stats["lost"] - lost)
+            self.stats.count("stalls", self.clock.stats["stalls"] - stalls)
+        if not self.wants(number):
+            self.stats.count("skipped")
+        elif self._slot.put((msg, time.monotonic(), number)):
+            self.stats.count("dropped")
+
+    def wants(self, number: int) -> bool:
+        """Whether camera frame `number` goes to the inference thread (called in the callback)."""
         return True
+
+    def sample(self, select: Callable[[int], bool], counters: Counter, number: int) -> bool:
+        """`select(number)` of a `SnippetSampler` counting into `counters`, with the snippets it
+        finds missed added to this node's window statistics."""
+        missed = counters["snippets_missed"]
+        chosen = select(number)
+        self.stats.count("snippets_missed", counters["snippets_missed"] - missed)
+        return chosen
 
     def _work(self) -> None:
         while not self._slot.closed:
             item = self._slot.take(timeout=0.5)
             if item is None:
                 continue
-            msg, arrived, index = item
+            msg, arrived, number = item
             try:
-                frame = frame_from_message(msg, index, self.bridge)
+                frame = frame_from_message(msg, number, self.bridge)
             except ImageConversionError as error:
                 self.stats.reject(error.reason)
                 self.get_logger().warning(
-                    f"frame {index} rejected ({error}); counted in /diagnostics",
+                    f"frame {number} rejected ({error}); counted in /diagnostics",
                     throttle_duration_sec=self.values["reject_log_period"],
                 )
                 continue
@@ -182,9 +278,13 @@ class TcvadsNode(Node):
         return {}
 
     def _publish_diagnostics(self) -> None:
+        with self._clock_lock:
+            fps = self.clock.fps
+        camera = {"camera_fps": fps if fps is not None else float("nan"),
+                  "camera_qos": getattr(self, "camera_reliability", "")}
         report = diagnostic_report(
             f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
-            self.stats.window(), {**self.stats.totals(), **self.extra_totals()},
+            self.stats.window(), {**camera, **self.stats.totals(), **self.extra_totals()},
         )
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
@@ -200,25 +300,47 @@ class TcvadsNode(Node):
 
 
 def run(make_node: Callable[[], TcvadsNode], name: str, args: list[str] | None = None) -> int:
-    """A node's main: load before spinning, exit 2 with a clear line when that fails, spin on a
-    MultiThreadedExecutor, and shut down cleanly on Ctrl-C or an external shutdown."""
-    rclpy.init(args=args)
+    """A node's main: load before spinning, exit 2 with one clear line when that fails, spin on
+    a MultiThreadedExecutor, and on SIGINT / SIGTERM close the node (publishing what it owes)
+    before rclpy shuts down."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            get_logger(name).warning(f"{signal.Signals(signum).name} again: already shutting down")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
-        node = make_node()
-    except TcvadsError as error:
-        get_logger(name).fatal(f"cannot start: {error}")
-        rclpy.shutdown()
-        return 2
-    try:
-        rclpy.spin(node, executor=MultiThreadedExecutor())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        node.get_logger().info("shutting down")
-    finally:
-        node.close()
+        try:
+            node = make_node()
+        except TcvadsError as error:
+            get_logger(name).fatal(f"cannot start: {error}")
+            return 2
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        spinner = threading.Thread(target=_spin, args=(executor,), name=f"{name}-executor", daemon=True)
+        spinner.start()
+        while not stop.wait(0.2) and rclpy.ok() and spinner.is_alive():
+            pass
+        node.get_logger().info("shutting down: ending the open event, finishing explanations")
+        node.close()  # the executor still spins, so replies and late messages are still served
+        executor.shutdown(timeout_sec=5.0)
         node.destroy_node()
+        return 0
+    finally:
         if rclpy.ok():
             rclpy.shutdown()
-    return 0
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _spin(executor: MultiThreadedExecutor) -> None:
+    try:
+        executor.spin()
+    except ExternalShutdownException:
+        pass
 
 
 def main_for(make_node: Callable[[], TcvadsNode], name: str) -> Callable[[], None]:

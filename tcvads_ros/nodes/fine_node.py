@@ -1,8 +1,9 @@
 """fine_node: the triggered fine stage (paper §IV.B): names and explains each anomaly.
 
 How the clip reaches it: fine_node subscribes to the same camera topic as coarse_node and keeps
-its own bounded, time-indexed cache of one frame per snippet (`stream.ClipCache`; only those
-frames are converted). An event start on ``anomaly`` (reliable, transient-local) opens a clip cut
+its own bounded, time-indexed cache of one frame per snippet (`stream.ClipCache`; frames are
+numbered from their stamps and sampled with the coarse stage's rule, `SnippetSampler`, and only
+the sampled ones are converted). An event start on ``anomaly`` (reliable, transient-local) opens a clip cut
 from that cache by stamp, exactly as the in-process pipeline cuts it (pre-roll up to the start,
 the rest after; `stream.ClipCollector`). So no frames are re-published, nothing is shared on
 disk, the fine stage may run on another machine (use ``compressed:=true`` there), and a slow
@@ -12,11 +13,14 @@ it never slows coarse_node.
 Publishes, relative to its namespace: ``anomaly/category`` (vision_msgs/Classification with the
 header of the frame that announced the start), ``anomaly/explanation`` (std_msgs/String, the
 readable report) and ``anomaly/explanation/json`` (the versioned JSON document), after storing
-the explanation in the event store; and ``/diagnostics``.
+the explanation in the event store; and ``/diagnostics``. The explanation's frame numbers are
+coarse_node's (the /anomaly announcement carries its number for a stamp), so both nodes name the
+same frames; its times are the camera's stamps.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -39,18 +43,19 @@ from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.pipeline import ClipResult, FineJob, FineWorker, explain_clip
+from tcvads_ros.runtime.pipeline import ClipResult, FineJob, FineWorker, explain_clip, write_clip
+from tcvads_ros.runtime.sampling import SnippetSampler
 
 # The cache holds at most this many frames per second of stream (a 60 fps camera, one frame
 # per snippet kept): memory stays bounded whatever the camera does.
 MAX_CAMERA_FPS = 60.0
 
 
+@dataclasses.dataclass
 class ClipFrame:
     """A clip frame as `FineWorker` reads it from a job (``.frame``)."""
 
-    def __init__(self, frame: Frame) -> None:
-        self.frame = frame
+    frame: Frame
 
 
 class FineNode(TcvadsNode):
@@ -63,11 +68,12 @@ class FineNode(TcvadsNode):
         self.backend_name = backend.describe()
         self.store = EventStore(Path(values["event_store"]).expanduser())
         self.sample_every = int(manifest.snippet_frames)
+        self.sampler = SnippetSampler(self.sample_every)
         seconds = values["clip_cache_seconds"]
-        self.cache = ClipCache(
-            seconds, max_frames=math.ceil(seconds * MAX_CAMERA_FPS / self.sample_every) + 1,
-            every=self.sample_every,
-        )
+        self.cache = ClipCache(seconds, max_frames=math.ceil(seconds * MAX_CAMERA_FPS / self.sample_every) + 1)
+        self.output_dir = parameters.output_dir(values) if values["evidence_clip"] else None
+        if self.output_dir is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         clip_len = int(manifest.fine_clip_snippets)
         self.clips = ClipCollector(
             self.cache, length=clip_len, pre_roll=max(1, clip_len // 2), timeout_s=values["clip_timeout_s"]
@@ -92,8 +98,8 @@ class FineNode(TcvadsNode):
             self.clips.timeout_s = changes["clip_timeout_s"]
 
     # -- input --------------------------------------------------------------------------------
-    def wants_frame(self) -> bool:
-        return self.cache.tick()  # convert only the frames the clip can use
+    def wants(self, number: int) -> bool:
+        return self.sample(self.sampler.select, self.sampler.stats, number)  # one per snippet
 
     def process(self, frame: Frame) -> None:
         self.cache.push(frame)
@@ -110,18 +116,26 @@ class FineNode(TcvadsNode):
         self.clips.announce(event, header, split=stamp_seconds(header, default=event.stamp))
         self._submit_ready()
 
-    def _submit_ready(self) -> None:
-        clip = self.clips.ready()
+    def _submit_ready(self, flush: bool = False) -> None:
+        clip = self.clips.ready(flush=flush)
         if clip is None:
             return
         self._headers[clip.event.event_id] = clip.header
-        job = FineJob(clip.event, [ClipFrame(f) for f in clip.frames], clip.coalesced)
-        if not self.worker.submit(job):
+        offset = self._coarse_offset(clip.event)
+        frames = [ClipFrame(dataclasses.replace(f, index=f.index + offset)) for f in clip.frames]
+        if not self.worker.submit(FineJob(clip.event, frames, clip.coalesced)):
             self._headers.pop(clip.event.event_id, None)
             self.get_logger().warning(
                 f"fine stage busy: clip of event {clip.event.event_id[:8]} dropped (counted)",
                 throttle_duration_sec=self.values["reject_log_period"],
             )
+
+    def _coarse_offset(self, event: Any) -> int:
+        """coarse_node's frame number minus ours for the same stamp: the announcement names its
+        frame in coarse_node's numbering, which started when that node saw its first frame."""
+        with self._clock_lock:
+            ours = self.clock.number_at(event.stamp)
+        return 0 if ours is None else event.frame - ours
 
     # -- results (on the FineWorker thread) ---------------------------------------------------
     def _on_result(self, job: FineJob, result: ClipResult) -> None:
@@ -136,6 +150,10 @@ class FineNode(TcvadsNode):
         text, document = explanation_fields(explanation)
         self.explanation.publish(String(**text))
         self.explanation_json.publish(String(**document))
+        if self.output_dir is not None:
+            fps = self.clock.fps or self.bundle.manifest.fps
+            write_clip(self.output_dir / f"{job.event.event_id}_clip.avi", frames,
+                       fps=max(1.0, fps / self.sample_every))
 
     def _on_error(self, job: FineJob, error: Exception) -> None:
         self._headers.pop(job.event.event_id, None)
@@ -151,11 +169,14 @@ class FineNode(TcvadsNode):
         return header
 
     def extra_totals(self) -> dict[str, Any]:
-        return {**self.clips.stats, **self.worker.stats}
+        return {**self.clips.stats, **self.worker.snapshot()["stats"]}
 
     def close(self) -> None:
+        """Stop the camera, classify the clip still being collected with the frames that came,
+        and finish the queued clips, all while the context can still publish."""
         super().close()
-        self.worker.close(timeout=30.0)  # finish the queued clips
+        self._submit_ready(flush=True)
+        self.worker.close(timeout=30.0)
         self.store.close()
 
 

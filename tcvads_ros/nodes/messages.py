@@ -231,16 +231,31 @@ def diagnostic_status(status_type: Any, key_value_type: Any, report: DiagnosticR
     return status_type(**fields)
 
 
+# Frames lost in transport above this share of what the camera sent make the status WARN.
+LOSS_WARN = 0.01
+
+
 def diagnostic_report(
     name: str, backend: str, window: Mapping[str, Any], totals: Mapping[str, Any]
 ) -> DiagnosticReport:
     """The node's status from one measurement window of `StreamStats` and its running totals.
 
-    STALE when no frame arrived in the window (camera stopped), WARN when frames were rejected or
-    dropped in it, OK otherwise. Every figure is also listed as a key/value pair.
+    - STALE: no frame arrived in the window (the camera stopped);
+    - ERROR: the input is too sparse for the model: whole snippets got no frame while the camera
+      was running (frames lost in transport faster than one per snippet arrives);
+    - WARN: more than `LOSS_WARN` of the camera's frames were lost in transport, or frames were
+      rejected (could not be converted) or dropped (the model was slower than the input);
+    - OK otherwise. Every figure is also listed as a key/value pair.
     """
-    if window["frames_in"] == 0:
+    lost, received = window.get("lost", 0), window["frames_in"]
+    sent = lost + received
+    if received == 0:
         level, message = "STALE", "no camera frames in the last window"
+    elif window.get("snippets_missed", 0) and not window.get("stalls", 0):
+        level, message = "ERROR", (f"input too sparse for the model: {window['snippets_missed']} snippet(s) got "
+                                   f"no frame; {lost} of {sent} camera frames lost in transport")
+    elif lost > LOSS_WARN * sent:
+        level, message = "WARN", f"{lost} of {sent} camera frames lost in transport"
     elif window["rejected"]:
         level, message = "WARN", f"{window['rejected']} frame(s) could not be converted"
     elif window["dropped"]:

@@ -1,8 +1,8 @@
 """Flow control of the nodes, as plain classes (no ROS import): tested without rclpy.
 
-- `LatestSlot`: the camera callback puts each message here and returns at once; the single
-  inference thread takes the newest. A message replaced before it was taken is a dropped frame,
-  counted, so stale frames drop (as RUNTIME.md asks) and the drop is visible in /diagnostics.
+- `LatestSlot`: the camera callback puts each frame the model needs here and returns at once;
+  the single inference thread takes the newest. A frame replaced before it was taken is a
+  dropped frame, counted, so stale frames drop and the drop is visible in /diagnostics.
 - `StreamStats`: counters and per-window rates and latency for /diagnostics.
 - `ClipCache`: fine_node's own bounded, time-indexed buffer of camera frames, from which it cuts
   an event's clip (frames before and after the start), so the clip never crosses the network.
@@ -66,6 +66,12 @@ class LatestSlot(Generic[T]):
         return self._closed
 
 
+# Counters reported per window besides frames in, dropped and rejected: frames lost in transport
+# (gaps in the stamp-derived frame numbers), frames not needed by the model, camera stalls, and
+# snippets for which no frame arrived at all.
+WINDOW_COUNTS = ("lost", "skipped", "stalls", "snippets_missed")
+
+
 class StreamStats:
     """Counts frames in, processed, dropped and rejected, and processing latency, per window.
 
@@ -120,13 +126,15 @@ class StreamStats:
             "latency_max_ms": 1e3 * latencies[-1] if latencies else math.nan,
             "dropped": counts["dropped"],
             "rejected": counts["rejected"],
+            **{key: counts[key] for key in WINDOW_COUNTS},
         }
 
     def totals(self) -> dict[str, Any]:
         with self._lock:
             totals = dict(self._totals)
             rejected = dict(sorted(self._rejected.items()))
-        out = {f"total_{k}": totals.get(k, 0) for k in ("frames_in", "processed", "dropped", "rejected")}
+        out = {f"total_{k}": totals.get(k, 0)
+               for k in ("frames_in", "lost", "skipped", "processed", "dropped", "rejected", "snippets_missed")}
         out["rejected_by_reason"] = rejected
         out.update({f"total_{k}": v for k, v in sorted(totals.items()) if f"total_{k}" not in out})
         return out
@@ -136,26 +144,17 @@ class ClipCache:
     """Frames (anything with `.stamp` and `.index`) of the last `seconds` of stream time.
 
     Memory is bounded twice: by stream time and by `max_frames`, whatever the camera's rate.
-    `tick()` picks one camera frame in every `every` (the fine stage samples one per snippet).
     """
 
-    def __init__(self, seconds: float, max_frames: int, every: int = 1) -> None:
-        if seconds <= 0 or max_frames < 1 or every < 1:
-            raise ValueError("ClipCache needs seconds > 0, max_frames >= 1 and every >= 1")
+    def __init__(self, seconds: float, max_frames: int) -> None:
+        if seconds <= 0 or max_frames < 1:
+            raise ValueError("ClipCache needs seconds > 0 and max_frames >= 1")
         self.seconds = float(seconds)
-        self.every = int(every)
         self._frames: deque = deque(maxlen=int(max_frames))
         self._lock = threading.Lock()
-        self.pushed = 0
-
-    def tick(self) -> bool:
-        """Count one camera frame; True when it is one to keep (callers convert only those)."""
-        keep = self.pushed % self.every == 0
-        self.pushed += 1
-        return keep
 
     def push(self, frame: Any) -> None:
-        """Keep `frame` (one that `tick()` chose)."""
+        """Keep `frame` (one the fine stage sampled)."""
         with self._lock:
             if self._frames and frame.stamp < self._frames[-1].stamp - self.seconds:
                 self._frames.clear()  # the clock went back (a bag replayed): a new timeline
@@ -230,8 +229,9 @@ class ClipCollector:
                 clip.event = event
                 clip.ended = clip.ended or event.kind == "end"
 
-    def ready(self) -> Clip | None:
-        """The open clip once complete (or ended, or timed out); None while it is collecting."""
+    def ready(self, flush: bool = False) -> Clip | None:
+        """The open clip once complete (or ended, or timed out, or `flush`: the node is shutting
+        down and classifies what arrived); None while it is collecting."""
         with self._lock:
             clip = self._open
             if clip is None:
@@ -243,7 +243,7 @@ class ClipCollector:
             newest = self.cache.newest_stamp()
             complete = len(pre) + len(post) >= self.length
             timed_out = newest is not None and newest >= clip.deadline
-            if not (complete or clip.ended or timed_out):
+            if not (complete or clip.ended or timed_out or flush):
                 return None
             self._open = None
             frames = pre + post

@@ -14,6 +14,7 @@ bump `SCHEMA_VERSION` on any change a reader would notice.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -207,7 +208,7 @@ class Explanation:
         """One line, at most 128 characters: what, how sure, when, which event."""
         line = (
             f"ANOMALY {self.category} p={self.probability:.2f} "
-            f"t={self.start_stamp:.2f}-{self.end_stamp:.2f}s "
+            f"t={format_span(self.start_stamp, self.end_stamp)} "
             f"frames {self.start_frame}-{self.end_frame} event {self.event_id[:8]}"
         )
         if len(line) > HEADLINE_CHARS:
@@ -221,7 +222,8 @@ class Explanation:
             self.headline(),
             f"event:      {self.event_id}",
             f"category:   {self.category} (probability {self.probability:.3f})",
-            f"time:       {self.start_stamp:.3f} s to {self.end_stamp:.3f} s ({duration:.2f} s), "
+            f"time:       {format_time(self.start_stamp, full=True)} to {format_time(self.end_stamp, full=True)} "
+            f"({duration:.2f} s), "
             f"frames [{self.start_frame}, {self.end_frame})",
             "scores:     "
             + ", ".join(f"{name} {score:.3f}" for name, score in self.ranked_scores()),
@@ -244,3 +246,25 @@ class Explanation:
             f"model:      bundle {self.bundle}, backend {self.backend}, schema {self.schema_version}"
         )
         return "\n".join(lines)
+
+
+# Stamps from this value on (2001-09-09) are wall-clock time (ROS header stamps from a camera's
+# system clock); smaller ones are seconds into a file, a bag or a simulation.
+EPOCH_STAMPS = 1e9
+
+
+def format_time(stamp: float, full: bool = False) -> str:
+    """A stamp for people: UTC clock time for wall-clock stamps (with the date when `full`),
+    else seconds into the stream."""
+    if stamp < EPOCH_STAMPS:
+        return f"{stamp:.3f} s" if full else f"{stamp:.2f}s"
+    moment = datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc)
+    clock = moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 10000:02d}"
+    return moment.strftime("%Y-%m-%d ") + clock + " UTC" if full else clock
+
+
+def format_span(start: float, end: float) -> str:
+    """`start`-`end` as in the headline: ``12.40-15.90s`` or ``11:04:12.08-11:04:22.08UTC``."""
+    if start < EPOCH_STAMPS:
+        return f"{start:.2f}-{end:.2f}s"
+    return f"{format_time(start)}-{format_time(end)}UTC"

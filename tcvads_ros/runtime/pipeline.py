@@ -394,12 +394,27 @@ class TwoStagePipeline:
             Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
 
     def push(self, frame: Frame) -> list[AnomalyEvent]:
-        scored, events = self.coarse.push(frame)
+        """One source frame in; the events it caused out (stored before they are returned)."""
+        return self.process(frame) if self.select(frame.index) else []
+
+    def select(self, index: int) -> bool:
+        """Whether source frame `index` is one the detector runs (`CoarseDetector.select`); a live
+        source asks before it decodes the frame, then hands the chosen ones to `process`."""
+        return self.coarse.select(index)
+
+    def process(self, frame: Frame) -> list[AnomalyEvent]:
+        """Run a frame that `select` chose; returns the events it caused."""
+        scored, events = self.coarse.process(frame)
         for event in events:
             self._record(event)
         if self.fine is not None:
             self._collect(scored, events)
         return events
+
+    def newest_snippet(self) -> _Snippet | None:
+        """The newest frame the backbone ran on, with its CAM (for a live heat-map view)."""
+        snippets = self.coarse.snippets
+        return snippets.newest() if len(snippets) else None
 
     @property
     def event_config(self) -> EventConfig:

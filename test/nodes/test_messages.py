@@ -215,7 +215,11 @@ def window(**overrides):
 
 @pytest.mark.parametrize(
     ("overrides", "level"),
-    [({}, "OK"), ({"rejected": 2}, "WARN"), ({"dropped": 3}, "WARN"), ({"frames_in": 0}, "STALE")],
+    [({}, "OK"), ({"rejected": 2}, "WARN"), ({"dropped": 3}, "WARN"), ({"frames_in": 0}, "STALE"),
+     ({"lost": 1}, "WARN"),  # 1 of 31 lost: over 1 %
+     ({"frames_in": 300, "lost": 2}, "OK"),  # 2 of 302: within the 1 % budget
+     ({"frames_in": 5, "lost": 25, "snippets_missed": 1}, "ERROR"),
+     ({"frames_in": 5, "lost": 0, "snippets_missed": 3, "stalls": 1}, "OK")],  # the camera paused: STALE before
 )
 def test_diagnostic_levels(overrides, level):
     report = messages.diagnostic_report("tcvads coarse_node", "onnxruntime", window(**overrides), {"total_rejected": 4})

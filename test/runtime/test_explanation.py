@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -15,6 +16,7 @@ from tcvads_ros.runtime.explanation import (
     Explanation,
     ExplanationError,
     RetrievedCaption,
+    format_time,
 )
 
 FIELDS = dict(
@@ -71,6 +73,15 @@ def test_text_reads_well_and_headline_survives_ros2_topic_echo_truncation():
     long = make(category="X" * 300, class_scores={"X" * 300: 0.9}, probability=0.9)
     assert len(long.headline()) == HEADLINE_CHARS and long.headline().endswith("...")
     assert "scene:      no caption retrieved" in make(captions=[]).to_text()
+
+
+def test_wall_clock_stamps_read_as_utc_times():
+    # 2026-12-01 11:04:12.08 UTC to 11:04:22.58 UTC, as a camera's header stamps give them.
+    start = datetime.datetime(2026, 12, 1, 11, 4, 12, 80000, tzinfo=datetime.timezone.utc).timestamp()
+    doc = make(start_stamp=start, end_stamp=start + 10.5)
+    assert "t=11:04:12.08-11:04:22.58UTC" in doc.headline() and len(doc.headline()) <= HEADLINE_CHARS
+    assert "time:       2026-12-01 11:04:12.08 UTC to 2026-12-01 11:04:22.58 UTC (10.50 s)" in doc.to_text()
+    assert format_time(12.4) == "12.40s" and format_time(12.4, full=True) == "12.400 s"
 
 
 @pytest.mark.parametrize(
