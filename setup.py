@@ -77,6 +77,7 @@ setup(
             "tcvads = tcvads_ros.cli:main",
             "coarse_node = tcvads_ros.nodes.coarse_node:main",
             "fine_node = tcvads_ros.nodes.fine_node:main",
+            "camera_player = tcvads_ros.nodes.camera_player:main",
         ],
     },
 )

@@ -3,6 +3,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$root/scripts/setup_venv.sh" test
+# ROS 2 Jazzy from the registry, so the node tests run under real rclpy (none may skip for it).
+bash "$root/scripts/install_ros.sh"
+export TCVADS_REQUIRE_ROS=1
 cd "$root"
 echo "==> ruff"
 .venv/bin/ruff check .

@@ -33,7 +33,7 @@ def test_wheel_installs_the_ament_layout(tmp_path):
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     parser = configparser.ConfigParser()
     parser.read_string(zipfile.ZipFile(wheel).read(entry_points).decode())
-    assert set(parser["console_scripts"]) == {"tcvads", "coarse_node", "fine_node"}
+    assert set(parser["console_scripts"]) == {"tcvads", "coarse_node", "fine_node", "camera_player"}
 
 
 def test_setup_cfg_puts_node_executables_where_ros2_run_looks():

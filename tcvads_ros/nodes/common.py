@@ -80,6 +80,8 @@ EVENT_QOS = QoSProfile(
 )
 # The heat map is a live view: newest only, best effort.
 VIEW_QOS = CAMERA_QOS
+# FrameClock counters mirrored into the node's statistics (per window and in total).
+CLOCK_COUNTS = ("lost", "stalls", "stalled")
 # Parameters every rclpy node understands besides the ones it declares.
 ROS_PARAMETER_PREFIXES = ("qos_overrides.",)
 
@@ -224,10 +226,11 @@ class TcvadsNode(Node):
             self.stats.reject("bad_message")
             return
         with self._clock_lock:
-            lost, stalls = self.clock.stats["lost"], self.clock.stats["stalls"]
+            counts = self.clock.stats
+            before = {key: counts[key] for key in CLOCK_COUNTS}
             number = self.clock.number(stamp)
-            self.stats.count("lost", self.clock.stats["lost"] - lost)
-            self.stats.count("stalls", self.clock.stats["stalls"] - stalls)
+            for key in CLOCK_COUNTS:
+                self.stats.count(key, counts[key] - before[key])
         if not self.wants(number):
             self.stats.count("skipped")
         elif self._slot.put((msg, time.monotonic(), number)):
@@ -310,7 +313,8 @@ def run(make_node: Callable[[], TcvadsNode], name: str, args: list[str] | None =
             get_logger(name).warning(f"{signal.Signals(signum).name} again: already shutting down")
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         try:
@@ -327,13 +331,12 @@ def run(make_node: Callable[[], TcvadsNode], name: str, args: list[str] | None =
         node.get_logger().info("shutting down: ending the open event, finishing explanations")
         node.close()  # the executor still spins, so replies and late messages are still served
         executor.shutdown(timeout_sec=5.0)
+        spinner.join(timeout=5.0)  # rcl aborts the process if a node goes while a wait is on it
         node.destroy_node()
         return 0
     finally:
         if rclpy.ok():
             rclpy.shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _spin(executor: MultiThreadedExecutor) -> None:
@@ -347,6 +350,11 @@ def main_for(make_node: Callable[[], TcvadsNode], name: str) -> Callable[[], Non
     """The console entry point of a node."""
 
     def main() -> None:
-        sys.exit(run(make_node, name))
+        code = run(make_node, name)
+        # Python restores the default handlers while it exits, and a signal then (a second
+        # Ctrl-C) would kill the process with a traceback: ignore them for the last moments.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        sys.exit(code)
 
     return main

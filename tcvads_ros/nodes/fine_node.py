@@ -113,6 +113,11 @@ class FineNode(TcvadsNode):
             self.get_logger().warning(f"anomaly message refused: {error}",
                                       throttle_duration_sec=self.values["reject_log_period"])
             return
+        if event.kind == "start" and self.store.explanations(event.event_id):
+            # Transient local replays the last announcements to a restarted fine_node: an event
+            # explained before the restart (its explanation is in the store) is not explained again.
+            self.stats.count("already_explained")
+            return
         self.clips.announce(event, header, split=stamp_seconds(header, default=event.stamp))
         self._submit_ready()
 

@@ -67,9 +67,9 @@ class LatestSlot(Generic[T]):
 
 
 # Counters reported per window besides frames in, dropped and rejected: frames lost in transport
-# (gaps in the stamp-derived frame numbers), frames not needed by the model, camera stalls, and
-# snippets for which no frame arrived at all.
-WINDOW_COUNTS = ("lost", "skipped", "stalls", "snippets_missed")
+# (gaps in the stamp-derived frame numbers), frames not needed by the model, camera stalls (gaps
+# over a second) and the frames they skipped, and snippets for which no frame arrived at all.
+WINDOW_COUNTS = ("lost", "skipped", "stalls", "stalled", "snippets_missed")
 
 
 class StreamStats:
@@ -134,7 +134,8 @@ class StreamStats:
             totals = dict(self._totals)
             rejected = dict(sorted(self._rejected.items()))
         out = {f"total_{k}": totals.get(k, 0)
-               for k in ("frames_in", "lost", "skipped", "processed", "dropped", "rejected", "snippets_missed")}
+               for k in ("frames_in", "lost", "stalled", "skipped", "processed", "dropped", "rejected",
+                         "snippets_missed")}
         out["rejected_by_reason"] = rejected
         out.update({f"total_{k}": v for k, v in sorted(totals.items()) if f"total_{k}" not in out})
         return out
@@ -173,6 +174,10 @@ class ClipCache:
 
     def __len__(self) -> int:
         return len(self._frames)
+
+
+# A clip with no frame from before its event's start must begin within this many seconds of it.
+COVER_S = 1.0
 
 
 @dataclass
@@ -249,6 +254,11 @@ class ClipCollector:
             frames = pre + post
             if not frames:
                 self.stats["empty_clips"] += 1
+                return None
+            if not pre and post[0].stamp > clip.split + COVER_S:
+                # The cache began after the event did (a fine_node started late, or a start
+                # replayed to it): these frames show another moment, not the event.
+                self.stats["clips_not_covered"] += 1
                 return None
             self.stats["clips"] += 1
             return Clip(clip.event, clip.header, pad_clip(frames, self.length, self.pre_roll, len(pre)),

@@ -78,8 +78,10 @@ class FrameClock:
             jitter and keeps the previous number.
 
     ``stats``: ``frames``, ``lost`` (frames missing between consecutive numbers, gaps up to
-    `stall_s`), ``stalls``, ``stalled_s``, ``repeated`` (a frame with the previous frame's number:
-    a repeated stamp or jitter), ``resets``.
+    `stall_s`), ``stalls``, ``stalled_s`` and ``stalled`` (the frame numbers a stall skipped:
+    frames the camera did not send, or that a long outage of the link lost), ``repeated`` (a
+    frame with the previous frame's number: a repeated stamp or jitter), ``resets``. Frames
+    received + lost + stalled = the frames the camera would have sent over the numbered span.
     """
 
     def __init__(self, fps: float | None = None, calibration_frames: int = 24,
@@ -137,8 +139,7 @@ class FrameClock:
         if number == last_number:  # the numbering stays anchored at the earlier frame
             self.stats["repeated"] += 1
             return number
-        if step <= self.stall_s:
-            self.stats["lost"] += number - last_number - 1
+        self.stats["lost" if step <= self.stall_s else "stalled"] += number - last_number - 1
         self._last = (stamp, number)
         return number
 

@@ -162,3 +162,25 @@ def test_clip_collector_never_fills_a_stale_start_with_later_frames():
     for f in frames([100.0, 100.5, 101.0, 101.5, 102.0]):
         cache.push(f)
     assert clips.ready() is None and clips.stats["empty_clips"] == 1
+
+
+def test_clip_collector_drops_a_clip_whose_frames_begin_after_its_event():
+    cache, clips = collector(timeout_s=10.0)
+    clips.announce(event("start", stamp=5.0))  # replayed to a fine_node that started at 7.5 s
+    for f in frames([7.5, 8.0, 8.5, 9.0]):
+        cache.push(f)
+    assert clips.ready() is None and clips.stats["clips_not_covered"] == 1
+    cache, clips = collector()
+    clips.announce(event("start", "early", stamp=9.2))  # a start just before the first frame
+    cache.push(SimpleNamespace(stamp=9.6, index=9))
+    assert clips.ready(flush=True).frames[0].stamp == 9.6  # within COVER_S: kept
+
+
+def test_clip_collector_flush_cuts_the_clip_being_collected():
+    cache, clips = collector()
+    for f in frames([0.0, 1.0, 2.0]):
+        cache.push(f)
+    clips.announce(event("start", stamp=2.0))
+    assert clips.ready() is None
+    clip = clips.ready(flush=True)  # shutting down: classify what arrived
+    assert [f.stamp for f in clip.frames] == [1.0, 2.0, 2.0, 2.0] and clips.ready(flush=True) is None

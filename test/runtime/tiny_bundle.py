@@ -124,3 +124,71 @@ def make_tiny_run(folder: Path, threshold: float = 0.5) -> Path:
                                                     "clip_snippets": 4, "fps": 25.0})
     run.write_json("calibration.json", {"threshold": threshold, "method": "f1"})
     return folder
+
+
+class RednessBackbone(nn.Module):
+    """A coarse 'backbone' whose feature is how red the frame is (mean of R - G after the
+    ImageNet normalisation), with that difference as its CAM: a model of known behaviour, so
+    node and transport tests can assert where events start and end."""
+
+    def __init__(self, feature_dim: int, cam_size: int = 8):
+        super().__init__()
+        self.feature_dim, self.cam_size = feature_dim, cam_size
+
+    def forward_with_maps(self, x):
+        red = nn.functional.adaptive_avg_pool2d(x[:, :1] - x[:, 1:2], self.cam_size)
+        return red.mean((2, 3)).repeat(1, self.feature_dim), red
+
+    def cam_from_maps(self, maps):
+        return maps[:, 0]
+
+
+class RednessQACM(nn.Module):
+    """Logit of every window position from its redness: sigmoid(gain * (red - level))."""
+
+    receptive_field = 1
+
+    def __init__(self, level: float, gain: float = 8.0):
+        super().__init__()
+        self.level, self.gain = level, gain
+
+    def forward(self, features):
+        return self.gain * (features[..., 0] - self.level)
+
+
+def make_redness_bundle(out: Path, level: float = 1.0, **overrides):
+    """A bundle whose coarse score is high exactly while the frame is mostly red (see
+    `red_scene`), with the tiny fine stage: for tests of timing, transport and shutdown."""
+    manifest = tiny_manifest(**{"window": 4, "fine_clip_snippets": 4, **overrides})
+    graphs = tiny_graphs(manifest)
+    graphs["coarse_backbone"] = CoarseBackboneGraph(
+        FramePreprocess(manifest.coarse_mean, manifest.coarse_std), RednessBackbone(manifest.feature_dim))
+    graphs["coarse_qacm"] = CoarseQACMGraph(RednessQACM(level))
+    return export_bundle(graphs, tiny_text_table(manifest), manifest, out)
+
+
+def red_scene(i: int, fps: float, anomalies: list[tuple[float, float]], size=(96, 128)) -> np.ndarray:
+    """Frame i of a grey street with a moving walker; during each (start, end) second span of
+    `anomalies` a red fire fills most of the picture."""
+    h, w = size
+    t = i / fps
+    rgb = np.full((h, w, 3), 110, np.uint8)
+    rgb[h // 2:, :] = 80  # the road
+    x = int((t * 20) % (w - 12))
+    rgb[h // 3:h // 3 + 24, x:x + 12] = (60, 60, 140)  # a walker in blue
+    if any(start <= t < end for start, end in anomalies):
+        rgb[h // 8:, w // 8:w - w // 8] = (230, 40, 20)
+    return rgb
+
+
+def write_red_video(path: Path, seconds: float, fps: float, anomalies: list[tuple[float, float]]) -> Path:
+    """`red_scene` as an MJPEG AVI (OpenCV writes it everywhere)."""
+    import cv2
+
+    frames = [red_scene(i, fps, anomalies) for i in range(int(round(seconds * fps)))]
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for rgb in frames:
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path

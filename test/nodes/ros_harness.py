@@ -1,0 +1,178 @@
+"""Running the nodes as a user would, for the tests over DDS: console scripts in their own
+processes, a tester node in the test's process, and waits on conditions (matched endpoints,
+received messages), never on luck.
+
+The test session runs on its own ROS domain, with discovery kept on this machine
+(test/conftest.py sets ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from std_msgs.msg import String
+from vision_msgs.msg import Classification
+
+from tcvads_ros.nodes.common import EVENT_QOS
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent  # the venv's console scripts: coarse_node, fine_node, camera_player
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
+    """Poll `condition` until it returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class NodeProcess:
+    """A console script (`coarse_node`, `fine_node`, `camera_player`) in its own process, its
+    output captured to a log file."""
+
+    def __init__(self, executable: str, *args: str, log: Path) -> None:
+        self.log = log
+        self._out = open(log, "w")  # noqa: SIM115 - closed in wait()
+        self.proc = subprocess.Popen([str(BIN / executable), *args], stdout=self._out,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def signal(self, sig: int = signal.SIGINT) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._out.close()
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGINT, as Ctrl-C or `ros2 launch` sends it, and the exit status."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGINT)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.wait(10)
+
+    def text(self) -> str:
+        if not self._out.closed:
+            self._out.flush()
+        return self.log.read_text(errors="replace")
+
+
+def node_args(bundle: Path, tmp: Path, name: str, *params: str, namespace: str = "",
+              params_file: bool = True) -> list[str]:
+    """``--ros-args`` as `ros2 run` passes them: the shipped params file (unless not
+    `params_file`), the test's bundle and stores, and `params` (``key:=value``)."""
+    args = ["--ros-args", *(["--params-file", str(REPO / "config/edge.yaml")] if params_file else []),
+            "-p", f"bundle:={bundle}", "-p", f"event_store:={tmp / (name + '.sqlite')}",
+            "-p", f"output_dir:={tmp / (name + '_evidence')}", "-p", "diagnostics_period:=0.5"]
+    for param in params:
+        args += ["-p", param]
+    if namespace:
+        args += ["-r", f"__ns:={namespace}"]
+    return args
+
+
+def play(video: Path, topic: str, log: Path, *extra: str, subscribers: int = 1) -> NodeProcess:
+    """camera_player on `video`, starting once `subscribers` camera subscriptions matched."""
+    return NodeProcess("camera_player", str(video), "--topic", topic, "--wait-subscribers",
+                       str(subscribers), *extra, log=log)
+
+
+def played(player: NodeProcess) -> dict:
+    """camera_player's closing JSON line (frames published, seconds, fps)."""
+    assert player.wait(120) == 0, player.text()
+    return json.loads(player.text().strip().splitlines()[-1])
+
+
+class Observer:
+    """A node in the test's process that records /anomaly, the category, the explanation and
+    /diagnostics of one namespace, spun on its own thread."""
+
+    def __init__(self, namespace: str = "", name: str = "tcvads_tester") -> None:
+        self.node = rclpy.create_node(name, namespace=namespace or "/")
+        self.lock = threading.Lock()
+        self.anomaly: list[dict] = []
+        self.category: list[Classification] = []
+        self.explanation: list[str] = []
+        self.diagnostics: list[dict] = []
+        self.subscribe()
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def subscribe(self) -> None:
+        def keep(into, convert=lambda m: m):
+            def callback(msg):
+                with self.lock:
+                    into.append(convert(msg))
+            return callback
+
+        self.node.create_subscription(String, "anomaly", keep(self.anomaly, lambda m: json.loads(m.data)), EVENT_QOS)
+        self.node.create_subscription(Classification, "anomaly/category", keep(self.category), EVENT_QOS)
+        self.node.create_subscription(String, "anomaly/explanation", keep(self.explanation, lambda m: m.data),
+                                      EVENT_QOS)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", keep(self.diagnostics, statuses), 10)
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        with self.lock:
+            return [d for d in self.anomaly if kind is None or d["kind"] == kind]
+
+    def status(self, node: str) -> dict | None:
+        """The newest /diagnostics status of `node` (name contains it), as {key: value}, plus
+        its level and message."""
+        with self.lock:
+            for report in reversed(self.diagnostics):
+                for name, values in report.items():
+                    if name.endswith("/" + node):
+                        return values
+        return None
+
+    def statuses(self, node: str) -> list[dict]:
+        with self.lock:
+            return [v for r in self.diagnostics for n, v in r.items() if n.endswith("/" + node)]
+
+    def matched(self, topic: str, publishers: int) -> bool:
+        return self.node.count_publishers(topic) >= publishers
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+LEVEL_NAMES = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
+
+
+def statuses(array: DiagnosticArray) -> dict[str, dict]:
+    out = {}
+    for status in array.status:
+        values = {kv.key: kv.value for kv in status.values}
+        values["level"] = LEVEL_NAMES[int.from_bytes(status.level, "little") if isinstance(status.level, bytes)
+                                      else int(status.level)]
+        values["message"] = status.message
+        out[status.name] = values
+    return out
+
+
+def seconds(header: dict) -> float:
+    """Seconds of an /anomaly document's header stamp."""
+    return header["stamp"]["sec"] + header["stamp"]["nanosec"] * 1e-9
