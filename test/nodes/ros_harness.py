@@ -30,15 +30,18 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv's console scripts: coarse_node, fine_node, camera_player
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
-    """Poll `condition` until it returns something truthy; fail naming `what` after `timeout`."""
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, step: float = 0.05,
+               detail: Callable[[], Any] | None = None) -> Any:
+    """Poll `condition` until it returns something truthy; fail naming `what` (and `detail()`,
+    the state that was waited on) after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}"
+                         + (f"; last seen: {detail()}" if detail else ""))
 
 
 class NodeProcess:

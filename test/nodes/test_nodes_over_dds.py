@@ -86,6 +86,7 @@ def publish_faults(tester: Observer, msg_type, topic: str, messages: list, subsc
     wait_until(lambda: publisher.get_subscription_count() >= subscribers, 30, f"{subscribers} subscribers on {topic}")
     for msg in messages:
         publisher.publish(msg)
+        time.sleep(0.3)  # one at a time: a frame replaced before the model took it is only "dropped"
     assert publisher.wait_for_all_acked(rclpy.duration.Duration(seconds=10))
     tester.node.destroy_publisher(publisher)
 
@@ -162,11 +163,9 @@ def test_separate_nodes_announce_name_and_explain_each_anomaly(bundle, tmp_path)
         def counted(status):  # what the camera sent over the numbered span, by fate
             return sum(int(status[f"total_{k}"]) for k in ("frames_in", "lost", "stalled"))
 
-        try:
-            status = wait_until(lambda: (s := tester.status("coarse_node")) and counted(s) >= published and s, 20,
-                                f"coarse_node's /diagnostics to account for {published} frames")
-        except AssertionError as error:
-            raise AssertionError(f"{error}; last status: {tester.status('coarse_node')}") from None
+        status = wait_until(lambda: (s := tester.status("coarse_node")) and counted(s) >= published and s, 20,
+                            f"coarse_node's /diagnostics to account for {published} frames",
+                            detail=lambda: tester.status("coarse_node"))
         first, second = (json.loads((tmp_path / f"stamps{run}.json").read_text()) for run in range(2))
         between = int(round((second[0] - first[-1]) * FPS)) - 1  # the camera's pause between the runs
         # Received and lost are exact; a pause's frame count is its length over the estimated period.
@@ -179,10 +178,10 @@ def test_separate_nodes_announce_name_and_explain_each_anomaly(bundle, tmp_path)
 
         # Malformed frames, each a second apart (a snippet of its own): counted, never fatal.
         now = time.time()
-        faults = [bad_image(now + k, kind) for k, kind in enumerate(("encoding", "truncated", "zero"))]
+        faults = [bad_image(now + 2 + k, kind) for k, kind in enumerate(("encoding", "truncated", "zero"))]
         publish_faults(tester, Image, camera, faults, subscribers=2)
         status = wait_until(lambda: (s := tester.status("coarse_node")) and int(s["total_rejected"]) >= 3 and s,
-                            20, "the malformed frames to be counted")
+                            20, "the malformed frames to be counted", detail=lambda: tester.status("coarse_node"))
         for reason in ("unsupported_encoding=1", "truncated=1", "zero_size=1"):
             assert reason in status["rejected_by_reason"]
 
@@ -251,7 +250,10 @@ def test_in_process_fine_stage_on_compressed_frames_and_ctrl_c_with_an_open_even
     last = statuses[-1]
     assert "decode_failed=1" in last["rejected_by_reason"] and "unsupported_format=1" in last["rejected_by_reason"]
     decoded = int(last["total_processed"]) + int(last["total_rejected"]) + int(last["total_dropped"])
-    assert int(last["total_skipped"]) >= 10 * decoded  # one JPEG per 16-frame snippet decoded, the rest never
+    # One JPEG per 16-frame snippet decoded, the others never (a pause, and each corrupt frame
+    # in a snippet of its own, start a snippet each).
+    assert decoded <= int(last["total_frames_in"]) // 16 + len(corrupt) + int(last["total_stalls"]) + 2, last
+    assert int(last["total_skipped"]) == int(last["total_frames_in"]) - decoded
 
 
 @pytest.mark.parametrize(
