@@ -134,10 +134,14 @@ class CoarseNode(TcvadsNode):
 
     def extra_totals(self) -> dict[str, Any]:
         try:
-            stats = self.pipeline.summary()["stats"]
+            summary = self.pipeline.summary()
         except RuntimeError:  # a counter gained a key while copied (inference thread): next time
             return {}
-        return {key: stats[key] for key in sorted(stats) if key not in NODE_COUNTED}
+        stats = summary["stats"]
+        # The streaming core's own time per model frame (backbone, QACM, events), beside the
+        # node's arrival-to-result latency: their difference is what the node adds.
+        model = {"model_latency_ms": summary["coarse_latency"].get("mean_ms", float("nan"))}
+        return {**model, **{key: stats[key] for key in sorted(stats) if key not in NODE_COUNTED}}
 
     def close(self) -> None:
         """Stop the camera, end the open event (stored, then published) and let the in-process

@@ -133,9 +133,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         choices=CAMERA_QOS, read_only=True,
     ),
     ParameterSpec(
-        "camera_queue_depth", "integer", 5,
-        "camera messages the subscription queues while the callback is busy (the callback only "
-        "reads the stamp, so a short queue suffices)",
+        "camera_queue_depth", "integer", 10,
+        "camera messages the subscription queues while the callback is busy or starved of CPU "
+        "(the callback only reads the stamp; a third of a second at 30 fps)",
         range=(1, 100, 1), read_only=True,
     ),
     ParameterSpec(

@@ -134,7 +134,9 @@ class FrameClock:
         elif step > 0 and self.given_fps is None:
             self._intervals.append(step)
             self._seen_intervals += 1
-            self._period = estimate_period(self._intervals)
+            # Every interval until calibrated, then once per second or so (it runs per frame).
+            if not self.calibrated or self._seen_intervals % self.calibration_frames == 0:
+                self._period = estimate_period(self._intervals)
         number = last_number + 1 if self._period is None else max(last_number, self.number_at(stamp))
         if number == last_number:  # the numbering stays anchored at the earlier frame
             self.stats["repeated"] += 1

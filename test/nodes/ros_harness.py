@@ -48,18 +48,32 @@ class NodeProcess:
     """A console script (`coarse_node`, `fine_node`, `camera_player`) in its own process, its
     output captured to a log file."""
 
+    running: list[NodeProcess] = []  # killed by `kill_all` after each test, whatever happened
+
     def __init__(self, executable: str, *args: str, log: Path) -> None:
         self.log = log
         self._out = open(log, "w")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen([str(BIN / executable), *args], stdout=self._out,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        NodeProcess.running.append(self)
+
+    @classmethod
+    def kill_all(cls) -> None:
+        for process in cls.running:
+            process.kill()
+        cls.running.clear()
 
     def signal(self, sig: int = signal.SIGINT) -> None:
         self.proc.send_signal(sig)
 
     def wait(self, timeout: float = 60.0) -> int:
+        """The exit status; a process still running after `timeout` is killed (and the test fails)."""
         try:
             return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise AssertionError(f"{self.proc.args[0]} did not exit within {timeout:.0f} s; killed") from None
         finally:
             self._out.close()
 
@@ -72,7 +86,8 @@ class NodeProcess:
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-        self.wait(10)
+        self.proc.wait(10)
+        self._out.close()
 
     def text(self) -> str:
         if not self._out.closed:

@@ -46,6 +46,7 @@ def bundle(tmp_path_factory):
 def ros():
     rclpy.init()
     yield
+    NodeProcess.kill_all()  # nothing outlives its test, whatever happened
     rclpy.shutdown()
 
 
@@ -143,7 +144,7 @@ def test_separate_nodes_announce_name_and_explain_each_anomaly(bundle, tmp_path)
                                   "--stamps-out", str(stamps), subscribers=2))
             published += summary["published"]
             truth += truth_stamps(stamps, [span])
-            wait_until(lambda: len(tester.events("end")) > run and len(tester.explanation) > run, 30,
+            wait_until(lambda run=run: len(tester.events("end")) > run and len(tester.explanation) > run, 30,
                        f"event {run + 1}'s end and explanation")
             if run == 0:  # SIGKILL, as a crash: coarse_node carries on, a new fine_node takes over
                 fine.kill()

@@ -23,6 +23,7 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (no ROS 2 on
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
+from ros_harness import wait_until  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from vision_msgs.msg import Classification  # noqa: E402
@@ -99,7 +100,11 @@ def test_coarse_and_fine_nodes_announce_classify_and_explain(ros, bundle, tmp_pa
     camera = tester.create_publisher(Image, TOPIC, 10)
     executor, _ = spin_in_background(coarse, fine, tester)
     try:
-        time.sleep(1.0)  # discovery
+        # Discovery: both nodes' camera subscriptions and the tester's subscriptions matched,
+        # so no message is published into the void.
+        wait_until(lambda: camera.get_subscription_count() >= 2
+                   and tester.count_publishers("/anomaly") >= 1 and tester.count_publishers("/anomaly/category") >= 1,
+                   30, "discovery")
         camera.publish(image(0, encoding="32FC1"))  # cannot be converted: counted, never raised
         deadline = time.monotonic() + 90.0
         i = 1
@@ -147,7 +152,10 @@ def test_parameters_are_described_validated_and_applied(ros, bundle, tmp_path):
         assert not refused.successful and "must not exceed" in refused.reason
         assert not coarse.set_parameters([Parameter("bundle", value="/elsewhere")])[0].successful
         assert coarse.set_parameters([Parameter("threshold_on", value=0.8)])[0].successful
-        assert coarse.pipeline.coarse.events.cfg.threshold_on == 0.8
+        assert coarse.pipeline.event_config.threshold_on == 0.8
+        assert coarse.set_parameters([Parameter("threshold_on", value=1)])[0].successful  # int for a double
+        assert coarse.pipeline.event_config.threshold_on == 1.0
+        assert not coarse.set_parameters([Parameter("threshold_on", value="high")])[0].successful
     finally:
         coarse.close()
         coarse.destroy_node()
