@@ -98,7 +98,7 @@ class CoarseNode(TcvadsNode):
 
     # -- frames -------------------------------------------------------------------------------
     def wants(self, number: int) -> bool:
-        return self.sample(self.pipeline.select, self.pipeline.coarse.stats, number)
+        return self.sample(self.pipeline.sampler, number)
 
     def process(self, frame: Frame) -> None:
         for event in self.pipeline.process(frame):
@@ -138,9 +138,9 @@ class CoarseNode(TcvadsNode):
         except RuntimeError:  # a counter gained a key while copied (inference thread): next time
             return {}
         stats = summary["stats"]
-        # The streaming core's own time per model frame (backbone, QACM, events), beside the
-        # node's arrival-to-result latency: their difference is what the node adds.
-        model = {"model_latency_ms": summary["coarse_latency"].get("mean_ms", float("nan"))}
+        # The streaming core's own time per model frame (median of the last 2048: backbone, QACM,
+        # events), beside the node's arrival-to-result latency: the difference is the node's.
+        model = {"model_latency_ms": summary["coarse_latency"].get("p50_ms", float("nan"))}
         return {**model, **{key: stats[key] for key in sorted(stats) if key not in NODE_COUNTED}}
 
     def close(self) -> None:

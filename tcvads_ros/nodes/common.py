@@ -26,7 +26,6 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +52,7 @@ from tcvads_ros.nodes.messages import diagnostic_report, diagnostic_status, fram
 from tcvads_ros.nodes.stream import LatestSlot, StreamStats
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import ImageConversionError, header_stamp
-from tcvads_ros.runtime.sampling import FrameClock
+from tcvads_ros.runtime.sampling import FrameClock, SnippetSampler
 
 try:  # cv_bridge where it is installed; the project's NumPy conversion everywhere else
     from cv_bridge import CvBridge
@@ -240,12 +239,12 @@ class TcvadsNode(Node):
         """Whether camera frame `number` goes to the inference thread (called in the callback)."""
         return True
 
-    def sample(self, select: Callable[[int], bool], counters: Counter, number: int) -> bool:
-        """`select(number)` of a `SnippetSampler` counting into `counters`, with the snippets it
-        finds missed added to this node's window statistics."""
-        missed = counters["snippets_missed"]
-        chosen = select(number)
-        self.stats.count("snippets_missed", counters["snippets_missed"] - missed)
+    def sample(self, sampler: SnippetSampler, number: int) -> bool:
+        """`sampler.select(number)`, with the snippets it finds missed added to this node's
+        window statistics."""
+        missed = sampler.stats["snippets_missed"]
+        chosen = sampler.select(number)
+        self.stats.count("snippets_missed", sampler.stats["snippets_missed"] - missed)
         return chosen
 
     def _work(self) -> None:

@@ -99,7 +99,7 @@ class FineNode(TcvadsNode):
 
     # -- input --------------------------------------------------------------------------------
     def wants(self, number: int) -> bool:
-        return self.sample(self.sampler.select, self.sampler.stats, number)  # one per snippet
+        return self.sample(self.sampler, number)  # one frame per snippet, as coarse_node takes
 
     def process(self, frame: Frame) -> None:
         self.cache.push(frame)

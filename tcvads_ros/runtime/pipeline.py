@@ -397,6 +397,12 @@ class TwoStagePipeline:
         """One source frame in; the events it caused out (stored before they are returned)."""
         return self.process(frame) if self.select(frame.index) else []
 
+    @property
+    def sampler(self) -> SnippetSampler:
+        """The rule that picks the frames the detector runs (its counters: frames, gaps, missed
+        snippets)."""
+        return self.coarse.sampler
+
     def select(self, index: int) -> bool:
         """Whether source frame `index` is one the detector runs (`CoarseDetector.select`); a live
         source asks before it decodes the frame, then hands the chosen ones to `process`."""
