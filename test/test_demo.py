@@ -5,17 +5,13 @@ the model it trains must find the test video's known anomaly."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from tiny_bundle import make_tiny_run
 
-sys.path.insert(0, str(Path(__file__).parent / "runtime"))
-
-from tiny_bundle import make_tiny_run  # noqa: E402
-
-from tcvads_ros import demo  # noqa: E402
-from tcvads_ros.cli import main  # noqa: E402
+from tcvads_ros import demo
+from tcvads_ros.cli import main
 
 
 def test_demo_reuses_a_finished_run(tmp_path, capsys):

@@ -1,5 +1,6 @@
-"""Offline training and evaluation of TCVADS (data, losses, metrics, training and evaluation tools).
+"""Offline training and evaluation of TCVADS: data, losses, metrics, the run folder, export.
 
-Run the tools from the repository root, e.g. ``python training/train.py`` and
-``python training/evaluate.py``; tests import the modules as ``training.<module>``.
+The tools are `tcvads train | evaluate | interpret | export` (the same as the scripts
+``python training/train.py`` etc. of a checkout). Everything here imports torch; the runtime
+(`tcvads_ros.runtime`) never imports this package.
 """

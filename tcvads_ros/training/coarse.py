@@ -22,14 +22,14 @@ from tcvads_ros.data.annotations import SNIPPET_FRAMES
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.registry import create_model
-from training import data, losses, metrics
-from training.augment import AugmentConfig, augment_batch
-from training.calibration import choose_threshold
-from training.experiment import Split
-from training.run_folder import seed_everything
-from training.temperature_search import TemperatureSearch, search_temperature
-from training.train_config import StudentConfig, TrainConfig
-from training.trainer import Context, best_of, fit
+from tcvads_ros.training import data, losses, metrics
+from tcvads_ros.training.augment import AugmentConfig, augment_batch
+from tcvads_ros.training.calibration import choose_threshold
+from tcvads_ros.training.experiment import Split
+from tcvads_ros.training.run_folder import seed_everything
+from tcvads_ros.training.temperature_search import TemperatureSearch, search_temperature
+from tcvads_ros.training.train_config import StudentConfig, TrainConfig
+from tcvads_ros.training.trainer import Context, best_of, fit
 
 TEACHER, STUDENT = "afed", "qacm_student"  # create_model names
 

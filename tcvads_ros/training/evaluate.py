@@ -21,17 +21,14 @@ into ``RUN_DIR/eval`` or ``--out``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `training` and `tcvads_ros` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tcvads_ros.errors import ConfigError, TcvadsError
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.training.entry import script_main
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="training/evaluate.py", description=__doc__.split("\n\n")[0])
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python training/evaluate.py`` and ``tcvads evaluate`` (the same command)."""
     parser.add_argument("target", type=Path, metavar="RUN_OR_CHECKPOINT",
                         help="run folder, or a <stage>.safetensors checkpoint with its <stage>.json")
     parser.add_argument("--data", type=Path, help="config/train/*.yaml whose data section to test on "
@@ -43,26 +40,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timelines", type=int, default=4, help="per-video timeline plots")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("overrides", nargs="*", metavar="key.path=value")
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        metrics = evaluate(args)
-    except TcvadsError as exc:
-        print(f"evaluate.py: error: {exc}", file=sys.stderr)
-        return 2
+    """``python training/evaluate.py ...``: the same as ``tcvads evaluate ...``."""
+    return script_main("training/evaluate.py", __doc__, configure_parser, run, argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    metrics = evaluate(args)
     shown = {k: metrics.get(k) for k in ("AP", "AUC", "AnoAUC", "mAP_avg", "mode")}
     print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
     return 0
 
 
 def evaluate(args: argparse.Namespace) -> dict:
-    from training import coarse, experiment, fine_stage, metrics, report
-    from training.run_folder import RunFolder, pick_device, seed_everything
-    from training.stages import coarse_data, finished, load_stage
-    from training.train_config import load_config
+    from tcvads_ros.training import coarse, experiment, fine_stage, metrics, report
+    from tcvads_ros.training.run_folder import RunFolder, pick_device, seed_everything
+    from tcvads_ros.training.stages import coarse_data, finished, load_stage
+    from tcvads_ros.training.train_config import load_config
 
     target = args.target
     if target.is_file():
@@ -121,6 +117,3 @@ def evaluate(args: argparse.Namespace) -> dict:
     report.write_evaluation(out, result, scores, truth.frame_gt, truth.names, args.timelines, fps, threshold)
     return result
 
-
-if __name__ == "__main__":
-    sys.exit(main())

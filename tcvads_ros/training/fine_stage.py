@@ -25,21 +25,21 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from tcvads_ros.config_files import config_file
 from tcvads_ros.configuration import to_mapping
 from tcvads_ros.errors import DataError
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.registry import create_model
-from training import data, experiment, losses, metrics
-from training.train_config import TrainConfig
-from training.trainer import Context, best_of, fit, main_first
+from tcvads_ros.training import data, experiment, losses, metrics
+from tcvads_ros.training.train_config import TrainConfig
+from tcvads_ros.training.trainer import Context, best_of, fit, main_first
 
 FINE = "fine"  # create_model name
-DEFAULT_CAPTIONS = Path(__file__).resolve().parent.parent / "config" / "captions.yaml"
 
 
 def build_fine(cfg: TrainConfig) -> tuple[torch.nn.Module, dict]:
     """The FineStage of the config and the create_model arguments beside its config."""
-    path = cfg.fine.captions or DEFAULT_CAPTIONS
+    path = cfg.fine.captions or config_file("captions.yaml")
     args = {"class_names": experiment.class_names_of(cfg.data.dataset),
             "captions": CaptionBank.from_file(path).captions}
     return create_model(FINE, **cfg.fine.model, **args), {**args, "path": path}

@@ -5,12 +5,12 @@
 Writes into OUT_DIR:
 
 - ``fig7_heatmaps_<k>.png``  per explained abnormal clip: its frames, the teacher's heat maps
-  ("before distillation") and the distilled student's ("after"), Fig. 7 (training/heatmaps.py);
+  ("before distillation") and the distilled student's ("after"), Fig. 7 (tcvads_ros/training/heatmaps.py);
 - ``fig6_heatmaps.png``      the student's heat maps of every explained abnormal clip, Fig. 6;
 - ``fig8_tsne.png``          t-SNE of the fine stage's and of plain CLIP's features, Fig. 8
-  (training/feature_maps.py);
+  (tcvads_ros/training/feature_maps.py);
 - ``interpretability.json``  the surrogate R² of the coarse and the fine stage per clip and
-  averaged (Table IX; training/surrogate.py), the paper's values beside them, the heat maps'
+  averaged (Table IX; tcvads_ros/training/surrogate.py), the paper's values beside them, the heat maps'
   localisation scores (synthetic data) and t-SNE scores, and every setting used.
 
 Data: without ``--data`` the run's own validation videos (the split training held out; its test
@@ -35,12 +35,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: make `training` and `tcvads_ros` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2
 import numpy as np
@@ -49,10 +45,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from tcvads_ros.data.annotations import SNIPPET_FRAMES
-from tcvads_ros.errors import DataError, TcvadsError
-from training import data, feature_maps, heatmaps, losses
-from training.coarse import input_fn
-from training.interpret_data import (
+from tcvads_ros.errors import DataError
+from tcvads_ros.training import data, feature_maps, heatmaps, losses
+from tcvads_ros.training.coarse import input_fn
+from tcvads_ros.training.entry import script_main
+from tcvads_ros.training.interpret_data import (
     Videos,
     anomalies,
     choose,
@@ -61,52 +58,53 @@ from training.interpret_data import (
     load_models,
     own_validation_data,
 )
-from training.run_folder import RunFolder, pick_device, seed_everything
-from training.surrogate import SurrogateConfig, explain, mean_r2
-from training.train_config import load_config
-from training.trainer import Context
+from tcvads_ros.training.run_folder import RunFolder, pick_device, seed_everything
+from tcvads_ros.training.surrogate import SurrogateConfig, explain, mean_r2
+from tcvads_ros.training.train_config import load_config
+from tcvads_ros.training.trainer import Context
 
 PAPER_TABLE_IX = {"coarse": 64.8, "fine": 53.7}  # R² × 100, TCVADS on XD-Violence
 BLUR_SIGMA_SHARE = 1 / 8  # blur σ of a switched-off part, as a share of the input size
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="training/interpret.py", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python training/interpret.py`` and ``tcvads interpret`` (the same command)."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("run", type=Path, metavar="RUN_DIR", help="a training run folder (training/train.py)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--data", type=Path, help="tcvads synth folder or CSV list (default: the run's "
                                                   "validation videos)")
     parser.add_argument("--annotations", type=Path, help="class segments of --data's videos")
-    parser.add_argument("--videos", type=int, default=8, help="clips to explain (default 8)")
+    parser.add_argument("--videos", type=_positive, default=8, help="clips to explain (default 8)")
     parser.add_argument("--samples", type=int, default=1000, help="perturbations per clip and stage "
                                                                   "(default 1000)")
-    parser.add_argument("--snippets", type=int, default=32, help="longest clip in snippets (default 32)")
-    parser.add_argument("--grid", type=int, default=4, help="grid cells per side of the frame regions")
+    parser.add_argument("--snippets", type=_positive, default=32, help="longest clip in snippets (default 32)")
+    parser.add_argument("--grid", type=_positive, default=4, help="grid cells per side of the frame regions")
     parser.add_argument("--coarse-parts", choices=("snippets", "regions", "both"), default="both",
                         help="what the coarse surrogate switches off (frames-mode models)")
-    parser.add_argument("--columns", type=int, default=6, help="frames per heat-map figure row")
+    parser.add_argument("--columns", type=_positive, default=6, help="frames per heat-map figure row")
     parser.add_argument("--kernel-width", type=float, default=0.25, help="LIME kernel width")
     parser.add_argument("--alpha", type=float, default=0.0, help="Ridge alpha of the surrogate "
                                                                  "(0: least squares; LIME: 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    for name in ("videos", "snippets", "grid", "columns"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1")
-    return args
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        result = run(args)
-    except TcvadsError as exc:
-        print(f"interpret.py: error: {exc}", file=sys.stderr)
-        return 2
+    """``python training/interpret.py ...``: the same as ``tcvads interpret ...``."""
+    return script_main("training/interpret.py", __doc__, configure_parser, run, argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = interpret(args)
     for stage, paper in PAPER_TABLE_IX.items():
         if stage in result["surrogate_r2"]:
             print(f"surrogate R² x100, {stage}: {result['surrogate_r2'][stage]['mean_x100']:.1f} "
@@ -336,7 +334,8 @@ MAX_TSNE_POINTS = 3000  # snippets drawn (seeded) when the data has more
 
 
 @torch.no_grad()
-def run(args: argparse.Namespace) -> dict:
+def interpret(args: argparse.Namespace) -> dict:
+    """Explain the run in ``args.run`` into ``args.out``; returns what interpretability.json holds."""
     config = args.run / "config.yaml"
     if not config.is_file():
         raise DataError(f"{config}: not found; RUN_DIR must be a training run folder")
@@ -381,6 +380,3 @@ def _plain(value):
         return int(value)
     return value
 
-
-if __name__ == "__main__":
-    sys.exit(main())

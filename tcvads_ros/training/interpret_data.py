@@ -20,10 +20,10 @@ from tcvads_ros.configuration import from_mapping
 from tcvads_ros.data import annotations as ann
 from tcvads_ros.data.synthetic import SynthConfig, plan_benchmark
 from tcvads_ros.errors import DataError
-from training import data, experiment, fine_stage, stages
-from training.run_folder import RunFolder
-from training.train_config import TrainConfig
-from training.trainer import Context
+from tcvads_ros.training import data, experiment, fine_stage, stages
+from tcvads_ros.training.run_folder import RunFolder
+from tcvads_ros.training.train_config import TrainConfig
+from tcvads_ros.training.trainer import Context
 
 
 def load_models(run_dir: Path) -> tuple[dict, dict]:

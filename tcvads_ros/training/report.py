@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.metrics import IOU_THRESHOLDS
+from tcvads_ros.training.metrics import IOU_THRESHOLDS
 
 METRIC_KEYS = ("AP", "AUC", "AnoAUC", *(f"mAP@{t:g}" for t in IOU_THRESHOLDS), "mAP_avg", "mode")
 

@@ -9,11 +9,11 @@ import torch
 from tcvads_ros.configuration import to_mapping
 from tcvads_ros.errors import ConfigError, DataError
 from tcvads_ros.models.registry import create_model
-from training import coarse, experiment, fine_stage
-from training.run_folder import RunFolder, seed_everything
-from training.temperature_search import TemperatureSearch, Trial
-from training.train_config import TrainConfig
-from training.trainer import Context, best_of, main_first
+from tcvads_ros.training import coarse, experiment, fine_stage
+from tcvads_ros.training.run_folder import RunFolder, seed_everything
+from tcvads_ros.training.temperature_search import TemperatureSearch, Trial
+from tcvads_ros.training.train_config import TrainConfig
+from tcvads_ros.training.trainer import Context, best_of, main_first
 
 
 def load_stage(folder: RunFolder, stage: str, **extra) -> torch.nn.Module:

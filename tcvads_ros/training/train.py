@@ -42,27 +42,23 @@ training/train.py ...`` (DistributedDataParallel, DistributedSampler; only rank 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: make `training` and `tcvads_ros` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
-from tcvads_ros.errors import ConfigError, TcvadsError
-from training.run_folder import RunFolder, init_distributed, pick_device, seed_everything
-from training.train_config import TrainConfig, config_mapping, load_config
-from training.trainer import Context
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.training.entry import script_main
+from tcvads_ros.training.run_folder import RunFolder, init_distributed, pick_device, seed_everything
+from tcvads_ros.training.train_config import TrainConfig, config_mapping, load_config
+from tcvads_ros.training.trainer import Context
 
 STAGES = ("teacher", "student", "fine")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="training/train.py", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Overrides: key.path=value, e.g. teacher.optim.epochs=5 student.distill=false")
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python training/train.py`` and ``tcvads train`` (the same command)."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "Overrides: key.path=value, e.g. teacher.optim.epochs=5 student.distill=false"
     parser.add_argument("--config", type=Path, help="YAML file in config/train/ (optional with --resume)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (created)")
     parser.add_argument("--stage", choices=(*STAGES, "all"), help="overrides the config's 'stage'")
@@ -70,7 +66,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--teacher", type=Path, help="another run folder to take the trained teacher from")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", metavar="key.path=value")
-    return parser.parse_args(argv)
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
@@ -86,16 +81,17 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except TcvadsError as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
-        return 2
+    """``python training/train.py ...``: the same as ``tcvads train ...``."""
+    return script_main("training/train.py", __doc__, configure_parser, run, argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    train(args)
     return 0
 
 
-def run(args: argparse.Namespace) -> RunFolder:
+def train(args: argparse.Namespace) -> RunFolder:
+    """Train the configured stages into ``args.out``; returns the run folder."""
     cfg = resolve_config(args)
     device = pick_device(cfg.device)
     rank, world = init_distributed(device)
@@ -112,7 +108,9 @@ def run(args: argparse.Namespace) -> RunFolder:
                                               encoding="utf-8")
     ctx = Context(folder, device, cfg.seed, rank, world, args.resume, not args.no_progress,
                   cfg.data.num_workers)
-    from training import stages as stage_runner  # torch-heavy imports after argument checks
+    from tcvads_ros.training import (
+        stages as stage_runner,  # torch-heavy imports after argument checks
+    )
 
     try:
         stage_runner.run_stages(cfg, stages, ctx, teacher_run=args.teacher)
@@ -120,7 +118,4 @@ def run(args: argparse.Namespace) -> RunFolder:
         folder.close()
     return folder
 
-
-if __name__ == "__main__":
-    sys.exit(main())
 

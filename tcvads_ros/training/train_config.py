@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from tcvads_ros.configuration import apply_overrides, from_mapping, load_yaml, to_mapping
 from tcvads_ros.data.synthetic import SynthConfig
-from training.augment import AugmentConfig
-from training.temperature_search import TemperatureSearchConfig
+from tcvads_ros.training.augment import AugmentConfig
+from tcvads_ros.training.temperature_search import TemperatureSearchConfig
 
 
 @dataclass

@@ -17,8 +17,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from training.run_folder import RunFolder
-from training.train_config import OptimConfig
+from tcvads_ros.training.run_folder import RunFolder
+from tcvads_ros.training.train_config import OptimConfig
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from tcvads_ros.runtime.bundle import (
     sha256,
     write_manifest,
 )
-from tcvads_ros.runtime.export import TOLERANCE, export_bundle
+from tcvads_ros.training.export import TOLERANCE, export_bundle
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_wrong_input_size(copy):
 
 
 def test_export_refuses_a_graph_that_disagrees_with_torch(tmp_path, monkeypatch):
-    import tcvads_ros.runtime.export as export
+    import tcvads_ros.training.export as export
 
     manifest = tiny_manifest()
     real = export.run_graph_module

@@ -16,9 +16,9 @@ from tcvads_ros.data.synthetic import SynthConfig, generate, plan_benchmark, ren
 from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.runtime.heatmap import frame_heat, overlay
-from training import coarse, feature_maps, fine_stage, heatmaps, interpret
-from training.run_folder import RunFolder
-from training.train_config import config_mapping, load_config
+from tcvads_ros.training import coarse, feature_maps, fine_stage, heatmaps, interpret
+from tcvads_ros.training.run_folder import RunFolder
+from tcvads_ros.training.train_config import config_mapping, load_config
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 torch.set_num_threads(1)

@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training import evaluate, train
+from tcvads_ros.training import evaluate, train
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "config" / "train" / "smoke.yaml"

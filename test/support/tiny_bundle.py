@@ -19,7 +19,7 @@ from tcvads_ros.models.mobilenet import FramePreprocess, InterpretableMobileNet,
 from tcvads_ros.models.qacm import QACM
 from tcvads_ros.models.rwkv import EnhancedRWKV
 from tcvads_ros.runtime.bundle import Manifest
-from tcvads_ros.runtime.export import (
+from tcvads_ros.training.export import (
     CoarseBackboneGraph,
     CoarseQACMGraph,
     FineImageGraph,
@@ -107,7 +107,7 @@ def make_tiny_bundle(out: Path, **overrides):
 def make_tiny_run(folder: Path, threshold: float = 0.5) -> Path:
     """A training run folder in training/train.py's layout, with untrained tiny real models."""
     from tcvads_ros.models.registry import create_model
-    from training.run_folder import RunFolder
+    from tcvads_ros.training.run_folder import RunFolder
 
     repo = Path(__file__).resolve().parents[2]
     run = RunFolder(folder)
