@@ -63,7 +63,7 @@ def untrained_run(run_dir: Path, clip_model: str = "ViT-B-16", max_captions: int
     fine = create_model("fine", clip_model=clip_model, class_names=class_names, captions=captions)
     folder.save_model("fine", fine, "fine", to_mapping(fine.cfg), {
         "model_args": {"class_names": class_names, "captions": captions},
-        "top_m": 3, "clip_snippets": 16, "fps": 30.0,
+        "clip_snippets": 16, "fps": 30.0,
     })
     (folder.path("calibration.json")).write_text(json.dumps({"threshold": 0.5}), encoding="utf-8")
     return folder.root

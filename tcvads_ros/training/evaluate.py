@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> dict:
     from tcvads_ros.training import coarse, experiment, fine_stage, metrics, report
-    from tcvads_ros.training.run_folder import RunFolder, pick_device, seed_everything
-    from tcvads_ros.training.stages import coarse_data, finished, load_stage
+    from tcvads_ros.training.run_folder import STAGES, RunFolder, pick_device, seed_everything
+    from tcvads_ros.training.stages import coarse_data
     from tcvads_ros.training.train_config import load_config
 
     target = args.target
@@ -67,7 +67,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         folder, stages = RunFolder(target.parent, writable=False), [target.name[: -len(".safetensors")]]
     elif target.is_dir():
         folder = RunFolder(target, writable=False)
-        stages = [s for s in ("teacher", "student", "fine") if finished(folder, s)]
+        stages = [s for s in STAGES if folder.finished(s)]
     else:
         raise ConfigError(f"{target}: no such run folder or checkpoint")
     if not stages:
@@ -86,7 +86,7 @@ def evaluate(args: argparse.Namespace) -> dict:
                     "source": str(target)}
     truth = scores = None
     for stage in [s for s in ("teacher", "student") if s in stages]:
-        model = load_stage(folder, stage).to(device)
+        model = folder.load_stage(stage).to(device)
         split = coarse_data(cfg, lists, cache, model, progress)
         truth = experiment.test_truth(split, lists, cfg.data.dataset)
         probs = coarse.predict(model, split.test, device, progress, desc=f"{stage} test")
@@ -98,11 +98,10 @@ def evaluate(args: argparse.Namespace) -> dict:
         if stage == "teacher":
             result["teacher"] = values
     if "fine" in stages:
-        info = folder.read_json("fine.json")
-        model = load_stage(folder, "fine", **info.get("model_args", {})).to(device)
+        model = folder.load_stage("fine").to(device)
         split = fine_stage.fine_data(cfg, model, lists, cache, device, progress)
         fine_truth = experiment.test_truth(split, lists, cfg.data.dataset)
-        probs, captions = fine_stage.predict(model, split.test, device, info.get("top_m", cfg.fine.top_m),
+        probs, captions = fine_stage.predict(model, split.test, device, model.cfg.top_m,
                                              progress)
         result.update(metrics.detection_map(probs, fine_truth.segments, fine_truth.labels,
                                             model.class_names, mode=args.mode))

@@ -260,7 +260,7 @@ def explain_surrogates(args: argparse.Namespace, models: dict, infos: dict, vide
         stages.append(("coarse", videos.coarse,
                        lambda clip: coarse_predictor(coarse, clip, args.coarse_parts, args.grid, device)))
     if "fine" in models and videos.fine is not None:
-        top_m = int(infos["fine"].get("top_m", models["fine"].cfg.top_m))
+        top_m = models["fine"].cfg.top_m
         stages.append(("fine", videos.fine, lambda clip: fine_predictor(models["fine"], clip, top_m, device)))
     bar.total += len(stages) * len(chosen) * args.samples
     result = {}
@@ -298,7 +298,7 @@ def explain_feature_maps(args: argparse.Namespace, models: dict, infos: dict, vi
     if "fine" not in models or videos.fine is None:
         return {"skipped": "the run has no fine stage"}
     model, dataset = models["fine"], videos.fine
-    top_m = int(infos["fine"].get("top_m", model.cfg.top_m))
+    top_m = model.cfg.top_m
     bank = model.caption_embeddings()
     trained, plain, classes, text = [], [], [], []
     bar.total += len(dataset)

@@ -5,30 +5,8 @@ Stages (``--stage`` or the config's ``stage``): ``teacher`` (AFED, MIL top-k BCE
 optimisation, Exp. 12/13), ``fine`` (FineStage, Exp. 17-19) and ``all`` (the three in order).
 A stage that needs an earlier one loads it from RUN_DIR (or the teacher from ``--teacher RUN``).
 
-Run folder layout (read by ``tcvads export RUN_DIR`` and ``training/evaluate.py``)::
-
-    RUN_DIR/
-      config.yaml                   the resolved configuration (file + overrides), re-used by --resume
-      teacher.safetensors           AFED weights
-      teacher.json                  {"model": "afed", "config": {...}}: create_model(model, **config)
-      student.safetensors           QACM student weights (backbone + QACM, or QACM alone)
-      student.json                  {"model": "qacm_student", "config": {...}, "input": frames|features,
-                                     "input_size", "mean", "std" (frames only), "snippet_frames": 16,
-                                     "window": QACM receptive field, "temperature", "distilled"}
-      calibration.json              {"threshold": coarse alarm threshold on the student's probability,
-                                     "method": f1|youden, "level": frame|video, ...} (validation split)
-      temperature_search.json/.png  GP posterior (grid, mean, 95 % band), trials, chosen T (Fig. 5)
-      fine.safetensors              FineStage trainable + frozen weights
-      fine.json                     {"model": "fine", "config": {...}, "model_args": {"class_names",
-                                     "captions"}, "captions_file", "top_m", "clip_snippets", "fps"}
-      captions.txt                  the caption bank the fine stage was trained with (a copy)
-      <stage>.last.safetensors/.json  last epoch's model + optimiser + RNG state (for --resume)
-      <stage>.best.safetensors      weights of the best validation epoch (what <stage>.safetensors holds
-                                    when optim.keep_best; kept for --resume)
-      metrics.jsonl                 one JSON line per stage and epoch (losses, lr, val_AP, val_AUC)
-      tensorboard/                  the same scalars for TensorBoard
-      cache/                        synthetic benchmark, cached frames and features (data.cache_dir)
-      eval/                         written by training/evaluate.py
+The run folder it writes (read by ``tcvads export RUN_DIR`` and ``tcvads evaluate``) is
+documented, and read and written, in `tcvads_ros.training.run_folder`.
 
 ``--resume`` continues an interrupted run: finished stages are loaded, an unfinished one
 continues from its last epoch, a finished temperature search is re-used. Without it, training a
@@ -48,11 +26,15 @@ import yaml
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.training.entry import script_main
-from tcvads_ros.training.run_folder import RunFolder, init_distributed, pick_device, seed_everything
+from tcvads_ros.training.run_folder import (
+    STAGES,
+    RunFolder,
+    init_distributed,
+    pick_device,
+    seed_everything,
+)
 from tcvads_ros.training.train_config import TrainConfig, config_mapping, load_config
 from tcvads_ros.training.trainer import Context
-
-STAGES = ("teacher", "student", "fine")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

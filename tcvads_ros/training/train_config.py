@@ -14,6 +14,7 @@ from typing import Any, Literal
 from tcvads_ros.configuration import apply_overrides, from_mapping, load_yaml, to_mapping
 from tcvads_ros.data.synthetic import SynthConfig
 from tcvads_ros.training.augment import AugmentConfig
+from tcvads_ros.training.run_folder import DEFAULT_CLIP_SNIPPETS
 from tcvads_ros.training.temperature_search import TemperatureSearchConfig
 
 
@@ -102,7 +103,9 @@ class FineTrainConfig:
     model: dict[str, Any] = field(default_factory=dict)
     optim: OptimConfig = field(default_factory=OptimConfig)
     captions: Path | None = None  # caption bank file; None: the model's default bank
-    top_m: int = 3  # captions retrieved per clip (edge rule, ARCHITECTURE.md)
+    # Captions retrieved per clip: the model's own setting, fine.model.top_m (FineConfig).
+    # The deployed fine clip in snippets (written to fine.json; the bundle's fine_clip_snippets).
+    clip_snippets: int = DEFAULT_CLIP_SNIPPETS
     alpha: float = 1.2  # Exp. (19)
     beta: float = 0.8
     lambda1: float = 5e-4  # Exp. (17): XD 5e-4, UCF 1e-3

@@ -79,7 +79,8 @@ def cosine_lr(base: float, epoch: int, epochs: int) -> float:
 
 
 def best_of(history: list[dict]) -> dict:
-    """The ``best_epoch`` / ``best_<monitor>`` record `fit` appends when it kept the best weights."""
+    """The ``best_epoch`` / ``best_metric`` / ``best_value`` record `fit` appends when it kept the best
+    weights (`run_folder.StageInfo`)."""
     return {k: v for k, v in history[-1].items() if k.startswith("best")} if history else {}
 
 
@@ -157,6 +158,6 @@ def fit(
             ctx.run.save_training_state(stage, epoch + 1, model, optimizer, record)
     if best is not None:
         model.load_state_dict(best[2])
-        history.append({"best_epoch": best[1], f"best_{monitor}": best[0]})
+        history.append({"best_epoch": best[1], "best_metric": monitor, "best_value": best[0]})
     model.eval()
     return history

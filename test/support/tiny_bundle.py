@@ -120,7 +120,7 @@ def make_tiny_run(folder: Path, threshold: float = 0.5) -> Path:
     fine_cfg = {"clip_model": f"local-dir:{repo / 'config/train/clip-tiny'}", "n_ctx": 4, "top_m": 2}
     model_args = {"class_names": list(CLASSES), "captions": list(CAPTIONS)}
     fine = create_model("fine", **fine_cfg, **model_args)
-    run.save_model("fine", fine, "fine", fine_cfg, {"model_args": model_args, "top_m": 2,
-                                                    "clip_snippets": 4, "fps": 25.0})
+    run.save_model("fine", fine, "fine", fine_cfg, {"model_args": model_args, "clip_snippets": 4,
+                                                    "fps": 25.0})
     run.write_json("calibration.json", {"threshold": threshold, "method": "f1"})
     return folder

@@ -40,8 +40,7 @@ def tiny_run(tmp_path_factory):
                       coarse.student_extras(student, 2.5, True))
     fine, args = fine_stage.build_fine(cfg)
     folder.save_model("fine", fine, fine_stage.FINE, to_mapping(fine.cfg),
-                      {"model_args": {"class_names": args["class_names"], "captions": args["captions"]},
-                       "top_m": cfg.fine.top_m})
+                      {"model_args": {"class_names": args["class_names"], "captions": args["captions"]}})
     return run
 
 
