@@ -61,6 +61,8 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
+        # open_clip configs the training configs name (fine.model.clip_model: local-dir:clip-tiny)
+        *((f"share/{PACKAGE}/{d}", glob(f"{d}/*.json")) for d in sorted(glob("config/train/clip-*"))),
     ],
     install_requires=RUNTIME,
     extras_require={

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from tcvads_ros.configuration import apply_overrides, from_mapping, load_yaml, to_mapping
 from tcvads_ros.data.synthetic import SynthConfig
+from tcvads_ros.errors import ConfigError
 from tcvads_ros.training.augment import AugmentConfig
 from tcvads_ros.training.run_folder import DEFAULT_CLIP_SNIPPETS
 from tcvads_ros.training.temperature_search import TemperatureSearchConfig
@@ -143,10 +144,18 @@ _PATH_KEYS = (("data", "train_list"), ("data", "test_list"), ("data", "annotatio
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config, apply ``key.path=value`` overrides, validate, resolve relative paths.
 
-    Relative paths in the file are relative to the file's folder; relative paths given as
-    overrides are relative to the current directory (where the user typed them).
+    Relative paths in a file are relative to that file's folder; relative paths given as
+    overrides are relative to the current directory (where the user typed them). A file may
+    start from another with ``extends: other.yaml`` (relative to it): its own keys are merged
+    over the other's, section by section.
     """
-    path = Path(path)
+    mapping = _read(Path(path), ())
+    apply_overrides(mapping, list(overrides or []))
+    return from_mapping(TrainConfig, mapping)
+
+
+def _read(path: Path, seen: tuple[Path, ...]) -> dict:
+    """One config file with its relative paths resolved, merged over the file it extends."""
     mapping = load_yaml(path)
     for section, key in _PATH_KEYS:
         value = mapping.get(section, {}).get(key) if isinstance(mapping.get(section), dict) else None
@@ -157,9 +166,26 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     if isinstance(clip, str) and clip.startswith(LOCAL_DIR) and not Path(clip[len(LOCAL_DIR):]).is_absolute():
         # an open_clip config folder shipped beside the YAML (e.g. config/train/clip-tiny)
         fine_model["clip_model"] = LOCAL_DIR + str((path.parent / clip[len(LOCAL_DIR):]).resolve())
-    apply_overrides(mapping, list(overrides or []))
-    cfg = from_mapping(TrainConfig, mapping)
-    return cfg
+    base = mapping.pop("extends", None)
+    if base is None:
+        return mapping
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: 'extends' must name a YAML file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise ConfigError(f"{path}: 'extends' loops back to {base_path}")
+    return _merge(_read(base_path, (*seen, path.resolve())), mapping)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """`over`'s keys over `base`'s; nested mappings merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def config_mapping(cfg: TrainConfig) -> dict:
