@@ -22,6 +22,7 @@ from tcvads_ros.data.annotations import SNIPPET_FRAMES
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.registry import create_model
+from tcvads_ros.progress import progress_bar
 from tcvads_ros.training import data, losses, metrics
 from tcvads_ros.training.augment import AugmentConfig, augment_batch
 from tcvads_ros.training.calibration import choose_threshold
@@ -73,7 +74,7 @@ def predict(model: torch.nn.Module, dataset: data.FeatureTestDataset, device: to
     to_input = input_fn(model, device)
     loader = DataLoader(dataset, batch_size=1, collate_fn=data.collate_test)
     out = []
-    for item in tqdm(loader, desc=desc, leave=False, disable=not progress):
+    for item in progress_bar(loader, desc=desc, leave=False, show=progress):
         logits = model(to_input(item["chunks"].to(device)))
         out.append(data.unchunk(torch.sigmoid(logits).cpu().numpy(), item["length"]))
     return out
@@ -178,7 +179,7 @@ def frozen_backbone_set(teacher: torch.nn.Module, split: Split, ctx: Context) ->
     loader = DataLoader(split.train, batch_size=8, collate_fn=data.collate_train)
     items = []
     with torch.no_grad():
-        for batch in tqdm(loader, desc="teacher features", leave=False, disable=not ctx.progress):
+        for batch in progress_bar(loader, desc="teacher features", leave=False, show=ctx.progress):
             x = to_input(batch["x"].to(ctx.device))
             features, logits = teacher.encode(x).cpu(), teacher(x).cpu()
             for i in range(len(features)):

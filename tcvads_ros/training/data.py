@@ -734,7 +734,7 @@ def _cache_videos(
     what: str,
 ) -> ExtractionSummary:
     """Shared loop of `extract_features` and `cache_frames`: resumable, atomic, listed."""
-    from tqdm import tqdm
+    from tcvads_ros.progress import progress_bar
 
     out_dir = Path(out_dir)
     videos = _video_entries(video_list)
@@ -746,7 +746,7 @@ def _cache_videos(
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     listed = []
-    bar = tqdm(videos, desc=f"{what} {Path(video_list).name}", unit="video", disable=not progress)
+    bar = progress_bar(videos, desc=f"{what} {Path(video_list).name}", unit="video", show=progress)
     for video, label, stem in bar:
         target = out_dir / stem.parent / f"{stem.name}__0.npy"
         if _complete(target):

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from tcvads_ros.config_files import config_file
 from tcvads_ros.configuration import to_mapping
 from tcvads_ros.errors import DataError
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.registry import create_model
+from tcvads_ros.progress import progress_bar
 from tcvads_ros.training import data, experiment, losses, metrics
 from tcvads_ros.training.run_folder import DEFAULT_FPS
 from tcvads_ros.training.train_config import TrainConfig
@@ -117,7 +117,7 @@ def predict(model: torch.nn.Module, dataset: data.FeatureTestDataset, device: to
     bank = model.caption_embeddings()
     probs, captions = [], []
     loader = DataLoader(dataset, batch_size=1, collate_fn=data.collate_test)
-    for item in tqdm(loader, desc="fine predict", leave=False, disable=not progress):
+    for item in progress_bar(loader, desc="fine predict", leave=False, show=progress):
         chunks, chunk_lengths = item["chunks"].to(device), item["chunk_lengths"].to(device)
         whole = chunks.reshape(-1, chunks.shape[-1])[: item["length"]]
         indices = model.retrieve_captions(whole, top_m, bank)[0]

@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from tcvads_ros.data.annotations import SNIPPET_FRAMES
 from tcvads_ros.errors import DataError
+from tcvads_ros.progress import progress_bar
 from tcvads_ros.training import data, feature_maps, heatmaps, losses
 from tcvads_ros.training.coarse import input_fn
 from tcvads_ros.training.entry import script_main
@@ -357,7 +358,7 @@ def interpret(args: argparse.Namespace) -> dict:
     result = {"run": str(args.run), "data": videos.description, "videos": chosen,
               "settings": {**settings, "surrogate": asdict(surrogate),
                            "blur_sigma": f"input size x {BLUR_SIGMA_SHARE}"}}
-    with tqdm(total=0, desc="interpret", unit="step", disable=args.no_progress) as bar:
+    with progress_bar(total=0, desc="interpret", unit="step", show=not args.no_progress) as bar:
         result["heatmaps"] = explain_heatmaps(args, models, videos, chosen, device, bar)
         result["surrogate_r2"] = explain_surrogates(args, models, infos, videos, chosen, surrogate,
                                                     device, bar)

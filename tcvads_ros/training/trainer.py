@@ -15,8 +15,8 @@ from typing import TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
-from tqdm import tqdm
 
+from tcvads_ros.progress import progress_bar
 from tcvads_ros.training.run_folder import RunFolder
 from tcvads_ros.training.train_config import OptimConfig
 
@@ -126,8 +126,8 @@ def fit(
         trained.train()
         sums: dict[str, float] = {}
         batches = 0
-        bar = tqdm(loader, desc=f"{stage} {epoch + 1}/{optim.epochs}", leave=False,
-                   disable=not (ctx.progress and ctx.is_main))
+        bar = progress_bar(loader, desc=f"{stage} {epoch + 1}/{optim.epochs}", leave=False,
+                           show=ctx.progress and ctx.is_main)
         for batch in bar:
             batch = {k: v.to(ctx.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             out = loss_fn(trained, batch)

@@ -175,7 +175,7 @@ def test_trains_and_evaluates_on_vadclip_style_features(tmp_path):
     out = tmp_path / "run"
     assert train.main(["--config", str(SMOKE), "--out", str(out), "--no-progress", *overrides, *TINY]) == 0
     student = json.loads((out / "student.json").read_text())
-    assert student["input"] == "features" and "input_size" not in student
+    assert student["input"] == "features" and student["input_size"] is None
     assert not (out / "cache" / "synthetic").exists()
     assert evaluate.main([str(out), "--no-progress", "--timelines", "0"]) == 0
     result = json.loads((out / "eval" / "metrics.json").read_text())
