@@ -1,4 +1,4 @@
-"""Nothing user-supplied is ever unpickled (issue 8, "Bundles and configuration").
+"""Nothing user-supplied is ever unpickled (docs/failures.md).
 
 Two halves:
 - a scan of the project's source (tcvads_ros/, training/, benchmarks/, scripts/, launch/) that

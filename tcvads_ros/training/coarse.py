@@ -1,5 +1,5 @@
 """Coarse stage training: AFED teacher, QACM student with distillation, temperature search,
-threshold calibration (paper §IV.A; SPEC "Coarse stage").
+threshold calibration (paper §IV.A; docs/models.md).
 
 Models read frames (end to end: uint8 snippet frames from the cache, normalised here with the
 backbone's mean/std exactly as `FramePreprocess` does inside the exported graph) or
@@ -81,7 +81,7 @@ def predict(model: torch.nn.Module, dataset: data.FeatureTestDataset, device: to
 
 
 def primary_metric(dataset: str) -> str:
-    """The coarse metric each dataset reports (XD: AP, UCF: AUC; SPEC "Evaluation")."""
+    """The coarse metric each dataset reports (XD: AP, UCF: AUC; docs/evaluation.md)."""
     return "AUC" if dataset == "ucf" else "AP"
 
 
@@ -170,7 +170,7 @@ def new_student(cfg: StudentConfig, teacher: torch.nn.Module | None, device: tor
 def frozen_backbone_set(teacher: torch.nn.Module, split: Split, ctx: Context) -> list[dict]:
     """Backbone features and teacher logits of every training sample, computed once.
 
-    With ``student.freeze_backbone`` the student's backbone is the teacher's, frozen (SPEC: the
+    With ``student.freeze_backbone`` the student's backbone is the teacher's, frozen (docs/training.md: the
     QACM reads "the same backbone features"), so only the QACM trains and neither the backbone
     nor the (frozen) teacher needs to run again in any epoch or temperature trial.
     """
@@ -240,7 +240,7 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
 
 def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split, ctx: Context,
                        frozen: list[dict] | None = None) -> TemperatureSearch:
-    """Exp. (12)/(13) with the objective SPEC asks for: each T scored by a short distillation's
+    """Exp. (12)/(13) with this objective (docs/training.md, "Stages"): each T scored by a short distillation's
     validation metric (AP for XD-format data, AUC for UCF)."""
     search = cfg.student.temperature_search
     if split.val is None:

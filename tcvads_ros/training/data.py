@@ -1,6 +1,6 @@
 """Training and test data: VadCLIP feature lists, 256-length resampling, ground truth, raw videos.
 
-Feature lists (SPEC "Data"): a CSV ``path,label``, one ``.npy`` per video and crop, shape
+Feature lists (docs/evaluation.md): a CSV ``path,label``, one ``.npy`` per video and crop, shape
 (T, D) with one row per 16-frame snippet. Train lists hold every crop (``__0`` … ``__9``) of a
 video as a separate sample; a test list is read with one crop per video (``__5`` for UCF-Crime,
 ``__0`` for XD-Violence, `TEST_CROP`). Paths may be absolute or relative to the list's folder;

@@ -5,7 +5,7 @@ evaluated) or one checkpoint ``<stage>.safetensors`` with its ``<stage>.json`` b
 The data come from ``--data`` (a config/train/*.yaml file; its ``data`` section is used) or
 else from the run's ``config.yaml``; ``key.path=value`` overrides apply to it.
 
-Protocol (SPEC "Evaluation", VadCLIP's code): test videos one crop, 256-chunked; snippet
+Protocol (docs/evaluation.md, VadCLIP's code): test videos one crop, 256-chunked; snippet
 scores ×16 to frame level; all frames concatenated and scored once.
 
 - Coarse: AP, AUC, AnoAUC (`training.metrics.coarse_metrics`) of the QACM student (the model

@@ -1,4 +1,4 @@
-"""Fine stage training (paper §IV.B, Exp. 15-19; SPEC "Fine stage").
+"""Fine stage training (paper §IV.B, Exp. 15-19; docs/models.md).
 
 Per clip, the top-m captions of the caption bank are retrieved by CLIP similarity (frozen, so
 the bank's embeddings are computed once), class text features follow the edge rule

@@ -38,7 +38,7 @@ class DataConfig:
     train_annotations: Path | None = None  # class segments of training videos (validation), if any
     cache_dir: Path | None = None  # raw videos: frame / feature cache (default RUN_DIR/cache)
     synth: SynthConfig = field(default_factory=SynthConfig)  # `tcvads synth` options (kind synthetic)
-    max_length: int = 256  # training length (uniform bins), test chunk length (SPEC "Data")
+    max_length: int = 256  # training length (uniform bins), test chunk length (docs/evaluation.md)
     # Raw videos: frames cached per snippet. K > 1 turns on temporal jitter: each training epoch
     # reads one of a snippet's K evenly spaced frames at random (K times the distinct images for
     # the backbone); validation, test and the deployed detector read the snippet's first frame.
@@ -93,7 +93,7 @@ class StudentConfig:
     kd_weight: float = 1.0  # λ of Exp. (14); the paper does not give it
     temperature: float = 2.5  # used when the search is disabled (paper's optimum, Fig. 5)
     init_from_teacher: bool = True  # student backbone starts from the trained teacher's
-    # the student's backbone stays the teacher's (SPEC: QACM reads "the same backbone features"):
+    # the student's backbone stays the teacher's (paper §IV.A: the QACM reads "the same backbone features"):
     # only the QACM trains; false fine-tunes the backbone end to end as well
     freeze_backbone: bool = True
     temperature_search: TemperatureSearchConfig = field(default_factory=TemperatureSearchConfig)

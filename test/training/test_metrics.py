@@ -1,7 +1,7 @@
 """Tests of tcvads_ros/training/metrics.py.
 
 `reference_map` below is a deliberately simple, independent formulation of VadCLIP's detection
-mAP (SPEC "Evaluation"): frame index sets instead of interval arithmetic, a frame-by-frame scan
+mAP (docs/evaluation.md): frame index sets instead of interval arithmetic, a frame-by-frame scan
 for the proposals, keep-if-no-kept-overlap NMS and an explicit list of precisions. It shares no
 code with tcvads_ros/training/metrics.py.
 """
