@@ -43,6 +43,8 @@ TEST = TRAIN + [
     "hypothesis>=6.100",
     "ruff>=0.6",
     "imageio-ffmpeg>=0.5",  # an ffmpeg with libx264, so tests can encode H.264 camera-like files
+    "mkdocs>=1.6",  # the documentation site (mkdocs.yml), built with --strict by scripts/test.sh
+    "mkdocs-material>=9.5",
 ]
 
 setup(
