@@ -111,7 +111,7 @@ def make_tiny_run(folder: Path, threshold: float = 0.5) -> Path:
 
     repo = Path(__file__).resolve().parents[2]
     run = RunFolder(folder)
-    student_cfg = {"input": "frames", "backbone": {"width_mult": 0.25, "input_size": 32, "feature_dim": 16},
+    student_cfg = {"input": "frames", "backbone": {"preset": "tiny", "feature_dim": 16},
                    "hidden": 8, "dropout": 0.0}
     student = create_model("qacm_student", **student_cfg)
     run.save_model("student", student, "qacm_student", student_cfg, {

@@ -161,7 +161,7 @@ def test_heat_maps_have_the_frame_size_and_peak_on_a_learned_anomaly():
     localisation scores, not asserted here.)"""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    backbone = create_model("mobilenet", width_mult=0.25, input_size=32, feature_dim=16, cam_stages=6)
+    backbone = create_model("mobilenet", preset="tiny", feature_dim=16, cam_stages=6)
     test_frames, regions = _blob_frames(np.random.default_rng(1), 16)
 
     def hit_rate():
