@@ -51,9 +51,9 @@ from tcvads_ros.configuration import from_mapping, to_mapping
 from tcvads_ros.data.annotations import SNIPPET_FRAMES
 from tcvads_ros.errors import ConfigError, DataError
 from tcvads_ros.models.registry import create_model
+from tcvads_ros.runtime.sources import DEFAULT_FPS  # a source's frame rate when it does not say
 
 STAGES = ("teacher", "student", "fine")
-DEFAULT_FPS = 25.0  # source frame rate when the data do not say (UCF-Crime and XD-Violence are ~25-30)
 # The deployed fine clip in snippets: 8 up to the event start, 8 after (the fine temporal graph
 # is traced at one length, docs/runtime.md).
 DEFAULT_CLIP_SNIPPETS = 16
