@@ -105,7 +105,7 @@ def make_tiny_bundle(out: Path, **overrides):
 
 
 def make_tiny_run(folder: Path, threshold: float = 0.5) -> Path:
-    """A training run folder in training/train.py's layout, with untrained tiny real models."""
+    """A training run folder (tcvads_ros/training/run_folder.py) with untrained tiny real models."""
     from tcvads_ros.models.registry import create_model
     from tcvads_ros.training.run_folder import RunFolder
 
