@@ -43,6 +43,8 @@ TEST = TRAIN + [
     "hypothesis>=6.100",
     "ruff>=0.6",
     "imageio-ffmpeg>=0.5",  # an ffmpeg with libx264, so tests can encode H.264 camera-like files
+    "mkdocs>=1.6",  # the documentation site (mkdocs.yml), built with --strict by scripts/test.sh
+    "mkdocs-material>=9.5",
 ]
 
 setup(
@@ -61,6 +63,8 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
+        # open_clip configs the training configs name (fine.model.clip_model: local-dir:clip-tiny)
+        *((f"share/{PACKAGE}/{d}", glob(f"{d}/*.json")) for d in sorted(glob("config/train/clip-*"))),
     ],
     install_requires=RUNTIME,
     extras_require={

@@ -176,7 +176,7 @@ def export_onnx(
     import numpy as np
     import onnxruntime as ort
 
-    from tcvads_ros.runtime.export import OPSET
+    from tcvads_ros.training.export import OPSET
 
     module = module.eval()
     args = tuple(inputs.values())

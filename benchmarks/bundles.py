@@ -3,7 +3,7 @@
 Speed and memory do not depend on the weights, so the benchmarks build the same kind of bundle a
 user would deploy: a run folder holding an untrained `qacm_student` and `fine` stage of the
 default configuration (written with `training.run_folder.RunFolder`, as training/train.py does),
-exported by `tcvads_ros.runtime.export` (`load_run` + `export_bundle`, with its ONNX-vs-torch
+exported by `tcvads_ros.training.export` (`load_run` + `export_bundle`, with its ONNX-vs-torch
 check). The torch backend then runs the very modules of that run folder.
 """
 
@@ -20,9 +20,9 @@ from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.runtime.bundle import Bundle
-from tcvads_ros.runtime.export import export_bundle, load_run
-from training.coarse import STUDENT, student_extras
-from training.run_folder import RunFolder
+from tcvads_ros.training.coarse import STUDENT, student_extras
+from tcvads_ros.training.export import export_bundle, load_run
+from tcvads_ros.training.run_folder import RunFolder
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTIONS = REPO / "config" / "captions.yaml"
@@ -63,7 +63,7 @@ def untrained_run(run_dir: Path, clip_model: str = "ViT-B-16", max_captions: int
     fine = create_model("fine", clip_model=clip_model, class_names=class_names, captions=captions)
     folder.save_model("fine", fine, "fine", to_mapping(fine.cfg), {
         "model_args": {"class_names": class_names, "captions": captions},
-        "top_m": 3, "clip_snippets": 16, "fps": 30.0,
+        "clip_snippets": 16, "fps": 30.0,
     })
     (folder.path("calibration.json")).write_text(json.dumps({"threshold": 0.5}), encoding="utf-8")
     return folder.root

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's second command: set up, lint, and run the whole test suite. CI runs this script.
+# The README's second command: set up, lint, build the documentation site (a broken link or
+# anchor fails), and run the whole test suite. CI runs this script.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$root/scripts/setup_venv.sh" test
@@ -9,5 +10,9 @@ export TCVADS_REQUIRE_ROS=1
 cd "$root"
 echo "==> ruff"
 .venv/bin/ruff check .
+echo "==> mkdocs build --strict"
+site="$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$site"
+rm -rf "$site"
 echo "==> pytest"
 exec .venv/bin/python -m pytest "$@"

@@ -28,8 +28,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tcvads_ros.models.complexity",
         "report parameters and FLOPs of each stage next to the paper's Table X",
     ),
+    "train": (
+        "tcvads_ros.training.train",
+        "train TCVADS (teacher, distilled student, fine stage) into a run folder",
+    ),
+    "evaluate": (
+        "tcvads_ros.training.evaluate",
+        "evaluate a training run: coarse AP/AUC/AnoAUC and fine mAP, curves and timelines",
+    ),
+    "interpret": (
+        "tcvads_ros.training.interpret",
+        "interpretability of a training run: heat maps, feature maps, surrogate fidelity",
+    ),
     "export": (
-        "tcvads_ros.runtime.export",
+        "tcvads_ros.training.export",
         "export a training run to a deployable model bundle (ONNX + text table + manifest)",
     ),
     "detect": (

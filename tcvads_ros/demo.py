@@ -1,47 +1,30 @@
 """`tcvads demo`: the whole detector on an embedded default, in a few minutes on a CPU.
 
 1. train a small model on a synthetic surveillance benchmark generated on the spot
-   (``training/train.py`` with ``config/train/smoke.yaml`` plus the overrides in `TRAINING`);
+   (`tcvads train` with ``config/train/demo.yaml``, in this process);
 2. export it to a bundle (`tcvads export`);
 3. synthesise a longer test video with one annotated anomaly (`tcvads synth`, another seed);
 4. run `tcvads detect` on it, printing the events as they happen, the fine stage's explanation
    and where the heat map is, then the ground truth next to what was detected.
 
-Training runs from the repository checkout (``training/`` is not an installed package), so the
-demo is started by ``scripts/demo.sh`` or from the repository root.
+It needs the ``train`` extra (torch) and runs from a checkout or from an installed package
+(the configuration comes from ``share/tcvads_ros/config`` then, `tcvads_ros.config_files`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
+from tcvads_ros.config_files import config_file
 from tcvads_ros.errors import TcvadsError
 
-REPO = Path(__file__).resolve().parent.parent
-TRAIN_SCRIPT = REPO / "training" / "train.py"
-SMOKE_CONFIG = REPO / "config" / "train" / "smoke.yaml"
-# The smoke run checks that training runs; these overrides give it enough data and steps to
-# learn the synthetic anomalies in a few minutes on two cores: 192 short videos (generating
-# them takes ~25 s), four cached frames per snippet (temporal jitter), and a teacher trained on
-# the benchmark's snippet-level labels (teacher.supervision=snippet: weak MIL from a randomly
-# initialised backbone does not get going in this budget; docs/runtime.md, `tcvads demo`). The
-# student is trained as in the paper: video labels plus distillation from that teacher.
-TRAINING = [
-    "data.synth.videos=192", "data.synth.frames=192", "data.synth.width=128", "data.synth.height=96",
-    "data.synth.test_share=0.1", "data.max_length=12", "data.frames_per_snippet=4",
-    "teacher.model.backbone={width_mult: 0.25, input_size: 64, feature_dim: 32}",
-    "student.model.backbone={width_mult: 0.25, input_size: 64, feature_dim: 32}",
-    "teacher.supervision=snippet", "teacher.optim.epochs=20", "teacher.optim.batch_size=4",
-    "teacher.optim.lr=0.001", "student.optim.epochs=10", "student.optim.batch_size=8", "fine.optim.epochs=3",
-]
+DEMO_CONFIG = "train/demo.yaml"  # under config/: what and how long the demo trains
 # Same camera size and frame rate as the training videos, another seed, 20 s long.
 TEST_VIDEO = {"videos": 1, "seed": 50, "width": 128, "height": 96, "frames": 480, "fps": 24.0,
               "abnormal_share": 1.0, "test_share": 1.0}
@@ -58,18 +41,16 @@ def _step(text: str) -> None:
 
 
 def train(run_dir: Path) -> None:
-    if not TRAIN_SCRIPT.is_file() or not SMOKE_CONFIG.is_file():
-        raise TcvadsError(
-            f"{TRAIN_SCRIPT}: not found; `tcvads demo` trains with the repository's training/ "
-            "folder, so run it from a checkout (scripts/demo.sh)"
-        )
-    command = [sys.executable, str(TRAIN_SCRIPT), "--config", str(SMOKE_CONFIG), "--out", str(run_dir),
-               "--no-progress", *TRAINING]
-    print(" ".join(command[1:]), flush=True)
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(command, cwd=REPO, env=env)
-    if result.returncode != 0:
-        raise TcvadsError(f"training failed (exit {result.returncode}); see its output above")
+    """Train the demo's model into `run_dir` (`tcvads train --config config/train/demo.yaml`)."""
+    from tcvads_ros.training import train as trainer
+
+    parser = argparse.ArgumentParser(prog="tcvads train")
+    trainer.configure_parser(parser)
+    argv = ["--config", str(config_file(DEMO_CONFIG)), "--out", str(run_dir), "--no-progress"]
+    print("tcvads train " + " ".join(argv), flush=True)
+    with warnings.catch_warnings():  # library notes (random-init CLIP, tracer) are not the demo's
+        warnings.simplefilter("ignore")
+        trainer.train(parser.parse_args(argv))
 
 
 def synth_test_video(folder: Path) -> tuple[Path, list]:

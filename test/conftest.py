@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,22 @@ def tiny_clip(tmp_path_factory) -> str:
 
     open_clip.add_model_config(folder)
     return TINY_CLIP
+
+
+@pytest.fixture(scope="session")
+def readme_run(tmp_path_factory) -> Path:
+    """The README's train -> export -> synth -> detect commands, run as written (bash, the
+    project's environment first on PATH) in a scratch folder that holds the checkout's config/
+    and training/ (the paths the commands name). Returns the folder: runs/smoke, bundles/smoke,
+    street/ and events.jsonl are there."""
+    from documented_commands import readme_flow
+
+    work = tmp_path_factory.mktemp("readme")
+    for name in ("config", "training"):
+        (work / name).symlink_to(REPO / name)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for line in readme_flow():
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", line], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, f"{line}\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
+    return work

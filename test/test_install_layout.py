@@ -1,25 +1,38 @@
-"""Issue 2: the installed tree is what colcon/ament expect.
+"""The installed tree: what colcon/ament expect, and a wheel that works outside the checkout.
 
 The wheel built from setup.py (the same data_files colcon's ament_python install uses) must
 carry the ament index marker, package.xml, the launch files and the configuration under
-share/, and console entry points for the `tcvads` command and each node.
+share/, and console entry points for the `tcvads` command and each node. Installed (not
+editable) into a fresh environment and run from another folder, `tcvads demo` and
+`tcvads train` must find everything they need in the installed tree.
 """
 
 import configparser
+import os
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
+
+import pytest
+from tiny_bundle import make_tiny_run
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_wheel_installs_the_ament_layout(tmp_path):
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-         str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=300)
+         str(out), str(REPO)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (wheel,) = tmp_path.glob("tcvads_ros-*.whl")
+    (path,) = out.glob("tcvads_ros-*.whl")
+    return path
+
+
+def test_wheel_installs_the_ament_layout(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     data = next(n.split("/")[0] for n in names if ".data/" in n)
     for path in ("share/ament_index/resource_index/packages/tcvads_ros",
@@ -28,7 +41,9 @@ def test_wheel_installs_the_ament_layout(tmp_path):
                  "share/tcvads_ros/launch/replay.launch.py",
                  "share/tcvads_ros/config/edge.yaml",
                  "share/tcvads_ros/config/captions.yaml",
-                 "share/tcvads_ros/config/train/smoke.yaml"):
+                 "share/tcvads_ros/config/train/smoke.yaml",
+                 "share/tcvads_ros/config/train/demo.yaml",
+                 "share/tcvads_ros/config/train/clip-tiny/open_clip_config.json"):
         assert f"{data}/data/{path}" in names, f"{path} missing from the installed tree"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     parser = configparser.ConfigParser()
@@ -41,3 +56,46 @@ def test_setup_cfg_puts_node_executables_where_ros2_run_looks():
     cfg.read(REPO / "setup.cfg")
     assert cfg["develop"]["script_dir"] == "$base/lib/tcvads_ros"
     assert cfg["install"]["install_scripts"] == "$base/lib/tcvads_ros"
+
+
+def _installed(wheel: Path, root: Path) -> Path:
+    """A fresh environment with the wheel installed (not editable); the dependencies (torch
+    and the rest) are taken from this test's environment, after the wheel's own files."""
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+                           "-q", "--no-deps", "--no-index", str(wheel)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    site = Path(subprocess.check_output([str(venv / "bin" / "python"), "-c",
+                                         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                        text=True).strip())
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv
+
+
+@pytest.mark.slow
+def test_demo_and_training_run_from_a_wheel_outside_the_checkout(wheel, tmp_path):
+    venv = _installed(wheel, tmp_path)
+    outside = tmp_path / "elsewhere"
+    make_tiny_run(outside / "demo" / "run", threshold=0.0)  # the demo re-uses a finished run
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["OMP_NUM_THREADS"] = "1"
+
+    def run(*argv: str) -> str:
+        proc = subprocess.run([str(venv / "bin" / argv[0]), *argv[1:]], cwd=outside, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        return proc.stdout
+
+    where = run("python", "-c", "import tcvads_ros, tcvads_ros.demo as d, tcvads_ros.config_files as c; "
+                                "print(tcvads_ros.__file__); print(c.config_file(d.DEMO_CONFIG))")
+    package, config = where.split()
+    assert Path(package).is_relative_to(venv) and Path(config).is_relative_to(venv), where
+    assert "re-using the finished run" in run("tcvads", "demo", "--out", "demo", "--backend", "onnxruntime")
+    assert (outside / "demo" / "events.jsonl").is_file()
+    # what the demo's training step reads: the installed configs, clip-tiny and the caption bank
+    smoke = Path(config).with_name("smoke.yaml")
+    run("tcvads", "train", "--config", str(smoke), "--out", "run", "--stage", "fine", "--no-progress",
+        "data.synth.videos=6", "data.synth.frames=48", "fine.optim.epochs=1")
+    assert (outside / "run" / "fine.safetensors").is_file() and (outside / "run" / "captions.yaml").is_file()

@@ -1,4 +1,4 @@
-"""Nothing user-supplied is ever unpickled (issue 8, "Bundles and configuration").
+"""Nothing user-supplied is ever unpickled (docs/failures.md).
 
 Two halves:
 - a scan of the project's source (tcvads_ros/, training/, benchmarks/, scripts/, launch/) that
@@ -238,7 +238,7 @@ def test_safetensors_refuses_a_pickle_file(evil):
 
 
 def test_training_checkpoint_loader_refuses_a_pickle_posing_as_safetensors(evil, tmp_path):
-    from training.run_folder import RunFolder
+    from tcvads_ros.training.run_folder import RunFolder
 
     run = RunFolder(tmp_path / "run")
     shutil.copy(evil["pt"], run.path("student.safetensors"))
@@ -249,7 +249,7 @@ def test_training_checkpoint_loader_refuses_a_pickle_posing_as_safetensors(evil,
 
 def test_feature_loader_refuses_a_pickled_npy(evil):
     from tcvads_ros.errors import DataError
-    from training.data import load_features
+    from tcvads_ros.training.data import load_features
 
     with pytest.raises(DataError, match="allow_pickle=False|Object arrays"):
         load_features(evil["npy"])

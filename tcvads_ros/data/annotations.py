@@ -43,7 +43,7 @@ UCF_CLASSES: list[str] = [
     "RoadAccidents", "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism",
 ]
 
-SNIPPET_FRAMES = 16  # frames covered by one feature row (VadCLIP, SPEC "Data")
+SNIPPET_FRAMES = 16  # frames covered by one feature row (VadCLIP; docs/evaluation.md)
 
 _XD_LABEL = re.compile(r"_label_([A-Z0-9]+(?:-[A-Z0-9]+){0,2})$")
 

@@ -44,7 +44,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from tcvads_ros.configuration import from_mapping
 from tcvads_ros.data.annotations import (
@@ -58,6 +57,7 @@ from tcvads_ros.data.annotations import (
     xd_label_string,
 )
 from tcvads_ros.errors import ConfigError, TcvadsError
+from tcvads_ros.progress import progress_bar
 
 GENERATOR = "tcvads synth"
 GENERATOR_VERSION = 1
@@ -800,7 +800,7 @@ def generate(out_dir: str | Path, cfg: SynthConfig, progress: bool = True) -> li
     out_dir = Path(out_dir)
     _prepare(out_dir, cfg)
     plans = plan_benchmark(cfg)
-    with tqdm(total=len(plans) * cfg.frames, unit="frame", desc="synth", disable=not progress) as bar:
+    with progress_bar(total=len(plans) * cfg.frames, unit="frame", desc="synth", show=progress) as bar:
         for plan in plans:
             write_video(out_dir / "videos" / f"{plan.name}{cfg.extension}", render_frames(plan, cfg), cfg, bar)
     for split, prefix in (("test", ""), ("train", "train_")):

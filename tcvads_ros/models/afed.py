@@ -5,7 +5,7 @@ precomputed per-snippet features of any width (e.g. VadCLIP's 512-d CLIP feature
 how most users train. Either way the features are projected to ``rwkv_dim`` (Linear +
 LayerNorm, our choice: it decouples the RWKV width from the feature width), modelled by the
 Enhanced RWKV (Exp. (8)-(9)) and scored by a linear binary head trained with the BCE of
-Exp. (10) under multiple-instance learning (training/losses.py).
+Exp. (10) under multiple-instance learning (tcvads_ros/training/losses.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The caption bank: the fine stage's "CLIP native text" (paper §IV.B), read as retrieval.
 
-CLIP cannot generate text, so (SPEC.md) the native text of a clip is the few captions of a fixed
+CLIP cannot generate text, so (docs/models.md) the native text of a clip is the few captions of a fixed
 bank of short scene descriptions that best match its frames by CLIP similarity. The bank ships
 as ``config/captions.yaml`` and users extend it with their own scenes: a YAML list, a YAML
 mapping with a ``captions`` list, or a plain text file with one caption per line (``#`` starts a

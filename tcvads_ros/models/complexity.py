@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from tcvads_ros.config_files import config_file
 from tcvads_ros.models.afed import AFEDConfig, AFEDTeacher
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.fine import FineConfig, FineStage
@@ -37,7 +37,6 @@ PAPER_TABLE_X = {
     "fine": {"params": "28.4M", "flops": "22.17G"},
 }
 XD_CLASSES = ["normal", "fighting", "shooting", "riot", "abuse", "car accident", "explosion"]
-DEFAULT_CAPTIONS = Path(__file__).resolve().parents[2] / "config" / "captions.yaml"
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -88,7 +87,7 @@ def coarse_report(input_size: int = 224) -> dict[str, dict]:
 def fine_report(clip_model: str = "ViT-B-16", captions: CaptionBank | None = None,
                 class_names: list[str] | None = None) -> dict:
     """The fine stage (random CLIP weights) per snippet, plus one prompt's text-encoder cost."""
-    captions = captions or CaptionBank.from_file(DEFAULT_CAPTIONS)
+    captions = captions or CaptionBank.from_file(config_file("captions.yaml"))
     fine = FineStage(FineConfig(clip_model=clip_model), class_names or XD_CLASSES, captions).eval()
     size = fine.input_size
     image = torch.zeros(1, 3, *size)

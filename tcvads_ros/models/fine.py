@@ -7,7 +7,7 @@
   77 tokens), pooled at the EOT position (CLIP's own pooling). ``ctx`` are CoOp learnable token
   embeddings (l = 40 in the paper), shared by all classes and spliced into the embedded sequence.
   The label is kept whole; the caption is cut to the tokens left, so a prompt never exceeds 77.
-- "CLIP native text" is read as retrieval (SPEC.md): the ``top_m`` captions of the caption bank
+- "CLIP native text" is read as retrieval (docs/models.md): the ``top_m`` captions of the caption bank
   most similar (cosine) to the mean of the clip's normalised snippet image features.
 - Class text features for a clip (the edge rule, docs/ARCHITECTURE.md): one prompt per class and
   retrieved caption, each normalised, averaged over the captions and re-normalised. The same rule

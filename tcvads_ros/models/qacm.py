@@ -10,7 +10,7 @@ logit per snippet. Interpretation choices (the paper gives no layer details):
 - ``QACMStream`` keeps one small buffer per layer (its receptive span) and computes only the
   newest output of each layer per pushed frame, which equals the windowed result exactly.
 
-It is trained by distillation from the AFED teacher (Exp. (11), (14); see training/losses.py).
+It is trained by distillation from the AFED teacher (Exp. (11), (14); see tcvads_ros/training/losses.py).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from tcvads_ros.models.afed import AFEDConfig, AFEDTeacher
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.fine import FineConfig, FineStage
 from tcvads_ros.models.mobilenet import InterpretableMobileNet, MobileNetConfig
+from tcvads_ros.models.presets import backbone_settings
 from tcvads_ros.models.qacm import QACM, QACMConfig, QACMModuleConfig, QACMStudent
 from tcvads_ros.models.rwkv import EnhancedRWKV, RWKVConfig
 
@@ -53,8 +54,14 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
 
 
 def model_config(name: str, mapping: dict | None = None):
-    """The validated config dataclass of model ``name`` built from ``mapping``."""
-    return from_mapping(_spec(name).config, mapping or {}, where=name)
+    """The validated config dataclass of model ``name`` built from ``mapping`` (a ``backbone``
+    may name a preset, `presets.BACKBONES`)."""
+    mapping = dict(mapping or {})
+    if "backbone" in mapping:
+        mapping["backbone"] = backbone_settings(mapping["backbone"])
+    if name == "mobilenet" and "preset" in mapping:
+        mapping = backbone_settings(mapping)
+    return from_mapping(_spec(name).config, mapping, where=name)
 
 
 def create_model(name: str, **cfg) -> nn.Module:

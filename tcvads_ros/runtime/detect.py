@@ -95,10 +95,9 @@ def run(args: argparse.Namespace) -> int:
     print_lock = threading.Lock()
     progress = None
     if not args.quiet and source.length:  # files, folders and bags; tqdm stays quiet off a terminal
-        from tqdm import tqdm
+        from tcvads_ros.progress import progress_bar
 
-        progress = tqdm(total=source.length, unit="frame", desc=Path(source.name).name, leave=False,
-                        disable=None)
+        progress = progress_bar(total=source.length, unit="frame", desc=Path(source.name).name, leave=False)
 
     def say(text: str) -> None:
         if args.quiet:

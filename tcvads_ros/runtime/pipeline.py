@@ -41,6 +41,7 @@ from tcvads_ros.runtime.backends.base import Backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, EventStateMachine
 from tcvads_ros.runtime.explanation import Explanation
+from tcvads_ros.runtime.fine_text import class_text, retrieve_captions
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.heatmap import save_heatmap
 from tcvads_ros.runtime.ring_buffer import ArrayRingBuffer, RingBuffer
@@ -300,17 +301,12 @@ class ClipResult:
 
 
 def classify_clip(bundle: Bundle, backend: Backend, frames: list[Frame]) -> ClipResult:
-    """The fine stage on a clip of one frame per snippet (paper §IV.B; edge rule of ARCHITECTURE.md)."""
+    """The fine stage on a clip of one frame per snippet (paper §IV.B; the text rule: fine_text.py)."""
     m = bundle.manifest
     clip = np.stack([resize_rgb(f.rgb, tuple(m.fine_input_size)) for f in frames])
     features = backend.run("fine_image", {"frames": clip})["features"]  # (T, Dc), normalised
-    # "CLIP native text" as retrieval: captions closest to the clip's mean image feature.
-    mean = features.mean(axis=0)
-    mean /= max(float(np.linalg.norm(mean)), 1e-12)
-    similarity = bundle.text_table["captions"] @ mean
-    top = np.argsort(-similarity)[: m.top_m]
-    text = bundle.text_table["class_caption"][:, top, :].mean(axis=1)
-    text /= np.maximum(np.linalg.norm(text, axis=-1, keepdims=True), 1e-12)
+    top, similarity = retrieve_captions(bundle.text_table["captions"], features, m.top_m)
+    text = class_text(bundle.text_table["class_caption"], top)
     out = backend.run("fine_temporal", {"features": features[None].astype(np.float32),
                                         "text": text.astype(np.float32)})
     scores = np.clip(out["video_scores"][0], 0.0, 1.0)
@@ -319,7 +315,7 @@ def classify_clip(bundle: Bundle, backend: Backend, frames: list[Frame]) -> Clip
         class_scores={name: float(s) for name, s in zip(m.class_names, scores)},
         category=m.class_names[best],
         probability=float(scores[best]),
-        captions=[(m.captions[i], float(np.clip(similarity[i], -1, 1))) for i in top],
+        captions=[(m.captions[i], float(np.clip(sim, -1, 1))) for i, sim in zip(top, similarity)],
     )
 
 

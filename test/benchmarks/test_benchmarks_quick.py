@@ -1,8 +1,8 @@
 """The benchmark and soak scripts run end to end and report what the issues promise.
 
-`benchmarks/run.py --quick` must write every figure of issue 7 with its statistics (values are
+`benchmarks/run.py --quick` must write every figure of docs/performance.md with its statistics (values are
 not checked: they depend on the machine), and `benchmarks/soak.py --seconds 30` must finish with
-no lost event and memory growth within 10 % (issue 8). Both run the real scripts in a subprocess,
+no lost event and memory growth within 10 % (docs/performance.md, "Soak"). Both run the real scripts in a subprocess,
 as CI does; they take minutes on a busy 2-core machine, hence `slow`.
 """
 
@@ -20,7 +20,7 @@ import pytest
 from tcvads_ros.runtime.image_convert import REASONS
 
 REPO = Path(__file__).resolve().parents[2]
-# The keys issue 7 names, with the figures that carry a target.
+# The figures docs/performance.md reports, with the figures that carry a target.
 FIGURES = {
     "coarse_pipeline_efficiency": True,
     "coarse_vs_vadclip_speedup": True,

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from tcvads_ros.models.mobilenet import InterpretableMobileNet, MobileNetConfig
-from tcvads_ros.runtime.export import deconvolutions_as_convolutions
 from tcvads_ros.runtime.pipeline import resize_rgb
+from tcvads_ros.training.export import deconvolutions_as_convolutions
 
 
 @pytest.mark.parametrize("kernel", [1, 3, 5])

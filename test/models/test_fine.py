@@ -173,3 +173,22 @@ def test_triplet_tokens_property(n_ctx, label, caption):
     kept = row[1 + n_ctx + len(label):-1]
     assert kept == caption[:len(kept)]  # a prefix of the caption
     assert len(kept) == len(caption) or len(row) == 77  # cut only when the budget is used up
+
+
+def test_runtime_text_rule_is_the_torch_one(stage):
+    """The deployed fine stage (NumPy, tcvads_ros/runtime/fine_text.py, on the bundle's
+    class x caption table) and the trained one (FineStage) pick the same captions and give the
+    same class text features for a clip."""
+    from tcvads_ros.runtime.fine_text import class_text, retrieve_captions
+
+    with torch.no_grad():
+        table = stage.class_caption_table().numpy()
+        bank = stage.caption_embeddings()
+        for seed in range(3):
+            clip = F.normalize(torch.randn(6, 32, generator=torch.Generator().manual_seed(seed)), dim=-1)
+            want, want_sims = stage.retrieve_captions(clip, 2, bank)
+            got, got_sims = retrieve_captions(bank.numpy(), clip.numpy(), 2)
+            assert got.tolist() == want.tolist()
+            assert torch.allclose(torch.from_numpy(got_sims), want_sims, atol=1e-6)
+            text = stage.text_features(want)
+            assert torch.allclose(torch.from_numpy(class_text(table, got)), text, atol=1e-5)

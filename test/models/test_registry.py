@@ -54,3 +54,15 @@ def test_wrong_names_and_keys_are_config_errors(tiny_clip):
         create_model("fine", clip_model=tiny_clip)
     with pytest.raises(ConfigError, match="afed.input"):
         create_model("afed", input="video")
+
+
+def test_backbone_presets_are_named_settings():
+    from tcvads_ros.models.presets import BACKBONES
+
+    by_name = create_model("qacm_student", input="frames", backbone="tiny", hidden=8)
+    assert by_name.backbone.cfg.input_size == BACKBONES["tiny"]["input_size"]
+    changed = create_model("afed", input="frames", backbone={"preset": "tiny", "input_size": 64}, rwkv_dim=8)
+    assert changed.backbone.cfg.input_size == 64
+    assert changed.backbone.cfg.feature_dim == BACKBONES["tiny"]["feature_dim"]
+    with pytest.raises(ConfigError, match="unknown backbone preset 'tinny'; did you mean 'tiny'"):
+        create_model("afed", input="frames", backbone="tinny")

@@ -9,7 +9,6 @@ threshold_on is 0, so an event starts whatever the untrained model scores.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 import unittest
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.launch_testing
-pytest.importorskip("launch_testing", reason="launch_testing is not installed (no ROS 2)")
+pytest.importorskip("launch_testing", reason="launch_testing is not installed (not on the package registry: needs a ROS 2 install)")
 
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
@@ -39,7 +38,6 @@ WORKDIR = Path(tempfile.mkdtemp(prefix="tcvads_launch_test_"))
 
 
 def make_bundle() -> Path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
     from tiny_bundle import make_tiny_bundle
 
     make_tiny_bundle(WORKDIR / "bundle")

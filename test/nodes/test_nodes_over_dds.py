@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -26,12 +25,10 @@ from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 from ros_harness import NodeProcess, Observer, node_args, play, played, seconds, wait_until  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from tiny_bundle import make_redness_bundle, write_red_video  # noqa: E402
 
 from tcvads_ros.nodes.common import camera_qos  # noqa: E402
 from tcvads_ros.runtime.event_store import EventStore  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-from tiny_bundle import make_redness_bundle, write_red_video  # noqa: E402
 
 FPS = 24.0
 TOLERANCE_S = 2.0

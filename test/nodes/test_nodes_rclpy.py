@@ -9,10 +9,8 @@ after `min_duration_s` of stream time whatever the untrained model says.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,7 +38,6 @@ FPS = 25.0
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
     from tiny_bundle import make_tiny_bundle
 
     path = tmp_path_factory.mktemp("bundle")

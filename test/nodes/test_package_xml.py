@@ -21,7 +21,7 @@ ROS_TESTS = [REPO / "test" / "nodes" / "test_nodes_rclpy.py", REPO / "test" / "n
 # Python modules that come from the distribution, by their rosdep keys.
 ROSDEP_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "pytest": "python3-pytest"}
 # Not ROS packages: the project itself and the test helpers it puts on sys.path.
-FIRST_PARTY = {"tcvads_ros", "tiny_bundle"}
+FIRST_PARTY = {"tcvads_ros", "tiny_bundle", "ros_harness"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -12,7 +12,7 @@ from tcvads_ros.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from tcvads_ros.runtime.backends.tensorrt import EngineCache, gpu_available, profile_shapes
 from tcvads_ros.runtime.backends.torch import TorchBackend
 from tcvads_ros.runtime.bundle import GRAPH_FILES, GRAPH_OUTPUTS
-from tcvads_ros.runtime.export import sample_inputs
+from tcvads_ros.training.export import sample_inputs
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Property tests: any image message either converts to the right RGB frame or is rejected with
-a specific, counted reason; nothing else ever escapes (issue 8, "Malformed frames").
+a specific, counted reason; nothing else ever escapes (docs/failures.md).
 
 The expected pixels are computed independently of the converter (numpy channel indexing, a
 float 16 -> 8 bit rescale, the BT.601 formula for YUV 4:2:2), so a wrong channel order, a wrong

@@ -1,9 +1,9 @@
-"""Per-video frame augmentation (training/augment.py)."""
+"""Per-video frame augmentation (tcvads_ros/training/augment.py)."""
 
 import pytest
 import torch
 
-from training.augment import AugmentConfig, augment_batch, augment_video
+from tcvads_ros.training.augment import AugmentConfig, augment_batch, augment_video
 
 torch.set_num_threads(1)
 

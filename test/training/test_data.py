@@ -1,4 +1,4 @@
-"""Tests of training/data.py: lists, loading, 256 resampling/chunking, labels, datasets, ground
+"""Tests of tcvads_ros/training/data.py: lists, loading, 256 resampling/chunking, labels, datasets, ground
 truth (small hand-written and the real annotation files) and raw-video caching (small videos
 written here with OpenCV)."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from tcvads_ros.data import annotations as ann
 from tcvads_ros.errors import ConfigError, DataError
-from training import data
+from tcvads_ros.training import data
 
 # ---------------------------------------------------------------------------------------------
 # Lists and loading

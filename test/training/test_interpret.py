@@ -16,9 +16,9 @@ from tcvads_ros.data.synthetic import SynthConfig, generate, plan_benchmark, ren
 from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.runtime.heatmap import frame_heat, overlay
-from training import coarse, feature_maps, fine_stage, heatmaps, interpret
-from training.run_folder import RunFolder
-from training.train_config import config_mapping, load_config
+from tcvads_ros.training import coarse, feature_maps, fine_stage, heatmaps, interpret
+from tcvads_ros.training.run_folder import RunFolder
+from tcvads_ros.training.train_config import config_mapping, load_config
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 torch.set_num_threads(1)
@@ -40,8 +40,7 @@ def tiny_run(tmp_path_factory):
                       coarse.student_extras(student, 2.5, True))
     fine, args = fine_stage.build_fine(cfg)
     folder.save_model("fine", fine, fine_stage.FINE, to_mapping(fine.cfg),
-                      {"model_args": {"class_names": args["class_names"], "captions": args["captions"]},
-                       "top_m": cfg.fine.top_m})
+                      {"model_args": {"class_names": args["class_names"], "captions": args["captions"]}})
     return run
 
 
@@ -162,7 +161,7 @@ def test_heat_maps_have_the_frame_size_and_peak_on_a_learned_anomaly():
     localisation scores, not asserted here.)"""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    backbone = create_model("mobilenet", width_mult=0.25, input_size=32, feature_dim=16, cam_stages=6)
+    backbone = create_model("mobilenet", preset="tiny", feature_dim=16, cam_stages=6)
     test_frames, regions = _blob_frames(np.random.default_rng(1), 16)
 
     def hit_rate():

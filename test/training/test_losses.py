@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, kl_divergence
 
-from training import losses
+from tcvads_ros.training import losses
 
 
 def _vadclip_clas2(logits, labels, lengths):

@@ -1,9 +1,9 @@
-"""Tests of training/metrics.py.
+"""Tests of tcvads_ros/training/metrics.py.
 
 `reference_map` below is a deliberately simple, independent formulation of VadCLIP's detection
-mAP (SPEC "Evaluation"): frame index sets instead of interval arithmetic, a frame-by-frame scan
+mAP (docs/evaluation.md): frame index sets instead of interval arithmetic, a frame-by-frame scan
 for the proposals, keep-if-no-kept-overlap NMS and an explicit list of precisions. It shares no
-code with training/metrics.py.
+code with tcvads_ros/training/metrics.py.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tcvads_ros.data import annotations as ann
-from training import data
-from training.metrics import (
+from tcvads_ros.training import data
+from tcvads_ros.training.metrics import (
     IOU_THRESHOLDS,
     coarse_metrics,
     detection_map,

@@ -1,4 +1,4 @@
-"""Tests of training/report.py: the evaluation folder's files and metrics.json keys."""
+"""Tests of tcvads_ros/training/report.py: the evaluation folder's files and metrics.json keys."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from training import report
-from training.metrics import coarse_metrics, detection_map, snippets_to_frames
+from tcvads_ros.training import report
+from tcvads_ros.training.metrics import coarse_metrics, detection_map, snippets_to_frames
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

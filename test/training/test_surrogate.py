@@ -1,4 +1,4 @@
-"""LIME-style surrogate fidelity (training/surrogate.py) against independent formulations."""
+"""LIME-style surrogate fidelity (tcvads_ros/training/surrogate.py) against independent formulations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tcvads_ros.errors import ConfigError
-from training.surrogate import (
+from tcvads_ros.training.surrogate import (
     SurrogateConfig,
     explain,
     fit_surrogate,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from training.temperature_search import (
+from tcvads_ros.training.temperature_search import (
     TemperatureSearchConfig,
     expected_improvement,
     search_temperature,

@@ -24,7 +24,7 @@ class TorchBackend(Backend):
 
     def __init__(self, bundle: Bundle, device: str = "cpu", modules: Mapping[str, nn.Module] | None = None):
         super().__init__(bundle)
-        from tcvads_ros.runtime.export import load_run, run_graph_module
+        from tcvads_ros.training.export import load_run, run_graph_module
 
         self._run_module = run_graph_module
         if modules is None:

@@ -4,10 +4,12 @@ The four graphs of docs/ARCHITECTURE.md are torch modules here (`graph_modules`)
 and outputs are exactly the bundle's tensors, so preprocessing (uint8 NHWC RGB -> normalised
 NCHW), the QACM sigmoid and the fine stage's cosine / tau / softmax live inside the exported
 graphs and the deployed model cannot disagree with the trained one. After writing each graph the
-ONNX Runtime outputs are compared with torch's on sample inputs; a difference above
-`TOLERANCE` refuses the export. The torch backend runs the same `graph_modules`.
+ONNX Runtime outputs are compared with torch's on sample inputs; a difference above the
+tolerance (`tolerance`: relative to the outputs' magnitude, since float32 rounding grows with
+it) refuses the export, and nothing is left at ``--out``. The torch backend runs the same graph
+modules.
 
-This module imports torch; the coarse runtime path never imports it.
+This module imports torch; it is part of the training side, the runtime never imports it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import copy
 import datetime
 import shutil
 import sys
+import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +29,7 @@ import torch
 from torch import nn
 
 from tcvads_ros import __version__
-from tcvads_ros.errors import BundleError
+from tcvads_ros.errors import BundleError, DataError
 from tcvads_ros.runtime.bundle import (
     FORMAT_VERSION,
     GRAPH_FILES,
@@ -37,10 +40,16 @@ from tcvads_ros.runtime.bundle import (
     Manifest,
     write_manifest,
 )
+from tcvads_ros.training.run_folder import RunFolder
 
 OPSET = 17
-TOLERANCE = 1e-4  # max |onnxruntime - torch| accepted on the sample inputs
-DEFAULT_CLIP_SNIPPETS = 16  # fine clip when the run does not say: 8 snippets up to the start, 8 after
+# Accepted max |onnxruntime - torch| on the sample inputs: ATOL + RTOL * max |torch output|.
+# Two float32 implementations of one graph differ by rounding that grows with the values: on the
+# smoke run's backbone features (magnitude ~5) torch is 1.3e-4 and ONNX Runtime 7.2e-4 away from
+# a float64 copy of the model. An export bug (a wrong op, a missed normalisation) is off by the
+# outputs' own order of magnitude.
+RTOL = 1e-3
+ATOL = 1e-5
 
 
 class CoarseBackboneGraph(nn.Module):
@@ -179,14 +188,21 @@ def _export_graph(module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
-def check_graph(path: Path, module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray]) -> float:
-    """Max |onnxruntime - torch| over the graph's outputs on `inputs`."""
+def tolerance(outputs: Mapping[str, np.ndarray]) -> float:
+    """The accepted max |onnxruntime - torch| for a graph whose torch outputs are `outputs`."""
+    scale = max(float(np.max(np.abs(v))) if v.size else 0.0 for v in outputs.values())
+    return ATOL + RTOL * scale
+
+
+def check_graph(path: Path, module: nn.Module, graph: str,
+                inputs: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    """(max |onnxruntime - torch| over the graph's outputs on `inputs`, the tolerance for them)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = dict(zip(GRAPH_OUTPUTS[graph], session.run(list(GRAPH_OUTPUTS[graph]), dict(inputs))))
     want = run_graph_module(module, graph, inputs)
-    return max(float(np.max(np.abs(got[k] - want[k]))) for k in want)
+    return max(float(np.max(np.abs(got[k] - want[k]))) for k in want), tolerance(want)
 
 
 def export_bundle(graphs: Mapping[str, nn.Module], text_table: Mapping[str, np.ndarray],
@@ -198,16 +214,29 @@ def export_bundle(graphs: Mapping[str, nn.Module], text_table: Mapping[str, np.n
         text_table: "class_caption" (C,K,Dc) and "captions" (K,Dc), normalised.
         manifest: everything but `files` (filled here) and `versions` (completed here).
     """
-    from safetensors.numpy import save_file
-
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise BundleError(f"{out}: folder exists and is not empty; choose a new folder or pass --overwrite")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise BundleError(f"{out}: folder exists and is not empty; choose a new folder or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside `out` and moved there once checked: a failed export leaves nothing behind
+    # (and an existing bundle in place).
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        _write_bundle(graphs, text_table, manifest, work, out)
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        work.replace(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Bundle.load(out)
+
+
+def _write_bundle(graphs: Mapping[str, nn.Module], text_table: Mapping[str, np.ndarray],
+                  manifest: Manifest, out: Path, shown: Path) -> None:
+    """Write and check the bundle in `out`; errors name the files as `shown / name`."""
     import onnx
     import onnxruntime
+    from safetensors.numpy import save_file
 
     manifest.format_version = FORMAT_VERSION
     manifest.versions = {
@@ -220,84 +249,59 @@ def export_bundle(graphs: Mapping[str, nn.Module], text_table: Mapping[str, np.n
     for graph, file in GRAPH_FILES.items():
         module = graphs[graph].eval()
         _export_graph(module, graph, samples[graph], out / file)
-        error = check_graph(out / file, module, graph, samples[graph])
-        if not error <= TOLERANCE:
+        error, limit = check_graph(out / file, module, graph, samples[graph])
+        if not error <= limit:
             raise BundleError(
-                f"{out / file}: ONNX Runtime differs from torch by {error:.2e} (> {TOLERANCE}) on "
-                "sample inputs; the graph did not export faithfully (report this as a bug)"
+                f"{shown / file}: ONNX Runtime differs from torch by {error:.2e} (> {limit:.2e}, the tolerance "
+                "for these outputs) on sample inputs; the graph did not export faithfully (report "
+                "this as a bug)"
             )
         manifest.export_check[graph] = error
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in text_table.items()},
               str(out / TEXT_TABLE))
     write_manifest(out, manifest)
-    return Bundle.load(out)
-
-
-def _read_json(path: Path) -> dict:
-    import json
-
-    if not path.is_file():
-        raise BundleError(f"{path}: missing; is this a finished training run (training/train.py)?")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path}: not readable JSON ({exc})") from exc
-
-
-def _load_model(run_dir: Path, stage: str, info: dict, **extra) -> nn.Module:
-    """Rebuild `<stage>.safetensors` with the create_model name and config of `<stage>.json`."""
-    from safetensors.torch import load_file
-
-    from tcvads_ros.models.registry import create_model
-
-    weights = run_dir / f"{stage}.safetensors"
-    if not weights.is_file():
-        raise BundleError(f"{weights}: checkpoint missing; train the '{stage}' stage first")
-    model = create_model(info["model"], **info["config"], **extra)
-    model.load_state_dict(load_file(str(weights)))
-    return model.eval()
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray], Manifest]:
     """The graph modules, text table and manifest (less files/versions) of a training run.
 
-    Reads the run folder layout documented in training/train.py: student.json/.safetensors,
-    fine.json/.safetensors and calibration.json.
+    Reads the run folder (`tcvads_ros.training.run_folder`): student, fine and calibration.json.
     """
     from tcvads_ros.models.mobilenet import FramePreprocess
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise BundleError(f"{run_dir}: training run folder not found")
-    student_info = _read_json(run_dir / "student.json")
-    if student_info.get("input") != "frames":
-        raise BundleError(
-            f"{run_dir}: the student was trained on precomputed features (no backbone); an edge "
-            "bundle needs a student trained on frames (data.kind: videos or synthetic)"
-        )
-    fine_info = _read_json(run_dir / "fine.json")
-    threshold = _read_json(run_dir / "calibration.json").get("threshold")
-    if not isinstance(threshold, (int, float)):
-        raise BundleError(f"{run_dir / 'calibration.json'}: no numeric 'threshold'; re-run the calibration")
-    student = _load_model(run_dir, "student", student_info)
-    fine = _load_model(run_dir, "fine", fine_info, **fine_info["model_args"])
+    run = RunFolder(run_dir, writable=False)
+    try:
+        student_info, fine_info = run.info("student"), run.info("fine")
+        if student_info.input != "frames":
+            raise BundleError(
+                f"{run_dir}: the student was trained on precomputed features (no backbone); an edge "
+                "bundle needs a student trained on frames (data.kind: videos or synthetic)"
+            )
+        threshold = run.read_json("calibration.json").get("threshold")
+        if not isinstance(threshold, (int, float)):
+            raise BundleError(f"{run.path('calibration.json')}: no numeric 'threshold'; re-run the calibration")
+        student, fine = run.load_stage("student"), run.load_stage("fine")
+    except DataError as exc:
+        raise BundleError(f"{exc} (is this a finished training run? tcvads train)") from exc
     with torch.no_grad():
         table = {"class_caption": fine.class_caption_table().float().numpy(),
                  "captions": fine.caption_embeddings().float().numpy()}
-    size = student_info["input_size"]
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    size = (student_info.input_size, student_info.input_size)
     fine_mean, fine_std = fine.preprocess.mean.flatten().tolist(), fine.preprocess.std.flatten().tolist()
     manifest = Manifest(
         format_version=FORMAT_VERSION, created="", versions={},
-        coarse_input_size=size, coarse_mean=tuple(student_info["mean"]), coarse_std=tuple(student_info["std"]),
+        coarse_input_size=size, coarse_mean=tuple(student_info.mean), coarse_std=tuple(student_info.std),
         feature_dim=student.backbone.feature_dim,
         fine_input_size=tuple(fine.input_size), fine_mean=tuple(fine_mean), fine_std=tuple(fine_std),
         fine_feature_dim=int(fine.embed_dim),
-        fine_clip_snippets=int(fine_info.get("clip_snippets", DEFAULT_CLIP_SNIPPETS)),
-        snippet_frames=int(student_info.get("snippet_frames", 16)), window=int(student_info["window"]),
-        fps=float(fine_info.get("fps", 25.0)), stride=1, thresholds={"coarse": float(threshold)},
+        fine_clip_snippets=fine_info.clip_snippets,
+        snippet_frames=student_info.snippet_frames, window=student_info.window,
+        fps=fine_info.fps, stride=1, thresholds={"coarse": float(threshold)},
         class_names=list(fine.class_names), captions=list(fine.captions.captions),
-        tau=float(fine.cfg.tau), top_m=int(fine_info.get("top_m", fine.cfg.top_m)),
+        tau=float(fine.cfg.tau), top_m=int(fine.cfg.top_m),
         source_run=str(run_dir.resolve()),
     )
     graphs = {
@@ -311,7 +315,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray]
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=Path, help="training run folder (written by training/train.py)")
+    parser.add_argument("run_dir", type=Path, help="training run folder (written by tcvads train)")
     parser.add_argument("--out", type=Path, required=True, help="bundle folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing folder at --out")
 

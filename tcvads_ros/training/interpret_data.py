@@ -20,20 +20,20 @@ from tcvads_ros.configuration import from_mapping
 from tcvads_ros.data import annotations as ann
 from tcvads_ros.data.synthetic import SynthConfig, plan_benchmark
 from tcvads_ros.errors import DataError
-from training import data, experiment, fine_stage, stages
-from training.run_folder import RunFolder
-from training.train_config import TrainConfig
-from training.trainer import Context
+from tcvads_ros.training import data, experiment, fine_stage, stages
+from tcvads_ros.training.run_folder import STAGES, RunFolder
+from tcvads_ros.training.train_config import TrainConfig
+from tcvads_ros.training.trainer import Context
 
 
 def load_models(run_dir: Path) -> tuple[dict, dict]:
     """The run's finished stages (eval mode) and their ``<stage>.json``, by stage name."""
     folder = RunFolder(run_dir, writable=False)
     models, infos = {}, {}
-    for stage in ("teacher", "student", "fine"):
-        if stages.finished(folder, stage):
-            infos[stage] = folder.read_json(f"{stage}.json")
-            models[stage] = stages.load_stage(folder, stage, **infos[stage].get("model_args", {}))
+    for stage in STAGES:
+        if folder.finished(stage):
+            infos[stage] = folder.info(stage)
+            models[stage] = folder.load_stage(stage)
     if not models:
         raise DataError(f"{run_dir}: no trained stage (teacher/student/fine .safetensors + .json)")
     return models, infos

@@ -1,4 +1,4 @@
-"""Fine stage training (paper §IV.B, Exp. 15-19; SPEC "Fine stage").
+"""Fine stage training (paper §IV.B, Exp. 15-19; docs/models.md).
 
 Per clip, the top-m captions of the caption bank are retrieved by CLIP similarity (frozen, so
 the bank's embeddings are computed once), class text features follow the edge rule
@@ -23,23 +23,24 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
+from tcvads_ros.config_files import config_file
 from tcvads_ros.configuration import to_mapping
 from tcvads_ros.errors import DataError
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.registry import create_model
-from training import data, experiment, losses, metrics
-from training.train_config import TrainConfig
-from training.trainer import Context, best_of, fit, main_first
+from tcvads_ros.progress import progress_bar
+from tcvads_ros.training import data, experiment, losses, metrics
+from tcvads_ros.training.run_folder import DEFAULT_FPS
+from tcvads_ros.training.train_config import TrainConfig
+from tcvads_ros.training.trainer import Context, best_of, fit, main_first
 
 FINE = "fine"  # create_model name
-DEFAULT_CAPTIONS = Path(__file__).resolve().parent.parent / "config" / "captions.yaml"
 
 
 def build_fine(cfg: TrainConfig) -> tuple[torch.nn.Module, dict]:
     """The FineStage of the config and the create_model arguments beside its config."""
-    path = cfg.fine.captions or DEFAULT_CAPTIONS
+    path = cfg.fine.captions or config_file("captions.yaml")
     args = {"class_names": experiment.class_names_of(cfg.data.dataset),
             "captions": CaptionBank.from_file(path).captions}
     return create_model(FINE, **cfg.fine.model, **args), {**args, "path": path}
@@ -96,7 +97,7 @@ def fine_loss(cfg: TrainConfig, bank: torch.Tensor):
     def loss_fn(m, batch):
         model = getattr(m, "module", m)  # DistributedDataParallel wraps it
         feats, lengths = batch["x"], batch["lengths"]
-        text = model.text_features(retrieve(model, feats, lengths, bank, f.top_m))  # (B, C, D)
+        text = model.text_features(retrieve(model, feats, lengths, bank, model.cfg.top_m))  # (B, C, D)
         out = m(feats, text, lengths)
         align = losses.mil_align_loss(out["video_scores"], batch["targets"])
         contrast = losses.contrastive_loss(text, normal_index=0, margin=f.margin)
@@ -116,7 +117,7 @@ def predict(model: torch.nn.Module, dataset: data.FeatureTestDataset, device: to
     bank = model.caption_embeddings()
     probs, captions = [], []
     loader = DataLoader(dataset, batch_size=1, collate_fn=data.collate_test)
-    for item in tqdm(loader, desc="fine predict", leave=False, disable=not progress):
+    for item in progress_bar(loader, desc="fine predict", leave=False, show=progress):
         chunks, chunk_lengths = item["chunks"].to(device), item["chunk_lengths"].to(device)
         whole = chunks.reshape(-1, chunks.shape[-1])[: item["length"]]
         indices = model.retrieve_captions(whole, top_m, bank)[0]
@@ -146,7 +147,7 @@ def train_fine(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Cont
     split = main_first(ctx, lambda: fine_data(cfg, model, lists, cache, ctx.device, ctx.progress and ctx.is_main))
     with torch.no_grad():
         bank = model.caption_embeddings()
-    check = (lambda m: validate(m, split, ctx.device, cfg.fine.top_m)) if split.val is not None else None
+    check = (lambda m: validate(m, split, ctx.device, model.cfg.top_m)) if split.val is not None else None
     monitor = "val_mAP_avg" if split.val_truth is not None else "val_accuracy"
     history = fit("fine", model, split.train, data.collate_train, fine_loss(cfg, bank), cfg.fine.optim, ctx,
                   check, monitor=monitor)
@@ -155,7 +156,7 @@ def train_fine(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Cont
     if folder.writable:
         shutil.copyfile(model_args["path"], folder.path(captions_copy))
     extras = {"model_args": {"class_names": model_args["class_names"], "captions": model_args["captions"]},
-              "captions_file": captions_copy, "top_m": cfg.fine.top_m, "fps": source_fps(lists),
+              "captions_file": captions_copy, "clip_snippets": cfg.fine.clip_snippets, "fps": source_fps(lists),
               **best_of(history)}
     folder.save_model("fine", model, FINE, to_mapping(model.cfg), extras)
     return model
@@ -165,5 +166,5 @@ def source_fps(lists: experiment.Lists) -> float:
     """Frame rate of the source videos where known (the synthetic benchmark's meta.json)."""
     meta = lists.train.parent / "meta.json"
     if meta.is_file():
-        return float(json.loads(meta.read_text(encoding="utf-8")).get("fps", 25.0))
-    return 25.0
+        return float(json.loads(meta.read_text(encoding="utf-8")).get("fps", DEFAULT_FPS))
+    return DEFAULT_FPS

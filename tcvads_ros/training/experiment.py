@@ -28,8 +28,8 @@ import numpy as np
 from tcvads_ros.configuration import to_mapping
 from tcvads_ros.data import annotations as ann
 from tcvads_ros.errors import ConfigError, DataError
-from training import data
-from training.train_config import DataConfig
+from tcvads_ros.training import data
+from tcvads_ros.training.train_config import DataConfig
 
 
 def class_names_of(dataset: str) -> list[str]:

@@ -15,10 +15,10 @@ from typing import TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
-from tqdm import tqdm
 
-from training.run_folder import RunFolder
-from training.train_config import OptimConfig
+from tcvads_ros.progress import progress_bar
+from tcvads_ros.training.run_folder import RunFolder
+from tcvads_ros.training.train_config import OptimConfig
 
 T = TypeVar("T")
 
@@ -79,7 +79,8 @@ def cosine_lr(base: float, epoch: int, epochs: int) -> float:
 
 
 def best_of(history: list[dict]) -> dict:
-    """The ``best_epoch`` / ``best_<monitor>`` record `fit` appends when it kept the best weights."""
+    """The ``best_epoch`` / ``best_metric`` / ``best_value`` record `fit` appends when it kept the best
+    weights (`run_folder.StageInfo`)."""
     return {k: v for k, v in history[-1].items() if k.startswith("best")} if history else {}
 
 
@@ -125,8 +126,8 @@ def fit(
         trained.train()
         sums: dict[str, float] = {}
         batches = 0
-        bar = tqdm(loader, desc=f"{stage} {epoch + 1}/{optim.epochs}", leave=False,
-                   disable=not (ctx.progress and ctx.is_main))
+        bar = progress_bar(loader, desc=f"{stage} {epoch + 1}/{optim.epochs}", leave=False,
+                           show=ctx.progress and ctx.is_main)
         for batch in bar:
             batch = {k: v.to(ctx.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             out = loss_fn(trained, batch)
@@ -157,6 +158,6 @@ def fit(
             ctx.run.save_training_state(stage, epoch + 1, model, optimizer, record)
     if best is not None:
         model.load_state_dict(best[2])
-        history.append({"best_epoch": best[1], f"best_{monitor}": best[0]})
+        history.append({"best_epoch": best[1], "best_metric": monitor, "best_value": best[0]})
     model.eval()
     return history

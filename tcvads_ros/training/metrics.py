@@ -1,4 +1,4 @@
-"""Evaluation metrics of the VadCLIP protocol (SPEC "Evaluation"; VadCLIP's code, not its paper).
+"""Evaluation metrics of the VadCLIP protocol (docs/evaluation.md; VadCLIP's code, not its paper).
 
 Coarse-grained (`coarse_metrics`): snippet scores are repeated ×16 to frame level
 (`snippets_to_frames`), each test video's ground truth is a 0/1 vector of 16·T frames, all test
@@ -83,7 +83,7 @@ def coarse_metrics(
     frame_gt: Sequence[np.ndarray],
     abnormal_mask: Sequence[bool],
 ) -> dict[str, float]:
-    """Frame-level AP, AUC and Ano-AUC in percent (SPEC "Evaluation", VadCLIP's *_test.py).
+    """Frame-level AP, AUC and Ano-AUC in percent (docs/evaluation.md, VadCLIP's *_test.py).
 
     Args:
         frame_scores: one array per test video of frame-level anomaly scores (16·T,), e.g.

@@ -1,6 +1,6 @@
 """Training and test data: VadCLIP feature lists, 256-length resampling, ground truth, raw videos.
 
-Feature lists (SPEC "Data"): a CSV ``path,label``, one ``.npy`` per video and crop, shape
+Feature lists (docs/evaluation.md): a CSV ``path,label``, one ``.npy`` per video and crop, shape
 (T, D) with one row per 16-frame snippet. Train lists hold every crop (``__0`` … ``__9``) of a
 video as a separate sample; a test list is read with one crop per video (``__5`` for UCF-Crime,
 ``__0`` for XD-Violence, `TEST_CROP`). Paths may be absolute or relative to the list's folder;
@@ -734,7 +734,7 @@ def _cache_videos(
     what: str,
 ) -> ExtractionSummary:
     """Shared loop of `extract_features` and `cache_frames`: resumable, atomic, listed."""
-    from tqdm import tqdm
+    from tcvads_ros.progress import progress_bar
 
     out_dir = Path(out_dir)
     videos = _video_entries(video_list)
@@ -746,7 +746,7 @@ def _cache_videos(
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     listed = []
-    bar = tqdm(videos, desc=f"{what} {Path(video_list).name}", unit="video", disable=not progress)
+    bar = progress_bar(videos, desc=f"{what} {Path(video_list).name}", unit="video", show=progress)
     for video, label, stem in bar:
         target = out_dir / stem.parent / f"{stem.name}__0.npy"
         if _complete(target):

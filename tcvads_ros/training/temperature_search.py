@@ -3,7 +3,7 @@
 A Gaussian process with a squared-exponential (RBF) kernel, scikit-learn's
 `GaussianProcessRegressor`, models the objective over T ∈ [low, high]; Expected Improvement
 (Exp. 12) picks the next T. The paper writes the objective as L_soft(T), but minimising L_soft
-alone is degenerate (σ(z/T) flattens to 0.5 as T grows, so a large T always "wins"; SPEC), so
+alone is degenerate (σ(z/T) flattens to 0.5 as T grows, so a large T always "wins"), so
 the objective here is a score to MAXIMISE: the student's validation AP/AUC after a short
 distillation at T. Exp. (13)'s argmin becomes the argmax of the observed scores.
 
@@ -32,7 +32,7 @@ class TemperatureSearchConfig:
     """Settings of the search (config key ``student.temperature_search``)."""
 
     enabled: bool = True
-    low: float = 0.5  # SPEC: T ∈ [0.5, 5]
+    low: float = 0.5  # the search range T ∈ [0.5, 5] (paper Fig. 5)
     high: float = 5.0
     initial: list[float] = field(default_factory=lambda: [0.5, 2.75, 5.0])  # T_0 of the paper
     iterations: int = 5  # EI-chosen trials after the initial ones

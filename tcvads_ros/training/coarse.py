@@ -1,5 +1,5 @@
 """Coarse stage training: AFED teacher, QACM student with distillation, temperature search,
-threshold calibration (paper §IV.A; SPEC "Coarse stage").
+threshold calibration (paper §IV.A; docs/models.md).
 
 Models read frames (end to end: uint8 snippet frames from the cache, normalised here with the
 backbone's mean/std exactly as `FramePreprocess` does inside the exported graph) or
@@ -22,14 +22,15 @@ from tcvads_ros.data.annotations import SNIPPET_FRAMES
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.registry import create_model
-from training import data, losses, metrics
-from training.augment import AugmentConfig, augment_batch
-from training.calibration import choose_threshold
-from training.experiment import Split
-from training.run_folder import seed_everything
-from training.temperature_search import TemperatureSearch, search_temperature
-from training.train_config import StudentConfig, TrainConfig
-from training.trainer import Context, best_of, fit
+from tcvads_ros.progress import progress_bar
+from tcvads_ros.training import data, losses, metrics
+from tcvads_ros.training.augment import AugmentConfig, augment_batch
+from tcvads_ros.training.calibration import choose_threshold
+from tcvads_ros.training.experiment import Split
+from tcvads_ros.training.run_folder import seed_everything
+from tcvads_ros.training.temperature_search import TemperatureSearch, search_temperature
+from tcvads_ros.training.train_config import StudentConfig, TrainConfig
+from tcvads_ros.training.trainer import Context, best_of, fit
 
 TEACHER, STUDENT = "afed", "qacm_student"  # create_model names
 
@@ -73,14 +74,14 @@ def predict(model: torch.nn.Module, dataset: data.FeatureTestDataset, device: to
     to_input = input_fn(model, device)
     loader = DataLoader(dataset, batch_size=1, collate_fn=data.collate_test)
     out = []
-    for item in tqdm(loader, desc=desc, leave=False, disable=not progress):
+    for item in progress_bar(loader, desc=desc, leave=False, show=progress):
         logits = model(to_input(item["chunks"].to(device)))
         out.append(data.unchunk(torch.sigmoid(logits).cpu().numpy(), item["length"]))
     return out
 
 
 def primary_metric(dataset: str) -> str:
-    """The coarse metric each dataset reports (XD: AP, UCF: AUC; SPEC "Evaluation")."""
+    """The coarse metric each dataset reports (XD: AP, UCF: AUC; docs/evaluation.md)."""
     return "AUC" if dataset == "ucf" else "AP"
 
 
@@ -169,7 +170,7 @@ def new_student(cfg: StudentConfig, teacher: torch.nn.Module | None, device: tor
 def frozen_backbone_set(teacher: torch.nn.Module, split: Split, ctx: Context) -> list[dict]:
     """Backbone features and teacher logits of every training sample, computed once.
 
-    With ``student.freeze_backbone`` the student's backbone is the teacher's, frozen (SPEC: the
+    With ``student.freeze_backbone`` the student's backbone is the teacher's, frozen (docs/training.md: the
     QACM reads "the same backbone features"), so only the QACM trains and neither the backbone
     nor the (frozen) teacher needs to run again in any epoch or temperature trial.
     """
@@ -178,7 +179,7 @@ def frozen_backbone_set(teacher: torch.nn.Module, split: Split, ctx: Context) ->
     loader = DataLoader(split.train, batch_size=8, collate_fn=data.collate_train)
     items = []
     with torch.no_grad():
-        for batch in tqdm(loader, desc="teacher features", leave=False, disable=not ctx.progress):
+        for batch in progress_bar(loader, desc="teacher features", leave=False, show=ctx.progress):
             x = to_input(batch["x"].to(ctx.device))
             features, logits = teacher.encode(x).cpu(), teacher(x).cpu()
             for i in range(len(features)):
@@ -239,7 +240,7 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
 
 def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split, ctx: Context,
                        frozen: list[dict] | None = None) -> TemperatureSearch:
-    """Exp. (12)/(13) with the objective SPEC asks for: each T scored by a short distillation's
+    """Exp. (12)/(13) with this objective (docs/training.md, "Stages"): each T scored by a short distillation's
     validation metric (AP for XD-format data, AUC for UCF)."""
     search = cfg.student.temperature_search
     if split.val is None:

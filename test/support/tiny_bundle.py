@@ -19,7 +19,7 @@ from tcvads_ros.models.mobilenet import FramePreprocess, InterpretableMobileNet,
 from tcvads_ros.models.qacm import QACM
 from tcvads_ros.models.rwkv import EnhancedRWKV
 from tcvads_ros.runtime.bundle import Manifest
-from tcvads_ros.runtime.export import (
+from tcvads_ros.training.export import (
     CoarseBackboneGraph,
     CoarseQACMGraph,
     FineImageGraph,
@@ -105,13 +105,13 @@ def make_tiny_bundle(out: Path, **overrides):
 
 
 def make_tiny_run(folder: Path, threshold: float = 0.5) -> Path:
-    """A training run folder in training/train.py's layout, with untrained tiny real models."""
+    """A training run folder (tcvads_ros/training/run_folder.py) with untrained tiny real models."""
     from tcvads_ros.models.registry import create_model
-    from training.run_folder import RunFolder
+    from tcvads_ros.training.run_folder import RunFolder
 
     repo = Path(__file__).resolve().parents[2]
     run = RunFolder(folder)
-    student_cfg = {"input": "frames", "backbone": {"width_mult": 0.25, "input_size": 32, "feature_dim": 16},
+    student_cfg = {"input": "frames", "backbone": {"preset": "tiny", "feature_dim": 16},
                    "hidden": 8, "dropout": 0.0}
     student = create_model("qacm_student", **student_cfg)
     run.save_model("student", student, "qacm_student", student_cfg, {
@@ -120,8 +120,8 @@ def make_tiny_run(folder: Path, threshold: float = 0.5) -> Path:
     fine_cfg = {"clip_model": f"local-dir:{repo / 'config/train/clip-tiny'}", "n_ctx": 4, "top_m": 2}
     model_args = {"class_names": list(CLASSES), "captions": list(CAPTIONS)}
     fine = create_model("fine", **fine_cfg, **model_args)
-    run.save_model("fine", fine, "fine", fine_cfg, {"model_args": model_args, "top_m": 2,
-                                                    "clip_snippets": 4, "fps": 25.0})
+    run.save_model("fine", fine, "fine", fine_cfg, {"model_args": model_args, "clip_snippets": 4,
+                                                    "fps": 25.0})
     run.write_json("calibration.json", {"threshold": threshold, "method": "f1"})
     return folder
 

@@ -35,7 +35,8 @@ from sklearn.manifold import TSNE  # noqa: E402
 from sklearn.metrics import recall_score, silhouette_score  # noqa: E402
 
 from tcvads_ros.data.annotations import SNIPPET_FRAMES  # noqa: E402
-from training.data import NORMAL  # noqa: E402
+from tcvads_ros.training.data import NORMAL  # noqa: E402
+from tcvads_ros.training.report import save_figure  # noqa: E402
 
 PLAIN_PROMPT = "a photo of a {}."
 
@@ -123,9 +124,4 @@ def feature_map_figure(path: str | Path, sets: Sequence[FeatureSet], seed: int) 
         ax.set_yticks([])
     axes[0, 0].legend(fontsize=7, markerscale=0.6, loc="best")
     fig.suptitle("t-SNE of snippet video features (dots) and class text features (stars)", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -1,9 +1,36 @@
-"""The run folder: checkpoints, logs and metadata of one training run (layout in train.py).
+"""The run folder: the one module that reads and writes what a training run leaves behind.
+
+Layout (``tcvads train`` writes it; ``tcvads export``, ``tcvads evaluate`` and
+``tcvads interpret`` read it)::
+
+    RUN_DIR/
+      config.yaml                   the resolved configuration (file + overrides), re-used by --resume
+      teacher.safetensors           AFED weights
+      teacher.json                  `StageInfo`: {"model": "afed", "config": {...}} -> create_model(model, **config)
+      student.safetensors           QACM student weights (backbone + QACM, or QACM alone)
+      student.json                  `StudentInfo`: StageInfo + input (frames|features), input_size, mean,
+                                    std (frames only), snippet_frames, window (QACM receptive field),
+                                    temperature, distilled
+      calibration.json              {"threshold": coarse alarm threshold on the student's probability,
+                                     "method": f1|youden, "level": frame|video, ...} (validation split)
+      temperature_search.json/.png  GP posterior (grid, mean, 95 % band), trials, chosen T (Fig. 5)
+      fine.safetensors              FineStage trainable + frozen weights
+      fine.json                     `FineInfo`: StageInfo + model_args (class_names, captions),
+                                    captions_file, clip_snippets (the deployed fine clip), fps
+      captions.yaml                 the caption bank the fine stage was trained with (a copy)
+      <stage>.last.safetensors/.json  last epoch's model + optimiser + RNG state (for --resume)
+      <stage>.best.safetensors      weights of the best validation epoch (what <stage>.safetensors holds
+                                    when optim.keep_best; "best_epoch" in <stage>.json)
+      metrics.jsonl                 one JSON line per stage and epoch (losses, lr, val_AP, val_AUC)
+      tensorboard/                  the same scalars for TensorBoard
+      cache/                        synthetic benchmark, cached frames and features (data.cache_dir)
+      eval/                         written by tcvads evaluate
 
 Only the process of rank 0 writes (under torchrun every process holds a `RunFolder`, the others
-are read-only). Checkpoints are safetensors plus a small JSON that names the model and its
-config so `create_model(name, **config)` rebuilds it (export reads it); optimiser state for
-`--resume` is a second safetensors file. Nothing is ever unpickled.
+are read-only). Checkpoints are safetensors plus the small JSON above, read and written as the
+dataclasses `StageInfo`, `StudentInfo` and `FineInfo` (`tcvads_ros.configuration`), so every
+default is written once, here. Optimiser state for `--resume` is a second safetensors file.
+Nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -12,14 +39,62 @@ import json
 import os
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from tcvads_ros.errors import DataError
+from tcvads_ros.configuration import from_mapping, to_mapping
+from tcvads_ros.data.annotations import SNIPPET_FRAMES
+from tcvads_ros.errors import ConfigError, DataError
+from tcvads_ros.models.registry import create_model
+from tcvads_ros.runtime.sources import DEFAULT_FPS  # a source's frame rate when it does not say
+
+STAGES = ("teacher", "student", "fine")
+# The deployed fine clip in snippets: 8 up to the event start, 8 after (the fine temporal graph
+# is traced at one length, docs/runtime.md).
+DEFAULT_CLIP_SNIPPETS = 16
+
+
+@dataclass
+class StageInfo:
+    """``<stage>.json``: what `create_model` rebuilds the stage from, and its best epoch."""
+
+    model: str  # create_model name
+    config: dict[str, Any]  # the model's config (create_model keyword arguments)
+    best_epoch: int | None = None  # the validation epoch whose weights were kept (optim.keep_best)
+    best_metric: str | None = None  # the validation metric that chose it
+    best_value: float | None = None
+
+
+@dataclass
+class StudentInfo(StageInfo):
+    """``student.json``: the QACM student and the input geometry export needs."""
+
+    input: Literal["frames", "features"] = "frames"
+    input_size: int | None = None  # frames only: the backbone's square input
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    snippet_frames: int = SNIPPET_FRAMES
+    window: int = 1  # the QACM's receptive field in snippets
+    temperature: float | None = None  # distillation temperature (None without distillation)
+    distilled: bool = True
+
+
+@dataclass
+class FineInfo(StageInfo):
+    """``fine.json``: the fine stage, its class names and captions, and the deployed clip."""
+
+    model_args: dict[str, list[str]] = field(default_factory=dict)  # class_names, captions
+    captions_file: str = "captions.yaml"
+    clip_snippets: int = DEFAULT_CLIP_SNIPPETS
+    fps: float = DEFAULT_FPS
+
+
+INFO = {"teacher": StageInfo, "student": StudentInfo, "fine": FineInfo}
 
 
 def seed_everything(seed: int) -> None:
@@ -57,6 +132,8 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
 
 
 def _json(path: Path) -> Any:
+    if not path.is_file():
+        raise DataError(f"{path}: missing")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -159,11 +236,34 @@ class RunFolder:
     # --- checkpoints --------------------------------------------------------------------
     def save_model(self, stage: str, model: torch.nn.Module, model_name: str, model_config: Mapping,
                    extra: Mapping[str, Any] | None = None) -> None:
-        """``<stage>.safetensors`` (weights) + ``<stage>.json`` (create_model name, config, extra)."""
+        """``<stage>.safetensors`` (weights) + ``<stage>.json``: the create_model name and config, and
+        `extra`, checked against the stage's dataclass (`INFO`) before anything is written."""
+        mapping = {"model": model_name, "config": dict(model_config), **(extra or {})}
+        info = from_mapping(INFO.get(stage, StageInfo), mapping, where=f"{stage}.json")
         if not self.writable:
             return
         self.save_state(stage, model.state_dict(), {"model": model_name})
-        self.write_json(f"{stage}.json", {"model": model_name, "config": dict(model_config), **(extra or {})})
+        self.write_json(f"{stage}.json", to_mapping(info))
+
+    def info(self, stage: str) -> StageInfo:
+        """``<stage>.json`` as its dataclass (`INFO`); a clear error when missing or malformed."""
+        path = self.path(f"{stage}.json")
+        try:
+            return from_mapping(INFO[stage], self.read_json(f"{stage}.json"), where=f"{stage}.json")
+        except ConfigError as exc:
+            raise DataError(f"{path}: {exc}") from exc
+
+    def finished(self, stage: str) -> bool:
+        """Whether the stage's weights and ``<stage>.json`` are both there."""
+        return self.path(f"{stage}.safetensors").is_file() and self.path(f"{stage}.json").is_file()
+
+    def load_stage(self, stage: str) -> torch.nn.Module:
+        """Rebuild a finished stage's model (eval mode) from ``<stage>.json`` + ``<stage>.safetensors``."""
+        info = self.info(stage)
+        extra = info.model_args if isinstance(info, FineInfo) else {}
+        model = create_model(info.model, **info.config, **extra)
+        model.load_state_dict(self.load_model_state(stage))
+        return model.eval()
 
     def save_state(self, name: str, state: Mapping[str, torch.Tensor], metadata: dict | None = None) -> None:
         """``<name>.safetensors``, written atomically."""

@@ -31,6 +31,7 @@ from tcvads_ros.data.synthetic import SynthConfig, VideoPlan, render_frames  # n
 from tcvads_ros.models.mobilenet import FramePreprocess, InterpretableMobileNet  # noqa: E402
 from tcvads_ros.runtime.heatmap import frame_heat, overlay, peak_location  # noqa: E402
 from tcvads_ros.runtime.pipeline import resize_rgb  # noqa: E402
+from tcvads_ros.training.report import save_figure  # noqa: E402
 
 MASK_THRESHOLD = 24  # summed |RGB difference| above which a pixel belongs to the drawn anomaly
 
@@ -128,9 +129,4 @@ def heatmap_figure(path: str | Path, rows: Sequence[HeatmapRow], column_titles: 
                 ax.set_title(column_titles[c], fontsize=7)
         axes[r, 0].set_ylabel(row.label, fontsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -1,4 +1,4 @@
-"""Training losses of TCVADS (paper §IV; SPEC "Coarse stage" and "Fine stage").
+"""Training losses of TCVADS (paper §IV, Exp. 10-19).
 
 - `mil_topk_bce`: the teacher's (and the student's hard) loss, paper Exp. (10): weak video
   labels, multiple-instance learning, BCE on the mean of the top-k snippet probabilities with
@@ -24,7 +24,7 @@ def valid_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
 
 def topk_count(lengths: torch.Tensor) -> torch.Tensor:
-    """k = ⌊T/16⌋ + 1 snippets per video (VadCLIP's MIL choice, SPEC)."""
+    """k = ⌊T/16⌋ + 1 snippets per video (VadCLIP's MIL choice)."""
     return torch.div(lengths, 16, rounding_mode="floor") + 1
 
 

@@ -1,4 +1,4 @@
-"""Runs the stages of train.py in order over the run's data (layout in train.py's docstring)."""
+"""Runs the stages of `tcvads train` in order over the run's data (the run folder: run_folder.py)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,11 @@ import torch
 from tcvads_ros.configuration import to_mapping
 from tcvads_ros.errors import ConfigError, DataError
 from tcvads_ros.models.registry import create_model
-from training import coarse, experiment, fine_stage
-from training.run_folder import RunFolder, seed_everything
-from training.temperature_search import TemperatureSearch, Trial
-from training.train_config import TrainConfig
-from training.trainer import Context, best_of, main_first
-
-
-def load_stage(folder: RunFolder, stage: str, **extra) -> torch.nn.Module:
-    """Rebuild a finished stage's model from ``<stage>.json`` + ``<stage>.safetensors``."""
-    info = folder.read_json(f"{stage}.json")
-    model = create_model(info["model"], **info["config"], **extra)
-    model.load_state_dict(folder.load_model_state(stage))
-    return model.eval()
-
-
-def finished(folder: RunFolder, stage: str) -> bool:
-    return folder.path(f"{stage}.safetensors").is_file() and folder.path(f"{stage}.json").is_file()
+from tcvads_ros.training import coarse, experiment, fine_stage
+from tcvads_ros.training.run_folder import RunFolder, seed_everything
+from tcvads_ros.training.temperature_search import TemperatureSearch, Trial
+from tcvads_ros.training.train_config import TrainConfig
+from tcvads_ros.training.trainer import Context, best_of, main_first
 
 
 def coarse_split(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Context) -> experiment.Split:
@@ -69,22 +57,22 @@ def run_stages(cfg: TrainConfig, stages: tuple[str, ...], ctx: Context, teacher_
         split = main_first(ctx, lambda: coarse_split(cfg, lists, cache, ctx))
     teacher = None
     if "teacher" in stages:
-        if ctx.resume and finished(folder, "teacher"):
-            teacher = load_stage(folder, "teacher")
+        if ctx.resume and folder.finished("teacher"):
+            teacher = folder.load_stage("teacher")
         else:
             seed_everything(cfg.seed)
             teacher = coarse.train_teacher(cfg, split, ctx)
     if "student" in stages:
         if teacher is None:
             source = RunFolder(teacher_run, writable=False) if teacher_run is not None else folder
-            if not finished(source, "teacher"):
+            if not source.finished("teacher"):
                 raise DataError(f"{source.path('teacher.safetensors')}: no trained teacher; train the "
                                 "'teacher' stage first or pass --teacher RUN_DIR")
-            teacher = load_stage(source, "teacher")
+            teacher = source.load_stage("teacher")
         teacher.to(ctx.device)
-        if not (ctx.resume and finished(folder, "student")):
+        if not (ctx.resume and folder.finished("student")):
             train_student(cfg, teacher, split, ctx)
-    if "fine" in stages and not (ctx.resume and finished(folder, "fine")):
+    if "fine" in stages and not (ctx.resume and folder.finished("fine")):
         seed_everything(cfg.seed)
         fine_stage.train_fine(cfg, lists, cache, ctx)
 

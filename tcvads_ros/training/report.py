@@ -17,7 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from training.metrics import IOU_THRESHOLDS
+from tcvads_ros.training.metrics import IOU_THRESHOLDS
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure; returns its path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 METRIC_KEYS = ("AP", "AUC", "AnoAUC", *(f"mAP@{t:g}" for t in IOU_THRESHOLDS), "mAP_avg", "mode")
 

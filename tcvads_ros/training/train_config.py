@@ -13,8 +13,10 @@ from typing import Any, Literal
 
 from tcvads_ros.configuration import apply_overrides, from_mapping, load_yaml, to_mapping
 from tcvads_ros.data.synthetic import SynthConfig
-from training.augment import AugmentConfig
-from training.temperature_search import TemperatureSearchConfig
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.training.augment import AugmentConfig
+from tcvads_ros.training.run_folder import DEFAULT_CLIP_SNIPPETS
+from tcvads_ros.training.temperature_search import TemperatureSearchConfig
 
 
 @dataclass
@@ -36,7 +38,7 @@ class DataConfig:
     train_annotations: Path | None = None  # class segments of training videos (validation), if any
     cache_dir: Path | None = None  # raw videos: frame / feature cache (default RUN_DIR/cache)
     synth: SynthConfig = field(default_factory=SynthConfig)  # `tcvads synth` options (kind synthetic)
-    max_length: int = 256  # training length (uniform bins), test chunk length (SPEC "Data")
+    max_length: int = 256  # training length (uniform bins), test chunk length (docs/evaluation.md)
     # Raw videos: frames cached per snippet. K > 1 turns on temporal jitter: each training epoch
     # reads one of a snippet's K evenly spaced frames at random (K times the distinct images for
     # the backbone); validation, test and the deployed detector read the snippet's first frame.
@@ -91,7 +93,7 @@ class StudentConfig:
     kd_weight: float = 1.0  # λ of Exp. (14); the paper does not give it
     temperature: float = 2.5  # used when the search is disabled (paper's optimum, Fig. 5)
     init_from_teacher: bool = True  # student backbone starts from the trained teacher's
-    # the student's backbone stays the teacher's (SPEC: QACM reads "the same backbone features"):
+    # the student's backbone stays the teacher's (paper §IV.A: the QACM reads "the same backbone features"):
     # only the QACM trains; false fine-tunes the backbone end to end as well
     freeze_backbone: bool = True
     temperature_search: TemperatureSearchConfig = field(default_factory=TemperatureSearchConfig)
@@ -102,7 +104,9 @@ class FineTrainConfig:
     model: dict[str, Any] = field(default_factory=dict)
     optim: OptimConfig = field(default_factory=OptimConfig)
     captions: Path | None = None  # caption bank file; None: the model's default bank
-    top_m: int = 3  # captions retrieved per clip (edge rule, ARCHITECTURE.md)
+    # Captions retrieved per clip: the model's own setting, fine.model.top_m (FineConfig).
+    # The deployed fine clip in snippets (written to fine.json; the bundle's fine_clip_snippets).
+    clip_snippets: int = DEFAULT_CLIP_SNIPPETS
     alpha: float = 1.2  # Exp. (19)
     beta: float = 0.8
     lambda1: float = 5e-4  # Exp. (17): XD 5e-4, UCF 1e-3
@@ -140,10 +144,18 @@ _PATH_KEYS = (("data", "train_list"), ("data", "test_list"), ("data", "annotatio
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config, apply ``key.path=value`` overrides, validate, resolve relative paths.
 
-    Relative paths in the file are relative to the file's folder; relative paths given as
-    overrides are relative to the current directory (where the user typed them).
+    Relative paths in a file are relative to that file's folder; relative paths given as
+    overrides are relative to the current directory (where the user typed them). A file may
+    start from another with ``extends: other.yaml`` (relative to it): its own keys are merged
+    over the other's, section by section.
     """
-    path = Path(path)
+    mapping = _read(Path(path), ())
+    apply_overrides(mapping, list(overrides or []))
+    return from_mapping(TrainConfig, mapping)
+
+
+def _read(path: Path, seen: tuple[Path, ...]) -> dict:
+    """One config file with its relative paths resolved, merged over the file it extends."""
     mapping = load_yaml(path)
     for section, key in _PATH_KEYS:
         value = mapping.get(section, {}).get(key) if isinstance(mapping.get(section), dict) else None
@@ -154,9 +166,26 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     if isinstance(clip, str) and clip.startswith(LOCAL_DIR) and not Path(clip[len(LOCAL_DIR):]).is_absolute():
         # an open_clip config folder shipped beside the YAML (e.g. config/train/clip-tiny)
         fine_model["clip_model"] = LOCAL_DIR + str((path.parent / clip[len(LOCAL_DIR):]).resolve())
-    apply_overrides(mapping, list(overrides or []))
-    cfg = from_mapping(TrainConfig, mapping)
-    return cfg
+    base = mapping.pop("extends", None)
+    if base is None:
+        return mapping
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: 'extends' must name a YAML file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise ConfigError(f"{path}: 'extends' loops back to {base_path}")
+    return _merge(_read(base_path, (*seen, path.resolve())), mapping)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """`over`'s keys over `base`'s; nested mappings merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def config_mapping(cfg: TrainConfig) -> dict:

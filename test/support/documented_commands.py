@@ -1,0 +1,57 @@
+"""The shell commands the README and docs/ show, as a reader would copy them.
+
+`commands(path)` yields every command line of the fenced code blocks of a Markdown file
+(continuation lines joined, output lines left out); `readme_flow()` the README's
+train -> export -> synth -> detect block.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PROGRAMS = ("tcvads", "python", "bash", "torchrun", "ros2", "colcon", "pip", "mkdocs")
+FENCE = re.compile(r"^```")
+
+
+def blocks(path: Path) -> Iterator[list[str]]:
+    """The lines of each fenced code block of a Markdown file."""
+    lines, inside = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if FENCE.match(line.strip()):
+            if inside:
+                yield lines
+            lines, inside = [], not inside
+        elif inside:
+            lines.append(line)
+
+
+def block_commands(block: list[str]) -> list[str]:
+    """Command lines (``tcvads ...``, ``python ...`` ...) of one code block, continuations
+    joined; lines such as ``tcvads detect: ...`` (a command's output) are not commands."""
+    joined: list[str] = []
+    for line in block:
+        if joined and joined[-1].endswith("\\"):
+            joined[-1] = joined[-1][:-1] + " " + line.strip()
+        else:
+            joined.append(line.strip())
+    return [line for line in joined
+            if (words := line.split()) and words[0] in PROGRAMS and not (len(words) > 1 and words[1].endswith(":"))]
+
+
+def commands(path: Path) -> Iterator[str]:
+    """Every command line of a Markdown file's code blocks."""
+    for block in blocks(path):
+        yield from block_commands(block)
+
+
+def readme_flow() -> list[str]:
+    """The README's block that trains, exports, synthesises a video and detects on it."""
+    for block in blocks(REPO / "README.md"):
+        lines = block_commands(block)
+        if any(line.startswith("tcvads export") for line in lines):
+            return lines
+    raise AssertionError("README.md: no code block with `tcvads export`")

@@ -1,0 +1,130 @@
+"""Every command the README and docs/ show runs in CI as shown, so the documentation cannot
+drift from the code.
+
+- The README's train -> export -> synth -> detect block runs for real, line by line in bash,
+  exactly as written (`readme_run` in conftest.py).
+- Every other command line of a code block is checked against the code it names: `tcvads` and
+  `python training/*.py` lines are parsed by the command's own parser, and a training config
+  with its ``key.path=value`` overrides is loaded and validated; `python -c` imports resolve;
+  benchmark and script lines name files that exist and options those scripts define; launch
+  lines name launch files and arguments that exist. (Running the long ones, a real training on
+  UCF-Crime for instance, is what the rest of the suite does at small sizes.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+from documented_commands import DOCUMENTS, REPO, commands
+
+from tcvads_ros import cli
+
+LINES = [(path, line) for path in DOCUMENTS for line in commands(path)]
+
+
+def test_readme_flow_runs_as_written(readme_run):
+    bundle = readme_run / "bundles" / "smoke"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["fine_clip_snippets"] == 16 and manifest["source_run"].endswith("runs/smoke")
+    assert (readme_run / "events.jsonl").is_file()
+    assert not [p.name for p in (readme_run / "bundles").iterdir() if p.name != "smoke"]  # no partial folders
+
+
+def test_documents_show_commands():
+    shown = {path.name for path, _ in LINES}
+    assert {"README.md", "training.md", "runtime.md", "performance.md", "ros2.md"} <= shown
+
+
+def _parse(configure, argv: list[str], line: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=line.split()[0])
+    configure(parser)
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        raise AssertionError(f"{line!r}: the command's parser refuses these arguments") from exc
+
+
+def _check_training(script: str, argv: list[str], line: str) -> None:
+    path = REPO / script
+    assert path.is_file(), f"{line!r}: {script} does not exist"
+    module = importlib.import_module(f"tcvads_ros.training.{path.stem}")
+    args = _parse(module.configure_parser, argv, line)
+    if path.stem == "train" and args.config is not None:
+        from tcvads_ros.training.train_config import load_config
+
+        load_config(REPO / args.config, args.overrides)  # every key exists and every value fits
+
+
+def _check_tcvads(argv: list[str], line: str) -> None:
+    command = argv[0]
+    assert command in cli.COMMANDS, f"{line!r}: no command '{command}'"
+    module = importlib.import_module(cli.COMMANDS[command][0])
+    args = _parse(module.configure_parser, argv[1:], line)
+    if command == "train" and args.config is not None:
+        from tcvads_ros.training.train_config import load_config
+
+        load_config(REPO / args.config, args.overrides)
+
+
+def _check_python_c(code: str, line: str) -> None:
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.ImportFrom):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name), f"{line!r}: {node.module} has no {alias.name}"
+
+
+def _check_script(script: str, argv: list[str], line: str) -> None:
+    path = REPO / script
+    assert path.is_file(), f"{line!r}: {script} does not exist"
+    text = path.read_text(encoding="utf-8")
+    for word in argv:
+        if word.startswith("--"):
+            option = word.split("=")[0]
+            assert f'"{option}"' in text, f"{line!r}: {script} has no option {option}"
+
+
+def _check_launch(argv: list[str], line: str) -> None:
+    package, launch_file, *rest = argv
+    assert package == "tcvads_ros"
+    text = (REPO / "launch" / launch_file).read_text(encoding="utf-8")
+    # an included launch file's arguments are the including one's too
+    text += "".join(p.read_text(encoding="utf-8") for p in (REPO / "launch").glob("*.launch.py")
+                    if p.name != launch_file and p.name in text)
+    for word in rest:
+        if ":=" in word:
+            name = word.split(":=")[0]
+            assert f'"{name}"' in text, f"{line!r}: {launch_file} declares no argument '{name}'"
+
+
+@pytest.mark.parametrize(("path", "line"), LINES, ids=[f"{p.name}:{i}" for i, (p, _) in enumerate(LINES)])
+def test_documented_command_matches_the_code(path: Path, line: str):
+    words = shlex.split(line, comments=True)
+    program, argv = words[0], words[1:]
+    if program == "tcvads":
+        _check_tcvads(argv, line)
+    elif program == "torchrun":
+        script = next(w for w in argv if w.endswith(".py"))
+        _check_training(script, argv[argv.index(script) + 1:], line)
+    elif program == "python" and argv[0] == "-c":
+        _check_python_c(argv[1], line)
+    elif program == "python" and argv[0].startswith("training/"):
+        _check_training(argv[0], argv[1:], line)
+    elif program in ("python", "bash"):
+        _check_script(argv[0], argv[1:], line)
+    elif program == "ros2" and argv[0] == "launch":
+        _check_launch(argv[1:], line)
+    elif program == "ros2" and argv[0] == "topic":
+        assert argv[1] in ("echo", "list", "hz", "info") and argv[2:3] and argv[2].startswith("/")
+    elif program == "colcon":
+        assert argv[0] == "build" and "tcvads_ros" in argv
+    elif program == "mkdocs":
+        assert argv[0] in ("build", "serve") and (REPO / "mkdocs.yml").is_file()
+    else:
+        pytest.fail(f"{path.name}: {line!r}: a command this test does not know how to check")

@@ -1,0 +1,38 @@
+"""Training configs: ``extends`` merges a file over another; the demo's config is the smoke run
+with more data and steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.training.train_config import load_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "config" / "train"
+
+
+def test_extends_merges_section_by_section():
+    smoke, demo = load_config(CONFIGS / "smoke.yaml"), load_config(CONFIGS / "demo.yaml")
+    assert demo.data.synth.videos == 192 and demo.data.synth.fps == smoke.data.synth.fps  # merged, not replaced
+    assert demo.teacher.model["backbone"] == {"preset": "tiny", "input_size": 64}
+    assert demo.teacher.model["rwkv_dim"] == smoke.teacher.model["rwkv_dim"]
+    assert demo.fine.model == smoke.fine.model and demo.fine.optim.epochs == 3
+    assert demo.fine.optim.lr == smoke.fine.optim.lr
+
+
+def test_extends_resolves_paths_from_each_file_and_refuses_loops(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.yaml").write_text(f"extends: {CONFIGS / 'smoke.yaml'}\nseed: 3\n")
+    cfg = load_config(tmp_path / "sub" / "c.yaml")
+    assert cfg.seed == 3 and str(CONFIGS / "clip-tiny") in cfg.fine.model["clip_model"]
+
+
+def test_top_m_has_one_home():
+    with pytest.raises(ConfigError, match="unknown configuration key 'fine.top_m'"):
+        load_config(CONFIGS / "smoke.yaml", ["fine.top_m=2"])
