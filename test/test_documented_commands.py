@@ -21,7 +21,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-from documented_commands import DOCUMENTS, REPO, commands
+import yaml
+from documented_commands import DOCUMENTS, NODES, REPO, commands
 
 from tcvads_ros import cli
 
@@ -103,6 +104,35 @@ def _check_launch(argv: list[str], line: str) -> None:
             assert f'"{name}"' in text, f"{line!r}: {launch_file} declares no argument '{name}'"
 
 
+def _check_node(program: str, argv: list[str], line: str) -> None:
+    """`coarse_node` / `fine_node` ``--ros-args`` lines: every ``-p name:=value`` a parameter of
+    that node with an acceptable value, every params file present; `camera_player` lines parsed
+    by its own parser."""
+    name = program.rsplit("/", 1)[-1]
+    if name == "camera_player":
+        from tcvads_ros.nodes.camera_player import parse_args
+
+        try:
+            parse_args(argv)
+        except SystemExit as exc:
+            raise AssertionError(f"{line!r}: camera_player refuses these arguments") from exc
+        return
+    from tcvads_ros.nodes import parameters
+
+    assert argv[0] == "--ros-args", f"{line!r}: node arguments start with --ros-args"
+    specs = {spec.name: spec for spec in parameters.specs_for(name)}
+    for flag, value in zip(argv[1:], argv[2:]):
+        if flag == "--params-file":
+            assert (REPO / value).is_file(), f"{line!r}: no {value}"
+        elif flag == "-p":
+            key, _, text = value.partition(":=")
+            assert key in specs, f"{line!r}: {name} has no parameter {key}"
+            if specs[key].type == "string":
+                continue
+            parsed = yaml.safe_load(text)
+            assert parameters.check_value(specs[key], parsed) is None, f"{line!r}: {key}:={text} is refused"
+
+
 @pytest.mark.parametrize(("path", "line"), LINES, ids=[f"{p.name}:{i}" for i, (p, _) in enumerate(LINES)])
 def test_documented_command_matches_the_code(path: Path, line: str):
     words = shlex.split(line, comments=True)
@@ -124,6 +154,8 @@ def test_documented_command_matches_the_code(path: Path, line: str):
         assert argv[1] in ("echo", "list", "hz", "info") and argv[2:3] and argv[2].startswith("/")
     elif program == "colcon":
         assert argv[0] == "build" and "tcvads_ros" in argv
+    elif program.rsplit("/", 1)[-1] in NODES:
+        _check_node(program, argv, line)
     elif program == "mkdocs":
         assert argv[0] in ("build", "serve") and (REPO / "mkdocs.yml").is_file()
     else:

@@ -13,7 +13,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-PROGRAMS = ("tcvads", "python", "bash", "torchrun", "ros2", "colcon", "pip", "mkdocs")
+# The nodes' console scripts run as `.venv/bin/NAME` where ROS 2 comes from the registry's wheels.
+NODES = ("coarse_node", "fine_node", "camera_player")
+PROGRAMS = ("tcvads", "python", "bash", "torchrun", "ros2", "colcon", "pip", "mkdocs",
+            *NODES, *(f".venv/bin/{name}" for name in NODES))
 FENCE = re.compile(r"^```")
 
 
