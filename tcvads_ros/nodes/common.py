@@ -6,12 +6,13 @@ by plain, tested code: `parameters` (specs, validation), `messages` (conversion,
 diagnostic levels), `stream` (newest-wins slot, statistics) and `runtime.sampling` (frame
 numbers from the camera's stamps, one frame per snippet).
 
-Camera frames: the subscription callback reads only the header stamp, numbers the frame from it
-(`FrameClock`: frames lost in transport leave gaps, counted) and asks the node whether it needs
-that frame (`wants`: one per snippet); only those go to the `LatestSlot`, so a compressed frame
-is decoded only when it will be used. One worker thread owns the backend (TensorRT/CUDA work
-stays on one thread) and does conversion and inference; a slow model drops (and counts) stale
-frames instead of queueing them.
+Camera frames: the subscription is raw (serialized messages); its callback reads only the
+header stamp from the bytes, numbers the frame from it (`FrameClock`: frames lost in transport
+leave gaps, counted) and asks the node whether it needs that frame (`wants`: one per snippet);
+only those go to the `LatestSlot` and are deserialized, so a frame is copied into Python and
+decoded only when it will be used. One worker thread owns the backend (TensorRT/CUDA work stays
+on one thread) and does conversion and inference; a slow model drops (and counts) stale frames
+instead of queueing them.
 
 Shutdown: SIGINT and SIGTERM only set a flag (rclpy's own handlers, which invalidate the
 context at once, are not installed); the main thread then closes the node while the context is
@@ -43,15 +44,21 @@ from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from tcvads_ros.errors import TcvadsError
 from tcvads_ros.nodes import parameters
-from tcvads_ros.nodes.messages import diagnostic_report, diagnostic_status, frame_from_message
+from tcvads_ros.nodes.messages import (
+    cdr_header_stamp,
+    diagnostic_report,
+    diagnostic_status,
+    frame_from_message,
+)
 from tcvads_ros.nodes.stream import LatestSlot, StreamStats
 from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.image_convert import ImageConversionError, header_stamp
+from tcvads_ros.runtime.image_convert import ImageConversionError
 from tcvads_ros.runtime.sampling import FrameClock, SnippetSampler
 
 try:  # cv_bridge where it is installed; the project's NumPy conversion everywhere else
@@ -117,7 +124,7 @@ class TcvadsNode(Node):
         self.bridge = CvBridge() if CvBridge is not None else None
         self.clock = FrameClock(self.values["camera_fps"] or None)
         self._clock_lock = threading.Lock()  # the camera callback and diagnostics read the clock
-        self._slot: LatestSlot[tuple[Any, float, int]] = LatestSlot()  # (msg, arrival, number)
+        self._slot: LatestSlot[tuple[bytes, float, int]] = LatestSlot()  # (serialized msg, arrival, number)
         self._worker: threading.Thread | None = None
         self._subscription = None
         self._qos_timer = None
@@ -202,9 +209,11 @@ class TcvadsNode(Node):
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
         self.camera_reliability = reliability
+        # raw=True: the callback gets the serialized message and reads only its stamp; only the
+        # frames the model uses are deserialized (a 720p rgb8 image is 2.7 MB to copy into Python).
         self._subscription = self.create_subscription(
             msg_type, topic, self._on_image, camera_qos(reliability, self.values["camera_queue_depth"]),
-            callback_group=MutuallyExclusiveCallbackGroup(),
+            callback_group=MutuallyExclusiveCallbackGroup(), raw=True,
         )
         self.get_logger().info(f"camera subscription {reliability} (camera_qos {self.values['camera_qos']})")
 
@@ -216,12 +225,11 @@ class TcvadsNode(Node):
         if self._choose_reliability(topic) == "reliable":
             self._subscribe("reliable")
 
-    def _on_image(self, msg: Any) -> None:
+    def _on_image(self, raw: bytes) -> None:
         """The camera callback: number the frame from its stamp; hand over only frames in use."""
         self.stats.count("frames_in")
-        try:
-            stamp = header_stamp(msg.header)
-        except (AttributeError, ImageConversionError):
+        stamp = cdr_header_stamp(raw)
+        if stamp is None:
             self.stats.reject("bad_message")
             return
         with self._clock_lock:
@@ -232,7 +240,7 @@ class TcvadsNode(Node):
                 self.stats.count(key, counts[key] - before[key])
         if not self.wants(number):
             self.stats.count("skipped")
-        elif self._slot.put((msg, time.monotonic(), number)):
+        elif self._slot.put((raw, time.monotonic(), number)):
             self.stats.count("dropped")
 
     def wants(self, number: int) -> bool:
@@ -252,9 +260,9 @@ class TcvadsNode(Node):
             item = self._slot.take(timeout=0.5)
             if item is None:
                 continue
-            msg, arrived, number = item
+            raw, arrived, number = item
             try:
-                frame = frame_from_message(msg, number, self.bridge)
+                frame = frame_from_message(self._deserialize(raw), number, self.bridge)
             except ImageConversionError as error:
                 self.stats.reject(error.reason)
                 self.get_logger().warning(
@@ -269,6 +277,12 @@ class TcvadsNode(Node):
                 self.get_logger().warning(str(error), throttle_duration_sec=self.values["reject_log_period"])
                 continue
             self.stats.processed(time.monotonic() - arrived)
+
+    def _deserialize(self, raw: bytes) -> Any:
+        try:
+            return deserialize_message(raw, self.camera_topic[0])
+        except Exception as error:  # noqa: BLE001 - rclpy raises several types for a bad buffer
+            raise ImageConversionError("bad_message", f"cannot deserialize the camera message: {error}") from error
 
     def process(self, frame: Frame) -> None:
         """Run the model on one frame (on the inference thread)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import array
 import json
 import math
+import struct
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -112,6 +113,19 @@ def stamp_seconds(header: Mapping[str, Any], default: float) -> float:
     if not stamp:
         return default
     return int(stamp["sec"]) + int(stamp["nanosec"]) * 1e-9
+
+
+def cdr_header_stamp(raw: bytes) -> float | None:
+    """Seconds of the header stamp of a serialized sensor_msgs/Image or CompressedImage (both
+    begin with std_msgs/Header, whose first field is builtin_interfaces/Time): CDR's 4-byte
+    encapsulation header (byte 1: 1 = little endian), then int32 sec and uint32 nanosec. None
+    when the buffer is too short to hold them. The camera callback reads only this, so frames
+    the model skips are never deserialized."""
+    if len(raw) < 12:
+        return None
+    order = "<" if raw[1] & 1 else ">"
+    sec, nanosec = struct.unpack_from(order + "iI", raw, 4)
+    return sec + nanosec * 1e-9
 
 
 def anomaly_fields(event: Any, header: Any = None) -> dict[str, str]:

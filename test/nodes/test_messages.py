@@ -284,3 +284,19 @@ def test_explain_clip_covers_the_clip_and_names_the_event():
     assert (explanation.start_frame, explanation.end_frame) == (0, 64)
     assert explanation.event_id == event.event_id and explanation.coarse_peak_score == event.peak_score
     assert explanation.captions[0].text == "a fight" and explanation.heatmap_path is None
+
+
+def test_the_header_stamp_is_read_from_serialized_images_without_deserializing():
+    from tcvads_ros.nodes.messages import cdr_header_stamp
+
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    Image = ts.types["sensor_msgs/msg/Image"]
+    Compressed = ts.types["sensor_msgs/msg/CompressedImage"]
+    hdr = header(ts, sec=1_796_125_205, nanosec=123_456_789)
+    raw = ts.serialize_cdr(Image(header=hdr, height=1, width=1, encoding="rgb8", is_bigendian=0, step=3,
+                                 data=np.zeros(3, np.uint8)), "sensor_msgs/msg/Image")
+    assert cdr_header_stamp(bytes(raw)) == pytest.approx(1_796_125_205.123456789)
+    big = ts.serialize_cdr(Compressed(header=hdr, format="jpeg", data=np.zeros(2, np.uint8)),
+                           "sensor_msgs/msg/CompressedImage", little_endian=False)
+    assert cdr_header_stamp(bytes(big)) == pytest.approx(1_796_125_205.123456789)
+    assert cdr_header_stamp(b"\x00\x01\x00\x00\x01") is None  # too short to hold a stamp
