@@ -138,10 +138,7 @@ class CoarseNode(TcvadsNode):
         except RuntimeError:  # a counter gained a key while copied (inference thread): next time
             return {}
         stats = summary["stats"]
-        # The streaming core's own time per model frame (median of the last 2048: backbone, QACM,
-        # events), beside the node's arrival-to-result latency: the difference is the node's.
-        model = {"model_latency_ms": summary["coarse_latency"].get("p50_ms", float("nan"))}
-        return {**model, **{key: stats[key] for key in sorted(stats) if key not in NODE_COUNTED}}
+        return {key: stats[key] for key in sorted(stats) if key not in NODE_COUNTED}
 
     def close(self) -> None:
         """Stop the camera, end the open event (stored, then published) and let the in-process

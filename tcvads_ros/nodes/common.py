@@ -270,13 +270,15 @@ class TcvadsNode(Node):
                     throttle_duration_sec=self.values["reject_log_period"],
                 )
                 continue
+            started = time.monotonic()
             try:
                 self.process(frame)
             except TcvadsError as error:  # bad input the model refuses: count it, keep running
                 self.stats.reject("model_refused")
                 self.get_logger().warning(str(error), throttle_duration_sec=self.values["reject_log_period"])
                 continue
-            self.stats.processed(time.monotonic() - arrived)
+            done = time.monotonic()
+            self.stats.processed(done - arrived, model_s=done - started)
 
     def _deserialize(self, raw: bytes) -> Any:
         try:

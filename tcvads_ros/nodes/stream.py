@@ -86,6 +86,7 @@ class StreamStats:
         self._totals: Counter = Counter()
         self._window: Counter = Counter()
         self._latencies: list[float] = []
+        self._model: list[float] = []
         self._rejected: Counter = Counter()
         self._window_start = clock()
 
@@ -102,20 +103,23 @@ class StreamStats:
             self._totals["rejected"] += 1
             self._window["rejected"] += 1
 
-    def processed(self, latency_s: float) -> None:
-        """A frame went through the model; `latency_s` from its arrival to its results."""
+    def processed(self, latency_s: float, model_s: float = math.nan) -> None:
+        """A frame went through the model; `latency_s` from its arrival to its results, of which
+        `model_s` in the model and its outputs (the rest is the node's: hand-over, conversion)."""
         with self._lock:
             self._totals["processed"] += 1
             self._window["processed"] += 1
             if math.isfinite(latency_s):
                 self._latencies.append(latency_s)
+            if math.isfinite(model_s):
+                self._model.append(model_s)
 
     def window(self) -> dict[str, Any]:
         with self._lock:
             now = self._clock()
             span = max(now - self._window_start, 1e-9)
-            counts, latencies = self._window, self._latencies
-            self._window, self._latencies, self._window_start = Counter(), [], now
+            counts, latencies, model = self._window, self._latencies, self._model
+            self._window, self._latencies, self._model, self._window_start = Counter(), [], [], now
         latencies.sort()
         return {
             "window_s": span,
@@ -123,6 +127,7 @@ class StreamStats:
             "input_rate_hz": counts["frames_in"] / span,
             "processing_rate_hz": counts["processed"] / span,
             "latency_mean_ms": 1e3 * sum(latencies) / len(latencies) if latencies else math.nan,
+            "model_mean_ms": 1e3 * sum(model) / len(model) if model else math.nan,
             "latency_max_ms": 1e3 * latencies[-1] if latencies else math.nan,
             "dropped": counts["dropped"],
             "rejected": counts["rejected"],

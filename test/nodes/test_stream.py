@@ -184,3 +184,13 @@ def test_clip_collector_flush_cuts_the_clip_being_collected():
     assert clips.ready() is None
     clip = clips.ready(flush=True)  # shutting down: classify what arrived
     assert [f.stamp for f in clip.frames] == [1.0, 2.0, 2.0, 2.0] and clips.ready(flush=True) is None
+
+
+def test_stream_stats_keep_the_models_share_of_the_latency():
+    stats = StreamStats(clock=lambda: 1.0)
+    stats.processed(0.030, model_s=0.020)
+    stats.processed(0.050, model_s=0.040)
+    stats.processed(0.010)  # no model time given: not in the model's mean
+    w = stats.window()
+    assert w["latency_mean_ms"] == pytest.approx(30.0) and w["model_mean_ms"] == pytest.approx(30.0)
+    assert math.isnan(stats.window()["model_mean_ms"])
