@@ -53,8 +53,9 @@ def bundle(tmp_path_factory):
 
 def test_blocked_fine_stage_never_holds_the_coarse_stage(bundle):
     backend = BlockedFine(create_backend("onnxruntime", bundle))
-    events = EventConfig(min_duration_s=0.0, merge_gap_s=0.0, cooldown_s=0.0, update_interval_s=10.0)
-    cfg = PipelineConfig(sample_every=1, score_every=1, threshold=0.5, events=events, fine=True, fine_queue=2)
+    events = EventConfig(threshold_on=0.5, threshold_off=0.4, min_duration_s=0.0, merge_gap_s=0.0,
+                         cooldown_s=0.0, update_interval_s=10.0)
+    cfg = PipelineConfig(sample_every=1, score_every=1, events=events, fine=True, fine_queue=2)
     pipeline = TwoStagePipeline(bundle, backend, cfg)
     rng = np.random.default_rng(0)
     n = 240
