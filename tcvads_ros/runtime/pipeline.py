@@ -158,6 +158,16 @@ class CoarseDetector:
 
     def push(self, frame: Frame) -> tuple[list[_Snippet], list[AnomalyEvent]]:
         """One frame in; returns the snippets scored by this call and the events they caused."""
+        if not self.take(frame):
+            return [], []
+        start = time.perf_counter()
+        out = self.backend.run("coarse_backbone", {"frames": self.model_input(frame)[None]})
+        return self.accept(frame, out["features"][0], out["cam"][0], start)
+
+    def take(self, frame: Frame) -> bool:
+        """Count a frame in; True when it is its snippet's sample and must go through the
+        backbone. `push` then runs it alone; `MultiStreamPipeline` batches the samples of many
+        streams into one backbone call and hands each row back through `accept`."""
         self.stats["frames"] += 1
         if frame.index < self._last_index:  # the source restarted (a new file, a reset camera)
             self._next_due = 0
@@ -167,20 +177,28 @@ class CoarseDetector:
             self.stats["missing_frames"] += frame.index - self._last_index - 1
         self._last_index = frame.index
         if frame.index < self._next_due:
-            return [], []
+            return False
         if frame.height == 0 or frame.width == 0:
             self.stats["rejected"] += 1
-            return [], []
+            return False
         self._next_due = (frame.index // self.sample_every + 1) * self.sample_every
-        start = time.perf_counter()
-        out = self.backend.run("coarse_backbone", {"frames": resize_rgb(frame.rgb, self.size)[None]})
-        if not np.isfinite(out["features"]).all():
+        return True
+
+    def model_input(self, frame: Frame) -> np.ndarray:
+        """The backbone's input for a taken frame: (H, W, 3) uint8 at the bundle's size."""
+        return resize_rgb(frame.rgb, self.size)
+
+    def accept(self, frame: Frame, features: np.ndarray, cam: np.ndarray,
+               start: float) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+        """The backbone's outputs for a taken frame (`start`: perf_counter() before its
+        backbone call) -> ring buffers, QACM, events; as `push` returns."""
+        if not np.isfinite(features).all():
             # A non-finite feature would poison every window it stays in (the QACM's receptive
             # field); drop the sample before it enters the ring buffer.
             self.stats["nonfinite_features"] += 1
             return [], []
-        self.features.push(out["features"][0])
-        self.snippets.push(_Snippet(frame, out["cam"][0]))
+        self.features.push(features)
+        self.snippets.push(_Snippet(frame, cam))
         self.stats["processed"] += 1
         self._unscored += 1
         scored, events = [], []
@@ -385,7 +403,10 @@ class TwoStagePipeline:
             Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
 
     def push(self, frame: Frame) -> list[AnomalyEvent]:
-        scored, events = self.coarse.push(frame)
+        return self.handle(*self.coarse.push(frame))
+
+    def handle(self, scored: list[_Snippet], events: list[AnomalyEvent]) -> list[AnomalyEvent]:
+        """What the coarse stage returned for a frame -> stores and fine stage; the events."""
         for event in events:
             self._record(event)
         if self.fine is not None:
