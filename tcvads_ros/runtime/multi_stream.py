@@ -2,7 +2,7 @@
 
 The paper's setting is city surveillance, many fixed cameras per edge box. Each stream keeps
 everything that is its own: frame sampling, the QACM window and scores, the event state machine,
-the fine stage and its event records (a `TwoStagePipeline` per stream). What streams share is
+the fine stage, its stores and output folder (a `TwoStagePipeline` per stream). What streams share is
 the backbone: the frames of one `push` that their streams sample (`CoarseDetector.take`) are
 stacked into one `coarse_backbone` call (the graph's batch axis is dynamic) and each row goes
 back to its own stream (`CoarseDetector.accept`), in the order the frames came. A stream's
@@ -13,59 +13,35 @@ one model call serves every camera that has a sample due, as DeepStream-style pi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from tcvads_ros.runtime.backends.base import Backend
-from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.events import AnomalyEvent
-from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.pipeline import PipelineConfig, RecordStore, TwoStagePipeline
-
-
-class StreamRecords:
-    """A store wrapper that adds `"stream": name` to every record it appends."""
-
-    def __init__(self, store: RecordStore, stream: Hashable):
-        self.store, self.stream = store, stream
-
-    def append(self, record: dict) -> Any:
-        return self.store.append({**record, "stream": str(self.stream)})
+from tcvads_ros.runtime.pipeline import TwoStagePipeline
 
 
 class MultiStreamPipeline:
-    """`TwoStagePipeline`s for named streams whose backbone calls are batched together.
+    """Named streams' `TwoStagePipeline`s whose backbone calls are batched together.
 
-    Drive with `push([(stream, frame), ...])` — any number of frames of any streams, each
-    stream's in its own order — and `close()`.
+    Each pipeline is built by the caller with its own stores, output folder, fps and callbacks
+    (so every stream's records stay in the explanation schema). Drive with
+    `push([(stream, frame), ...])` — any number of frames of any streams, each stream's in its
+    own order — and `close()`.
 
     Args:
-        streams: the stream names (camera ids, source paths).
-        cfg: the settings every stream's pipeline gets.
-        stores: every event and explanation, tagged with its stream, is appended to each.
-        on_explanation: called (from the stream's fine worker thread) with (stream, explanation).
-        fps: each stream's frame rate, for its evidence clips (default: the bundle's).
+        backend: the backend the pipelines share (it runs the batched backbone calls).
+        pipelines: stream name -> its pipeline.
         max_batch: most frames per backbone call (larger pushes are split).
     """
 
-    def __init__(self, bundle: Bundle, backend: Backend, streams: Sequence[Hashable],
-                 cfg: PipelineConfig | None = None, stores: list[RecordStore] | None = None,
-                 on_explanation: Callable[[Hashable, Explanation], None] | None = None,
-                 fps: dict[Hashable, float] | None = None, max_batch: int = 32):
-        if len(set(streams)) != len(streams) or not streams:
-            raise ValueError(f"stream names must be distinct and at least one, got {list(streams)}")
-        self.backend, self.max_batch = backend, max(1, max_batch)
-        self.pipelines = {
-            name: TwoStagePipeline(
-                bundle, backend, cfg, [StreamRecords(s, name) for s in stores or []],
-                on_explanation=None if on_explanation is None else (lambda e, n=name: on_explanation(n, e)),
-                fps=(fps or {}).get(name),
-            )
-            for name in streams
-        }
+    def __init__(self, backend: Backend, pipelines: Mapping[Hashable, TwoStagePipeline], max_batch: int = 32):
+        if not pipelines:
+            raise ValueError("MultiStreamPipeline needs at least one stream")
+        self.backend, self.pipelines, self.max_batch = backend, dict(pipelines), max(1, max_batch)
         self.batches = 0  # backbone calls made (diagnostics, benchmarks)
 
     def push(self, frames: Iterable[tuple[Hashable, Frame]]) -> list[tuple[Hashable, AnomalyEvent]]:
