@@ -1,13 +1,14 @@
 """Many cameras in one process: one detector per stream, backbone calls batched across streams.
 
 The paper's setting is city surveillance, many fixed cameras per edge box. Each stream keeps
-everything that is its own: frame sampling, the QACM window and scores, the event state machine,
-the fine stage, its stores and output folder (a `TwoStagePipeline` per stream). What streams share is
-the backbone: the frames of one `push` that their streams sample (`CoarseDetector.take`) are
-stacked into one `coarse_backbone` call (the graph's batch axis is dynamic) and each row goes
-back to its own stream (`CoarseDetector.accept`), in the order the frames came. A stream's
-events are therefore those it would produce alone (test/runtime/test_multi_stream.py), and
-one model call serves every camera that has a sample due, as DeepStream-style pipelines batch.
+everything that is its own: frame sampling, the QACM window and scores, the event state
+machine, the fine stage, its stores and output folder (a `TwoStagePipeline` per stream). What
+streams share is the backbone: the frames of one `push` that their streams sample
+(`CoarseDetector.take`) are stacked into one `coarse_backbone` call (the graph's batch axis is
+dynamic) and each row goes back to its own stream (`CoarseDetector.accept`), in the order the
+frames came. A stream's events are therefore those it would produce alone
+(test/runtime/test_multi_stream.py), and one model call serves every camera that has a sample
+due, as DeepStream-style pipelines batch (docs/performance.md, "Many cameras in one process").
 """
 
 from __future__ import annotations
