@@ -35,7 +35,7 @@ def main() -> int:
     from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, bundle_events
 
     bundle = Bundle.load(args.bundle)
-    after_load = peak_rss_mb()  # Bundle.load opens every graph once to check its tensors
+    after_load = peak_rss_mb()  # Bundle.load opens no graph; the backend opens each on first use
     backend = create_backend("onnxruntime", bundle, threads=args.threads)
     full = args.stage == "full"
     # One backbone run per frame so that N frames are N snippets (the window and the fine clip

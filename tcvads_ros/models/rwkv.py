@@ -242,9 +242,9 @@ class TimeMix(nn.Module):
         return self.output((torch.sigmoid(r) * out.to(r.dtype)).transpose(1, 2))
 
     def init_state(self, batch: int, dtype=None, device=None) -> torch.Tensor:
-        """Zero state (4, B, D): previous input, a, b, p (p = the empty-sum sentinel); float32
-        at least, whatever ``dtype`` asks."""
-        dtype = _wkv_dtype(dtype or torch.get_default_dtype())
+        """Zero state (4, B, D): previous input, a, b, p (p = the empty-sum sentinel); in the
+        weights' dtype unless ``dtype`` says otherwise, float32 at least."""
+        dtype = _wkv_dtype(dtype or self.time_decay.dtype)
         state = torch.zeros(4, batch, self.dim, dtype=dtype, device=device)
         state[3] = _EMPTY
         return state
@@ -255,7 +255,9 @@ class TimeMix(nn.Module):
             raise ConfigError("a bidirectional TimeMix has no recurrent step; use forward()")
         x_prev, a, b, p = state.unbind(0)
         k, r, v = self._krv(x, x_prev.to(x.dtype))
-        dtype = _wkv_dtype(state.dtype)
+        # The sums run in the wider of state and input: a float32 state must not round a
+        # float64 step (the two forms then agree to ~1e-12, test_rwkv.py).
+        dtype = _wkv_dtype(torch.promote_types(state.dtype, x.dtype))
         with torch.autocast(k.device.type, enabled=False):
             k, v = k.to(dtype), v.to(dtype)
             wkv = _with_bonus([(a, b, p)], self.time_first.to(dtype) + k, v)

@@ -4,8 +4,11 @@ A bundle holds the four ONNX graphs of docs/ARCHITECTURE.md (coarse backbone wit
 preprocessing in the graph, QACM with the sigmoid in the graph, CLIP image encoder with CLIP's
 preprocessing in the graph, RWKV temporal head with cosine / tau / softmax in the graph), the
 class x caption text table (safetensors) and `manifest.json`. `Bundle.load` refuses a bundle whose
-manifest, files, hashes, format version, graph tensor names or shapes, or class count do not fit,
-with a `BundleError` that names the problem and says what to do. Loading imports no torch.
+manifest, files, hashes, format version or class count do not fit, with a `BundleError` that names
+the problem and says what to do. It opens no graph: each backend opens a graph once, when it is
+first used, and checks its tensor names and shapes then (`Bundle.check_interface`, same kind of
+message), so a coarse-only process never loads the CLIP image encoder (docs/performance.md).
+Loading imports no torch.
 """
 
 from __future__ import annotations
@@ -131,8 +134,31 @@ class Bundle:
     def sha256(self, name: str) -> str:
         return self.manifest.files[self.path(name).name]
 
+    def check_interface(self, graph: str, inputs: dict[str, tuple], outputs: dict[str, tuple]) -> None:
+        """Check a graph's input and output names and fixed dimensions, as the backend that has
+        just opened it sees them ({name: shape}; a free dimension is None, a string or < 0),
+        against docs/ARCHITECTURE.md and the manifest."""
+        path, sizes = self.path(graph), self.manifest.sizes()
+        for kind, found, spec in (("input", inputs, GRAPH_INPUTS[graph]), ("output", outputs, GRAPH_OUTPUTS[graph])):
+            if set(found) != set(spec):
+                raise BundleError(
+                    f"{path}: {kind} tensors are {sorted(found)} but {graph} must have {sorted(spec)} "
+                    "(docs/ARCHITECTURE.md); re-export the bundle with this tcvads_ros"
+                )
+            for name, dims in spec.items():
+                shape = tuple(found[name])
+                if len(shape) != len(dims):
+                    raise BundleError(f"{path}: {kind} '{name}' has rank {len(shape)}, expected {len(dims)}")
+                for axis, (have, want) in enumerate(zip(shape, dims)):
+                    want = sizes.get(want, want) if isinstance(want, str) else want
+                    if want is not None and isinstance(have, int) and have >= 0 and have != want:
+                        raise BundleError(
+                            f"{path}: {kind} '{name}' axis {axis} is {have}, the manifest needs {want}; "
+                            "graph and manifest come from different exports, re-export the bundle"
+                        )
+
     @classmethod
-    def load(cls, path: str | Path, check_graphs: bool = True) -> Bundle:
+    def load(cls, path: str | Path) -> Bundle:
         root = Path(path)
         redo = "re-export it with `tcvads export RUN_DIR --out BUNDLE_DIR`"
         if not root.is_dir():
@@ -169,11 +195,7 @@ class Bundle:
                     f"{file}: sha256 does not match the manifest (corrupt or modified); "
                     "copy the bundle again or re-export it"
                 )
-        bundle = cls(root, manifest, _load_text_table(root / TEXT_TABLE, manifest))
-        if check_graphs:
-            for graph in GRAPH_FILES:
-                _check_graph(bundle.path(graph), graph, manifest.sizes())
-        return bundle
+        return cls(root, manifest, _load_text_table(root / TEXT_TABLE, manifest))
 
 
 def _load_text_table(path: Path, manifest: Manifest) -> dict[str, np.ndarray]:
@@ -198,35 +220,3 @@ def _load_text_table(path: Path, manifest: Manifest) -> dict[str, np.ndarray]:
             )
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in table.items()}
 
-
-def _check_graph(path: Path, graph: str, sizes: dict[str, int]) -> None:
-    """Check a graph's input and output names and fixed dimensions against the interface."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own unexported exception types
-        raise BundleError(f"{path}: not a loadable ONNX graph ({exc}); re-export the bundle") from exc
-    for kind, args, spec in (
-        ("input", session.get_inputs(), GRAPH_INPUTS[graph]),
-        ("output", session.get_outputs(), GRAPH_OUTPUTS[graph]),
-    ):
-        found = {a.name: a.shape for a in args}
-        if set(found) != set(spec):
-            raise BundleError(
-                f"{path}: {kind} tensors are {sorted(found)} but {graph} must have {sorted(spec)} "
-                "(docs/ARCHITECTURE.md); re-export the bundle with this tcvads_ros"
-            )
-        for name, dims in spec.items():
-            shape = found[name]
-            if len(shape) != len(dims):
-                raise BundleError(f"{path}: {kind} '{name}' has rank {len(shape)}, expected {len(dims)}")
-            for axis, (have, want) in enumerate(zip(shape, dims)):
-                want = sizes.get(want, want) if isinstance(want, str) else want
-                if want is not None and isinstance(have, int) and have != want:
-                    raise BundleError(
-                        f"{path}: {kind} '{name}' axis {axis} is {have}, the manifest needs {want}; "
-                        "graph and manifest come from different exports, re-export the bundle"
-                    )

@@ -1,10 +1,14 @@
-"""`tcvads detect SOURCE --bundle BUNDLE`: the streaming detector on a file, folder, camera or bag.
+"""`tcvads detect SOURCE [SOURCE ...] --bundle BUNDLE`: the streaming detector on files,
+folders, cameras or bags.
 
 Prints each event as it happens (one readable line) and each explanation when the fine stage
 has it, writes them as JSON lines (`--events`, each line flushed and fsync'd before it is
 printed), shows progress for files, and ends with a summary. With `--evidence DIR` the heat map
 of each event's peak frame, an evidence clip and a SQLite event store are written to DIR.
-Imports no torch unless `--backend torch` is asked for.
+Several sources are read in turn, one frame of each per round, each with its own detector,
+events and outputs (`--events` and `--evidence` get the source's number from 0: events-0.jsonl,
+DIR/source-0), and their sampled frames share one backbone call per round
+(`MultiStreamPipeline`). Imports no torch unless `--backend torch` is asked for.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import Explanation
+from tcvads_ros.runtime.multi_stream import MultiStreamPipeline
 from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, bundle_events
-from tcvads_ros.runtime.sources import open_source
+from tcvads_ros.runtime.sources import Source, open_source
 
 
 class JsonLinesLog:
@@ -62,7 +67,9 @@ def event_line(event: AnomalyEvent) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="video file, folder of images, camera index (0, 1, ...) or rosbag2")
+    parser.add_argument("source", nargs="+",
+                        help="video file, folder of images, camera index (0, 1, ...) or rosbag2; several: "
+                             "one detector each, their backbone calls batched")
     parser.add_argument("--bundle", type=Path, required=True, help="model bundle folder (tcvads export)")
     parser.add_argument("--events", type=Path, help="write events and explanations here as JSON lines")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -77,27 +84,36 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-event lines")
 
 
+def numbered(path: Path, i: int, many: bool) -> Path:
+    """The output path of source `i`: `path` itself for a single source, else events-1.jsonl
+    for events.jsonl and i = 1 (a folder gets /source-1)."""
+    if not many:
+        return path
+    return path.with_name(f"{path.stem}-{i}{path.suffix}") if path.suffix else path / f"source-{i}"
+
+
 def run(args: argparse.Namespace) -> int:
     bundle = Bundle.load(args.bundle)
     # Files and folders decode only the frames the coarse stage samples.
     sample_every = args.sample_every or bundle.manifest.snippet_frames
-    source = open_source(args.source, topic=args.topic, fps=args.fps, sample_every=sample_every)
+    sources: list[Source] = []
+    try:
+        for spec in args.source:
+            sources.append(open_source(spec, topic=args.topic, fps=args.fps, sample_every=sample_every))
+    except Exception:
+        for source in sources:
+            source.close()
+        raise
+    many = len(sources) > 1
     backend = create_backend(args.backend, bundle, device=args.device)
-    stores: list[Any] = []
-    if args.events:
-        stores.append(JsonLinesLog(args.events))
-    if args.evidence:
-        stores.append(EventStore(args.evidence / "events.db"))
-    cfg = PipelineConfig(
-        sample_every=sample_every, events=bundle_events(bundle, args.threshold), fine=not args.no_fine,
-        output_dir=args.evidence, evidence_clip=args.evidence is not None,
-    )
     print_lock = threading.Lock()
     progress = None
-    if not args.quiet and source.length:  # files, folders and bags; tqdm stays quiet off a terminal
+    total = sum(s.length or 0 for s in sources)
+    if not args.quiet and total and all(s.length for s in sources):  # tqdm stays quiet off a terminal
         from tcvads_ros.progress import progress_bar
 
-        progress = progress_bar(total=source.length, unit="frame", desc=Path(source.name).name, leave=False)
+        desc = f"{len(sources)} sources" if many else Path(sources[0].name).name
+        progress = progress_bar(total=total, unit="frame", desc=desc, leave=False)
 
     def say(text: str) -> None:
         if args.quiet:
@@ -108,49 +124,82 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print(text, flush=True)
 
-    def explained(explanation: Explanation) -> None:
-        say("\n".join("    " + line for line in explanation.to_text().splitlines()))
+    def prefix(i: int) -> str:
+        return f"source {i}: " if many else ""
 
-    pipeline = TwoStagePipeline(bundle, backend, cfg, stores, on_explanation=explained, fps=source.fps)
-    say(f"tcvads detect: {source.name} ({source.fps:.1f} fps) with bundle {bundle.root} on {backend.describe()}")
-    events = 0
+    stores: list[list[Any]] = []
+    pipelines: dict[int, TwoStagePipeline] = {}
+    for i, source in enumerate(sources):
+        mine: list[Any] = []
+        if args.events:
+            mine.append(JsonLinesLog(numbered(args.events, i, many)))
+        evidence = numbered(args.evidence, i, many) if args.evidence else None
+        if evidence:
+            mine.append(EventStore(evidence / "events.db"))
+        cfg = PipelineConfig(
+            sample_every=sample_every, events=bundle_events(bundle, args.threshold), fine=not args.no_fine,
+            output_dir=evidence, evidence_clip=evidence is not None,
+        )
+
+        def explained(explanation: Explanation, i: int = i) -> None:
+            say("\n".join("    " + prefix(i) + line for line in explanation.to_text().splitlines()))
+
+        stores.append(mine)
+        pipelines[i] = TwoStagePipeline(bundle, backend, cfg, mine, on_explanation=explained, fps=source.fps)
+        say(f"tcvads detect: {prefix(i)}{source.name} ({source.fps:.1f} fps) with bundle {bundle.root} "
+            f"on {backend.describe()}")
+    multi = MultiStreamPipeline(backend, pipelines)
+    events = [0] * len(sources)
     start = time.perf_counter()
     try:
-        for frame in source:
-            for event in pipeline.push(frame):
-                events += event.kind == "start"
-                say(event_line(event))
+        live = {i: iter(source) for i, source in enumerate(sources)}
+        while live:
+            batch = []
+            for i, frames in list(live.items()):  # one frame of each source per round
+                frame = next(frames, None)
+                if frame is None:
+                    del live[i]
+                else:
+                    batch.append((i, frame))
+            for i, event in multi.push(batch):
+                events[i] += event.kind == "start"
+                say(prefix(i) + event_line(event))
             if progress is not None:
-                progress.update(source.position - progress.n)
+                progress.update(sum(s.position for s in sources) - progress.n)
     except KeyboardInterrupt:
         say("interrupted: closing open events")
     finally:
-        for event in pipeline.close():
-            say(event_line(event))
+        for i, event in multi.close():
+            say(prefix(i) + event_line(event))
         if progress is not None:
             progress.close()
-        source.close()
-        for store in stores:
+        for source in sources:
+            source.close()
+        for store in (s for mine in stores for s in mine):
             store.close()
         backend.close()
     elapsed = time.perf_counter() - start
+    for i, source in enumerate(sources):
+        print(summary_line(pipelines[i], source, events[i], elapsed, prefix(i)), flush=True)
+    if args.events:
+        print("events written to " + ", ".join(str(numbered(args.events, i, many)) for i in range(len(sources))))
+    if args.evidence:
+        print(f"heat maps, clips and events.db in {args.evidence}")
+    return 0
+
+
+def summary_line(pipeline: TwoStagePipeline, source: Source, events: int, elapsed: float, prefix: str) -> str:
     summary = pipeline.summary()
     stats = summary["stats"]
     frames = source.position  # read from the source, sampled or not
     dropped = sum(source.stats.values()) + stats.get("rejected", 0)
     lat = summary["coarse_latency"]
-    print(
-        f"summary: {frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} fps), "
+    return (
+        f"summary: {prefix}{frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} fps), "
         f"{stats.get('processed', 0)} through the backbone "
         f"(coarse {lat.get('mean_ms', 0):.1f} ms mean, {lat.get('p95_ms', 0):.1f} ms p95), "
         f"{events} events, {pipeline.explanations_written} explanations, {dropped} dropped frames"
         + (f", {stats.get('nonfinite_scores', 0)} non-finite scores" if stats.get("nonfinite_scores") else "")
         + (f", fine triggers coalesced {stats.get('triggers_coalesced', 0)} / dropped "
-           f"{stats.get('triggers_dropped', 0)}" if stats.get("triggers") else ""),
-        flush=True,
+           f"{stats.get('triggers_dropped', 0)}" if stats.get("triggers") else "")
     )
-    if args.events:
-        print(f"events written to {args.events}")
-    if args.evidence:
-        print(f"heat maps, clips and events.db in {args.evidence}")
-    return 0

@@ -172,20 +172,41 @@ class CoarseDetector:
             return [], []
         return self.process(frame)
 
-    def process(self, frame: Frame) -> tuple[list[_Snippet], list[AnomalyEvent]]:
-        """Run a frame that `select` chose: backbone, ring buffer, and the QACM when due."""
+    def take(self, frame: Frame) -> bool:
+        """Count a frame in; True when it is its snippet's sample and must go through the
+        backbone. `push` then runs it alone (`process`); `MultiStreamPipeline` batches the samples
+        of many streams into one backbone call and hands each row back through `accept`."""
+        return self.select(frame.index) and self._usable(frame)
+
+    def _usable(self, frame: Frame) -> bool:
         if frame.height == 0 or frame.width == 0:
             self.stats["rejected"] += 1
+            return False
+        return True
+
+    def process(self, frame: Frame) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+        """Run a frame that `select` chose, alone: backbone, ring buffer, and the QACM when due."""
+        if not self._usable(frame):
             return [], []
         start = time.perf_counter()
-        out = self.backend.run("coarse_backbone", {"frames": resize_rgb(frame.rgb, self.size)[None]})
-        if not np.isfinite(out["features"]).all():
+        out = self.backend.run("coarse_backbone", {"frames": self.model_input(frame)[None]})
+        return self.accept(frame, out["features"][0], out["cam"][0], start)
+
+    def model_input(self, frame: Frame) -> np.ndarray:
+        """The backbone's input for a taken frame: (H, W, 3) uint8 at the bundle's size."""
+        return resize_rgb(frame.rgb, self.size)
+
+    def accept(self, frame: Frame, features: np.ndarray, cam: np.ndarray,
+               start: float) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+        """The backbone's outputs for a taken frame (`start`: perf_counter() before its
+        backbone call) -> ring buffers, QACM, events; as `push` returns."""
+        if not np.isfinite(features).all():
             # A non-finite feature would poison every window it stays in (the QACM's receptive
             # field); drop the sample before it enters the ring buffer.
             self.stats["nonfinite_features"] += 1
             return [], []
-        self.features.push(out["features"][0])
-        self.snippets.push(_Snippet(frame, out["cam"][0]))
+        self.features.push(features)
+        self.snippets.push(_Snippet(frame, cam))
         self.stats["processed"] += 1
         self._unscored += 1
         scored, events = [], []
@@ -406,7 +427,10 @@ class TwoStagePipeline:
 
     def process(self, frame: Frame) -> list[AnomalyEvent]:
         """Run a frame that `select` chose; returns the events it caused."""
-        scored, events = self.coarse.process(frame)
+        return self.handle(*self.coarse.process(frame))
+
+    def handle(self, scored: list[_Snippet], events: list[AnomalyEvent]) -> list[AnomalyEvent]:
+        """What the coarse stage returned for a frame -> stores and fine stage; the events."""
         for event in events:
             self._record(event)
         if self.fine is not None:

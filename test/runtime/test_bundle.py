@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -12,6 +13,7 @@ from tiny_bundle import make_tiny_bundle, tiny_graphs, tiny_manifest, tiny_text_
 
 from tcvads_ros.configuration import from_mapping
 from tcvads_ros.errors import BundleError
+from tcvads_ros.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from tcvads_ros.runtime.bundle import (
     FORMAT_VERSION,
     GRAPH_FILES,
@@ -22,7 +24,7 @@ from tcvads_ros.runtime.bundle import (
     sha256,
     write_manifest,
 )
-from tcvads_ros.training.export import ATOL, RTOL, export_bundle, tolerance
+from tcvads_ros.training.export import ATOL, RTOL, export_bundle, sample_inputs, tolerance
 
 
 @pytest.fixture(scope="module")
@@ -126,14 +128,47 @@ def test_wrong_tensor_name(copy):
         node.output[:] = ["logits" if o == old else o for o in node.output]
     onnx.save(model, str(copy / "coarse_qacm.onnx"))
     write_manifest(copy, from_mapping(Manifest, _manifest(copy)))  # hashes fit again
+    # Graphs are checked when a backend first opens them, not by Bundle.load (which opens none).
+    backend = OnnxRuntimeBackend(Bundle.load(copy), threads=1)
     with pytest.raises(BundleError, match=r"coarse_qacm\.onnx: output tensors are \['logits'\].*\['scores'\]"):
-        Bundle.load(copy)
+        backend.session("coarse_qacm")
 
 
 def test_wrong_input_size(copy):
     _rewrite(copy, coarse_input_size=[64, 64])
+    backend = OnnxRuntimeBackend(Bundle.load(copy), threads=1)
     with pytest.raises(BundleError, match=r"coarse_backbone\.onnx: input 'frames' axis 1 is 32, the manifest needs 64"):
-        Bundle.load(copy)
+        backend.run("coarse_backbone", {"frames": np.zeros((1, 64, 64, 3), np.uint8)})
+
+
+def test_unloadable_graph_is_refused_at_first_use(copy):
+    (copy / "fine_image.onnx").write_bytes(b"not a graph")
+    write_manifest(copy, from_mapping(Manifest, _manifest(copy)))
+    backend = OnnxRuntimeBackend(Bundle.load(copy), threads=1)
+    backend.session("coarse_backbone")  # the other graphs still open
+    with pytest.raises(BundleError, match=r"fine_image\.onnx: not a loadable ONNX graph.*re-export"):
+        backend.session("fine_image")
+
+
+def test_each_graph_is_opened_once_and_only_when_used(bundle, monkeypatch):
+    import onnxruntime as ort
+
+    opened = []
+    real = ort.InferenceSession
+
+    def counting(path, *args, **kwargs):
+        opened.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", counting)
+    loaded = Bundle.load(bundle.root)
+    assert opened == []  # loading verifies hashes and the text table, and opens no graph
+    backend = OnnxRuntimeBackend(loaded, threads=1)
+    inputs = sample_inputs(loaded.manifest)
+    for _ in range(3):
+        backend.run("coarse_backbone", inputs["coarse_backbone"])
+        backend.run("coarse_qacm", inputs["coarse_qacm"])
+    assert opened == ["coarse_backbone.onnx", "coarse_qacm.onnx"]
 
 
 def test_tolerance_scales_with_the_outputs():

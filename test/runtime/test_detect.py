@@ -38,6 +38,29 @@ def test_detect_end_to_end(bundle, tmp_path, capsys):
     assert summary.startswith("summary: 300 frames") and "1 events" in summary and "0 dropped frames" in summary
 
 
+def test_detect_several_sources_each_as_if_alone(bundle, tmp_path, capsys):
+    """Two recordings in one process: each source's events file holds what a run on that
+    source alone writes (event ids aside), and the summary has a line per source."""
+    videos = [write_recording(tmp_path / "a.avi", "mjpeg", 25.0, (120, 160), 300, bright=[(100, 200)]),
+              write_recording(tmp_path / "b.avi", "mjpeg", 25.0, (96, 128), 200, bright=[(30, 120)])]
+    common = ["--bundle", str(bundle.root), "--backend", "onnxruntime", "--no-fine", "--quiet", "--threshold", "0.5"]
+
+    def records(path):
+        return [{k: v for k, v in json.loads(line).items() if k != "event_id"}
+                for line in path.read_text().splitlines()]
+
+    alone = []
+    for i, video in enumerate(videos):
+        assert main(["detect", str(video), "--events", str(tmp_path / f"alone{i}.jsonl"), *common]) == 0
+        alone.append(records(tmp_path / f"alone{i}.jsonl"))
+    capsys.readouterr()
+    assert main(["detect", *map(str, videos), "--events", str(tmp_path / "both.jsonl"), *common]) == 0
+    out = capsys.readouterr().out
+    assert all(alone)  # each source has events to compare
+    assert [records(tmp_path / f"both-{i}.jsonl") for i in range(2)] == alone
+    assert "summary: source 0: 300 frames" in out and "summary: source 1: 200 frames" in out
+
+
 @pytest.mark.parametrize("codec,container,fps,size", [
     ("h264", "mp4", 30.0, (720, 1280)),
     ("h264", "mp4", 60.0, (1080, 1920)),

@@ -1,7 +1,8 @@
 """ONNX Runtime backend: the default where TensorRT is absent. CPU, or CUDA where present.
 
-Sessions are created on first use of a graph, so a detector that never triggers the fine stage
-never loads the CLIP image encoder.
+Each graph's session is created once, on its first use, and its interface checked then
+(`Bundle.check_interface`), so a detector that never triggers the fine stage never loads the CLIP
+image encoder.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import numpy as np
 import onnxruntime as ort
 
+from tcvads_ros.errors import BundleError
 from tcvads_ros.runtime.backends.base import Backend
 from tcvads_ros.runtime.bundle import Bundle
 
@@ -54,9 +56,14 @@ class OnnxRuntimeBackend(Backend):
         with self._lock:
             if graph_name not in self._sessions:
                 options = self._fine_options if graph_name.startswith("fine") else self._options
-                self._sessions[graph_name] = ort.InferenceSession(
-                    str(self.bundle.path(graph_name)), options, providers=self._providers
-                )
+                path = self.bundle.path(graph_name)
+                try:
+                    session = ort.InferenceSession(str(path), options, providers=self._providers)
+                except Exception as exc:  # onnxruntime raises its own unexported exception types
+                    raise BundleError(f"{path}: not a loadable ONNX graph ({exc}); re-export the bundle") from exc
+                self.bundle.check_interface(graph_name, {a.name: a.shape for a in session.get_inputs()},
+                                            {a.name: a.shape for a in session.get_outputs()})
+                self._sessions[graph_name] = session
             return self._sessions[graph_name]
 
     def run(self, graph_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -176,6 +176,12 @@ class TensorRTBackend(Backend):
                 graph, self.bundle.path(graph), self.bundle.sha256(graph),
                 lambda path: self._build(graph, path), self._runtime.deserialize_cuda_engine,
             )
+            shapes = {"input": {}, "output": {}}
+            for i in range(engine.num_io_tensors):
+                name = engine.get_tensor_name(i)
+                kind = "input" if engine.get_tensor_mode(name) == self._trt.TensorIOMode.INPUT else "output"
+                shapes[kind][name] = tuple(engine.get_tensor_shape(name))  # -1: dynamic
+            self.bundle.check_interface(graph, shapes["input"], shapes["output"])
             self._engines[graph] = (engine, engine.create_execution_context())
         return self._engines[graph]
 

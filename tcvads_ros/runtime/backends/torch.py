@@ -43,6 +43,11 @@ class TorchBackend(Backend):
     def providers(self) -> list[str]:
         return [f"torch {torch.__version__} on {self._device}"]
 
+    @property
+    def modules(self) -> Mapping[str, nn.Module]:
+        """The graph modules it runs, by graph name (benchmarks count their FLOPs)."""
+        return dict(self._modules)
+
     def run(self, graph_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.check_inputs(graph_name, inputs)
         with self._lock:

@@ -1,0 +1,75 @@
+"""Many cameras in one process: one detector per stream, backbone calls batched across streams.
+
+The paper's setting is city surveillance, many fixed cameras per edge box. Each stream keeps
+everything that is its own: frame sampling, the QACM window and scores, the event state
+machine, the fine stage, its stores and output folder (a `TwoStagePipeline` per stream). What
+streams share is the backbone: the frames of one `push` that their streams sample
+(`CoarseDetector.take`) are stacked into one `coarse_backbone` call (the graph's batch axis is
+dynamic) and each row goes back to its own stream (`CoarseDetector.accept`), in the order the
+frames came. A stream's events are therefore those it would produce alone
+(test/runtime/test_multi_stream.py), and one model call serves every camera that has a sample
+due, as DeepStream-style pipelines batch (docs/performance.md, "Many cameras in one process").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from tcvads_ros.runtime.backends.base import Backend
+from tcvads_ros.runtime.events import AnomalyEvent
+from tcvads_ros.runtime.frames import Frame
+from tcvads_ros.runtime.pipeline import TwoStagePipeline
+
+
+class MultiStreamPipeline:
+    """Named streams' `TwoStagePipeline`s whose backbone calls are batched together.
+
+    Each pipeline is built by the caller with its own stores, output folder, fps and callbacks
+    (so every stream's records stay in the explanation schema). Drive with
+    `push([(stream, frame), ...])` — any number of frames of any streams, each stream's in its
+    own order — and `close()`.
+
+    Args:
+        backend: the backend the pipelines share (it runs the batched backbone calls).
+        pipelines: stream name -> its pipeline.
+        max_batch: most frames per backbone call (larger pushes are split).
+    """
+
+    def __init__(self, backend: Backend, pipelines: Mapping[Hashable, TwoStagePipeline], max_batch: int = 32):
+        if not pipelines:
+            raise ValueError("MultiStreamPipeline needs at least one stream")
+        self.backend, self.pipelines, self.max_batch = backend, dict(pipelines), max(1, max_batch)
+        self.batches = 0  # backbone calls made (diagnostics, benchmarks)
+
+    def push(self, frames: Iterable[tuple[Hashable, Frame]]) -> list[tuple[Hashable, AnomalyEvent]]:
+        """Frames in; the (stream, event) pairs they caused, in the order of the frames."""
+        taken = [(name, frame) for name, frame in frames if self.pipelines[name].coarse.take(frame)]
+        events: list[tuple[Hashable, AnomalyEvent]] = []
+        for first in range(0, len(taken), self.max_batch):
+            batch = taken[first:first + self.max_batch]
+            start = time.perf_counter()
+            inputs = np.stack([self.pipelines[name].coarse.model_input(frame) for name, frame in batch])
+            out = self.backend.run("coarse_backbone", {"frames": inputs})
+            self.batches += 1
+            for row, (name, frame) in enumerate(batch):
+                pipeline = self.pipelines[name]
+                result = pipeline.coarse.accept(frame, out["features"][row], out["cam"][row], start)
+                events += [(name, event) for event in pipeline.handle(*result)]
+        return events
+
+    def close(self, timeout: float | None = None) -> list[tuple[Hashable, AnomalyEvent]]:
+        """End every stream (see `TwoStagePipeline.close`)."""
+        return [(name, event) for name, p in self.pipelines.items() for event in p.close(timeout)]
+
+    @property
+    def explanations_written(self) -> int:
+        return sum(p.explanations_written for p in self.pipelines.values())
+
+    def summary(self) -> dict[str, Any]:
+        """Each stream's `TwoStagePipeline.summary()`, and the backbone calls made."""
+        return {"streams": {str(n): p.summary() for n, p in self.pipelines.items()},
+                "backbone_batches": self.batches}
