@@ -173,6 +173,8 @@ def test_separate_nodes_announce_name_and_explain_each_anomaly(bundle, tmp_path)
             int(status[f"total_{k}"]) for k in ("skipped", "processed", "dropped", "rejected"))
         assert int(status["total_processed"]) >= int(status["total_frames_in"]) // 16 - 2  # one per snippet
         assert "onnxruntime" in status["backend"] and float(status["camera_fps"]) == pytest.approx(FPS, rel=0.01)
+        assert int(status["events_started"]) == 2 and not [k for k in status if k.startswith("events_events")]
+        assert "missing_frames" not in status  # frames are counted from the stamps: lost / stalled
 
         # Malformed frames, each a second apart (a snippet of its own): counted, never fatal.
         now = time.time()
@@ -196,7 +198,12 @@ def test_separate_nodes_announce_name_and_explain_each_anomaly(bundle, tmp_path)
     with EventStore(tmp_path / "coarse.sqlite") as store:
         assert {e["event_id"] for e in store.events()} >= {s["event_id"] for s in starts}
     with EventStore(tmp_path / "fine.sqlite") as store:
-        assert [e["event_id"] for e in store.explanations()] == [s["event_id"] for s in starts]
+        explanations = store.explanations()
+    assert [e["event_id"] for e in explanations] == [s["event_id"] for s in starts]
+    for explanation, start in zip(explanations, starts):
+        # fine_node names coarse_node's frames and the camera's times: its clip covers the start.
+        assert explanation["start_frame"] <= start["start_frame"] < explanation["end_frame"]
+        assert explanation["start_stamp"] <= start["start_stamp"] <= explanation["end_stamp"]
 
 
 def test_in_process_fine_stage_on_compressed_frames_and_ctrl_c_with_an_open_event(bundle, tmp_path):
