@@ -127,6 +127,7 @@ class TcvadsNode(Node):
         self._slot: LatestSlot[tuple[bytes, float, int]] = LatestSlot()  # (serialized msg, arrival, number)
         self._worker: threading.Thread | None = None
         self._subscription = None
+        self.camera_reliability = ""  # set when the camera subscription is made
         self._qos_timer = None
         self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
@@ -299,7 +300,7 @@ class TcvadsNode(Node):
         with self._clock_lock:
             fps = self.clock.fps
         camera = {"camera_fps": fps if fps is not None else float("nan"),
-                  "camera_qos": getattr(self, "camera_reliability", "")}
+                  "camera_qos": self.camera_reliability}
         report = diagnostic_report(
             f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
             self.stats.window(), {**camera, **self.stats.totals(), **self.extra_totals()},

@@ -156,7 +156,8 @@ class FineNode(TcvadsNode):
         self.explanation.publish(String(**text))
         self.explanation_json.publish(String(**document))
         if self.output_dir is not None:
-            fps = self.clock.fps or self.bundle.manifest.fps
+            with self._clock_lock:  # the camera callback updates the estimate
+                fps = self.clock.fps or self.bundle.manifest.fps
             write_clip(self.output_dir / f"{job.event.event_id}_clip.avi", frames,
                        fps=max(1.0, fps / self.sample_every))
 
