@@ -1,11 +1,11 @@
 """fine_node: the triggered fine stage (paper §IV.B): names and explains each anomaly.
 
 How the clip reaches it: fine_node subscribes to the same camera topic as coarse_node and keeps
-its own bounded, time-indexed cache of one frame per snippet (`stream.ClipCache`; frames are
+its own bounded, time-indexed cache of one frame per snippet (`clips.ClipCache`; frames are
 numbered from their stamps and sampled with the coarse stage's rule, `SnippetSampler`, and only
 the sampled ones are converted). An event start on ``anomaly`` (reliable, transient-local) opens a clip cut
 from that cache by stamp, exactly as the in-process pipeline cuts it (pre-roll up to the start,
-the rest after; `stream.ClipCollector`). So no frames are re-published, nothing is shared on
+the rest after; `clips.ClipCollector`). So no frames are re-published, nothing is shared on
 disk, the fine stage may run on another machine (use ``compressed:=true`` there), and a slow
 fine stage only drops (and counts) whole clips in the pipeline's bounded `FineWorker` queue;
 it never slows coarse_node.
@@ -38,9 +38,9 @@ from tcvads_ros.nodes.messages import (
     explanation_fields,
     stamp_seconds,
 )
-from tcvads_ros.nodes.stream import ClipCache, ClipCollector
 from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import Bundle
+from tcvads_ros.runtime.clips import ClipCache, ClipCollector
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.pipeline import ClipResult, FineJob, FineWorker, explain_clip, write_clip
@@ -49,13 +49,6 @@ from tcvads_ros.runtime.sampling import SnippetSampler
 # The cache holds at most this many frames per second of stream (a 60 fps camera, one frame
 # per snippet kept): memory stays bounded whatever the camera does.
 MAX_CAMERA_FPS = 60.0
-
-
-@dataclasses.dataclass
-class ClipFrame:
-    """A clip frame as `FineWorker` reads it from a job (``.frame``)."""
-
-    frame: Frame
 
 
 class FineNode(TcvadsNode):
@@ -75,9 +68,7 @@ class FineNode(TcvadsNode):
         if self.output_dir is not None:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         clip_len = int(manifest.fine_clip_snippets)
-        self.clips = ClipCollector(
-            self.cache, length=clip_len, pre_roll=max(1, clip_len // 2), timeout_s=values["clip_timeout_s"]
-        )
+        self.clips = ClipCollector(self.cache, clip_len, timeout_s=values["clip_timeout_s"])
         self.worker = FineWorker(self.bundle, backend, self._on_result, values["max_pending_clips"],
                                  on_error=self._on_error)
         self.category = self.create_publisher(Classification, "anomaly/category", EVENT_QOS)
@@ -127,7 +118,7 @@ class FineNode(TcvadsNode):
             return
         self._headers[clip.event.event_id] = clip.header
         offset = self._coarse_offset(clip.event)
-        frames = [ClipFrame(dataclasses.replace(f, index=f.index + offset)) for f in clip.frames]
+        frames = [dataclasses.replace(f, index=f.index + offset) for f in clip.items]
         if not self.worker.submit(FineJob(clip.event, frames, clip.coalesced)):
             self._headers.pop(clip.event.event_id, None)
             self.get_logger().warning(
@@ -144,7 +135,7 @@ class FineNode(TcvadsNode):
 
     # -- results (on the FineWorker thread) ---------------------------------------------------
     def _on_result(self, job: FineJob, result: ClipResult) -> None:
-        frames = [s.frame for s in job.snippets]
+        frames = job.frames
         explanation = explain_clip(
             job.event, frames, result, self.backend_name, str(self.bundle.root), self.sample_every
         )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tcvads_ros.errors import ConfigError
+from tcvads_ros.runtime.clips import CLIP_CACHE_SECONDS, CLIP_TIMEOUT_S
 from tcvads_ros.runtime.events import HYSTERESIS, EventConfig
 from tcvads_ros.runtime.pipeline import PipelineConfig
 
@@ -229,12 +230,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         range=(1, 16, 1), read_only=True,
     ),
     ParameterSpec(
-        "clip_cache_seconds", "double", 30.0,
+        "clip_cache_seconds", "double", CLIP_CACHE_SECONDS,
         "seconds of camera frames fine_node keeps to cut event clips from",
         nodes=(FINE,), range=(2.0, 600.0, 0.0), read_only=True,
     ),
     ParameterSpec(
-        "clip_timeout_s", "double", 10.0,
+        "clip_timeout_s", "double", CLIP_TIMEOUT_S,
         "camera seconds after an event start after which its clip is classified with the frames "
         "that arrived",
         nodes=(FINE,), range=(0.0, 600.0, 0.0),

@@ -7,8 +7,9 @@
   scores the buffered window (a causal CNN, so the newest positions' scores are the streaming
   scores) and each new snippet's probability drives the `EventStateMachine`.
 - `FineWorker` (paper §IV.B, on demand): a thread with a bounded queue. An event start opens a
-  clip of `fine_clip_snippets` sampled frames, `pre_roll` of them up to the start and the rest
-  after it; the finished clip is queued. The worker encodes the clip with `fine_image`,
+  clip of `fine_clip_snippets` scored snippets, `pre_roll` of them up to the start and the rest
+  after it (the rule of `clips.ClipCollector`, which fine_node uses too); the finished clip is
+  queued. The worker encodes the clip with `fine_image`,
   retrieves the top-m captions by cosine similarity of the mean clip feature with the caption
   embeddings, builds each class's text feature as the mean of its class x caption table rows
   over those captions (the edge rule of docs/ARCHITECTURE.md), runs `fine_temporal` and writes
@@ -39,6 +40,7 @@ import numpy as np
 
 from tcvads_ros.runtime.backends.base import Backend
 from tcvads_ros.runtime.bundle import Bundle
+from tcvads_ros.runtime.clips import ClipCache, ClipCollector
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, EventStateMachine
 from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.fine_text import class_text, retrieve_captions
@@ -65,7 +67,8 @@ class PipelineConfig:
         events: the event state machine's thresholds and timings (default: `bundle_events`,
             the bundle's calibrated threshold with the default timings).
         fine: run the fine stage on event starts.
-        pre_roll: snippets of the fine clip up to and including the start (default: half the clip).
+        pre_roll: snippets of the fine clip up to and including the start (default:
+            `clips.default_pre_roll`, half the clip).
         fine_queue: finished clips waiting for the fine worker; more are dropped.
         output_dir: where heat maps and evidence clips go (none are written when None).
         heatmap: write the heat map of each event's peak frame (needs output_dir).
@@ -139,6 +142,10 @@ class _Snippet:
     cam: np.ndarray
     score: float = math.nan
 
+    @property
+    def stamp(self) -> float:
+        return self.frame.stamp
+
 
 class CoarseDetector:
     """Frames -> per-snippet anomaly probabilities -> `AnomalyEvent`s."""
@@ -154,8 +161,9 @@ class CoarseDetector:
             raise ValueError("sample_every and score_every must be >= 1")
         self.events = EventStateMachine(cfg.events or bundle_events(bundle))
         self.features = ArrayRingBuffer(m.window, m.feature_dim)
-        # Snippets not yet scored, plus enough history for the fine clip's pre-roll.
-        self.snippets: RingBuffer[_Snippet] = RingBuffer(max(m.window, m.fine_clip_snippets) + self.score_every)
+        # The snippets of the scored window and those not yet scored (for headers and heat maps;
+        # the fine clip keeps its own, `TwoStagePipeline.clips`).
+        self.snippets: RingBuffer[_Snippet] = RingBuffer(m.window + self.score_every)
         self._unscored = 0
         self.stats: Counter = Counter()
         self.sampler = SnippetSampler(self.sample_every, self.stats)
@@ -244,8 +252,9 @@ class CoarseDetector:
 @dataclass
 class FineJob:
     event: AnomalyEvent  # the latest announcement of the event when the clip was finished
-    snippets: list[_Snippet]
+    frames: list[Frame]  # the clip: one frame per snippet
     coalesced: list[str] = field(default_factory=list)  # ids of events folded into this clip
+    snippets: list[_Snippet] = field(default_factory=list)  # in-process: the frames' coarse outputs
 
 
 class FineWorker:
@@ -291,7 +300,7 @@ class FineWorker:
         while (job := self.queue.get()) is not None:
             start = time.perf_counter()
             try:
-                result = classify_clip(self.bundle, self.backend, [s.frame for s in job.snippets])
+                result = classify_clip(self.bundle, self.backend, job.frames)
                 self.on_result(job, result)
                 self._count("explanations")
             except Exception as exc:  # a failed explanation must not kill the worker
@@ -340,18 +349,6 @@ def classify_clip(bundle: Bundle, backend: Backend, frames: list[Frame]) -> Clip
     )
 
 
-def pad_clip(items: list[Any], length: int, pre_roll: int, before: int) -> list[Any]:
-    """Exactly `length` items: a stream that starts or ends inside the clip repeats its edge
-    items, at the front when fewer than `pre_roll` items preceded the event start (`before`
-    did), at the back otherwise. The fine temporal graph has a fixed clip length. Used for the
-    clips collected in-process and by fine_node for the clips it cuts from its own cache.
-    """
-    items = items[:length]
-    missing = length - len(items)
-    front = min(max(0, pre_roll - before), missing)
-    return [items[0]] * front + items + [items[-1]] * (missing - front)
-
-
 def explain_clip(event: AnomalyEvent, frames: list[Frame], result: ClipResult, backend: str,
                  bundle: str, frames_per_sample: int, heatmap_path: str | None = None,
                  peak_frame: int | None = None) -> Explanation:
@@ -374,13 +371,6 @@ def explain_clip(event: AnomalyEvent, frames: list[Frame], result: ClipResult, b
     )
 
 
-@dataclass
-class _OpenClip:
-    event: AnomalyEvent
-    snippets: list[_Snippet]
-    coalesced: list[str] = field(default_factory=list)
-
-
 class TwoStagePipeline:
     """The coarse detector and the fine worker, wired together. Drive with `push` and `close`."""
 
@@ -399,13 +389,14 @@ class TwoStagePipeline:
         self.on_explanation = on_explanation
         self.fps = fps or bundle.manifest.fps
         self.coarse = CoarseDetector(bundle, backend, cfg)
-        self.clip_len = bundle.manifest.fine_clip_snippets
-        self.pre_roll = min(self.clip_len, cfg.pre_roll or max(1, self.clip_len // 2))
+        clip_len = bundle.manifest.fine_clip_snippets
+        pre_roll = None if cfg.pre_roll is None else min(clip_len, cfg.pre_roll)
+        # In-process no network lies between the stages: no time-out, and the cache is bounded by
+        # the clip's length only (a clip is cut as soon as its last snippet is scored).
+        self.clips = ClipCollector(ClipCache(math.inf, max_frames=clip_len + 1), clip_len, pre_roll,
+                                   timeout_s=math.inf)
         self.fine = FineWorker(bundle, backend, self._explained, cfg.fine_queue) if cfg.fine else None
-        self._open: _OpenClip | None = None
-        self._latest: dict[str, AnomalyEvent] = {}  # open events' latest announcement (peak frame)
         self._store_lock = threading.Lock()
-        self.stats: Counter = Counter()
         self.explanations_written = 0
         if cfg.output_dir is not None:
             Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
@@ -458,17 +449,11 @@ class TwoStagePipeline:
         for event in events:
             self._record(event)
         if self.fine is not None:
-            self._collect([], events)
-            if self._open is not None:
-                self._finish_clip()
+            self._collect([], events, flush=True)
             self.fine.close(timeout)
         return events
 
     def _record(self, event: AnomalyEvent) -> None:
-        if event.kind == "end":
-            self._latest.pop(event.event_id, None)
-        else:
-            self._latest[event.event_id] = event
         self._append(event.to_dict())
 
     def _append(self, record: dict) -> None:
@@ -476,33 +461,17 @@ class TwoStagePipeline:
             for store in self.stores:
                 store.append(record)
 
-    def _collect(self, scored: list[_Snippet], events: list[AnomalyEvent]) -> None:
+    def _collect(self, scored: list[_Snippet], events: list[AnomalyEvent], flush: bool = False) -> None:
+        for snippet in scored:
+            self.clips.cache.push(snippet)
         for event in events:
-            if event.kind != "start":
-                continue
-            self.stats["triggers"] += 1
-            if self._open is not None:  # the fine stage is still waiting for the last clip
-                self._open.coalesced.append(event.event_id)
-                self.stats["triggers_coalesced"] += 1
-                continue
-            held = [s for s in self.coarse.snippets if s.frame.index <= event.frame]
-            self._open = _OpenClip(event, held[-self.pre_roll:])
-            scored = [s for s in scored if s.frame.index > event.frame]
-        if self._open is not None:
-            self._open.snippets += scored
-            if len(self._open.snippets) >= self.clip_len:
-                self._finish_clip()
-
-    def _finish_clip(self) -> None:
-        clip, self._open = self._open, None
-        snippets = clip.snippets[: self.clip_len]
-        before = sum(s.frame.index <= clip.event.frame for s in snippets)
-        snippets = pad_clip(snippets, self.clip_len, self.pre_roll, before)
-        event = self._latest.get(clip.event.event_id, clip.event)
-        self.fine.submit(FineJob(event, snippets, clip.coalesced))
+            self.clips.announce(event)
+        clip = self.clips.ready(flush=flush)
+        if clip is not None:
+            self.fine.submit(FineJob(clip.event, [s.frame for s in clip.items], clip.coalesced, clip.items))
 
     def _explained(self, job: FineJob, result: ClipResult) -> None:
-        event, frames = job.event, [s.frame for s in job.snippets]
+        event, frames = job.event, job.frames
         peak = next((s for s in job.snippets if s.frame.index == event.peak_frame), None)
         if peak is None:
             peak = max(job.snippets, key=lambda s: s.score if math.isfinite(s.score) else -1.0)
@@ -524,7 +493,7 @@ class TwoStagePipeline:
 
     def summary(self) -> dict[str, Any]:
         """Counters and latencies for diagnostics and the end-of-run summary."""
-        stats = {**self.coarse.stats, **self.stats,
+        stats = {**self.coarse.stats, **self.clips.stats,
                  **{f"events_{k}": v for k, v in self.coarse.events.stats.items()}}
         result = {"stats": stats, "coarse_latency": self.coarse.latency.summary(),
                   "backend": self.backend.describe()}

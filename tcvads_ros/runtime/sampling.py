@@ -60,6 +60,11 @@ class SnippetSampler:
         return True
 
 
+# A jump back in stream time longer than this (seconds) starts a new timeline: a bag replayed,
+# a simulator restarted. Shorter steps back are jitter.
+RESET_S = 1.0
+
+
 class FrameClock:
     """Frame numbers from capture stamps (seconds).
 
@@ -85,7 +90,7 @@ class FrameClock:
     """
 
     def __init__(self, fps: float | None = None, calibration_frames: int = 24,
-                 stall_s: float = 1.0, reset_s: float = 1.0, history: int = 240) -> None:
+                 stall_s: float = 1.0, reset_s: float = RESET_S, history: int = 240) -> None:
         if fps is not None and fps != 0 and not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive number (or 0/None to estimate), got {fps!r}")
         if calibration_frames < 2:

@@ -188,17 +188,21 @@ def test_slow_fine_stage_never_blocks_the_coarse_stage(bundle):
     assert pipeline.explanations_written == 2
 
 
-def test_overlapping_starts_are_coalesced(bundle):
+def test_a_short_event_is_classified_on_its_own_frames(bundle):
     backend = FakeBackend(bundle)
     cfg = config()
     cfg.events.merge_gap_s = 0.0
-    pipeline = TwoStagePipeline(bundle, backend, cfg)
-    # two anomalies close together: the second starts while the first clip is still being filled
-    # (first start announced at frame 176, its clip needs 192, 208, 224; the second at 224)
-    run(pipeline, frames(800, bright=[(160, 192), (208, 240)]))
+    explanations = []
+    pipeline = TwoStagePipeline(bundle, backend, cfg, on_explanation=explanations.append)
+    # two anomalies close together: the first ends before its clip's post-roll has arrived, so
+    # its clip is cut at its end (last frame repeated) and the second gets a clip of its own
+    events = run(pipeline, frames(800, bright=[(160, 192), (208, 240)]))
+    ends = {e.event_id: e.end_frame for e in events if e.kind == "end"}
     stats = pipeline.summary()["stats"]
-    assert stats["triggers"] == 2 and stats["triggers_coalesced"] == 1
-    assert pipeline.explanations_written == 1
+    assert stats["triggers"] == 2 and stats.get("triggers_coalesced", 0) == 0
+    assert pipeline.explanations_written == 2 and len(ends) == 2
+    for explanation in explanations:  # no frame after the event's last one is in its clip
+        assert explanation.end_frame - 16 < ends[explanation.event_id]
 
 
 def test_close_ends_an_open_event_and_explains_a_partial_clip(bundle):
