@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Peak resident memory of a fresh process running the detector (printed as one JSON line).
 
-    python benchmarks/memory_probe.py BUNDLE --stage coarse|full [--frames N] [--threads T]
+    python -m benchmarks.memory_probe BUNDLE --stage coarse|full [--frames N] [--threads T]
 
 `coarse`: the coarse stage alone (ONNX Runtime), and the process must not have imported torch.
 `full`: both stages; the alarm threshold is set to 0 so that an event starts and the fine stage
@@ -16,10 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
-
-from benchmarks.camera import camera_messages, to_frame  # noqa: E402
-from benchmarks.timing import current_rss_mb, peak_rss_mb  # noqa: E402
+from benchmarks.camera import camera_messages, to_frame
+from benchmarks.timing import current_rss_mb, peak_rss_mb
 
 
 def main() -> int:

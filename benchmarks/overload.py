@@ -1,6 +1,6 @@
 """Overload: a fine stage made slow on purpose must not slow the coarse stage (issue 8).
 
-``python benchmarks/overload.py [--quick] [--delay S] [--json FILE]``
+``python -m benchmarks.overload [--quick] [--delay S] [--json FILE]``
 
 The same stream is pushed through `TwoStagePipeline` twice per round, interleaved:
 
@@ -28,9 +28,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script from the repo
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """INT8 post-training quantization of the coarse backbone for CPUs, with its accuracy and speed.
 
-    python benchmarks/quantize.py [--bundle BUNDLE] [--write-bundle OUT] [--json FILE]
+    python -m benchmarks.quantize [--bundle BUNDLE] [--write-bundle OUT] [--json FILE]
 
 ONNX Runtime's static quantization (`quantize_static`, QDQ format, per-channel int8 weights,
 uint8 activations) calibrated on synthetic camera frames (`CalibrationDataReader`, frames
@@ -30,10 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
-
-from benchmarks.camera import camera_messages, to_frame  # noqa: E402
-from benchmarks.timing import interleaved, ratios, summarize  # noqa: E402
+from benchmarks.camera import camera_messages, to_frame
+from benchmarks.timing import interleaved, ratios, summarize
 
 
 class SyntheticFrames:

@@ -2,7 +2,7 @@
 """Camera frames over ROS 2 (Fast DDS, this machine): what reaches coarse_node, and what the node
 costs on top of the streaming core.
 
-    python benchmarks/ros_transport.py [--seconds 6] [--json ros_transport.json] [--quick]
+    python -m benchmarks.ros_transport [--seconds 6] [--json ros_transport.json] [--quick]
 
 1. frames_lost_<case>_<qos>: camera_player publishes a 30 fps stream (raw 640x480 rgb8, raw
    1280x720 rgb8, 1280x720 JPEG) and coarse_node (a separate process, the real default-size
@@ -33,9 +33,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script from the repo
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import rclpy

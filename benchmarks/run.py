@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Measured speed, scaling and memory of TCVADS, side by side with what users would pick instead.
 
-    python benchmarks/run.py [--quick] [--json results.json] [--device cpu|cuda]
+    python -m benchmarks.run [--quick] [--json results.json] [--device cpu|cuda]
 
 Every figure is measured in this one run, repeated, interleaved with what it is compared against
 (this machine may be shared and noisy: ratios are what count) and reported as median, min, max:
@@ -46,10 +46,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
-
-from benchmarks.camera import CAMERA_SIZE, camera_messages, to_frame  # noqa: E402
-from benchmarks.timing import (  # noqa: E402
+from benchmarks.camera import CAMERA_SIZE, camera_messages, to_frame
+from benchmarks.timing import (
     REPO,
     figure,
     interleaved,
@@ -507,7 +505,7 @@ def bench_memory(ctx: Context) -> dict:
         samples, probes = [], []
         for _ in range(ctx.plan.rss_repeats):
             probe = run_json_subprocess(
-                ["benchmarks/memory_probe.py", str(ctx.bundle.root), "--stage", stage,
+                ["-m", "benchmarks.memory_probe", str(ctx.bundle.root), "--stage", stage,
                  "--frames", str(ctx.plan.rss_frames), "--threads", str(ctx.threads)],
                 timeout=600,
             )
@@ -691,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": machine_info()}
     results["run"] = {"plan": asdict(plan), "device": device, "threads": threads,
-                      "command": " ".join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])])}
+                      "command": " ".join(["python", "-m", "benchmarks.run", *(argv or sys.argv[1:])])}
     if args.quick:
         print("QUICK run: fewer repeats, a 2-layer CLIP instead of ViT-B/16, 3 sequence lengths, "
               f"{threads} thread(s); "

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Soak test: a synthetic 30 fps camera through the two-stage detector, with faults, for a while.
 
-    python benchmarks/soak.py --minutes M      (or --seconds S)  [--bundle BUNDLE] [--json FILE]
+    python -m benchmarks.soak --minutes M      (or --seconds S)  [--bundle BUNDLE] [--json FILE]
 
 The camera is paced in real time and publishes bgr8 messages that go through the project's
 `image_convert` as the ROS node does. It alternates quiet and busy scenes so that the coarse
@@ -33,19 +33,16 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
-
-from benchmarks.camera import CAMERA_SIZE, FPS  # noqa: E402
-from benchmarks.timing import current_rss_mb, peak_rss_mb  # noqa: E402
+from benchmarks.camera import CAMERA_SIZE, FPS
+from benchmarks.timing import REPO, current_rss_mb, peak_rss_mb
 
 CORRUPT_RATE = 0.05
 GLITCH_EVERY_S = 10.0
 SCENE_S = (6.0, 4.0)  # quiet, busy
 MAX_GROWTH = 0.10
-EXPORT = f"""
+EXPORT = """
 import sys
 from pathlib import Path
-sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
 from benchmarks.bundles import SMALL_CLIP, register_small_clip, untrained_bundle
 work = Path(sys.argv[1])
 register_small_clip(work / "clip_configs")
@@ -260,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             # Exported in a child process, so this one holds only the detector (no torch).
             print("exporting an untrained bundle (default coarse stage, 2-layer CLIP)", file=sys.stderr)
             path = Path(tmp) / "export"
-            subprocess.run([sys.executable, "-c", EXPORT, str(path)], check=True)
+            subprocess.run([sys.executable, "-c", EXPORT, str(path)], check=True, cwd=REPO)
             path = path / "bundle"
         bundle = Bundle.load(path)
         print(f"soaking for {seconds:.0f} s at {FPS:.0f} fps (after an unpaced warm-up)",

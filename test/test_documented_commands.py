@@ -144,6 +144,10 @@ def test_documented_command_matches_the_code(path: Path, line: str):
         _check_training(script, argv[argv.index(script) + 1:], line)
     elif program == "python" and argv[0] == "-c":
         _check_python_c(argv[1], line)
+    elif program == "python" and argv[0] == "-m":
+        module = argv[1]
+        assert module.startswith("benchmarks."), f"{line!r}: python -m {module} is not a project module"
+        _check_script(module.replace(".", "/") + ".py", argv[2:], line)
     elif program == "python" and argv[0].startswith("training/"):
         _check_training(argv[0], argv[1:], line)
     elif program in ("python", "bash"):

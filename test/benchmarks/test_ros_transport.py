@@ -1,4 +1,4 @@
-"""benchmarks/ros_transport.py --quick runs end to end under real rclpy and reports its figures
+"""`python -m benchmarks.ros_transport --quick` runs end to end under real rclpy and reports its figures
 (values are not checked: they depend on the machine; the full run's are in docs/ros2.md)."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_ros_transport_quick_reports_loss_and_node_overhead(tmp_path):
     out = tmp_path / "transport.json"
-    proc = subprocess.run([sys.executable, "benchmarks/ros_transport.py", "--quick", "--json", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.ros_transport", "--quick", "--json", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=540,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     figures = json.loads(out.read_text())
     assert 0.0 <= figures["frames_lost_640x480_rgb8_reliable"] <= 1.0

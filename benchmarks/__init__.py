@@ -1,0 +1,3 @@
+"""The project's benchmark scripts. Run them from the checkout as modules, e.g.
+``python -m benchmarks.run --quick``; they import each other as ``benchmarks.NAME``
+(docs/performance.md)."""
