@@ -149,7 +149,7 @@ class Observer:
         self.node.create_subscription(Classification, "anomaly/category", keep(self.category), EVENT_QOS)
         self.node.create_subscription(String, "anomaly/explanation", keep(self.explanation, lambda m: m.data),
                                       EVENT_QOS)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", keep(self.diagnostics, statuses), 10)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", keep(self.diagnostics, status_by_name), 10)
 
     def events(self, kind: str | None = None) -> list[dict]:
         with self.lock:
@@ -180,7 +180,7 @@ class Observer:
 LEVEL_NAMES = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 
 
-def statuses(array: DiagnosticArray) -> dict[str, dict]:
+def status_by_name(array: DiagnosticArray) -> dict[str, dict]:
     out = {}
     for status in array.status:
         values = {kv.key: kv.value for kv in status.values}
