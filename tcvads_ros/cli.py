@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tcvads_ros.runtime.detect",
         "run the detector on a video file, image folder, camera index or rosbag2",
     ),
+    "calibrate": (
+        "tcvads_ros.runtime.calibrate",
+        "set a site's alarm threshold from its normal footage to a false-alarms-per-hour budget",
+    ),
 }
 
 

@@ -45,7 +45,7 @@ from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.heatmap import overlay
-from tcvads_ros.runtime.pipeline import TwoStagePipeline, bundle_threshold
+from tcvads_ros.runtime.pipeline import TwoStagePipeline
 
 # Start headers kept for the category of events whose explanation is still to come.
 PENDING_HEADERS = 64
@@ -58,8 +58,9 @@ class CoarseNode(TcvadsNode):
         super().__init__(parameters.COARSE, **node_options)
         values = self.values
         self.bundle = Bundle.load(values["bundle"])
-        self.bundle_threshold = bundle_threshold(self.bundle)
-        cfg = parameters.pipeline_config(values, self.bundle_threshold)
+        # The threshold(s) the -1 parameters stand for: a site profile's, else the bundle's.
+        self.calibrated = parameters.calibrated_thresholds(values, self.bundle)
+        cfg = parameters.pipeline_config(values, *self.calibrated)
         backend = create_backend(values["backend"], self.bundle, device=values["device"])
         self.backend_name = backend.describe()
         self.store = EventStore(Path(values["event_store"]).expanduser())
@@ -79,7 +80,8 @@ class CoarseNode(TcvadsNode):
         events = cfg.events
         self.get_logger().info(
             f"bundle {self.bundle.root} verified; backend {self.backend_name}; "
-            f"threshold on {events.threshold_on:.3f} / off {events.threshold_off:.3f}; "
+            f"threshold on {events.threshold_on:.3f} / off {events.threshold_off:.3f}"
+            f"{' (site profile ' + values['site_profile'] + ')' if values['site_profile'] else ''}; "
             f"fine stage {'in this process' if in_process else 'in fine_node'}; "
             f"events stored in {self.store.path}"
         )
@@ -88,13 +90,13 @@ class CoarseNode(TcvadsNode):
     # -- parameters ---------------------------------------------------------------------------
     def check_change(self, changes: dict[str, Any]) -> str | None:
         try:
-            parameters.event_config({**self.values, **changes}, self.bundle_threshold)
+            parameters.event_config({**self.values, **changes}, *self.calibrated)
         except (ConfigError, ValueError) as error:
             return str(error)
         return None
 
     def apply_change(self, changes: dict[str, Any]) -> None:
-        self.pipeline.set_event_config(parameters.event_config(self.values, self.bundle_threshold))
+        self.pipeline.set_event_config(parameters.event_config(self.values, *self.calibrated))
 
     # -- frames -------------------------------------------------------------------------------
     def wants(self, number: int) -> bool:

@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from tcvads_ros.errors import ConfigError
+from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.clips import CLIP_CACHE_SECONDS, CLIP_TIMEOUT_S
 from tcvads_ros.runtime.events import HYSTERESIS, EventConfig
-from tcvads_ros.runtime.pipeline import PipelineConfig
+from tcvads_ros.runtime.pipeline import PipelineConfig, bundle_threshold
+from tcvads_ros.runtime.site_profile import SiteProfile
 
 COARSE = "coarse_node"
 FINE = "fine_node"
@@ -162,14 +164,21 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     # -- coarse stage --------------------------------------------------------------------------
     ParameterSpec(
+        "site_profile", "string", "",
+        "site profile JSON from `tcvads calibrate` for this camera and bundle: its thresholds "
+        "replace the bundle's where threshold_on / threshold_off are -1; empty = none",
+        nodes=(COARSE,), read_only=True,
+    ),
+    ParameterSpec(
         "threshold_on", "double", FROM_BUNDLE,
-        "score that starts an event; -1 = the bundle's calibrated coarse threshold",
+        "score that starts an event; -1 = the site profile's, else the bundle's calibrated "
+        "coarse threshold",
         nodes=(COARSE,), range=(-1.0, 1.0, 0.0),
     ),
     ParameterSpec(
         "threshold_off", "double", FROM_BUNDLE,
-        "score below which an event ends (hysteresis, <= threshold_on); -1 = derived from "
-        "threshold_on",
+        "score below which an event ends (hysteresis, <= threshold_on); -1 = the site "
+        "profile's when threshold_on is -1 too, else derived from threshold_on",
         nodes=(COARSE,), range=(-1.0, 1.0, 0.0),
     ),
     ParameterSpec(
@@ -349,12 +358,31 @@ def check_yaml(document: Any, where: str = "config") -> dict[str, Any]:
     return merged
 
 
-def thresholds(values: Mapping[str, Any], bundle_threshold: float) -> tuple[float, float]:
-    """(on, off) for the event state machine: -1 takes the bundle's calibrated threshold, and
-    `events.HYSTERESIS` times it for `off`. Raises ConfigError when off
-    would exceed on."""
+def calibrated_thresholds(values: Mapping[str, Any], bundle: Bundle) -> tuple[float, float | None]:
+    """(on, off) that the -1 threshold parameters stand for: the site profile's when
+    `site_profile` is set (refused when it was calibrated for other coarse graphs), else the
+    bundle's calibrated threshold and None (off derived from on)."""
+    path = values.get("site_profile", "").strip()
+    if not path:
+        return bundle_threshold(bundle), None
+    profile = SiteProfile.load(path)
+    profile.check_bundle(bundle, where=f"site_profile {path}")
+    return profile.events.threshold_on, profile.events.threshold_off
+
+
+def thresholds(values: Mapping[str, Any], bundle_threshold: float,
+               calibrated_off: float | None = None) -> tuple[float, float]:
+    """(on, off) for the event state machine: -1 takes the calibrated threshold (the bundle's
+    or a site profile's, `calibrated_thresholds`), and for `off` the calibrated one when `on`
+    is calibrated too and one is given, else `events.HYSTERESIS` times `on`. Raises ConfigError
+    when off would exceed on."""
     on = float(bundle_threshold) if values["threshold_on"] == FROM_BUNDLE else values["threshold_on"]
-    off = on * HYSTERESIS if values["threshold_off"] == FROM_BUNDLE else values["threshold_off"]
+    if values["threshold_off"] != FROM_BUNDLE:
+        off = values["threshold_off"]
+    elif values["threshold_on"] == FROM_BUNDLE and calibrated_off is not None:
+        off = float(calibrated_off)
+    else:
+        off = on * HYSTERESIS
     if off > on:
         raise ConfigError(
             f"threshold_off ({off}) exceeds threshold_on ({on}, "
@@ -363,9 +391,10 @@ def thresholds(values: Mapping[str, Any], bundle_threshold: float) -> tuple[floa
     return on, off
 
 
-def event_config(values: Mapping[str, Any], bundle_threshold: float) -> EventConfig:
-    """The event state machine's settings from the node's parameter values."""
-    on, off = thresholds(values, bundle_threshold)
+def event_config(values: Mapping[str, Any], bundle_threshold: float,
+                 calibrated_off: float | None = None) -> EventConfig:
+    """The event state machine's settings from the node's parameter values (see `thresholds`)."""
+    on, off = thresholds(values, bundle_threshold, calibrated_off)
     timings = {f.name: values[f.name] for f in dataclasses.fields(EventConfig) if f.name in values}
     return EventConfig(**{**timings, "threshold_on": on, "threshold_off": off})
 
@@ -376,11 +405,12 @@ def output_dir(values: Mapping[str, Any]) -> Path | None:
     return None if folder.lower() in OFF else Path(folder).expanduser()
 
 
-def pipeline_config(values: Mapping[str, Any], bundle_threshold: float) -> PipelineConfig:
+def pipeline_config(values: Mapping[str, Any], bundle_threshold: float,
+                    calibrated_off: float | None = None) -> PipelineConfig:
     """coarse_node's `PipelineConfig` from its parameter values (see `event_config`)."""
     folder = output_dir(values)
     return PipelineConfig(
-        events=event_config(values, bundle_threshold),
+        events=event_config(values, bundle_threshold, calibrated_off),
         fine=values["fine_stage_in_process"],
         fine_queue=values["max_pending_clips"],
         output_dir=folder,

@@ -28,6 +28,7 @@ from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.multi_stream import MultiStreamPipeline
 from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, bundle_events
+from tcvads_ros.runtime.site_profile import SiteProfile
 from tcvads_ros.runtime.sources import Source, open_source
 
 
@@ -79,7 +80,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-fine", action="store_true", help="coarse stage only (no category/explanation)")
     parser.add_argument("--topic", help="rosbag2 image topic (default: the bag's only image topic)")
     parser.add_argument("--fps", type=float, help="frame rate of an image folder (default 25)")
-    parser.add_argument("--threshold", type=float, help="coarse alarm threshold (default: the bundle's calibrated one)")
+    parser.add_argument("--site", type=Path, metavar="PROFILE",
+                        help="site profile from `tcvads calibrate`: its thresholds and timings replace the bundle's")
+    parser.add_argument("--threshold", type=float,
+                        help="coarse alarm threshold (default: the site profile's, else the bundle's calibrated one)")
     parser.add_argument("--sample-every", type=int, help="frames per backbone run (default: snippet length, 16)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-event lines")
 
@@ -94,6 +98,14 @@ def numbered(path: Path, i: int, many: bool) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     bundle = Bundle.load(args.bundle)
+    events_cfg = bundle_events(bundle, args.threshold)
+    if args.site is not None:
+        profile = SiteProfile.load(args.site)
+        profile.check_bundle(bundle, where=str(args.site))
+        events_cfg = profile.events if args.threshold is None else profile.events.with_threshold(args.threshold)
+        if not args.quiet:
+            print(f"site profile {args.site}: threshold on {events_cfg.threshold_on:.3f} / off "
+                  f"{events_cfg.threshold_off:.3f}", flush=True)
     # Files and folders decode only the frames the coarse stage samples.
     sample_every = args.sample_every or bundle.manifest.snippet_frames
     sources: list[Source] = []
@@ -137,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         if evidence:
             mine.append(EventStore(evidence / "events.db"))
         cfg = PipelineConfig(
-            sample_every=sample_every, events=bundle_events(bundle, args.threshold), fine=not args.no_fine,
+            sample_every=sample_every, events=events_cfg, fine=not args.no_fine,
             output_dir=evidence, evidence_clip=evidence is not None,
         )
 

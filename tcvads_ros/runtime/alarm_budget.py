@@ -1,0 +1,165 @@
+"""False alarms per hour of a threshold on a site's normal footage, and the threshold that keeps
+them within a budget (used by `tcvads calibrate`; no torch).
+
+The coarse scores of normal footage do not depend on the thresholds, so the footage is scored
+once (`score_source`: the detector's own `CoarseDetector`, so sampling, resizing and the QACM's
+warm-up are those of `tcvads detect` and the nodes) and each candidate threshold is then tried by
+replaying the scores through the detector's `EventStateMachine` (`count_alarms`): the counted
+alarms are the event starts the detector would announce, after its minimum duration, merge gap
+and cool-down.
+
+Limited footage: `k` alarms in `T` hours of normal footage estimate the rate `k / T`, but a
+threshold chosen on the same footage is optimistic, and `k = 0` does not mean a rate of 0. The
+alarm starts of a stationary scene are treated as a Poisson process and the threshold must meet
+the budget with the one-sided upper confidence bound of its rate (Garwood's exact interval:
+the rate `mu / T` for which seeing at most `k` alarms has probability `1 - confidence`), not with
+the rate seen. `T` hours with no alarm at all certify a rate of at most ``-ln(1 - confidence) /
+T``: 3.0 / T at 95 %, so a budget of one alarm per hour needs three hours of normal footage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tcvads_ros.runtime.events import HYSTERESIS, EventConfig, EventStateMachine
+from tcvads_ros.runtime.frames import Frame
+from tcvads_ros.runtime.pipeline import CoarseDetector
+
+# The share of the site's normal scores below the hysteresis threshold (see `off_threshold`).
+NORMAL_QUANTILE = 0.99
+
+
+@dataclass
+class ScoreTrace:
+    """The coarse scores of one recording: one row per scored snippet, and its length in time."""
+
+    name: str
+    scores: np.ndarray  # (n,) anomaly probabilities
+    stamps: np.ndarray  # (n,) stream seconds
+    frames: np.ndarray  # (n,) source frame numbers
+    seconds: float  # stream time covered (first sample to one snippet past the last)
+
+
+def score_source(detector: CoarseDetector, frames: Iterable[Frame], name: str, fps: float,
+                 on_frame: Callable[[], None] | None = None) -> ScoreTrace:
+    """Run `detector` (a fresh one per recording) over `frames`; every scored snippet's score."""
+    rows: dict[int, tuple[float, float]] = {}
+    for frame in frames:
+        for snippet in detector.push(frame)[0]:
+            rows[snippet.frame.index] = (snippet.score, snippet.frame.stamp)
+        if on_frame is not None:
+            on_frame()
+    detector.close()  # scores what a stride > 1 left pending
+    for snippet in detector.snippets:
+        if math.isfinite(snippet.score):
+            rows.setdefault(snippet.frame.index, (snippet.score, snippet.frame.stamp))
+    index = np.array(sorted(rows), dtype=np.int64)
+    scores = np.array([rows[i][0] for i in index], dtype=np.float64)
+    stamps = np.array([rows[i][1] for i in index], dtype=np.float64)
+    finite = np.isfinite(scores)
+    index, scores, stamps = index[finite], scores[finite], stamps[finite]
+    seconds = float(stamps[-1] - stamps[0]) + detector.sample_every / fps if len(stamps) else 0.0
+    return ScoreTrace(name, scores, stamps, index, seconds)
+
+
+def count_alarms(traces: Sequence[ScoreTrace], cfg: EventConfig) -> int:
+    """Event starts the detector would announce on `traces` with settings `cfg` (each recording
+    a stream of its own, as `tcvads detect` runs it)."""
+    alarms = 0
+    for trace in traces:
+        machine = EventStateMachine(cfg)
+        for score, stamp, frame in zip(trace.scores, trace.stamps, trace.frames):
+            alarms += sum(e.kind == "start" for e in machine.update(score, stamp, frame))
+        machine.close()
+    return alarms
+
+
+def poisson_upper_rate(count: int, hours: float, confidence: float) -> float:
+    """One-sided upper confidence bound (Garwood, exact) of a Poisson rate per hour with `count`
+    events seen in `hours`: the mean `mu` with P(N <= count | mu) = 1 - confidence, over `hours`.
+
+    P(N <= k | mu) falls monotonically in mu, so `mu` is found by bisection (equal to
+    ``scipy.stats.chi2.ppf(confidence, 2 * (count + 1)) / 2``; a test checks it).
+    """
+    if hours <= 0:
+        raise ValueError(f"hours must be > 0, got {hours}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    k, alpha = int(count), 1.0 - confidence
+
+    def cdf(mu: float) -> float:  # P(N <= k | mu), summed in log space
+        terms = [i * math.log(mu) - mu - math.lgamma(i + 1) for i in range(k + 1)]
+        top = max(terms)
+        return math.exp(top) * sum(math.exp(t - top) for t in terms)
+
+    low, high = 0.0, max(1.0, 2.0 * (k + 1))
+    while cdf(high) > alpha:
+        high *= 2.0
+    for _ in range(100):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if cdf(mid) > alpha else (low, mid)
+    return high / hours
+
+
+def off_threshold(on: float, normal_level: float) -> float:
+    """Hysteresis for `on`: an event ends once the score is back at the site's normal level
+    (`normal_level`, the `NORMAL_QUANTILE` of its normal scores), but never lower than the default
+    band (`HYSTERESIS` x on) and never above `on`."""
+    return min(on, max(HYSTERESIS * on, normal_level))
+
+
+def candidate_thresholds(traces: Sequence[ScoreTrace], limit: int = 300) -> np.ndarray:
+    """Alarm thresholds worth trying, ascending: just above observed scores (the alarm count
+    changes only there), the highest scores all taken and the rest thinned to `limit` values."""
+    scores = np.unique(np.concatenate([t.scores for t in traces]))
+    if len(scores) > limit:
+        # Every one of the top half of `limit`, geometrically thinner below: a budget of a few
+        # alarms an hour puts the threshold among the highest scores.
+        top = limit // 2
+        offsets = np.concatenate([np.arange(1, top + 1),
+                                  np.geomspace(top + 1, len(scores), limit - top).astype(np.int64)])
+        scores = np.sort(scores[len(scores) - np.unique(offsets)])
+    return np.nextafter(scores, np.inf)
+
+
+@dataclass
+class BudgetPoint:
+    """One candidate's settings and its false alarms on the footage."""
+
+    threshold_on: float
+    threshold_off: float
+    alarms: int
+    rate_per_hour: float  # alarms / hours
+    upper_per_hour: float  # the Poisson upper confidence bound of the rate
+
+
+def sweep(traces: Sequence[ScoreTrace], base: EventConfig, confidence: float,
+          thresholds: np.ndarray | None = None) -> list[BudgetPoint]:
+    """Alarms and their rate bound at each candidate threshold (ascending), `base`'s timings."""
+    hours = sum(t.seconds for t in traces) / 3600.0
+    if hours <= 0:
+        raise ValueError("the footage holds no scored snippet")
+    level = float(np.quantile(np.concatenate([t.scores for t in traces]), NORMAL_QUANTILE))
+    points = []
+    for on in (candidate_thresholds(traces) if thresholds is None else thresholds):
+        on = float(min(on, 1.0))
+        cfg = base.with_threshold(on, off_threshold(on, level))
+        alarms = count_alarms(traces, cfg)
+        points.append(BudgetPoint(on, cfg.threshold_off, alarms, alarms / hours,
+                                  poisson_upper_rate(alarms, hours, confidence)))
+    return points
+
+
+def choose(points: Sequence[BudgetPoint], budget: float) -> BudgetPoint | None:
+    """The lowest threshold whose bound, and that of every higher candidate, is within `budget`
+    (so a lucky dip of the count below the budget is not taken); None when none is."""
+    chosen = None
+    for point in sorted(points, key=lambda p: p.threshold_on, reverse=True):
+        if point.upper_per_hour > budget:
+            break
+        chosen = point
+    return chosen

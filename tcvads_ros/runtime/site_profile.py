@@ -1,0 +1,107 @@
+"""A site profile: the event settings `tcvads calibrate` chose for one camera site and bundle.
+
+A small JSON file that `tcvads detect --site PROFILE` and coarse_node (`site_profile`
+parameter) read in place of the bundle's threshold:
+
+```json
+{"format": "tcvads-site-profile", "version": 1,
+ "coarse_graphs": {"coarse_backbone.onnx": "<sha256>", "coarse_qacm.onnx": "<sha256>"},
+ "events": {"threshold_on": 0.93, "threshold_off": 0.81, "min_duration_s": 0.5, ...},
+ "calibration": {"false_alarms_per_hour": 2.0, "hours": 3.1, "alarms": 1, ...}}
+```
+
+The coarse scores, and so the threshold, depend only on the two coarse graphs; a profile names
+their sha256 and is refused for a bundle whose coarse graphs differ (another training run, an
+INT8 backbone), whatever the fine stage. `calibration` records how the settings were found
+(budget, footage, alarms counted, the bound) and is not read back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.runtime.bundle import Bundle
+from tcvads_ros.runtime.events import EventConfig
+
+FORMAT = "tcvads-site-profile"
+VERSION = 1
+COARSE_GRAPHS = ("coarse_backbone", "coarse_qacm")
+
+
+def coarse_graph_hashes(bundle: Bundle) -> dict[str, str]:
+    """{file name: sha256} of the graphs the coarse scores come from."""
+    return {bundle.path(g).name: bundle.sha256(g) for g in COARSE_GRAPHS}
+
+
+@dataclass
+class SiteProfile:
+    events: EventConfig
+    coarse_graphs: dict[str, str]
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, "coarse_graphs": dict(self.coarse_graphs),
+                "events": asdict(self.events), "calibration": self.calibration}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the profile (to a temporary name first, so a crash leaves no half file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SiteProfile:
+        """Read and validate a profile; ConfigError naming the file and the key otherwise."""
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such site profile (write one with `tcvads calibrate`)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a readable JSON site profile ({exc})") from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ConfigError(f"{path}: not a site profile ('format' must be '{FORMAT}')")
+        if data.get("version") != VERSION:
+            raise ConfigError(f"{path}: site profile version {data.get('version')!r}; this tcvads_ros "
+                              f"reads version {VERSION}; calibrate again")
+        unknown = set(data) - {"format", "version", "coarse_graphs", "events", "calibration"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+        graphs = data.get("coarse_graphs")
+        if (not isinstance(graphs, dict) or len(graphs) != len(COARSE_GRAPHS)
+                or not all(isinstance(v, str) for v in graphs.values())):
+            raise ConfigError(f"{path}: 'coarse_graphs' must map the {len(COARSE_GRAPHS)} coarse graph "
+                              "files to their sha256")
+        events = data.get("events")
+        names = {f.name for f in fields(EventConfig)}
+        if not isinstance(events, dict) or set(events) != names:
+            raise ConfigError(f"{path}: 'events' must hold exactly {', '.join(sorted(names))}")
+        for name, value in events.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{path}: 'events.{name}' must be a finite number, got {value!r}")
+        if not 0.0 <= events["threshold_off"] <= events["threshold_on"] <= 1.0:
+            raise ConfigError(f"{path}: 'events' needs 0 <= threshold_off <= threshold_on <= 1")
+        try:
+            cfg = EventConfig(**{k: float(v) for k, v in events.items()})
+        except ValueError as exc:
+            raise ConfigError(f"{path}: 'events': {exc}") from exc
+        calibration = data.get("calibration", {})
+        if not isinstance(calibration, dict):
+            raise ConfigError(f"{path}: 'calibration' must be a mapping")
+        return cls(cfg, dict(graphs), calibration)
+
+    def check_bundle(self, bundle: Bundle, where: str = "site profile") -> None:
+        """Refuse a bundle whose coarse graphs are not the ones this profile was calibrated on."""
+        if coarse_graph_hashes(bundle) != self.coarse_graphs:
+            raise ConfigError(
+                f"{where} was calibrated for other coarse graphs than those of bundle {bundle.root} "
+                "(another training run or backbone); run `tcvads calibrate` with this bundle"
+            )
