@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tcvads_ros.runtime.events import HYSTERESIS, EventConfig, EventStateMachine
+from tcvads_ros.runtime.events import HYSTERESIS, AnomalyEvent, EventConfig, EventStateMachine
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.pipeline import CoarseDetector
 
@@ -66,16 +66,20 @@ def score_source(detector: CoarseDetector, frames: Iterable[Frame], name: str, f
     return ScoreTrace(name, scores, stamps, index, seconds)
 
 
+def replay(trace: ScoreTrace, cfg: EventConfig) -> list[AnomalyEvent]:
+    """Every announcement the detector's event state machine makes on `trace` with `cfg`,
+    the end at the close of the stream included."""
+    machine = EventStateMachine(cfg)
+    out = []
+    for score, stamp, frame in zip(trace.scores, trace.stamps, trace.frames):
+        out += machine.update(score, stamp, frame)
+    return out + machine.close()
+
+
 def count_alarms(traces: Sequence[ScoreTrace], cfg: EventConfig) -> int:
     """Event starts the detector would announce on `traces` with settings `cfg` (each recording
     a stream of its own, as `tcvads detect` runs it)."""
-    alarms = 0
-    for trace in traces:
-        machine = EventStateMachine(cfg)
-        for score, stamp, frame in zip(trace.scores, trace.stamps, trace.frames):
-            alarms += sum(e.kind == "start" for e in machine.update(score, stamp, frame))
-        machine.close()
-    return alarms
+    return sum(e.kind == "start" for trace in traces for e in replay(trace, cfg))
 
 
 def poisson_upper_rate(count: int, hours: float, confidence: float) -> float:
@@ -163,3 +167,24 @@ def choose(points: Sequence[BudgetPoint], budget: float) -> BudgetPoint | None:
             break
         chosen = point
     return chosen
+
+
+@dataclass
+class Calibration:
+    """What `calibrate` found: every candidate, the chosen one (None when the footage cannot
+    certify the budget) and its event settings."""
+
+    hours: float
+    points: list[BudgetPoint]
+    chosen: BudgetPoint | None
+    events: EventConfig | None
+
+
+def calibrate(traces: Sequence[ScoreTrace], base: EventConfig, budget: float,
+              confidence: float) -> Calibration:
+    """The lowest alarm threshold (and its hysteresis) whose false alarms per hour on the normal
+    footage `traces` stay within `budget` at `confidence`; `base`'s timings."""
+    points = sweep(traces, base, confidence)
+    chosen = choose(points, budget)
+    events = None if chosen is None else base.with_threshold(chosen.threshold_on, chosen.threshold_off)
+    return Calibration(sum(t.seconds for t in traces) / 3600.0, points, chosen, events)

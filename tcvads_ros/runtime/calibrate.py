@@ -24,11 +24,10 @@ from tcvads_ros.runtime.alarm_budget import (
     NORMAL_QUANTILE,
     BudgetPoint,
     ScoreTrace,
-    choose,
+    calibrate,
     count_alarms,
     poisson_upper_rate,
     score_source,
-    sweep,
 )
 from tcvads_ros.runtime.backends import BACKENDS, create_backend
 from tcvads_ros.runtime.bundle import Bundle
@@ -166,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
     budget, confidence = args.false_alarms_per_hour, args.confidence
     before = count_alarms(traces, base)
     before_upper = poisson_upper_rate(before, hours, confidence)
-    points = sweep(traces, base, confidence)
-    chosen = choose(points, budget)
+    result = calibrate(traces, base, budget, confidence)
+    points, chosen = result.points, result.chosen
     print(f"tcvads calibrate: {len(traces)} recordings, {hours * 60:.1f} min of normal footage, "
           f"{sum(len(t.scores) for t in traces)} scored snippets")
     print(f"  bundle threshold {base.threshold_on:.3f}: {before} false alarms ({before / hours:.2f}/h, "
@@ -182,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             f"{need:.2f} h (and more when some scores are high); record more normal footage, raise "
             "--false-alarms-per-hour or lower --confidence"
         )
-    events = base.with_threshold(chosen.threshold_on, chosen.threshold_off)
+    events = result.events
     profile = SiteProfile(events, coarse_graph_hashes(bundle), calibration={
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "bundle": str(bundle.root),
