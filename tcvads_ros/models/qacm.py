@@ -3,8 +3,15 @@
 A 3-layer 1-D temporal CNN over the window of per-frame backbone features, ending in one anomaly
 logit per snippet. Interpretation choices (the paper gives no layer details):
 
-- the convolutions are causal (left zero padding only), so the module runs on a live stream and
+- the convolutions are causal (left padding only), so the module runs on a live stream and
   the logit of step t depends on steps ≤ t only;
+- the padding repeats the first step (``padding="replicate"``, the default): a video or a stream
+  starts as if its first frame had been seen for a whole receptive field. Zero padding instead
+  shows the QACM a jump from nothing to the scene at every start, the largest onset it ever
+  sees, which it may score like the onset of an anomaly; a camera switched on in a normal
+  scene then alarms by itself (docs/runtime.md, "Cold start"). For a constant input every
+  position gets the steady-state logit. Repeating each layer's first input equals repeating the
+  first frame back in time, since a constant past gives each layer a constant output;
 - layer l has dilation ``dilation_base ** l`` (1, 2, 4 by default: a receptive field of 15 steps
   with kernel 3), each followed by ReLU and dropout; a linear head gives the logit;
 - ``QACMStream`` keeps one small buffer per layer (its receptive span) and computes only the
@@ -26,6 +33,8 @@ from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.mobilenet import InterpretableMobileNet, MobileNetConfig
 from tcvads_ros.models.shapes import check_shape
 
+PADDING = ("replicate", "zeros")
+
 
 class QACM(nn.Module):
     """Causal temporal CNN: features (B, T, D) -> logits (B, T).
@@ -37,15 +46,20 @@ class QACM(nn.Module):
         n_layers: number of convolution layers (the paper's 3).
         dilation_base: layer l uses dilation ``dilation_base ** l`` (1 = no dilation).
         dropout: dropout after each layer (training only).
+        padding: what the causal convolutions see before the first step: "replicate" (the first
+            step, repeated) or "zeros".
     """
 
     def __init__(self, input_dim: int, hidden: int = 64, kernel_size: int = 3, n_layers: int = 3,
-                 dilation_base: int = 2, dropout: float = 0.1):
+                 dilation_base: int = 2, dropout: float = 0.1, padding: str = "replicate"):
         super().__init__()
         if min(input_dim, hidden, kernel_size, n_layers, dilation_base) < 1:
             raise ConfigError("QACM: input_dim, hidden, kernel_size, n_layers and dilation_base "
                               "must all be >= 1")
+        if padding not in PADDING:
+            raise ConfigError(f"QACM: padding must be one of {', '.join(PADDING)}, got {padding!r}")
         self.input_dim = input_dim
+        self.padding = padding
         self.convs = nn.ModuleList(
             nn.Conv1d(input_dim if i == 0 else hidden, hidden, kernel_size,
                       dilation=dilation_base ** i)
@@ -68,8 +82,12 @@ class QACM(nn.Module):
         check_shape(features, ("B", "T", self.input_dim), "QACM")
         x = features.transpose(1, 2)
         for conv in self.convs:
-            x = self.dropout(F.relu(conv(F.pad(x, (self._span(conv) - 1, 0)))))  # causal padding
+            x = self.dropout(F.relu(conv(self.pad(x, self._span(conv) - 1))))
         return self.head(x.transpose(1, 2)).squeeze(-1)
+
+    def pad(self, x: torch.Tensor, steps: int) -> torch.Tensor:
+        """Causal padding of (B, C, T) by `steps` on the left, with `self.padding`."""
+        return F.pad(x, (steps, 0), mode="replicate" if self.padding == "replicate" else "constant")
 
     def stream(self) -> QACMStream:
         """A streaming evaluator with its own buffers (use with the module in eval mode)."""
@@ -79,8 +97,8 @@ class QACM(nn.Module):
 class QACMStream:
     """One QACM step per new frame: ``push(feature (D,)) -> logit``, equal to the windowed form.
 
-    Each layer keeps the last ``(kernel − 1) · dilation + 1`` inputs it needs, zero-initialised
-    like the causal padding of ``QACM.forward``.
+    Each layer keeps the last ``(kernel − 1) · dilation + 1`` inputs it needs, filled at the
+    first push like the causal padding of ``QACM.forward`` (that input repeated, or zeros).
     """
 
     def __init__(self, qacm: QACM):
@@ -90,6 +108,7 @@ class QACMStream:
             torch.zeros(1, conv.in_channels, QACM._span(conv), dtype=ref.dtype, device=ref.device)
             for conv in qacm.convs
         ]
+        self._started = False
 
     @torch.no_grad()
     def push(self, feature) -> float:
@@ -97,13 +116,18 @@ class QACMStream:
         check_shape(x, (self.qacm.input_dim,), "QACMStream.push")
         x = x.view(1, -1, 1)
         for i, conv in enumerate(self.qacm.convs):
-            self.buffers[i] = torch.cat([self.buffers[i][:, :, 1:], x], dim=2)
+            if not self._started and self.qacm.padding == "replicate":
+                self.buffers[i] = x.expand_as(self.buffers[i]).clone()
+            else:
+                self.buffers[i] = torch.cat([self.buffers[i][:, :, 1:], x], dim=2)
             x = F.relu(conv(self.buffers[i]))  # (1, hidden, 1): the newest output only
+        self._started = True
         return float(self.qacm.head(x[:, :, 0])[0, 0])
 
     def reset(self) -> None:
         for buf in self.buffers:
             buf.zero_()
+        self._started = False
 
 
 @dataclass
@@ -116,6 +140,7 @@ class QACMModuleConfig:
     n_layers: int = 3
     dilation_base: int = 2
     dropout: float = 0.1
+    padding: str = "replicate"
 
 
 @dataclass
@@ -124,7 +149,7 @@ class QACMConfig:
         input: "frames" (the student owns a backbone) or "features" (precomputed features).
         input_dim: feature width in "features" mode (e.g. 512 for VadCLIP's CLIP features).
         backbone: the InterpretableMobileNet config in "frames" mode.
-        hidden, kernel_size, n_layers, dilation_base, dropout: see ``QACM``.
+        hidden, kernel_size, n_layers, dilation_base, dropout, padding: see ``QACM``.
     """
 
     input: Literal["frames", "features"] = "frames"
@@ -135,6 +160,7 @@ class QACMConfig:
     n_layers: int = 3
     dilation_base: int = 2
     dropout: float = 0.1
+    padding: str = "replicate"
 
 
 class QACMStudent(nn.Module):
@@ -146,7 +172,7 @@ class QACMStudent(nn.Module):
         self.backbone = InterpretableMobileNet(cfg.backbone) if cfg.input == "frames" else None
         dim = self.backbone.feature_dim if self.backbone is not None else cfg.input_dim
         self.qacm = QACM(dim, cfg.hidden, cfg.kernel_size, cfg.n_layers, cfg.dilation_base,
-                         cfg.dropout)
+                         cfg.dropout, cfg.padding)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Per-snippet features (B, T, D): the backbone on frames, or the features themselves."""

@@ -47,7 +47,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         RWKVConfig, lambda c: EnhancedRWKV(c.dim, c.n_blocks, c.bidirectional, c.chunk_size)),
     "afed": ModelSpec(AFEDConfig, AFEDTeacher),
     "qacm": ModelSpec(QACMModuleConfig, lambda c: QACM(
-        c.input_dim, c.hidden, c.kernel_size, c.n_layers, c.dilation_base, c.dropout)),
+        c.input_dim, c.hidden, c.kernel_size, c.n_layers, c.dilation_base, c.dropout, c.padding)),
     "qacm_student": ModelSpec(QACMConfig, QACMStudent),
     "fine": ModelSpec(FineConfig, _build_fine, ("class_names", "captions")),
 }

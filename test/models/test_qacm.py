@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.afed import AFEDConfig, AFEDTeacher
 from tcvads_ros.models.mobilenet import MobileNetConfig
 from tcvads_ros.models.qacm import QACM, QACMConfig, QACMStudent
@@ -32,10 +33,11 @@ def test_receptive_field_and_causality(kernel, layers, base):
     assert y == y2 and y == y4 and y != y3
 
 
+@pytest.mark.parametrize("padding", ["replicate", "zeros"])
 @pytest.mark.parametrize("length", [1, 5, 23])
-def test_stream_equals_windowed(length):
+def test_stream_equals_windowed(length, padding):
     torch.manual_seed(length)
-    qacm = QACM(8, hidden=12).eval()
+    qacm = QACM(8, hidden=12, padding=padding).eval()
     x = torch.randn(1, length, 8)
     with torch.no_grad():
         windowed = qacm(x)[0]
@@ -46,6 +48,24 @@ def test_stream_equals_windowed(length):
     assert abs(stream.push(x[0, 0].numpy()) - windowed[0].item()) < 1e-5
     with pytest.raises(ValueError):
         stream.push(torch.zeros(7))
+
+
+def test_a_start_in_a_steady_scene_scores_as_the_steady_state():
+    # Replicate padding: a constant input gets the same logit at every position, the first
+    # ones included, so a stream that starts in a static scene sees no onset. Zero padding
+    # gives the first receptive field other logits (the jump from nothing to the scene).
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 8).abs().repeat(1, 30, 1)
+    model = QACM(8, hidden=12).eval()
+    same_weights = QACM(8, hidden=12, padding="zeros").eval()
+    same_weights.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        replicate, zeros = model(x)[0], same_weights(x)[0]
+    assert torch.allclose(replicate, replicate[-1].expand_as(replicate), atol=1e-6)
+    assert torch.allclose(zeros[14:], replicate[14:], atol=1e-6)  # the receptive field is 15
+    assert not torch.allclose(zeros[:14], replicate[:14], atol=1e-3)
+    with pytest.raises(ConfigError, match="padding"):
+        QACM(8, padding="reflect")
 
 
 def _check_grads(model, x):
