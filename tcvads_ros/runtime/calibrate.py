@@ -141,6 +141,7 @@ def plot_sweep(path: Path, points: list[BudgetPoint], budget: float, chosen: Bud
     if chosen is not None:
         ax.axvline(chosen.threshold_on, color="r", label=f"chosen {chosen.threshold_on:.3f}")
     ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(bottom=0.0)
     ax.set_xlabel("alarm threshold (threshold_on)")
     ax.set_ylabel("false alarms per hour")
     ax.legend(fontsize=8)
