@@ -65,6 +65,9 @@ def recordings(specs: list[str]) -> list[str]:
     found = []
     for spec in specs:
         path = Path(spec)
+        if spec.isdigit() and not path.exists():
+            raise SourceError(f"{spec}: a camera is a live stream with no end; record its normal "
+                              "footage first (a video file or a rosbag2) and calibrate on that")
         if path.is_dir() and not (path / "metadata.yaml").is_file():
             files = sorted(p for p in path.iterdir() if p.is_file())
             videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]

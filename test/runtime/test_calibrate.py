@@ -126,6 +126,8 @@ def test_bad_input_is_refused_and_nothing_is_written(bundle, video, tmp_path, ca
     assert not out.exists()
     assert calibrate(bundle, [tmp_path / "missing.avi"], 50, out) == 2
     assert "no such file or folder" in capsys.readouterr().err
+    assert calibrate(bundle, ["0"], 50, out) == 2
+    assert "a camera is a live stream" in capsys.readouterr().err
     assert calibrate(bundle, [video], 0, out) == 2
     assert "--false-alarms-per-hour must be > 0" in capsys.readouterr().err
     assert calibrate(bundle, [video], 500, out, "--confidence", "1") == 2
