@@ -2,7 +2,7 @@
 """Per-site calibration on held-out synthetic footage: false alarms per hour and recall, before
 and after `tcvads calibrate`.
 
-    python benchmarks/calibration.py --bundle BUNDLE --footage DIR [--budgets 5 20] [--json FILE]
+    python -m benchmarks.calibration --bundle BUNDLE --footage DIR [--budgets 5 20] [--json FILE]
 
 The site is the bundle's training cameras (benchmarks/site_footage.py, seed 0 at 128x96 and
 24 fps, as config/train/demo.yaml trains): three sets of new activity in front of them that no
@@ -27,9 +27,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
-
-from benchmarks.site_footage import site_config, write_site_videos  # noqa: E402
+from benchmarks.site_footage import site_config, write_site_videos
 
 
 def overlaps(event, episodes) -> bool:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Cold start: the coarse scores of a stream's first snippets against the same snippets seen warm.
 
-    python benchmarks/cold_start.py --bundle BUNDLE [--videos 12] [--offset 30] [--json FILE]
+    python -m benchmarks.cold_start --bundle BUNDLE [--videos 12] [--offset 30] [--json FILE]
 
 A camera switched on in the middle of a scene gives the QACM a window shorter than its receptive
 field. For each held-out normal video of the bundle's training cameras (benchmarks/site_footage.py)
@@ -23,9 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
-
-from benchmarks.site_footage import site_config, write_site_videos  # noqa: E402
+from benchmarks.site_footage import site_config, write_site_videos
 
 
 def frames_of(path: Path, sample_every: int):

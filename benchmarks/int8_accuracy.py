@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What the INT8 backbone does to a trained bundle's results: AUC/AP and events against fp32.
 
-    python benchmarks/int8_accuracy.py --bundle BUNDLE --footage DIR [--json FILE]
+    python -m benchmarks.int8_accuracy --bundle BUNDLE --footage DIR [--json FILE]
 
 The backbone is quantized as benchmarks/quantize.py does (ONNX Runtime `quantize_static`, QDQ,
 per-channel int8 weights, uint8 activations), calibrated on frames of the site's normal footage
@@ -27,10 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
-
-from benchmarks.site_footage import site_config, write_site_videos  # noqa: E402
-from benchmarks.timing import interleaved, ratios, summarize  # noqa: E402
+from benchmarks.site_footage import site_config, write_site_videos
+from benchmarks.timing import interleaved, ratios, summarize
 
 
 def site_frames(videos, size, every: int, limit: int) -> list[np.ndarray]:
