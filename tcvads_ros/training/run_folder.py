@@ -261,7 +261,11 @@ class RunFolder:
         """Rebuild a finished stage's model (eval mode) from ``<stage>.json`` + ``<stage>.safetensors``."""
         info = self.info(stage)
         extra = info.model_args if isinstance(info, FineInfo) else {}
-        model = create_model(info.model, **info.config, **extra)
+        config = dict(info.config)
+        if info.model in ("qacm", "qacm_student"):
+            # Runs saved before the QACM had a padding setting were trained with zero padding.
+            config.setdefault("padding", "zeros")
+        model = create_model(info.model, **config, **extra)
         model.load_state_dict(self.load_model_state(stage))
         return model.eval()
 
