@@ -59,6 +59,7 @@ def category_accuracy(probs: list[np.ndarray], labels: list[str], class_names: l
     from tcvads_ros.training import metrics
 
     hits, hits_all, count = 0, 0, 0
+    per_kind: dict[str, list[int]] = {}  # main kind -> [named, videos]
     for p, label in zip(probs, labels):
         codes = [c for c in ann.xd_codes(label) if c != "A"] if label != "A" else []
         if not codes:
@@ -66,10 +67,15 @@ def category_accuracy(probs: list[np.ndarray], labels: list[str], class_names: l
         names = {ann.XD_CODES[c] for c in codes}
         scores = np.nan_to_num(metrics.video_class_scores(p), nan=-1.0)
         count += 1
-        hits += class_names[1 + int(np.argmax(scores[1:]))] in names
+        named = class_names[1 + int(np.argmax(scores[1:]))] in names
+        hits += named
         hits_all += class_names[int(np.argmax(scores))] in names
+        kind = per_kind.setdefault(ann.XD_CODES[codes[0]], [0, 0])
+        kind[0] += named
+        kind[1] += 1
     return {"abnormal_videos": count, "accuracy": 100.0 * hits / max(count, 1),
-            "accuracy_with_normal": 100.0 * hits_all / max(count, 1)}
+            "accuracy_with_normal": 100.0 * hits_all / max(count, 1),
+            "named_per_kind": {k: f"{v[0]}/{v[1]}" for k, v in sorted(per_kind.items())}}
 
 
 def train_variant(out: Path, config: Path, overrides: list[str], progress: bool) -> Path:
