@@ -13,7 +13,9 @@ stage trained on its train split (`tcvads train --stage fine`), for:
 - (c) the stand-in + the full TCVADS fine stage (learned context + label + retrieved captions);
 - (d) paper Table VIII's variants of (c): the learnable prompt alone (a context per class, no
   label, no captions), the label alone (no context, no captions), no retrieved captions
-  (context + label, CoOp), and the losses' ablation (no contrastive term, β = 0 in Exp. 19).
+  (context + label, CoOp), and the losses' ablation (no contrastive term, β = 0 in Exp. 19);
+- (c') as (c) with a caption bank written in the benchmark's own words
+  (``config/captions-synthetic.yaml``) instead of the default real-world one.
 
 Measured: XD-style mAP@IoU 0.1-0.5 and their mean (`training.metrics.detection_map`, VadCLIP's
 protocol) and category accuracy on the abnormal test videos: the top-1 of the video-level class
@@ -44,6 +46,8 @@ FULL = ["fine.model.use_label=true", "fine.model.use_captions=true", "fine.model
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "a_random_clip": ("(a) random frozen CLIP + full fine stage", []),
     "c_standin_full": ("(c) stand-in CLIP + full fine stage (triplet prompt)", FULL),
+    "c_domain_captions": ("(c') as (c), caption bank in the benchmark's words (config/captions-synthetic.yaml)",
+                          [*FULL, "fine.captions=CAPTIONS_SYNTHETIC"]),
     "d_prompt_only": ("(d) learnable prompt only (a context per class)",
                       ["fine.model.use_label=false", "fine.model.use_captions=false", "fine.model.class_ctx=true"]),
     "d_label_only": ("(d) class label only (no context, no captions)",
@@ -209,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  progress)
         else:
             label, extra = VARIANTS[name]
+            extra = [o.replace("CAPTIONS_SYNTHETIC", str(config_file("captions-synthetic.yaml"))) for o in extra]
             overrides = base + (random if name == "a_random_clip" else standin_clip.fine_overrides(standin) + extra)
             run = train_variant(args.out / name, config, overrides, progress)
             row = evaluate_variant(run, config, overrides, progress)
