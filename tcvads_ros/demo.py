@@ -101,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
             _step(f"1-2/5 training: re-using the finished run in {run_dir}")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
-            if (clip_dir / "open_clip_model.safetensors").is_file():
+            from tcvads_ros.training.standin_clip import WEIGHTS
+
+            if (clip_dir / WEIGHTS).is_file():
                 _step(f"1/5 re-using the stand-in CLIP in {clip_dir}")
             else:
                 _step("1/5 a synthetic benchmark and a stand-in CLIP trained on its captions")
