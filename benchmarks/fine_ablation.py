@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     progress = not args.no_progress
+    args.out.mkdir(parents=True, exist_ok=True)
     config = args.config or config_file("train/synthetic.yaml")
     standin = args.standin or args.out / "standin"
     if not (standin / standin_clip.WEIGHTS).is_file():
