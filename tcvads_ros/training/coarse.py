@@ -21,6 +21,7 @@ from tcvads_ros.configuration import to_mapping
 from tcvads_ros.data.annotations import SNIPPET_FRAMES
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.mobilenet import FramePreprocess
+from tcvads_ros.models.pretrained import load_torchvision_mobilenet
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.progress import progress_bar
 from tcvads_ros.training import data, losses, metrics
@@ -129,25 +130,42 @@ def recalibrate_batchnorm(model: torch.nn.Module, dataset: data.FeatureTrainData
 
 def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Module:
     """Paper Exp. (10): AFED trained with MIL top-k BCE on video labels (or per-snippet BCE,
-    ``teacher.supervision: snippet``)."""
-    model = create_model(TEACHER, **cfg.teacher.model).to(ctx.device)
-    to_input = input_fn(model, ctx.device)
-    augment = augmenter(cfg.teacher.augment, model, ctx.seed, "teacher")
+    ``teacher.supervision: snippet``); with ``teacher.freeze_backbone`` on fixed backbone features."""
+    model = create_model(TEACHER, **cfg.teacher.model)
+    if cfg.teacher.pretrained_backbone is not None:
+        load_torchvision_mobilenet(model.backbone, cfg.teacher.pretrained_backbone)
+    model.to(ctx.device)
 
-    def loss_fn(m, batch):
-        logits = m(to_input(augment(batch["x"])))
+    def loss(logits, batch):
         if cfg.teacher.supervision == "snippet":
             return {"loss": losses.snippet_bce(logits, batch["snippet_labels"], batch["lengths"])}
         return {"loss": losses.mil_topk_bce(logits, batch["anomaly"], batch["lengths"])}
 
+    if cfg.teacher.freeze_backbone:
+        dataset = encoded_training_set(model, split.train, ctx, passes=cfg.data.frames_per_snippet)
+        collate = collate_frozen
+        model.backbone.requires_grad_(False)
+
+        def loss_fn(m, batch):
+            return loss(m.score(batch["x"]), batch)
+    else:
+        dataset, collate = split.train, data.collate_train
+        to_input = input_fn(model, ctx.device)
+        augment = augmenter(cfg.teacher.augment, model, ctx.seed, "teacher")
+
+        def loss_fn(m, batch):
+            return loss(m(to_input(augment(batch["x"]))), batch)
+
     def check(m):  # validation with the statistics evaluation will use (see recalibrate_batchnorm)
-        recalibrate_batchnorm(m, split.train, cfg.teacher.optim.batch_size, ctx)
+        if not cfg.teacher.freeze_backbone:
+            recalibrate_batchnorm(m, split.train, cfg.teacher.optim.batch_size, ctx)
         return validate(m, split, ctx.device)
 
-    history = fit("teacher", model, split.train, data.collate_train, loss_fn, cfg.teacher.optim, ctx,
+    history = fit("teacher", model, dataset, collate, loss_fn, cfg.teacher.optim, ctx,
                   check if split.val is not None else None,
                   monitor=f"val_{primary_metric(cfg.data.dataset)}")
-    recalibrate_batchnorm(model, split.train, cfg.teacher.optim.batch_size, ctx)
+    if not cfg.teacher.freeze_backbone:
+        recalibrate_batchnorm(model, split.train, cfg.teacher.optim.batch_size, ctx)
     ctx.run.save_model("teacher", model, TEACHER, to_mapping(model.cfg), best_of(history))
     return model
 
@@ -167,6 +185,33 @@ def new_student(cfg: StudentConfig, teacher: torch.nn.Module | None, device: tor
     return student.to(device)
 
 
+@torch.no_grad()
+def encoded_training_set(model: torch.nn.Module, dataset: data.FeatureTrainDataset, ctx: Context,
+                         passes: int = 1, teacher_logits: bool = False) -> list[dict]:
+    """Backbone features of every training sample (and the model's logits), computed once.
+
+    `passes` > 1 encodes each video once per jitter draw (epochs 0..passes-1 of the dataset's
+    temporal jitter, `data.frames_per_snippet`), so the fixed features keep the K distinct frames.
+    """
+    model.eval().to(ctx.device)
+    to_input = input_fn(model, ctx.device)
+    items = []
+    for epoch in range(passes):
+        if passes > 1:
+            dataset.set_epoch(epoch)
+        loader = DataLoader(dataset, batch_size=8, collate_fn=data.collate_train)
+        for batch in progress_bar(loader, desc="backbone features", leave=False, show=ctx.progress):
+            x = to_input(batch["x"].to(ctx.device))
+            features = model.encode(x)
+            logits = model.score(features).cpu() if teacher_logits else None
+            for i in range(len(features)):
+                item = {"x": features[i].cpu(), "lengths": batch["lengths"][i], "anomaly": batch["anomaly"][i]}
+                if teacher_logits:
+                    item["teacher"] = logits[i]
+                items.append(item)
+    return items
+
+
 def frozen_backbone_set(teacher: torch.nn.Module, split: Split, ctx: Context) -> list[dict]:
     """Backbone features and teacher logits of every training sample, computed once.
 
@@ -174,18 +219,7 @@ def frozen_backbone_set(teacher: torch.nn.Module, split: Split, ctx: Context) ->
     QACM reads "the same backbone features"), so only the QACM trains and neither the backbone
     nor the (frozen) teacher needs to run again in any epoch or temperature trial.
     """
-    teacher.eval().to(ctx.device)
-    to_input = input_fn(teacher, ctx.device)
-    loader = DataLoader(split.train, batch_size=8, collate_fn=data.collate_train)
-    items = []
-    with torch.no_grad():
-        for batch in progress_bar(loader, desc="teacher features", leave=False, show=ctx.progress):
-            x = to_input(batch["x"].to(ctx.device))
-            features, logits = teacher.encode(x).cpu(), teacher(x).cpu()
-            for i in range(len(features)):
-                items.append({"x": features[i], "teacher": logits[i], "lengths": batch["lengths"][i],
-                              "anomaly": batch["anomaly"][i]})
-    return items
+    return encoded_training_set(teacher, split.train, ctx, teacher_logits=True)
 
 
 def collate_frozen(batch: list[dict]) -> dict:

@@ -23,6 +23,12 @@ def coarse_split(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Co
     if teacher.cfg.input != student.cfg.input:
         raise ConfigError(f"teacher.model.input ({teacher.cfg.input}) and student.model.input "
                           f"({student.cfg.input}) must be the same")
+    if teacher.backbone is None and (cfg.teacher.pretrained_backbone is not None or cfg.teacher.freeze_backbone):
+        raise ConfigError("teacher.pretrained_backbone / teacher.freeze_backbone: this teacher reads "
+                          "features and has no backbone; set teacher.model.input=frames")
+    if cfg.teacher.freeze_backbone and cfg.teacher.supervision == "snippet":
+        raise ConfigError("teacher.freeze_backbone trains on fixed features with video labels; "
+                          "set teacher.supervision=video")
     if teacher.backbone is not None and teacher.cfg.backbone.input_size != student.cfg.backbone.input_size:
         raise ConfigError("teacher.model.backbone.input_size and student.model.backbone.input_size differ")
     return coarse_data(cfg, lists, cache, teacher, ctx.progress and ctx.is_main)
