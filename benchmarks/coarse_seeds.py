@@ -1,7 +1,7 @@
 """The coarse stage on the synthetic benchmark over several seeds, per anomaly kind, with a ceiling.
 
 For each seed: the AFED teacher trained as the paper does (MIL on video labels, Exp. 10) from
-the stand-in pretrained backbone (`tcvads pretrain`), the QACM student distilled from it
+the stand-in pretrained backbone (`tcvads pretrain-backbone`), the QACM student distilled from it
 (Exp. 14) and the same student without distillation; then, on the test split, frame-level AP
 and AUC overall and the AUC of each kind's frames against the normal frames. The ceiling is a
 fully supervised per-frame classifier (logistic regression on the same backbone's features of
@@ -159,7 +159,7 @@ def plot(summary: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pretrained", type=Path, required=True, help="backbone from `tcvads pretrain`")
+    parser.add_argument("--pretrained", type=Path, required=True, help="backbone from `tcvads pretrain-backbone`")
     parser.add_argument("--out", type=Path, required=True, help="results folder (one run folder per seed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--config", type=Path, default=CONFIG)

@@ -28,8 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tcvads_ros.models.complexity",
         "report parameters and FLOPs of each stage next to the paper's Table X",
     ),
-    "pretrain": (
-        "tcvads_ros.training.pretrain",
+    "pretrain-backbone": (
+        "tcvads_ros.training.pretrain_backbone",
         "pretrain a MobileNetV2 backbone on unlabelled frames (a stand-in for ImageNet weights)",
     ),
     "train": (

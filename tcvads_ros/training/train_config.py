@@ -83,7 +83,7 @@ class TeacherConfig:
     # video labels and learns the snippet-level signal from the teacher (distillation).
     supervision: Literal["video", "snippet"] = "video"
     # A torchvision MobileNetV2 checkpoint (ImageNet, or the synthetic benchmark's stand-in from
-    # `tcvads pretrain`) the frames-mode backbone starts from (models/pretrained.py); None: random.
+    # `tcvads pretrain-backbone`) the frames-mode backbone starts from (models/pretrained.py); None: random.
     pretrained_backbone: Path | None = None
     # train only what follows the backbone (projection, Enhanced RWKV, head) on the backbone's
     # features, computed once (as the paper's teacher reads fixed features); frames input only

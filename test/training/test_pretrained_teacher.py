@@ -1,4 +1,4 @@
-"""The teacher from a pretrained backbone: `tcvads pretrain` writes a torchvision checkpoint,
+"""The teacher from a pretrained backbone: `tcvads pretrain-backbone` writes a torchvision checkpoint,
 `teacher.pretrained_backbone` loads it, `teacher.freeze_backbone` keeps it as loaded (smoke sizes)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tcvads_ros.training import pretrain, train
+from tcvads_ros.training import pretrain_backbone, train
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "config" / "train" / "smoke.yaml"
@@ -26,7 +26,7 @@ def cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, cache) -> Path:
     out = tmp_path_factory.mktemp("pretrain") / "backbone.safetensors"
-    code = pretrain.main(["--config", str(SMOKE), "--out", str(out), "--cache", str(cache), "--steps", "3",
+    code = pretrain_backbone.main(["--config", str(SMOKE), "--out", str(out), "--cache", str(cache), "--steps", "3",
                           "--batch-size", "8", "--no-progress", *BACKBONE])
     assert code == 0
     return out

@@ -1,4 +1,4 @@
-"""`tcvads pretrain`: a stand-in for ImageNet pretraining, on unlabelled frames (no anomaly labels).
+"""`tcvads pretrain-backbone`: a stand-in for ImageNet pretraining, on unlabelled frames (no anomaly labels).
 
 Real users start the coarse backbone from torchvision's ImageNet MobileNetV2
 (``teacher.pretrained_backbone``, models/pretrained.py). No such weights can be downloaded
@@ -10,7 +10,7 @@ neither video labels nor anomaly annotations are read, and the test videos are n
 file written is a torchvision state dict in safetensors, exactly what an ImageNet checkpoint
 would be, and the teacher reads it through the same loader.
 
-    tcvads pretrain --config config/train/synthetic.yaml --out runs/pretrain/backbone.safetensors
+    tcvads pretrain-backbone --config config/train/synthetic.yaml --out runs/pretrain/backbone.safetensors
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def snippet_frames(list_path: Path) -> np.ndarray:
               for row in rows]
     frames = np.concatenate(arrays)
     if frames.ndim != 5 or frames.shape[1] < 2:
-        raise ConfigError("tcvads pretrain needs two or more cached frames per snippet "
+        raise ConfigError("tcvads pretrain-backbone needs two or more cached frames per snippet "
                           "(data.frames_per_snippet >= 2)")
     return frames
 
@@ -157,4 +157,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return script_main("tcvads pretrain", __doc__, configure_parser, run, argv)
+    return script_main("tcvads pretrain-backbone", __doc__, configure_parser, run, argv)
