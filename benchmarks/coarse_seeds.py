@@ -51,7 +51,7 @@ def kind_aucs(frames: list[np.ndarray], truth) -> dict[str, float]:
     gt = np.concatenate(truth.frame_gt)
     starts = np.cumsum([0] + [len(f) for f in frames[:-1]])
     result = {"all": 100 * roc_auc_score(gt, scores)}
-    kinds = sorted({label for labels in truth.labels for label in labels})
+    kinds = sorted({label for labels in truth.labels for label in labels} - {"Normal"})
     for kind in kinds:
         mask = np.zeros(len(gt), dtype=bool)
         for i, (segments, labels) in enumerate(zip(truth.segments, truth.labels)):

@@ -78,14 +78,14 @@ def main(argv: list[str] | None = None) -> int:
             save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
         cfg = MobileNetConfig(width_mult=args.width, input_size=args.size, feature_dim=1280)
         results = {}
-        for name, frames in (("batchnorm statistics", None), ("measured on the images", calibration)):
+        for name, frames in (("from batchnorm statistics", None), ("from statistics measured on the images", calibration)):
             model = InterpretableMobileNet(cfg)
             load_torchvision_mobilenet(model, path, frames=frames)
             results[name] = feature_cosine(model, reference, test)
         untouched = InterpretableMobileNet(cfg)
         state = reference.state_dict()
         untouched.load_state_dict({k: state[v] for k, v in torchvision_names(untouched).items()}, strict=False)
-        results["deconvolutions left random"] = feature_cosine(untouched, reference, test)
+        results["left random"] = feature_cosine(untouched, reference, test)
     for name, value in results.items():
         print(f"feature cosine, deconvolutions {name}: {value:.4f}")
     return 0

@@ -47,7 +47,7 @@ VIEW = AugmentConfig(enabled=True, flip=0.5, brightness=0.15, contrast=0.15, cro
 
 @dataclass
 class PretrainConfig:
-    steps: int = 600
+    steps: int = 400
     batch_size: int = 64  # pairs per step
     lr: float = 2e-3
     weight_decay: float = 1e-4
