@@ -98,13 +98,37 @@ def validation_scores(probs: list[np.ndarray], split: Split) -> tuple[np.ndarray
     return scores, labels, "video"
 
 
-def validate(model: torch.nn.Module, split: Split, device: torch.device) -> dict[str, float]:
-    """Validation AP and AUC in percent (nan where one class only)."""
-    scores, labels, _ = validation_scores(predict(model, split.val, device), split)
+def validate(model: torch.nn.Module, split: Split, device: torch.device,
+             features: list[tuple[torch.Tensor, int]] | None = None,
+             score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+    """Validation AP and AUC in percent (nan where one class only).
+
+    With a fixed backbone, `features` (`encoded_validation_set`) and `score` (what follows the
+    backbone) give the same scores without running the backbone again every epoch.
+    """
+    if features is None:
+        probs = predict(model, split.val, device)
+    else:
+        model.eval()
+        with torch.no_grad():
+            probs = [data.unchunk(torch.sigmoid(score(f)).cpu().numpy(), n) for f, n in features]
+    scores, labels, _ = validation_scores(probs, split)
     if labels.min() == labels.max():
         return {"val_AP": float("nan"), "val_AUC": float("nan")}
     return {"val_AP": 100 * average_precision_score(labels, scores),
             "val_AUC": 100 * roc_auc_score(labels, scores)}
+
+
+@torch.no_grad()
+def encoded_validation_set(model: torch.nn.Module, split: Split,
+                           ctx: Context) -> list[tuple[torch.Tensor, int]] | None:
+    """Per validation video: its chunks' backbone features (n, L, D) and its length, computed once."""
+    if split.val is None:
+        return None
+    model.eval().to(ctx.device)
+    to_input = input_fn(model, ctx.device)
+    loader = DataLoader(split.val, batch_size=1, collate_fn=data.collate_test)
+    return [(model.encode(to_input(item["chunks"].to(ctx.device))), item["length"]) for item in loader]
 
 
 def recalibrate_batchnorm(model: torch.nn.Module, dataset: data.FeatureTrainDataset, batch_size: int,
@@ -141,8 +165,10 @@ def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Modu
             return {"loss": losses.snippet_bce(logits, batch["snippet_labels"], batch["lengths"])}
         return {"loss": losses.mil_topk_bce(logits, batch["anomaly"], batch["lengths"])}
 
+    val_features = None
     if cfg.teacher.freeze_backbone:
         dataset = encoded_training_set(model, split.train, ctx, passes=cfg.data.frames_per_snippet)
+        val_features = encoded_validation_set(model, split, ctx)
         collate = collate_frozen
         model.backbone.requires_grad_(False)
 
@@ -159,7 +185,7 @@ def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Modu
     def check(m):  # validation with the statistics evaluation will use (see recalibrate_batchnorm)
         if not cfg.teacher.freeze_backbone:
             recalibrate_batchnorm(m, split.train, cfg.teacher.optim.batch_size, ctx)
-        return validate(m, split, ctx.device)
+        return validate(m, split, ctx.device, val_features, m.score)
 
     history = fit("teacher", model, dataset, collate, loss_fn, cfg.teacher.optim, ctx,
                   check if split.val is not None else None,
@@ -229,11 +255,13 @@ def collate_frozen(batch: list[dict]) -> dict:
 def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, ctx: Context,
             temperature: float, stage: str, epochs: int | None = None, checkpoint: bool = True,
             check: bool = True, frozen: list[dict] | None = None,
-            monitor: str | None = None) -> tuple[torch.nn.Module, list[dict]]:
+            monitor: str | None = None,
+            val_features: list[tuple[torch.Tensor, int]] | None = None) -> tuple[torch.nn.Module, list[dict]]:
     """Paper Exp. (14): train a student with L_hard + λ·T²·L_soft (λ = 0 when distill is off).
 
     `frozen` (from `frozen_backbone_set`) trains the QACM alone on the teacher's backbone
-    features, the backbone frozen; otherwise the whole student trains end to end.
+    features, the backbone frozen, and validates on `val_features` (`encoded_validation_set`)
+    when given; otherwise the whole student trains end to end.
     Returns the student (best validation epoch for `monitor`) and the epochs' metrics.
     """
     student = new_student(cfg, teacher, ctx.device)
@@ -265,7 +293,11 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
                                             temperature, weight)
 
     optim = cfg.optim if epochs is None else type(cfg.optim)(**{**to_mapping(cfg.optim), "epochs": epochs})
-    validator = (lambda _: validate(student, split, ctx.device)) if check and split.val is not None else None
+    if frozen is None:
+        val_features = None
+    score = student.qacm if val_features is not None else None
+    validator = ((lambda _: validate(student, split, ctx.device, val_features, score))
+                 if check and split.val is not None else None)
     history = fit(stage, trained, dataset, collate, loss_fn, optim, ctx, validator, checkpoint, monitor)
     if frozen is None:  # a frozen backbone keeps the teacher's (recalibrated) statistics
         recalibrate_batchnorm(student, split.train, optim.batch_size, ctx)
@@ -273,7 +305,8 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
 
 
 def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split, ctx: Context,
-                       frozen: list[dict] | None = None) -> TemperatureSearch:
+                       frozen: list[dict] | None = None,
+                       val_features: list[tuple[torch.Tensor, int]] | None = None) -> TemperatureSearch:
     """Exp. (12)/(13) with this objective (docs/training.md, "Stages"): each T scored by a short distillation's
     validation metric (AP for XD-format data, AUC for UCF)."""
     search = cfg.student.temperature_search
@@ -286,7 +319,8 @@ def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split,
         seed_everything(cfg.seed)  # every trial starts from the same state: only T differs
         student, _ = distill(cfg.student, teacher, split, ctx, temperature, "temperature_trial",
                              epochs=search.trial_epochs, checkpoint=False, check=False, frozen=frozen)
-        return validate(student, split, ctx.device)[key]
+        features = val_features if frozen is not None else None
+        return validate(student, split, ctx.device, features, student.qacm if features else None)[key]
 
     def report(trial) -> None:
         tqdm.write(f"temperature search: T={trial.temperature:.3f} -> {key}={trial.score:.2f}")
