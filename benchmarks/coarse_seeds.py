@@ -37,7 +37,7 @@ def train(out: Path, args: argparse.Namespace, seed: int, *extra: str) -> None:
     if (out / f"{stage}.safetensors").is_file():
         return  # trained by an earlier call
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = ["nice", "-n", "10", sys.executable, "-m", "tcvads_ros.cli", "train", "--config", str(args.config),
+    cmd = [sys.executable, "-m", "tcvads_ros.cli", "train", "--config", str(args.config),
            "--out", str(out), "--no-progress", *extra, f"seed={seed}", f"data.cache_dir={args.cache}",
            f"teacher.pretrained_backbone={args.pretrained}", *args.overrides]
     subprocess.run(cmd, check=True, env=env)
@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="data cache shared by the seeds (default OUT/cache)")
     parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="training overrides")
     args = parser.parse_args(argv)
+    os.nice(max(0, 10 - os.nice(0)))  # niceness 10 (inherited by the trainings), not more
     args.cache = (args.cache or args.out / "cache").resolve()
     args.pretrained = args.pretrained.resolve()
     import torch
