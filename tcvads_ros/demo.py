@@ -1,8 +1,6 @@
 """`tcvads demo`: the whole detector on an embedded default, in a few minutes on a CPU.
 
-1. train a small model on a synthetic surveillance benchmark generated on the spot: its
-   backbone first without labels (`tcvads pretrain-backbone`, the stand-in for ImageNet
-   weights), then the teacher with the paper's weak supervision and the distilled student
+1. train a small model on a synthetic surveillance benchmark generated on the spot
    (`tcvads train` with ``config/train/demo.yaml``, in this process);
 2. export it to a bundle (`tcvads export`);
 3. synthesise a longer test video with one annotated anomaly (`tcvads synth`, another seed);
@@ -27,7 +25,6 @@ from tcvads_ros.config_files import config_file
 from tcvads_ros.errors import TcvadsError
 
 DEMO_CONFIG = "train/demo.yaml"  # under config/: what and how long the demo trains
-PRETRAIN_STEPS = 300  # `tcvads pretrain-backbone --steps` of the demo's backbone
 # Same camera size and frame rate as the training videos, another seed, 20 s long.
 TEST_VIDEO = {"videos": 1, "seed": 50, "width": 128, "height": 96, "frames": 480, "fps": 24.0,
               "abnormal_share": 1.0, "test_share": 1.0}
@@ -44,21 +41,12 @@ def _step(text: str) -> None:
 
 
 def train(run_dir: Path) -> None:
-    """Train the demo's model into `run_dir`: `tcvads pretrain-backbone`, then `tcvads train
-    --config config/train/demo.yaml` from that backbone (the benchmark cached once, in RUN_DIR/cache)."""
-    from tcvads_ros.training import pretrain_backbone
+    """Train the demo's model into `run_dir` (`tcvads train --config config/train/demo.yaml`)."""
     from tcvads_ros.training import train as trainer
 
-    config = str(config_file(DEMO_CONFIG))
-    backbone = run_dir / "pretrain" / "backbone.safetensors"
-    argv = ["--config", config, "--out", str(backbone), "--cache", str(run_dir / "cache"),
-            "--steps", str(PRETRAIN_STEPS), "--no-progress"]
-    print("tcvads pretrain-backbone " + " ".join(argv), flush=True)
-    if pretrain_backbone.main(argv) != 0:
-        raise TcvadsError("pretraining the backbone failed; see the message above")
     parser = argparse.ArgumentParser(prog="tcvads train")
     trainer.configure_parser(parser)
-    argv = ["--config", config, "--out", str(run_dir), "--no-progress", f"teacher.pretrained_backbone={backbone}"]
+    argv = ["--config", str(config_file(DEMO_CONFIG)), "--out", str(run_dir), "--no-progress"]
     print("tcvads train " + " ".join(argv), flush=True)
     with warnings.catch_warnings():  # library notes (random-init CLIP, tracer) are not the demo's
         warnings.simplefilter("ignore")
