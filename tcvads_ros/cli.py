@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tcvads_ros.models.complexity",
         "report parameters and FLOPs of each stage next to the paper's Table X",
     ),
+    "pretrain-backbone": (
+        "tcvads_ros.training.pretrain_backbone",
+        "pretrain a MobileNetV2 backbone on unlabelled frames (a stand-in for ImageNet weights)",
+    ),
     "train": (
         "tcvads_ros.training.train",
         "train TCVADS (teacher, distilled student, fine stage) into a run folder",

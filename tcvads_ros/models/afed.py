@@ -64,6 +64,10 @@ class AFEDTeacher(nn.Module):
             return x
         return self.backbone.encode_sequence(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.rwkv(self.project(self.encode(x)))
+    def score(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-snippet features (B, T, D) -> logits (B, T): everything after the backbone."""
+        h = self.rwkv(self.project(features))
         return self.head(self.dropout(h)).squeeze(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score(self.encode(x))

@@ -21,6 +21,7 @@ from tcvads_ros.configuration import to_mapping
 from tcvads_ros.data.annotations import SNIPPET_FRAMES
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.mobilenet import FramePreprocess
+from tcvads_ros.models.pretrained import load_torchvision_mobilenet
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.progress import progress_bar
 from tcvads_ros.training import data, losses, metrics
@@ -97,13 +98,37 @@ def validation_scores(probs: list[np.ndarray], split: Split) -> tuple[np.ndarray
     return scores, labels, "video"
 
 
-def validate(model: torch.nn.Module, split: Split, device: torch.device) -> dict[str, float]:
-    """Validation AP and AUC in percent (nan where one class only)."""
-    scores, labels, _ = validation_scores(predict(model, split.val, device), split)
+def validate(model: torch.nn.Module, split: Split, device: torch.device,
+             features: list[tuple[torch.Tensor, int]] | None = None,
+             score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+    """Validation AP and AUC in percent (nan where one class only).
+
+    With a fixed backbone, `features` (`encoded_validation_set`) and `score` (what follows the
+    backbone) give the same scores without running the backbone again every epoch.
+    """
+    if features is None:
+        probs = predict(model, split.val, device)
+    else:
+        model.eval()
+        with torch.no_grad():
+            probs = [data.unchunk(torch.sigmoid(score(f)).cpu().numpy(), n) for f, n in features]
+    scores, labels, _ = validation_scores(probs, split)
     if labels.min() == labels.max():
         return {"val_AP": float("nan"), "val_AUC": float("nan")}
     return {"val_AP": 100 * average_precision_score(labels, scores),
             "val_AUC": 100 * roc_auc_score(labels, scores)}
+
+
+@torch.no_grad()
+def encoded_validation_set(model: torch.nn.Module, split: Split,
+                           ctx: Context) -> list[tuple[torch.Tensor, int]] | None:
+    """Per validation video: its chunks' backbone features (n, L, D) and its length, computed once."""
+    if split.val is None:
+        return None
+    model.eval().to(ctx.device)
+    to_input = input_fn(model, ctx.device)
+    loader = DataLoader(split.val, batch_size=1, collate_fn=data.collate_test)
+    return [(model.encode(to_input(item["chunks"].to(ctx.device))), item["length"]) for item in loader]
 
 
 def recalibrate_batchnorm(model: torch.nn.Module, dataset: data.FeatureTrainDataset, batch_size: int,
@@ -129,25 +154,44 @@ def recalibrate_batchnorm(model: torch.nn.Module, dataset: data.FeatureTrainData
 
 def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Module:
     """Paper Exp. (10): AFED trained with MIL top-k BCE on video labels (or per-snippet BCE,
-    ``teacher.supervision: snippet``)."""
-    model = create_model(TEACHER, **cfg.teacher.model).to(ctx.device)
-    to_input = input_fn(model, ctx.device)
-    augment = augmenter(cfg.teacher.augment, model, ctx.seed, "teacher")
+    ``teacher.supervision: snippet``); with ``teacher.freeze_backbone`` on fixed backbone features."""
+    model = create_model(TEACHER, **cfg.teacher.model)
+    if cfg.teacher.pretrained_backbone is not None:
+        load_torchvision_mobilenet(model.backbone, cfg.teacher.pretrained_backbone)
+    model.to(ctx.device)
 
-    def loss_fn(m, batch):
-        logits = m(to_input(augment(batch["x"])))
+    def loss(logits, batch):
         if cfg.teacher.supervision == "snippet":
             return {"loss": losses.snippet_bce(logits, batch["snippet_labels"], batch["lengths"])}
         return {"loss": losses.mil_topk_bce(logits, batch["anomaly"], batch["lengths"])}
 
-    def check(m):  # validation with the statistics evaluation will use (see recalibrate_batchnorm)
-        recalibrate_batchnorm(m, split.train, cfg.teacher.optim.batch_size, ctx)
-        return validate(m, split, ctx.device)
+    val_features = None
+    if cfg.teacher.freeze_backbone:
+        dataset = encoded_training_set(model, split.train, ctx, passes=cfg.data.frames_per_snippet)
+        val_features = encoded_validation_set(model, split, ctx)
+        collate = collate_frozen
+        model.backbone.requires_grad_(False)
 
-    history = fit("teacher", model, split.train, data.collate_train, loss_fn, cfg.teacher.optim, ctx,
+        def loss_fn(m, batch):
+            return loss(m.score(batch["x"]), batch)
+    else:
+        dataset, collate = split.train, data.collate_train
+        to_input = input_fn(model, ctx.device)
+        augment = augmenter(cfg.teacher.augment, model, ctx.seed, "teacher")
+
+        def loss_fn(m, batch):
+            return loss(m(to_input(augment(batch["x"]))), batch)
+
+    def check(m):  # validation with the statistics evaluation will use (see recalibrate_batchnorm)
+        if not cfg.teacher.freeze_backbone:
+            recalibrate_batchnorm(m, split.train, cfg.teacher.optim.batch_size, ctx)
+        return validate(m, split, ctx.device, val_features, m.score)
+
+    history = fit("teacher", model, dataset, collate, loss_fn, cfg.teacher.optim, ctx,
                   check if split.val is not None else None,
                   monitor=f"val_{primary_metric(cfg.data.dataset)}")
-    recalibrate_batchnorm(model, split.train, cfg.teacher.optim.batch_size, ctx)
+    if not cfg.teacher.freeze_backbone:
+        recalibrate_batchnorm(model, split.train, cfg.teacher.optim.batch_size, ctx)
     ctx.run.save_model("teacher", model, TEACHER, to_mapping(model.cfg), best_of(history))
     return model
 
@@ -167,6 +211,33 @@ def new_student(cfg: StudentConfig, teacher: torch.nn.Module | None, device: tor
     return student.to(device)
 
 
+@torch.no_grad()
+def encoded_training_set(model: torch.nn.Module, dataset: data.FeatureTrainDataset, ctx: Context,
+                         passes: int = 1, teacher_logits: bool = False) -> list[dict]:
+    """Backbone features of every training sample (and the model's logits), computed once.
+
+    `passes` > 1 encodes each video once per jitter draw (epochs 0..passes-1 of the dataset's
+    temporal jitter, `data.frames_per_snippet`), so the fixed features keep the K distinct frames.
+    """
+    model.eval().to(ctx.device)
+    to_input = input_fn(model, ctx.device)
+    items = []
+    for epoch in range(passes):
+        if passes > 1:
+            dataset.set_epoch(epoch)
+        loader = DataLoader(dataset, batch_size=8, collate_fn=data.collate_train)
+        for batch in progress_bar(loader, desc="backbone features", leave=False, show=ctx.progress):
+            x = to_input(batch["x"].to(ctx.device))
+            features = model.encode(x)
+            logits = model.score(features).cpu() if teacher_logits else None
+            for i in range(len(features)):
+                item = {"x": features[i].cpu(), "lengths": batch["lengths"][i], "anomaly": batch["anomaly"][i]}
+                if teacher_logits:
+                    item["teacher"] = logits[i]
+                items.append(item)
+    return items
+
+
 def frozen_backbone_set(teacher: torch.nn.Module, split: Split, ctx: Context) -> list[dict]:
     """Backbone features and teacher logits of every training sample, computed once.
 
@@ -174,18 +245,7 @@ def frozen_backbone_set(teacher: torch.nn.Module, split: Split, ctx: Context) ->
     QACM reads "the same backbone features"), so only the QACM trains and neither the backbone
     nor the (frozen) teacher needs to run again in any epoch or temperature trial.
     """
-    teacher.eval().to(ctx.device)
-    to_input = input_fn(teacher, ctx.device)
-    loader = DataLoader(split.train, batch_size=8, collate_fn=data.collate_train)
-    items = []
-    with torch.no_grad():
-        for batch in progress_bar(loader, desc="teacher features", leave=False, show=ctx.progress):
-            x = to_input(batch["x"].to(ctx.device))
-            features, logits = teacher.encode(x).cpu(), teacher(x).cpu()
-            for i in range(len(features)):
-                items.append({"x": features[i], "teacher": logits[i], "lengths": batch["lengths"][i],
-                              "anomaly": batch["anomaly"][i]})
-    return items
+    return encoded_training_set(teacher, split.train, ctx, teacher_logits=True)
 
 
 def collate_frozen(batch: list[dict]) -> dict:
@@ -195,11 +255,13 @@ def collate_frozen(batch: list[dict]) -> dict:
 def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, ctx: Context,
             temperature: float, stage: str, epochs: int | None = None, checkpoint: bool = True,
             check: bool = True, frozen: list[dict] | None = None,
-            monitor: str | None = None) -> tuple[torch.nn.Module, list[dict]]:
+            monitor: str | None = None,
+            val_features: list[tuple[torch.Tensor, int]] | None = None) -> tuple[torch.nn.Module, list[dict]]:
     """Paper Exp. (14): train a student with L_hard + λ·T²·L_soft (λ = 0 when distill is off).
 
     `frozen` (from `frozen_backbone_set`) trains the QACM alone on the teacher's backbone
-    features, the backbone frozen; otherwise the whole student trains end to end.
+    features, the backbone frozen, and validates on `val_features` (`encoded_validation_set`)
+    when given; otherwise the whole student trains end to end.
     Returns the student (best validation epoch for `monitor`) and the epochs' metrics.
     """
     student = new_student(cfg, teacher, ctx.device)
@@ -231,7 +293,11 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
                                             temperature, weight)
 
     optim = cfg.optim if epochs is None else type(cfg.optim)(**{**to_mapping(cfg.optim), "epochs": epochs})
-    validator = (lambda _: validate(student, split, ctx.device)) if check and split.val is not None else None
+    if frozen is None:
+        val_features = None
+    score = student.qacm if val_features is not None else None
+    validator = ((lambda _: validate(student, split, ctx.device, val_features, score))
+                 if check and split.val is not None else None)
     history = fit(stage, trained, dataset, collate, loss_fn, optim, ctx, validator, checkpoint, monitor)
     if frozen is None:  # a frozen backbone keeps the teacher's (recalibrated) statistics
         recalibrate_batchnorm(student, split.train, optim.batch_size, ctx)
@@ -239,7 +305,8 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
 
 
 def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split, ctx: Context,
-                       frozen: list[dict] | None = None) -> TemperatureSearch:
+                       frozen: list[dict] | None = None,
+                       val_features: list[tuple[torch.Tensor, int]] | None = None) -> TemperatureSearch:
     """Exp. (12)/(13) with this objective (docs/training.md, "Stages"): each T scored by a short distillation's
     validation metric (AP for XD-format data, AUC for UCF)."""
     search = cfg.student.temperature_search
@@ -252,7 +319,8 @@ def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split,
         seed_everything(cfg.seed)  # every trial starts from the same state: only T differs
         student, _ = distill(cfg.student, teacher, split, ctx, temperature, "temperature_trial",
                              epochs=search.trial_epochs, checkpoint=False, check=False, frozen=frozen)
-        return validate(student, split, ctx.device)[key]
+        features = val_features if frozen is not None else None
+        return validate(student, split, ctx.device, features, student.qacm if features else None)[key]
 
     def report(trial) -> None:
         tqdm.write(f"temperature search: T={trial.temperature:.3f} -> {key}={trial.score:.2f}")

@@ -23,6 +23,12 @@ def coarse_split(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Co
     if teacher.cfg.input != student.cfg.input:
         raise ConfigError(f"teacher.model.input ({teacher.cfg.input}) and student.model.input "
                           f"({student.cfg.input}) must be the same")
+    if teacher.backbone is None and (cfg.teacher.pretrained_backbone is not None or cfg.teacher.freeze_backbone):
+        raise ConfigError("teacher.pretrained_backbone / teacher.freeze_backbone: this teacher reads "
+                          "features and has no backbone; set teacher.model.input=frames")
+    if cfg.teacher.freeze_backbone and cfg.teacher.supervision == "snippet":
+        raise ConfigError("teacher.freeze_backbone trains on fixed features with video labels; "
+                          "set teacher.supervision=video")
     if teacher.backbone is not None and teacher.cfg.backbone.input_size != student.cfg.backbone.input_size:
         raise ConfigError("teacher.model.backbone.input_size and student.model.backbone.input_size differ")
     return coarse_data(cfg, lists, cache, teacher, ctx.progress and ctx.is_main)
@@ -81,25 +87,27 @@ def train_student(cfg: TrainConfig, teacher: torch.nn.Module, split: experiment.
     folder = ctx.run
     temperature = cfg.student.temperature
     search_cfg = cfg.student.temperature_search
-    frozen = None
+    frozen = val_features = None
     if cfg.student.freeze_backbone and teacher.backbone is not None:
         if not cfg.student.init_from_teacher:
             raise ConfigError("student.freeze_backbone needs student.init_from_teacher (the frozen "
                               "backbone is the teacher's); set one of them to false")
         frozen = coarse.frozen_backbone_set(teacher, split, ctx)
+        val_features = coarse.encoded_validation_set(teacher, split, ctx)
     if cfg.student.distill and search_cfg.enabled:
         result = None
         if ctx.resume and folder.path("temperature_search.json").is_file():
             result = _load_search(folder)
         if result is None:
-            result = coarse.choose_temperature(cfg, teacher, split, ctx, frozen)
+            result = coarse.choose_temperature(cfg, teacher, split, ctx, frozen, val_features)
             if folder.writable:
                 result.save_json(folder.path("temperature_search.json"))
                 result.plot(folder.path("temperature_search.png"))
         temperature = result.chosen
     seed_everything(cfg.seed)
     student, history = coarse.distill(cfg.student, teacher, split, ctx, temperature, "student", frozen=frozen,
-                                      monitor=f"val_{coarse.primary_metric(cfg.data.dataset)}")
+                                      monitor=f"val_{coarse.primary_metric(cfg.data.dataset)}",
+                                      val_features=val_features)
     extras = coarse.student_extras(student, temperature if cfg.student.distill else None, cfg.student.distill)
     extras.update(best_of(history))
     folder.save_model("student", student, coarse.STUDENT, to_mapping(student.cfg), extras)

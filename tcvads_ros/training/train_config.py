@@ -82,6 +82,12 @@ class TeacherConfig:
     # from a randomly initialised backbone does not get going. The student still trains on
     # video labels and learns the snippet-level signal from the teacher (distillation).
     supervision: Literal["video", "snippet"] = "video"
+    # A torchvision MobileNetV2 checkpoint (ImageNet, or the synthetic benchmark's stand-in from
+    # `tcvads pretrain-backbone`) the frames-mode backbone starts from (models/pretrained.py); None: random.
+    pretrained_backbone: Path | None = None
+    # train only what follows the backbone (projection, Enhanced RWKV, head) on the backbone's
+    # features, computed once (as the paper's teacher reads fixed features); frames input only
+    freeze_backbone: bool = False
 
 
 @dataclass
@@ -138,7 +144,7 @@ LOCAL_DIR = "local-dir:"  # open_clip's prefix for a folder holding open_clip_co
 _PATH_KEYS = (("data", "train_list"), ("data", "test_list"), ("data", "annotations"),
               ("data", "multiclass_annotations"), ("data", "train_annotations"),
               ("data", "cache_dir"), ("data", "feature_root"), ("data", "test_feature_root"),
-              ("fine", "captions"))
+              ("fine", "captions"), ("teacher", "pretrained_backbone"))
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:

@@ -1,0 +1,160 @@
+"""`tcvads pretrain-backbone`: a stand-in for ImageNet pretraining, on unlabelled frames (no anomaly labels).
+
+Real users start the coarse backbone from torchvision's ImageNet MobileNetV2
+(``teacher.pretrained_backbone``, models/pretrained.py). No such weights can be downloaded
+here, so for the synthetic benchmark we make one: a torchvision MobileNetV2 of the backbone's
+width trained self-supervised (SimCLR, Chen et al. 2020: NT-Xent between two views) on the
+training videos' snippet frames. The two views of a sample are two different frames of the same
+snippet (a temporal positive), each with its own crop, flip and mild brightness/contrast change;
+neither video labels nor anomaly annotations are read, and the test videos are not used. The
+file written is a torchvision state dict in safetensors, exactly what an ImageNet checkpoint
+would be, and the teacher reads it through the same loader.
+
+    tcvads pretrain-backbone --config config/train/synthetic.yaml --out runs/pretrain/backbone.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+from torch.optim.swa_utils import update_bn
+from torchvision.models import mobilenet_v2
+
+from tcvads_ros.errors import ConfigError
+from tcvads_ros.models.mobilenet import FramePreprocess
+from tcvads_ros.models.registry import model_config
+from tcvads_ros.progress import progress_bar
+from tcvads_ros.training import experiment
+from tcvads_ros.training.augment import AugmentConfig, augment_batch
+from tcvads_ros.training.entry import script_main
+from tcvads_ros.training.run_folder import seed_everything
+from tcvads_ros.training.train_config import load_config
+
+# views differ by crop and flip; colour changes stay mild, because colour (fire, flashes,
+# smoke) is what several anomalies are
+VIEW = AugmentConfig(enabled=True, flip=0.5, brightness=0.15, contrast=0.15, crop=0.6)
+
+
+@dataclass
+class PretrainConfig:
+    steps: int = 400
+    batch_size: int = 64  # pairs per step
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    temperature: float = 0.2  # NT-Xent τ
+    projection: int = 128  # width of the projection head (discarded after training)
+    seed: int = 0
+
+
+def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's loss: each view must pick its partner among the 2N−1 other views."""
+    z = F.normalize(torch.cat([a, b]), dim=1)
+    sim = z @ z.t() / temperature
+    sim.fill_diagonal_(float("-inf"))
+    n = len(a)
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return F.cross_entropy(sim, target)
+
+
+def snippet_frames(list_path: Path) -> np.ndarray:
+    """All cached frames (S, K, H, W, 3) of the videos in a frames list, labels not read."""
+    root = list_path.parent
+    with open(list_path, newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.reader(f) if row and row[0] != "path"]
+    arrays = [np.load(root / row[0] if not Path(row[0]).is_absolute() else row[0], allow_pickle=False)
+              for row in rows]
+    frames = np.concatenate(arrays)
+    if frames.ndim != 5 or frames.shape[1] < 2:
+        raise ConfigError("tcvads pretrain-backbone needs two or more cached frames per snippet "
+                          "(data.frames_per_snippet >= 2)")
+    return frames
+
+
+def pretrain(frames: np.ndarray, width_mult: float, mean, std, cfg: PretrainConfig,
+             progress: bool = True) -> tuple[nn.Module, list[float]]:
+    """A torchvision MobileNetV2 trained with NT-Xent on (S, K, H, W, 3) snippet frames."""
+    seed_everything(cfg.seed)
+    model = mobilenet_v2(weights=None, width_mult=width_mult)
+    head = nn.Sequential(nn.Linear(model.last_channel, 512), nn.ReLU(inplace=True),
+                         nn.Linear(512, cfg.projection))
+    params = list(model.features.parameters()) + list(head.parameters())
+    optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optim, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    preprocess = FramePreprocess(mean, std)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    data = torch.from_numpy(frames)
+    s, k = data.shape[:2]
+    losses = []
+    model.train()
+    for _ in progress_bar(range(cfg.steps), desc="pretrain", show=progress):
+        idx = torch.randint(s, (cfg.batch_size,), generator=generator)
+        first = torch.randint(k, (cfg.batch_size,), generator=generator)
+        second = (first + torch.randint(1, k, (cfg.batch_size,), generator=generator)) % k
+        views = [augment_batch(data[idx, which][:, None], VIEW, generator)[:, 0] for which in (first, second)]
+        a, b = (head(model.features(preprocess(v)).mean(dim=(2, 3))) for v in views)
+        loss = nt_xent(a, b, cfg.temperature)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+    # "precise BN": running statistics of the final weights (models/pretrained.py reads them)
+    with torch.no_grad():
+        batches = (preprocess(data[i:i + 64, 0]) for i in range(0, s, 64))
+        update_bn(batches, model.features)
+    return model.eval(), losses
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True,
+                        help="training config: its data and teacher.model.backbone (width, input size)")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
+    parser.add_argument("--cache", type=Path, help="data cache (default: data.cache_dir, else OUT's folder/cache)")
+    parser.add_argument("--steps", type=int, default=PretrainConfig.steps)
+    parser.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
+    parser.add_argument("--seed", type=int, default=PretrainConfig.seed)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.out.suffix != ".safetensors":
+        raise ConfigError(f"--out {args.out}: the checkpoint is written as .safetensors")
+    if args.steps < 1 or args.batch_size < 2:
+        raise ConfigError("--steps must be >= 1 and --batch-size >= 2")
+    train_cfg = load_config(args.config, args.overrides)
+    if train_cfg.data.kind == "features":
+        raise ConfigError(f"{args.config}: data.kind is 'features'; pretraining needs frames (videos, synthetic)")
+    backbone = model_config("afed", train_cfg.teacher.model).backbone
+    cache = args.cache or train_cfg.data.cache_dir or args.out.parent / "cache"
+    progress = not args.no_progress
+    lists = experiment.source_lists(train_cfg.data, cache, progress)
+    per_snippet = max(train_cfg.data.frames_per_snippet, 2)
+    train_list, _ = experiment.cached_frames(lists, cache, backbone.input_size, progress, per_snippet)
+    cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    started = time.perf_counter()
+    model, losses = pretrain(snippet_frames(train_list), backbone.width_mult, backbone.mean, backbone.std,
+                             cfg, progress)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(args.out))
+    report = {"config": asdict(cfg), "width_mult": backbone.width_mult, "input_size": backbone.input_size,
+              "frames": train_list.as_posix(), "loss_first": float(np.mean(losses[:20])),
+              "loss_last": float(np.mean(losses[-20:])), "seconds": round(time.perf_counter() - started, 1)}
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} (NT-Xent {report['loss_first']:.3f} -> {report['loss_last']:.3f}, "
+          f"{report['seconds']} s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return script_main("tcvads pretrain-backbone", __doc__, configure_parser, run, argv)

@@ -1,0 +1,74 @@
+"""The teacher from a pretrained backbone: `tcvads pretrain-backbone` writes a torchvision checkpoint,
+`teacher.pretrained_backbone` loads it, `teacher.freeze_backbone` keeps it as loaded (smoke sizes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tcvads_ros.training import pretrain_backbone, train
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = REPO / "config" / "train" / "smoke.yaml"
+# torchvision's MobileNetV2 ends in 1280 features at any width <= 1
+BACKBONE = ["teacher.model.backbone={preset: tiny, feature_dim: 1280}",
+            "student.model.backbone={preset: tiny, feature_dim: 1280}", "data.frames_per_snippet=2"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, cache) -> Path:
+    out = tmp_path_factory.mktemp("pretrain") / "backbone.safetensors"
+    code = pretrain_backbone.main(["--config", str(SMOKE), "--out", str(out), "--cache", str(cache), "--steps", "3",
+                          "--batch-size", "8", "--no-progress", *BACKBONE])
+    assert code == 0
+    return out
+
+
+def test_pretrain_writes_a_torchvision_checkpoint(checkpoint):
+    state = load_file(str(checkpoint))
+    assert "features.0.0.weight" in state and "classifier.1.weight" in state
+    assert state["features.0.0.weight"].shape == (8, 3, 3, 3)  # width 0.25 (smoke's tiny preset)
+    assert checkpoint.with_suffix(".json").is_file()
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_teacher_starts_from_the_checkpoint(tmp_path, cache, checkpoint, frozen):
+    out = tmp_path / "run"
+    code = train.main(["--config", str(SMOKE), "--out", str(out), "--stage", "teacher", "--no-progress",
+                       f"data.cache_dir={cache}", *BACKBONE, "teacher.optim.epochs=1",
+                       f"teacher.pretrained_backbone={checkpoint}", f"teacher.freeze_backbone={str(frozen).lower()}"])
+    assert code == 0
+    teacher = load_file(str(out / "teacher.safetensors"))
+    start = load_file(str(checkpoint))
+    same = torch.equal(teacher["backbone.stem.0.weight"], start["features.0.0.weight"])
+    assert same == frozen  # frozen: exactly as loaded; end to end: trained further
+
+
+def test_pretrained_backbone_needs_a_frames_teacher(tmp_path, capsys, checkpoint):
+    features = tmp_path / "f.csv"
+    features.write_text("path,label\n", encoding="utf-8")
+    code = train.main(["--config", str(REPO / "config" / "train" / "xd.yaml"), "--out", str(tmp_path / "run"),
+                       "--stage", "teacher", "--no-progress", f"teacher.pretrained_backbone={checkpoint}",
+                       f"data.train_list={features}", f"data.test_list={features}"])
+    assert code == 2
+    assert "teacher.pretrained_backbone" in capsys.readouterr().err
+
+
+def test_a_wrong_checkpoint_is_refused_by_name(tmp_path, cache, capsys):
+    bad = tmp_path / "bad.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"features.0.0.weight": torch.zeros(4, 3, 3, 3)}, str(bad))
+    code = train.main(["--config", str(SMOKE), "--out", str(tmp_path / "run"), "--stage", "teacher",
+                       "--no-progress", f"data.cache_dir={cache}", *BACKBONE, f"teacher.pretrained_backbone={bad}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "missing (" in err and "mismatched (1): features.0.0.weight" in err
