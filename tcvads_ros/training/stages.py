@@ -26,6 +26,11 @@ def coarse_split(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Co
     if teacher.backbone is None and (cfg.teacher.pretrained_backbone is not None or cfg.teacher.freeze_backbone):
         raise ConfigError("teacher.pretrained_backbone / teacher.freeze_backbone: this teacher reads "
                           "features and has no backbone; set teacher.model.input=frames")
+    if cfg.teacher.freeze_backbone and cfg.teacher.pretrained_backbone is None:
+        raise ConfigError("teacher.freeze_backbone: a frozen, randomly initialised backbone gives the "
+                          "teacher nothing to learn from; set teacher.pretrained_backbone=PATH (a "
+                          "torchvision MobileNetV2 file, or one `tcvads pretrain-backbone` writes) or "
+                          "teacher.freeze_backbone=false")
     if cfg.teacher.freeze_backbone and cfg.teacher.supervision == "snippet":
         raise ConfigError("teacher.freeze_backbone trains on fixed features with video labels; "
                           "set teacher.supervision=video")

@@ -72,3 +72,11 @@ def test_a_wrong_checkpoint_is_refused_by_name(tmp_path, cache, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "missing (" in err and "mismatched (1): features.0.0.weight" in err
+
+
+def test_a_frozen_backbone_needs_a_checkpoint(tmp_path, cache, capsys):
+    code = train.main(["--config", str(SMOKE), "--out", str(tmp_path / "run"), "--stage", "teacher",
+                       "--no-progress", f"data.cache_dir={cache}", *BACKBONE, "teacher.freeze_backbone=true"])
+    assert code == 2
+    assert "teacher.pretrained_backbone=PATH" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "teacher.safetensors").exists()
