@@ -165,12 +165,13 @@ def run_graph_module(module: nn.Module, graph: str, inputs: Mapping[str, np.ndar
 def _export_graph(module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray], path: Path) -> None:
     names_in, names_out = list(GRAPH_INPUTS[graph]), list(GRAPH_OUTPUTS[graph])
     # Frame batches are dynamic; the QACM window is dynamic (a stream starts with fewer
-    # snippets); the fine clip length is fixed (the RWKV scan is traced for that length).
+    # snippets); the fine clip length is fixed (the RWKV scan is traced for that length); the
+    # class count is dynamic, so `tcvads bundle add-class` needs no new graph.
     dynamic = {
         "coarse_backbone": {"frames": {0: "n"}, "features": {0: "n"}, "cam": {0: "n"}},
         "coarse_qacm": {"features": {1: "w"}, "scores": {1: "w"}},
         "fine_image": {"frames": {0: "n"}, "features": {0: "n"}},
-        "fine_temporal": {},
+        "fine_temporal": {"text": {0: "classes"}, "probs": {2: "classes"}, "video_scores": {1: "classes"}},
     }[graph]
     args = tuple(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names_in)
     # A frozen CLIP in eval mode would trace torch's fused attention kernel, which has no ONNX
