@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,6 +220,7 @@ def write_edit(bundle: Bundle, table: Table, record: dict) -> Bundle:
     root = bundle.root
     work = Path(tempfile.mkdtemp(prefix=f".{root.name}.edit-", dir=root.parent))
     try:
+        os.chmod(work, stat.S_IMODE(root.stat().st_mode))  # mkdtemp's folder is private (0700)
         for name in bundle.manifest.files:
             if name != TEXT_TABLE:
                 _link_or_copy(root / name, work / name)

@@ -65,9 +65,11 @@ def files_of(folder):
 def test_added_class_row_is_the_fine_stage_text_side(exported, bundle_dir, capsys):
     run, _ = exported
     before = Bundle.load(bundle_dir)
+    mode = bundle_dir.stat().st_mode
     out = edit("add-class", bundle_dir, "Climbing", "--prompt", "person climbing the fence", capsys=capsys).out
     assert "add-class done; 4 classes" in out and "verified" in out
     after = Bundle.load(bundle_dir)
+    assert bundle_dir.stat().st_mode == mode  # the folder keeps its permissions
     assert after.class_names == [*CLASSES, "Climbing"]
     assert after.manifest.class_prompts == {"Climbing": "person climbing the fence"}
     table = after.text_table["class_caption"]
