@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tcvads_ros.training.train",
         "train TCVADS (teacher, distilled student, fine stage) into a run folder",
     ),
+    "pretrain-clip": (
+        "tcvads_ros.training.standin_clip",
+        "train a small stand-in CLIP from scratch on the synthetic benchmark's captions",
+    ),
     "evaluate": (
         "tcvads_ros.training.evaluate",
         "evaluate a training run: coarse AP/AUC/AnoAUC and fine mAP, curves and timelines",

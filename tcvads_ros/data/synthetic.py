@@ -27,6 +27,8 @@ Output layout (``OUT_DIR``)::
     train_annotations.txt                the same two formats for the train split (exact GT
     train_annotations_multiclasses.txt   everywhere, for validation)
     meta.json                            seed, fps, size, frames per video, version, class codes
+    captions.jsonl                       a caption per snippet: {"video", "split", "snippet",
+                                         "frame", "caption"} (scene_captions.py words them)
 
 Names follow XD-Violence: ``synth_0003__#seed1_label_B1-0-0`` (``_label_A`` for normal), up to
 three codes. Frame numbers are at the video's frame rate. The same configuration and seed give
@@ -46,6 +48,7 @@ import cv2
 import numpy as np
 
 from tcvads_ros.configuration import from_mapping
+from tcvads_ros.data import scene_captions
 from tcvads_ros.data.annotations import (
     SNIPPET_FRAMES,
     XD_CODES,
@@ -68,9 +71,10 @@ CODECS: dict[str, tuple[str, str]] = {
     "ffv1": ("FFV1", ".avi"),
 }
 ANOMALY_CODES: tuple[str, ...] = ("B1", "B2", "B4", "B5", "B6", "G")
+CAPTIONS_FILE = "captions.jsonl"  # one caption per snippet, beside the videos (docs/synthetic.md)
 
 # Independent random streams, so that one layer never shifts another's draws.
-_PLAN, _CAMERA, _SCENE, _EPISODE, _NOISE = range(5)
+_PLAN, _CAMERA, _SCENE, _EPISODE, _NOISE, _CAPTION = range(6)
 _SHIFT = 4  # cv2 sub-pixel drawing: coordinates carry 4 fractional bits
 _ONE = 1 << _SHIFT
 
@@ -392,13 +396,25 @@ class Walker:
         self.drift = rng.uniform(-0.05, 0.05) * self.cam.person_height(self.y0)
         self.clothes = clothes or _clothes(rng)
 
-    def draw(self, img, t: int) -> None:
+    @property
+    def jogging(self) -> bool:
+        return self.speed > 1.2
+
+    def x_at(self, t: int) -> float:
+        """Horizontal position at frame `t` (it wraps through a margin outside the frame)."""
         w, _ = self.cam.size
         h = self.cam.person_height(self.y0)
         margin = 0.2 * w
-        x = (self.x0 + self.dir * self.speed * h * t / self.fps) % (w + 2 * margin) - margin
+        return (self.x0 + self.dir * self.speed * h * t / self.fps) % (w + 2 * margin) - margin
+
+    def visible(self, t: int) -> bool:
+        return 0.0 <= self.x_at(t) < self.cam.size[0]
+
+    def draw(self, img, t: int) -> None:
+        h = self.cam.person_height(self.y0)
+        x = self.x_at(t)
         y = self.y0 + self.drift * math.sin(t / self.fps)
-        jog = self.speed > 1.2
+        jog = self.jogging
         phase = self.phase0 + 2 * math.pi * (2.6 if jog else 1.8) * t / self.fps
         swing = math.sin(phase) * (0.75 if jog else 0.4)
         arms = (-swing * (1.6 if jog else 0.9), swing * (1.6 if jog else 0.9))
@@ -422,6 +438,9 @@ class Crowd:
         ]
         self.members.sort(key=lambda m: m.y0)
 
+    def visible(self, t: int) -> bool:
+        return sum(m.visible(t) for m in self.members) >= 3
+
     def draw(self, img, t: int) -> None:
         for m in self.members:
             m.draw(img, t)
@@ -441,9 +460,15 @@ class Car:
         self.speed = rng.uniform(0.8, 1.5) * self.length  # px per second
         self.colour = tuple(int(v) for v in rng.uniform(40, 230, 3))
 
-    def draw(self, img, t: int) -> None:
+    def x_at(self, t: int) -> float:
         w, _ = self.cam.size
-        x = (self.x0 + self.dir * self.speed * t / self.fps) % (w + 2 * self.length) - self.length
+        return (self.x0 + self.dir * self.speed * t / self.fps) % (w + 2 * self.length) - self.length
+
+    def visible(self, t: int) -> bool:
+        return 0.0 <= self.x_at(t) < self.cam.size[0]
+
+    def draw(self, img, t: int) -> None:
+        x = self.x_at(t)
         draw_car(img, x, self.y, self.length, 0.0 if self.dir > 0 else math.pi, self.colour)
 
 
@@ -496,6 +521,10 @@ class Episode:
         self.h = cam.person_height(self.y)
         self.jitter = rng.normal(0, 1, (self.length, 8))
 
+    def phase(self, u: int) -> str:
+        """What the episode shows at its frame `u`, for the captions (scene_captions.py)."""
+        return "on"
+
     def draw(self, img, u: int) -> None:
         """Solid figures and objects, drawn onto the uint8 frame."""
 
@@ -539,6 +568,13 @@ class Shooting(Episode):
 
     def _hand(self):
         return self.x + self.side * 0.36 * self.h, self.y - 0.74 * self.h
+
+    def phase(self, u: int) -> str:
+        if any(0 <= u - s < 2 for s in self.shots):
+            return "firing"
+        if u < self.hit:
+            return "aiming"
+        return "bleeding" if u > self.hit + 6 else "falling"
 
     def _victim(self, u):
         walked = min(u, self.hit) * 0.6 * self.h / self.fps * self.victim_dir
@@ -596,6 +632,9 @@ class Riot(Episode):
         self.throws = [(int(self.rng.integers(0, max(1, T - 10))), int(self.rng.integers(n)),
                         self.rng.uniform(-3, 3) * self.h / self.fps) for _ in range(int(self.rng.integers(3, 7)))]
         self.fire = (self.rng.uniform(0.2, 0.8) * w, self.rng.uniform(top, bottom))
+
+    def phase(self, u: int) -> str:
+        return "throwing" if any(0 <= u - t0 < 10 for t0, _, _ in self.throws) else "running"
 
     def draw(self, img, u: int) -> None:
         order = np.argsort(self.pos[:, u, 1])
@@ -664,6 +703,12 @@ class CarAccident(Episode):
         self.debris = self.rng.normal(0, 1, (24, 2)) * self.length_px * 0.08
         self.debris_colour = [(200, 220, 235) if k % 2 else self.colours[k % 4 // 2] for k in range(24)]
 
+    def phase(self, u: int) -> str:
+        k = u - self.hit
+        if k < 0:
+            return "speeding"
+        return "impact" if k < 3 else "wreck"
+
     def _car(self, k, u):
         (sx, sy), (ex, ey) = self.start[k], self.ends[k]
         heading = math.atan2(ey - sy, ex - sx)
@@ -704,6 +749,11 @@ class Explosion(Episode):
         speed = self.rng.uniform(0.03, 0.08, 30) * self.radius * 4
         self.velocity = np.stack([np.cos(angle) * speed, np.sin(angle) * speed - 0.1 * self.radius], 1)
 
+    def phase(self, u: int) -> str:
+        if u < 3:
+            return "flash"
+        return "fireball" if math.exp(-u / (0.45 * self.length)) > 0.35 else "smoke"
+
     def draw(self, img, u: int) -> None:
         g = 0.03 * self.radius
         for vx, vy in self.velocity:
@@ -727,16 +777,71 @@ EPISODES: dict[str, type[Episode]] = {
 # --------------------------------------------------------------------------- rendering and writing
 
 
+def _layers(plan: VideoPlan, cfg: SynthConfig, anomalies: bool = True):
+    """The camera, the normal scene's actors and the (segment, episode) layers of one video."""
+    cam = make_camera(cfg.seed, plan.camera, cfg.width, cfg.height)
+    scene = make_scene(_rng(cfg.seed, _SCENE, plan.index), cam, cfg.fps)
+    episodes = [(seg, EPISODES[seg.label](_rng(cfg.seed, _EPISODE, plan.index, k), cam, cfg.fps, seg))
+                for k, seg in enumerate(plan.episodes)] if anomalies else []
+    return cam, scene, episodes
+
+
+@dataclass(frozen=True)
+class SceneFacts:
+    """What one frame of a video shows, as data; `scene_captions` puts it into words."""
+
+    frame: int
+    walkers: int  # people walking alone at a normal pace, in view
+    joggers: int
+    crowd: bool  # the orderly group walking together is in view
+    chat: bool  # the pair chatting face to face
+    cars: int  # cars driving slowly along the road, in view
+    events: tuple[tuple[str, str], ...] = ()  # (XD code, Episode.phase) of the episodes under way
+
+
+def scene_facts(plan: VideoPlan, cfg: SynthConfig, frames: list[int]) -> list[SceneFacts]:
+    """The facts of the given frames of a video, from the same layers that draw it."""
+    _, scene, episodes = _layers(plan, cfg)
+    facts = []
+    for t in frames:
+        walkers = [a for a in scene if isinstance(a, Walker) and a.visible(t)]
+        events = tuple((seg.label, ep.phase(t - seg.start)) for seg, ep in episodes if seg.start <= t < seg.end)
+        facts.append(SceneFacts(
+            frame=t,
+            walkers=sum(not a.jogging for a in walkers),
+            joggers=sum(a.jogging for a in walkers),
+            crowd=any(isinstance(a, Crowd) and a.visible(t) for a in scene),
+            chat=any(isinstance(a, Chat) for a in scene),
+            cars=sum(isinstance(a, Car) and a.visible(t) for a in scene),
+            events=events,
+        ))
+    return facts
+
+
+def snippet_captions(plan: VideoPlan, cfg: SynthConfig) -> list[str]:
+    """One caption per complete snippet, describing its first frame (the frame that stands for
+    it, docs/ARCHITECTURE.md); the wording is drawn from the video's own caption stream."""
+    snippets = cfg.frames // SNIPPET_FRAMES
+    facts = scene_facts(plan, cfg, [s * SNIPPET_FRAMES for s in range(snippets)])
+    return [scene_captions.caption(f, _rng(cfg.seed, _CAPTION, plan.index, s)) for s, f in enumerate(facts)]
+
+
+def write_captions(path: Path, plans: list[VideoPlan], cfg: SynthConfig) -> None:
+    """``captions.jsonl``: one JSON object per snippet of every video (both splits)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for plan in plans:
+            for s, text in enumerate(snippet_captions(plan, cfg)):
+                f.write(json.dumps({"video": plan.name, "split": plan.split, "snippet": s,
+                                    "frame": s * SNIPPET_FRAMES, "caption": text}) + "\n")
+
+
 def render_frames(plan: VideoPlan, cfg: SynthConfig, anomalies: bool = True) -> Iterator[np.ndarray]:
     """Yield the video's frames, RGB uint8 (H, W, 3).
 
     With ``anomalies=False`` the episode layers are left out and nothing else changes: each
     layer and the sensor noise draw from their own random stream.
     """
-    cam = make_camera(cfg.seed, plan.camera, cfg.width, cfg.height)
-    scene = make_scene(_rng(cfg.seed, _SCENE, plan.index), cam, cfg.fps)
-    episodes = [(seg, EPISODES[seg.label](_rng(cfg.seed, _EPISODE, plan.index, k), cam, cfg.fps, seg))
-                for k, seg in enumerate(plan.episodes)] if anomalies else []
+    cam, scene, episodes = _layers(plan, cfg, anomalies)
     noise = _rng(cfg.seed, _NOISE, plan.index)
     for t in range(cfg.frames):
         img = cam.background.copy()
@@ -828,6 +933,7 @@ def generate(out_dir: str | Path, cfg: SynthConfig, progress: bool = True) -> li
         "class_codes": XD_CODES,
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_captions(out_dir / CAPTIONS_FILE, plans, cfg)
     return plans
 
 

@@ -46,6 +46,10 @@ class FineConfig:
         tau: softmax temperature of Exp. (16).
         top_m: captions retrieved per clip.
         rwkv_blocks, bidirectional, chunk_size: the Enhanced RWKV over snippet features.
+        use_label, use_captions, class_ctx: which parts of the triplet the prompts hold, for
+            the prompt ablations (paper Table VIII; docs/results.md): without the label the
+            classes need a context of their own (``class_ctx``, CoOp's class-specific context);
+            without captions every class has one prompt (the table's rows are then equal).
     """
 
     clip_model: str = "ViT-B-16"
@@ -57,11 +61,17 @@ class FineConfig:
     rwkv_blocks: int = 2
     bidirectional: bool = False
     chunk_size: int = 16
+    use_label: bool = True
+    use_captions: bool = True
+    class_ctx: bool = False
 
     def __post_init__(self):
         if self.n_ctx < 0 or self.top_m < 1 or self.tau <= 0:
             raise ConfigError(f"fine: need n_ctx >= 0, top_m >= 1 and tau > 0; got n_ctx="
                               f"{self.n_ctx}, top_m={self.top_m}, tau={self.tau}")
+        if not self.use_label and not (self.class_ctx and self.n_ctx > 0):
+            raise ConfigError("fine: without use_label the prompts of all classes would be the same; "
+                              "set class_ctx=true and n_ctx > 0 (a learned context per class)")
 
 
 def triplet_tokens(sot: int, eot: int, n_ctx: int, label: list[int], caption: list[int],
@@ -110,9 +120,11 @@ class FineStage(nn.Module):
                                   "CLIP's BPE tokenizer; triplet prompts need one")
         self.context_length = int(self.text_tower.positional_embedding.shape[0])
         width = self.text_tower.token_embedding.weight.shape[1]
-        self.ctx = nn.Parameter(torch.randn(cfg.n_ctx, width) * cfg.ctx_init_std)
-        self.label_tokens = [self.tokenizer.encode(name) for name in self.class_names]
-        self.caption_tokens = [self.tokenizer.encode(text) for text in captions.captions]
+        shape = (len(self.class_names), cfg.n_ctx, width) if cfg.class_ctx else (cfg.n_ctx, width)
+        self.ctx = nn.Parameter(torch.randn(*shape) * cfg.ctx_init_std)
+        self.label_tokens = [self.tokenizer.encode(name) if cfg.use_label else [] for name in self.class_names]
+        self.caption_tokens = [self.tokenizer.encode(text) if cfg.use_captions else []
+                               for text in captions.captions]
         for name, tokens in zip(self.class_names, self.label_tokens):
             try:  # every label must fit beside the context; captions are cut to the rest
                 triplet_tokens(0, 0, cfg.n_ctx, tokens, [], self.context_length)
@@ -168,7 +180,10 @@ class FineStage(nn.Module):
         tower = self.text_tower
         tokens, eot_pos = self.prompt_tokens(class_ids, caption_ids)
         emb = tower.token_embedding(tokens)
-        ctx = self.ctx.to(emb.dtype).expand(len(tokens), -1, -1)
+        if self.cfg.class_ctx:
+            ctx = self.ctx.to(emb.dtype)[torch.as_tensor(class_ids, device=emb.device)]
+        else:
+            ctx = self.ctx.to(emb.dtype).expand(len(tokens), -1, -1)
         x = torch.cat([emb[:, :1], ctx, emb[:, 1 + self.cfg.n_ctx:]], dim=1)  # CoOp splice
         x = x + tower.positional_embedding.to(x.dtype)
         x = tower.transformer(x, attn_mask=tower.attn_mask)
@@ -262,7 +277,14 @@ def _create_clip(cfg: FineConfig) -> nn.Module:
             raise ConfigError(f"fine.checkpoint: file not found: {path}")
         pretrained = str(path)
     try:
-        return open_clip.create_model(cfg.clip_model, pretrained=pretrained, weights_only=True)
+        if schema is None:
+            return open_clip.create_model(cfg.clip_model, pretrained=pretrained, weights_only=True)
+        # open_clip ignores `pretrained` for "local-dir:"/"hf-hub:" names (it takes the folder's
+        # own weights, if any), so the checkpoint asked for is loaded explicitly
+        model = open_clip.create_model(cfg.clip_model)
+        if pretrained is not None:
+            open_clip.load_checkpoint(model, pretrained, weights_only=True)
+        return model
     except Exception as exc:
         # Any failure to read the user's file (a refused pickle raises torch's
         # UnpicklingError) is a configuration error naming the file, not a traceback.

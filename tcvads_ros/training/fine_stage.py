@@ -16,6 +16,7 @@ features extracted with the stage's own frozen image encoder (cached, resumable)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -64,8 +65,12 @@ def fine_data(cfg: TrainConfig, model: torch.nn.Module, lists: experiment.Lists,
     if cfg.data.kind == "features":
         train_list, test_list = lists.train, lists.test
     else:
-        # the cache is keyed by the encoder's weights: a random-init CLIP (no checkpoint) by seed
-        weights = Path(model.cfg.checkpoint).stem if model.cfg.checkpoint else f"random{cfg.seed}"
+        # the cache is keyed by the encoder's weights (the checkpoint's name and content hash;
+        # a random-init CLIP, no checkpoint, by seed)
+        weights = f"random{cfg.seed}"
+        if model.cfg.checkpoint:
+            path = Path(model.cfg.checkpoint)
+            weights = f"{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
         name = f"{Path(model.cfg.clip_model).name}_{weights}"
         tag = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
         train_list, test_list = experiment.cached_features(

@@ -192,3 +192,41 @@ def test_runtime_text_rule_is_the_torch_one(stage):
             assert torch.allclose(torch.from_numpy(got_sims), want_sims, atol=1e-6)
             text = stage.text_features(want)
             assert torch.allclose(torch.from_numpy(class_text(table, got)), text, atol=1e-5)
+
+
+def test_checkpoint_is_loaded_for_a_local_dir_model_too(stage, tmp_path):
+    # open_clip ignores `pretrained` for "local-dir:" names; the fine stage must not
+    import json
+
+    import open_clip
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    cfg = open_clip.get_model_config(stage.cfg.clip_model)
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg}))
+    weights = {k: v.contiguous() for k, v in stage.clip.state_dict().items()}
+    save_file(weights, str(tmp_path / "weights.safetensors"))
+    torch.manual_seed(321)
+    loaded = FineStage(FineConfig(clip_model=f"local-dir:{folder}", checkpoint=str(tmp_path / "weights.safetensors")),
+                       CLASSES, BANK)
+    for name, value in loaded.clip.state_dict().items():
+        assert torch.equal(value, weights[name]), name
+
+
+def test_prompt_ablations(tiny_clip):
+    with pytest.raises(ConfigError, match="class_ctx"):
+        FineConfig(use_label=False)
+    no_label = make(tiny_clip, n_ctx=4, use_label=False, class_ctx=True, use_captions=False)
+    assert no_label.ctx.shape[:2] == (len(CLASSES), 4)
+    tokens, eot = no_label.prompt_tokens([1, 2], [1, 2])
+    assert eot.tolist() == [5, 5]  # SOT ctx×4 EOT: no label, no caption
+    feats = no_label.text_features(torch.tensor([[0, 1]]))[0]
+    assert not torch.allclose(feats[1], feats[2])  # each class its own context
+    grads = torch.autograd.grad(no_label.text_features()[1].sum(), no_label.ctx)[0]
+    assert grads[1].abs().sum() > 0 and grads[2].abs().sum() == 0
+    no_captions = make(tiny_clip, n_ctx=4, use_captions=False)
+    table = no_captions.class_caption_table()
+    assert torch.allclose(table, table[:, :1].expand_as(table), atol=1e-6)  # every caption the same
+    assert torch.allclose(table[:, 0], no_captions.text_features(), atol=1e-6)
+    label_only = make(tiny_clip, n_ctx=0, use_captions=False)
+    assert label_only.prompt_tokens([3], [2])[1].tolist() == [1 + len(label_only.label_tokens[3])]

@@ -1,0 +1,93 @@
+"""The stand-in CLIP maker: trains on the train split's captions, saves an open_clip folder the
+fine stage loads unchanged, measures zero-shot on the test split."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tcvads_ros import cli
+from tcvads_ros.data import synthetic as syn
+from tcvads_ros.errors import DataError
+from tcvads_ros.models.captions import CaptionBank
+from tcvads_ros.models.fine import FineConfig, FineStage
+from tcvads_ros.training import standin_clip
+
+torch.set_num_threads(1)
+SYNTH = syn.SynthConfig(videos=6, seed=4, width=96, height=72, frames=48, fps=12.0, abnormal_share=0.7,
+                        test_share=0.34)
+TINY = {"embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    root = tmp_path_factory.mktemp("standin")
+    model_dir = root / "arch"
+    model_dir.mkdir()
+    (model_dir / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY}))
+    syn.generate(root / "bench", SYNTH, progress=False)
+    cfg = standin_clip.PretrainConfig(steps=6, batch_size=8, warmup=2)
+    report = standin_clip.pretrain(root / "clip", benchmark=root / "bench", model_dir=model_dir, cfg=cfg,
+                                   progress=False)
+    return root, report
+
+
+def test_trains_on_the_train_split_and_measures_on_the_test_split(made):
+    root, report = made
+    plans = syn.plan_benchmark(SYNTH)
+    snippets = SYNTH.frames // 16
+    assert report["train_pairs"] == snippets * sum(p.split == "train" for p in plans)
+    zero = report["zero_shot"]
+    assert zero["frames"] == snippets * sum(p.split == "test" for p in plans)
+    assert np.asarray(zero["confusion"]).sum() == zero["frames"]
+    assert 0.0 <= zero["accuracy"] <= 1.0 and zero["prompt"] == "a photo of {}"
+    assert json.loads((root / "clip" / "standin.json").read_text())["train_seconds"] >= 0
+    assert (root / "clip" / "zero_shot_confusion.png").stat().st_size > 0
+
+
+def test_the_fine_stage_loads_it_like_downloaded_weights(made):
+    from safetensors.torch import load_file
+
+    root, _ = made
+    folder = root / "clip"
+    overrides = dict(o.split("=", 1) for o in standin_clip.fine_overrides(folder))
+    torch.manual_seed(99)
+    fine = FineStage(FineConfig(clip_model=overrides["fine.model.clip_model"],
+                                checkpoint=overrides["fine.model.checkpoint"], n_ctx=2),
+                     ["Normal", "Riot"], CaptionBank(["a riot"]))
+    saved = load_file(str(folder / standin_clip.WEIGHTS))
+    for name, value in fine.clip.state_dict().items():
+        assert torch.equal(value, saved[name]), name
+    assert fine.input_size == (32, 32) and fine.embed_dim == 16
+
+
+def test_contrastive_training_lowers_the_loss(tmp_path):
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY}))
+    model, tokenizer = standin_clip.build_model(tmp_path)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (16, 32, 32, 3), dtype=np.uint8)
+    texts = [f"caption number {i} of a scene" for i in range(16)]
+    classes = ["Normal"] * 8 + ["Riot"] * 8
+    history = standin_clip.train_clip(model, tokenizer, frames, texts, classes,
+                                      standin_clip.PretrainConfig(steps=25, batch_size=16, warmup=1, lr=3e-3),
+                                      progress=False)
+    assert np.mean(history[-5:]) < 0.8 * np.mean(history[:3])
+
+
+def test_a_benchmark_without_captions_is_refused(made, tmp_path):
+    root, _ = made
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    for name in ("train.csv", "test.csv"):
+        (bench / name).write_text((root / "bench" / name).read_text())
+    with pytest.raises(DataError, match="captions.jsonl"):
+        standin_clip.pretrain(tmp_path / "out", benchmark=bench, progress=False)
+
+
+def test_command_line_parses():
+    parser = cli.build_parser("pretrain-clip")
+    args = parser.parse_args(["pretrain-clip", "out", "--steps", "5", "--benchmark", "b"])
+    assert args.steps == 5 and str(args.benchmark) == "b"
