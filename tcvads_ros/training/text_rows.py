@@ -46,6 +46,11 @@ class TextRows:
             self._state = run.load_model_state("fine")
         except DataError as exc:
             raise BundleError(f"{exc} (the fine stage's text side is read from its training run)") from exc
+        if self._info.config.get("class_ctx"):
+            raise BundleError(
+                f"{self.run_dir / 'fine.json'}: this fine stage learned a context per class "
+                "(fine.model.class_ctx, a prompt ablation), so there is no learned context for other "
+                "labels; classes can be added only to a fine stage with the shared context (the default)")
 
     def _model(self, labels: Sequence[str], captions: Sequence[str]) -> torch.nn.Module:
         """The run's FineStage with other labels and captions (neither changes its weights)."""

@@ -202,6 +202,16 @@ def test_damaged_inputs_are_clear_errors(exported, bundle_dir, tmp_path, capsys)
     assert "checkpoint not found" in err
 
 
+def test_a_fine_stage_with_a_context_per_class_is_refused(exported, bundle_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(exported[0], run)
+    info = json.loads((run / "fine.json").read_text())
+    info["config"]["class_ctx"] = True  # the prompt ablation: no learned context for a new label
+    (run / "fine.json").write_text(json.dumps(info))
+    err = edit("add-class", bundle_dir, "Climbing", "--run", run, code=2, capsys=capsys).err
+    assert "context per class" in err
+
+
 def test_failure_or_ctrl_c_before_the_swap_leaves_the_bundle(bundle_dir, tmp_path, monkeypatch):
     before = files_of(bundle_dir)
 
