@@ -29,8 +29,8 @@ from tcvads_ros.config_files import config_file
 from tcvads_ros.errors import TcvadsError
 
 DEMO_CONFIG = "train/demo.yaml"  # under config/: what and how long the demo trains
-# The stand-in CLIP's training in the demo (tcvads pretrain-clip --steps 300 --batch-size 64)
-DEMO_PRETRAIN = {"steps": 300, "batch_size": 64}
+# The stand-in CLIP's training in the demo (tcvads pretrain-clip --steps 250 --batch-size 64)
+DEMO_PRETRAIN = {"steps": 250, "batch_size": 64}
 # Same camera size and frame rate as the training videos, another seed, 20 s long.
 TEST_VIDEO = {"videos": 1, "seed": 50, "width": 128, "height": 96, "frames": 480, "fps": 24.0,
               "abnormal_share": 1.0, "test_share": 1.0}

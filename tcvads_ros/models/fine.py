@@ -43,6 +43,13 @@ class FineConfig:
             weights_only=True by open_clip); None leaves the encoders randomly initialised.
         n_ctx: learnable context tokens (paper: l = 40).
         ctx_init_std: standard deviation of the context's initialisation (CoOp: 0.02).
+        ctx_init: words whose token embeddings start the first context vectors (CoOp's
+            initialisation, "a photo of a", plus the random start), so the prompts start near
+            CLIP's zero-shot ones; None: all random.
+        rwkv_identity_init: the Enhanced RWKV's residual branches start at zero (their
+            LayerNorm gains at 0, as in ReZero), so the image branch starts from the frozen
+            CLIP's own features instead of drowning them: the normalised CLIP features have norm
+            1 where a LayerNorm output has norm sqrt(D). False: PyTorch's default gains of 1.
         tau: softmax temperature of Exp. (16).
         top_m: captions retrieved per clip.
         rwkv_blocks, bidirectional, chunk_size: the Enhanced RWKV over snippet features.
@@ -56,6 +63,8 @@ class FineConfig:
     checkpoint: str | None = None
     n_ctx: int = 40
     ctx_init_std: float = 0.02
+    ctx_init: str | None = "a photo of a"
+    rwkv_identity_init: bool = True
     tau: float = 0.07
     top_m: int = 3
     rwkv_blocks: int = 2
@@ -122,6 +131,11 @@ class FineStage(nn.Module):
         width = self.text_tower.token_embedding.weight.shape[1]
         shape = (len(self.class_names), cfg.n_ctx, width) if cfg.class_ctx else (cfg.n_ctx, width)
         self.ctx = nn.Parameter(torch.randn(*shape) * cfg.ctx_init_std)
+        if cfg.ctx_init and cfg.n_ctx:
+            with torch.no_grad():
+                words = torch.tensor(self.tokenizer.encode(cfg.ctx_init)[: cfg.n_ctx])
+                # added to the random start, so that class-specific contexts still differ
+                self.ctx[..., : len(words), :] += self.text_tower.token_embedding(words).to(self.ctx.dtype)
         self.label_tokens = [self.tokenizer.encode(name) if cfg.use_label else [] for name in self.class_names]
         self.caption_tokens = [self.tokenizer.encode(text) if cfg.use_captions else []
                                for text in captions.captions]
@@ -135,6 +149,9 @@ class FineStage(nn.Module):
         pre = self.clip.visual.preprocess_cfg
         self.preprocess = FramePreprocess(pre["mean"], pre["std"])
         self.rwkv = EnhancedRWKV(self.embed_dim, cfg.rwkv_blocks, cfg.bidirectional, cfg.chunk_size)
+        if cfg.rwkv_identity_init:
+            for norm in self.rwkv.norms:
+                nn.init.zeros_(norm.weight)
 
     @property
     def text_tower(self) -> nn.Module:

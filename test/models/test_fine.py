@@ -230,3 +230,15 @@ def test_prompt_ablations(tiny_clip):
     assert torch.allclose(table[:, 0], no_captions.text_features(), atol=1e-6)
     label_only = make(tiny_clip, n_ctx=0, use_captions=False)
     assert label_only.prompt_tokens([3], [2])[1].tolist() == [1 + len(label_only.label_tokens[3])]
+
+
+def test_the_image_branch_starts_as_clip_and_the_context_as_its_words(tiny_clip):
+    fine = make(tiny_clip, n_ctx=6)
+    feats = F.normalize(torch.randn(2, 5, fine.embed_dim), dim=-1)
+    assert torch.allclose(fine.temporal(feats), feats, atol=1e-6)  # residual branches start at 0
+    words = fine.tokenizer.encode("a photo of a")
+    start = fine.text_tower.token_embedding(torch.tensor(words))
+    assert (fine.ctx[: len(words)] - start).abs().max() < 0.2  # the words plus the small random start
+    assert not torch.allclose(fine.ctx[: len(words)], start)
+    plain = make(tiny_clip, n_ctx=6, ctx_init=None, rwkv_identity_init=False)
+    assert not torch.allclose(plain.temporal(feats), feats, atol=1e-3)
