@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import os
 import shutil
 import sys
 import tempfile
@@ -223,6 +224,9 @@ def export_bundle(graphs: Mapping[str, nn.Module], text_table: Mapping[str, np.n
     # (and an existing bundle in place).
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(work, 0o777 & ~umask)  # mkdtemp's folder is private (0700); a bundle is not
         _write_bundle(graphs, text_table, manifest, work, out)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()

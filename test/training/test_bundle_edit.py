@@ -115,6 +115,14 @@ def test_added_class_appears_in_explanations(exported, bundle_dir, tmp_path, cap
     assert explanation["category"] == max(explanation["class_scores"], key=explanation["class_scores"].get)
 
 
+def test_exported_and_edited_bundles_are_ordinary_folders(exported, tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert exported[1].stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's private 0700
+
+
 def test_remove_and_rename_round_trip(exported, bundle_dir):
     original = Bundle.load(bundle_dir)
     edit("add-class", bundle_dir, "Climbing")
