@@ -59,7 +59,7 @@ def untrained_run(run_dir: Path, clip_model: str = "ViT-B-16", max_captions: int
     folder.save_model("student", student, STUDENT, to_mapping(student.cfg),
                       student_extras(student, temperature=None, distilled=False))
     captions = CaptionBank.from_file(CAPTIONS).captions[:max_captions]
-    class_names = ["Normal", *UCF_CLASSES]
+    class_names = list(UCF_CLASSES)  # Normal first; the 14 UCF-Crime classes
     fine = create_model("fine", clip_model=clip_model, class_names=class_names, captions=captions)
     folder.save_model("fine", fine, "fine", to_mapping(fine.cfg), {
         "model_args": {"class_names": class_names, "captions": captions},

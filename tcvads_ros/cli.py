@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tcvads_ros.training.export",
         "export a training run to a deployable model bundle (ONNX + text table + manifest)",
     ),
+    "bundle": (
+        "tcvads_ros.training.bundle_edit",
+        "edit a bundle's classes and captions without retraining (add-class, remove-class, ...)",
+    ),
     "detect": (
         "tcvads_ros.runtime.detect",
         "run the detector on a video file, image folder, camera index or rosbag2",

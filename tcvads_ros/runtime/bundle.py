@@ -23,7 +23,9 @@ import numpy as np
 from tcvads_ros.configuration import from_mapping, to_mapping
 from tcvads_ros.errors import BundleError, ConfigError
 
-FORMAT_VERSION = 1
+# 2: `class_prompts` and `edits` (bundles edited by `tcvads bundle`, docs/added_classes.md); a
+# version-1 manifest reads as one with neither.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 TEXT_TABLE = "text_table.safetensors"
 
@@ -77,6 +79,10 @@ class Manifest:
     export_check: dict = field(default_factory=dict)  # graph -> max |onnxruntime - torch| at export
     files: dict = field(default_factory=dict)  # file name -> sha256
     source_run: str = ""  # the training run it was exported from (for the torch backend)
+    # The label text the fine stage's text side read for a class, where it is not the class name
+    # (`tcvads bundle add-class NAME --prompt TEXT`, a rename that kept the rows).
+    class_prompts: dict = field(default_factory=dict)
+    edits: list = field(default_factory=list)  # one record per `tcvads bundle` edit, oldest first
 
     def sizes(self) -> dict[str, int]:
         """Values the graph shape specs above refer to by name."""
@@ -182,6 +188,7 @@ class Bundle:
             manifest = from_mapping(Manifest, raw)
         except ConfigError as exc:
             raise BundleError(f"{manifest_path}: {exc}; {redo}") from exc
+        _check_names(manifest_path, manifest)
         expected = set(GRAPH_FILES.values()) | {TEXT_TABLE}
         unlisted = sorted(expected - set(manifest.files))
         if unlisted:
@@ -196,6 +203,19 @@ class Bundle:
                     "copy the bundle again or re-export it"
                 )
         return cls(root, manifest, _load_text_table(root / TEXT_TABLE, manifest))
+
+
+def _check_names(path: Path, manifest: Manifest) -> None:
+    """Class names are what explanations report: non-empty and distinct; prompts name classes."""
+    names = manifest.class_names
+    if any(not isinstance(n, str) or not n.strip() for n in names):
+        raise BundleError(f"{path}: a class name is empty; every class needs a name")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise BundleError(f"{path}: class names repeat: {', '.join(repeated)}; each class needs its own name")
+    stray = sorted(set(manifest.class_prompts) - set(names))
+    if stray:
+        raise BundleError(f"{path}: 'class_prompts' names {', '.join(stray)}, which are not classes")
 
 
 def _load_text_table(path: Path, manifest: Manifest) -> dict[str, np.ndarray]:

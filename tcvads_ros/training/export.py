@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import os
 import shutil
 import sys
 import tempfile
@@ -165,12 +166,13 @@ def run_graph_module(module: nn.Module, graph: str, inputs: Mapping[str, np.ndar
 def _export_graph(module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray], path: Path) -> None:
     names_in, names_out = list(GRAPH_INPUTS[graph]), list(GRAPH_OUTPUTS[graph])
     # Frame batches are dynamic; the QACM window is dynamic (a stream starts with fewer
-    # snippets); the fine clip length is fixed (the RWKV scan is traced for that length).
+    # snippets); the fine clip length is fixed (the RWKV scan is traced for that length); the
+    # class count is dynamic, so `tcvads bundle add-class` needs no new graph.
     dynamic = {
         "coarse_backbone": {"frames": {0: "n"}, "features": {0: "n"}, "cam": {0: "n"}},
         "coarse_qacm": {"features": {1: "w"}, "scores": {1: "w"}},
         "fine_image": {"frames": {0: "n"}, "features": {0: "n"}},
-        "fine_temporal": {},
+        "fine_temporal": {"text": {0: "classes"}, "probs": {2: "classes"}, "video_scores": {1: "classes"}},
     }[graph]
     args = tuple(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names_in)
     # A frozen CLIP in eval mode would trace torch's fused attention kernel, which has no ONNX
@@ -222,6 +224,9 @@ def export_bundle(graphs: Mapping[str, nn.Module], text_table: Mapping[str, np.n
     # (and an existing bundle in place).
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(work, 0o777 & ~umask)  # mkdtemp's folder is private (0700); a bundle is not
         _write_bundle(graphs, text_table, manifest, work, out)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()

@@ -125,6 +125,15 @@ def test_engine_cache_rebuilds_on_a_key_change(tmp_path, change):
     assert len(list((tmp_path / "engines").glob("g-*.plan"))) == 1  # the stale plan is removed
 
 
+def test_engine_cache_rebuilds_for_another_profile(tmp_path):
+    # the same graph, a bundle edited to another class count: a plan per optimisation profile
+    trt, onnx_path = FakeTensorRT(), tmp_path / "fine_temporal.onnx"
+    for profile in ("text (3, 12)", "text (4, 12)", "text (4, 12)"):
+        _cache(tmp_path).load_or_build("fine_temporal", onnx_path, "aa" * 32, trt.build, trt.deserialize,
+                                       profile=profile)
+    assert trt.builds == 2
+
+
 @pytest.mark.parametrize("damage", ["foreign", "raises"])
 def test_engine_cache_rebuilds_a_plan_it_cannot_load(tmp_path, damage):
     trt, onnx_path = FakeTensorRT(), tmp_path / "g.onnx"

@@ -48,12 +48,14 @@ class EngineCache:
         self.trt_version, self.gpu_name, self.precision = trt_version, gpu_name, precision
         self.built = 0  # plans built by this cache object (diagnostics, tests)
 
-    def key(self, onnx_sha256: str) -> str:
-        parts = [onnx_sha256, self.trt_version, self.gpu_name, self.precision]
+    def key(self, onnx_sha256: str, profile: str = "") -> str:
+        """`profile`: the optimisation profile's shapes; they come from the manifest, which an edit
+        (`tcvads bundle add-class`) changes while the graph stays the same."""
+        parts = [onnx_sha256, self.trt_version, self.gpu_name, self.precision] + ([profile] if profile else [])
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
-    def plan_path(self, graph: str, onnx_sha256: str) -> Path:
-        return self.folder / f"{graph}-{self.key(onnx_sha256)}.plan"
+    def plan_path(self, graph: str, onnx_sha256: str, profile: str = "") -> Path:
+        return self.folder / f"{graph}-{self.key(onnx_sha256, profile)}.plan"
 
     def load_or_build(
         self,
@@ -62,8 +64,9 @@ class EngineCache:
         onnx_sha256: str,
         build: Callable[[Path], bytes],
         deserialize: Callable[[bytes], Any],
+        profile: str = "",
     ) -> Any:
-        path = self.plan_path(graph, onnx_sha256)
+        path = self.plan_path(graph, onnx_sha256, profile)
         if path.is_file():
             engine = _try_deserialize(deserialize, path.read_bytes())
             if engine is not None:
@@ -175,6 +178,7 @@ class TensorRTBackend(Backend):
             engine = self._cache.load_or_build(
                 graph, self.bundle.path(graph), self.bundle.sha256(graph),
                 lambda path: self._build(graph, path), self._runtime.deserialize_cuda_engine,
+                profile=repr(profile_shapes(graph, self.bundle.manifest)),
             )
             shapes = {"input": {}, "output": {}}
             for i in range(engine.num_io_tensors):
