@@ -1,11 +1,13 @@
 """`tcvads demo`: the whole detector on an embedded default, in a few minutes on a CPU.
 
-1. generate a synthetic surveillance benchmark on the spot (``config/train/demo.yaml``'s
-   ``data.synth``) and train the stand-in CLIP on its train split's captions
-   (`tcvads pretrain-clip --benchmark`, ``DEMO_PRETRAIN`` steps): the frozen encoder the fine
-   stage stands on, since no pretrained CLIP can be downloaded here;
+1. with ``--standin`` only: generate the synthetic surveillance benchmark of
+   ``config/train/demo.yaml`` and train a stand-in CLIP on its train split's captions
+   (`tcvads pretrain-clip --benchmark`, ``DEMO_PRETRAIN`` steps), the frozen encoder the fine
+   stage then stands on (no pretrained CLIP can be downloaded here); without it the fine stage
+   stands on the small randomly initialised CLIP of the configuration, which cannot name
+   anything (docs/runtime.md, `tcvads demo`: the stand-in step costs more than the rest);
 2. train a small model on that benchmark (`tcvads train` with ``config/train/demo.yaml``, in
-   this process, the fine stage on the stand-in);
+   this process);
 3. export it to a bundle (`tcvads export`);
 4. synthesise a longer test video with one annotated anomaly (`tcvads synth`, another seed);
 5. run `tcvads detect` on it, printing the events as they happen, the fine stage's explanation
@@ -29,8 +31,10 @@ from tcvads_ros.config_files import config_file
 from tcvads_ros.errors import TcvadsError
 
 DEMO_CONFIG = "train/demo.yaml"  # under config/: what and how long the demo trains
-# The stand-in CLIP's training in the demo (tcvads pretrain-clip --steps 250 --batch-size 64)
+# The stand-in CLIP's training in `tcvads demo --standin` (tcvads pretrain-clip --steps 250
+# --batch-size 64), and the fine stage's epochs on it (validation mAP 26 where 3 gave 10).
 DEMO_PRETRAIN = {"steps": 250, "batch_size": 64}
+STANDIN_FINE = ["fine.optim.epochs=15"]
 # Same camera size and frame rate as the training videos, another seed, 20 s long.
 TEST_VIDEO = {"videos": 1, "seed": 50, "width": 128, "height": 96, "frames": 480, "fps": 24.0,
               "abnormal_share": 1.0, "test_share": 1.0}
@@ -40,6 +44,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="work folder (kept); default: a temporary folder")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     parser.add_argument("--backend", default="auto", help="inference backend for detect (default auto)")
+    parser.add_argument("--standin", action="store_true",
+                        help="first train a stand-in CLIP on the benchmark's captions and put the fine "
+                             "stage on it (several minutes more on a CPU; docs/runtime.md)")
 
 
 def _step(text: str) -> None:
@@ -64,16 +71,17 @@ def make_standin(run_dir: Path, clip_dir: Path) -> None:
           f"(balanced {100 * z['balanced_accuracy']:.0f} %, chance {100 * z['chance']:.0f} %)", flush=True)
 
 
-def train(run_dir: Path, clip_dir: Path) -> None:
-    """Train the demo's model into `run_dir` (`tcvads train --config config/train/demo.yaml`,
-    the fine stage on the stand-in CLIP in `clip_dir`)."""
+def train(run_dir: Path, clip_dir: Path | None = None) -> None:
+    """Train the demo's model into `run_dir` (`tcvads train --config config/train/demo.yaml`;
+    with `clip_dir`, the fine stage on the stand-in CLIP there)."""
     from tcvads_ros.training import standin_clip
     from tcvads_ros.training import train as trainer
 
     parser = argparse.ArgumentParser(prog="tcvads train")
     trainer.configure_parser(parser)
-    argv = ["--config", str(config_file(DEMO_CONFIG)), "--out", str(run_dir), "--no-progress",
-            *standin_clip.fine_overrides(clip_dir)]
+    argv = ["--config", str(config_file(DEMO_CONFIG)), "--out", str(run_dir), "--no-progress"]
+    if clip_dir is not None:
+        argv += [*standin_clip.fine_overrides(clip_dir), *STANDIN_FINE]
     print("tcvads train " + " ".join(argv), flush=True)
     with warnings.catch_warnings():  # library notes (random-init CLIP, tracer) are not the demo's
         warnings.simplefilter("ignore")
@@ -95,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     work = args.out or Path(tempfile.mkdtemp(prefix="tcvads-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     run_dir, bundle_dir, evidence = work / "run", work / "bundle", work / "evidence"
-    clip_dir = work / "clip"
+    clip_dir = work / "clip" if args.standin else None
     try:
         if (run_dir / "fine.safetensors").is_file():
             _step(f"1-2/5 training: re-using the finished run in {run_dir}")
@@ -103,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
             from tcvads_ros.training.standin_clip import WEIGHTS
 
-            if (clip_dir / WEIGHTS).is_file():
+            if clip_dir is None:
+                _step("1/5 stand-in CLIP: not trained (the fine stage stands on a random CLIP; --standin)")
+            elif (clip_dir / WEIGHTS).is_file():
                 _step(f"1/5 re-using the stand-in CLIP in {clip_dir}")
             else:
                 _step("1/5 a synthetic benchmark and a stand-in CLIP trained on its captions")
@@ -134,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"removed the work folder {work} (use --keep or --out DIR to keep the bundle, "
                   "events and heat maps)")
         else:
-            print(f"work folder: {work} (clip/ stand-in CLIP, run/ training run, bundle/, evidence/ heat "
-                  "maps and clips, events.jsonl)")
+            print(f"work folder: {work} (run/ training run, bundle/, evidence/ heat maps and clips, "
+                  f"events.jsonl{', clip/ stand-in CLIP' if clip_dir else ''})")
     return 0
 
 

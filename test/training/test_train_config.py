@@ -18,7 +18,7 @@ def test_extends_merges_section_by_section():
     assert demo.data.synth.videos == 192 and demo.data.synth.fps == smoke.data.synth.fps  # merged, not replaced
     assert demo.teacher.model["backbone"] == {"preset": "tiny", "input_size": 64}
     assert demo.teacher.model["rwkv_dim"] == smoke.teacher.model["rwkv_dim"]
-    assert demo.fine.model == smoke.fine.model and demo.fine.optim.epochs == 15
+    assert demo.fine.model == smoke.fine.model and demo.fine.optim.epochs == 3
     assert demo.fine.optim.lr == smoke.fine.optim.lr
 
 
