@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "config" / "train" / "synthetic.yaml"
+CONFIG = REPO / "config" / "train" / "synthetic-mil.yaml"
 MODELS = ("teacher", "student", "student_nokd", "ceiling")
 
 

@@ -10,7 +10,7 @@ neither video labels nor anomaly annotations are read, and the test videos are n
 file written is a torchvision state dict in safetensors, exactly what an ImageNet checkpoint
 would be, and the teacher reads it through the same loader.
 
-    tcvads pretrain-backbone --config config/train/synthetic.yaml --out runs/pretrain/backbone.safetensors
+    tcvads pretrain-backbone --config config/train/synthetic-mil.yaml --out runs/pretrain/backbone.safetensors
 """
 
 from __future__ import annotations
