@@ -32,8 +32,12 @@ ARGUMENTS = [
     ("backend", "auto", "inference backend", ["auto", "onnxruntime", "tensorrt", "torch"]),
     ("device", "cpu", "inference device: cpu, cuda or cuda:N", None),
     ("namespace", "", "namespace of both nodes and their topics (one per camera or robot)", None),
-    ("threshold_on", "-1.0", "score that starts an event; -1 = the bundle's calibrated threshold", None),
-    ("threshold_off", "-1.0", "score below which an event ends; -1 = derived from threshold_on", None),
+    ("threshold_on", "-1.0",
+     "score that starts an event; -1 = the site profile's, else the bundle's calibrated threshold", None),
+    ("threshold_off", "-1.0", "score below which an event ends; -1 = the site profile's, else derived "
+     "from threshold_on", None),
+    ("site_profile", "", "site profile JSON from `tcvads calibrate` for this camera and bundle "
+     "(coarse_node); empty = none", None),
     ("use_fine_stage", "true", "name and explain each event (fine stage)", ["true", "false"]),
     ("fine_in_process", "false",
      "run the fine stage inside coarse_node on its frame buffer instead of a separate fine_node",
@@ -56,6 +60,7 @@ def _nodes(context) -> list:
         "device": arg("device"),
         "threshold_on": ParameterValue(arg("threshold_on"), value_type=float),
         "threshold_off": ParameterValue(arg("threshold_off"), value_type=float),
+        "site_profile": ParameterValue(arg("site_profile"), value_type=str),
         "fine_stage_in_process": ParameterValue(
             PythonExpression(["'", arg("use_fine_stage"), "' == 'true' and '", arg("fine_in_process"), "' == 'true'"]),
             value_type=bool,

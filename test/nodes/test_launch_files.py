@@ -21,7 +21,8 @@ REPLAY = REPO / "launch" / "replay.launch.py"
 
 EDGE_ARGUMENTS = {
     "bundle", "image_topic", "compressed", "backend", "device", "namespace", "threshold_on",
-    "threshold_off", "use_fine_stage", "fine_in_process", "params_file", "respawn", "respawn_delay",
+    "threshold_off", "site_profile", "use_fine_stage", "fine_in_process", "params_file", "respawn",
+    "respawn_delay",
 }
 
 
@@ -72,6 +73,7 @@ def test_edge_declares_the_documented_arguments_with_sane_defaults():
     assert float(rows["threshold_on"][0]) == parameters.FROM_BUNDLE
     assert rows["backend"][2] == list(parameters.BY_NAME["backend"].choices)
     assert rows["image_topic"][0] == parameters.BY_NAME["image_topic"].default
+    assert rows["site_profile"][0] == parameters.BY_NAME["site_profile"].default  # none
 
 
 def test_edge_overrides_use_real_parameter_names_and_starts_both_nodes():
