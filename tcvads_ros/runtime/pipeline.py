@@ -240,13 +240,14 @@ class CoarseDetector:
                 events.append(event)
         return scored, events
 
-    def close(self) -> list[AnomalyEvent]:
-        """Score what is pending and end the open event (the source ended)."""
-        events = self._score()[1] if self._unscored and len(self.features) else []
+    def close(self) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+        """Score what is pending and end the open event (the source ended): the snippets scored
+        last and the events, as `process` returns them."""
+        scored, events = self._score() if self._unscored and len(self.features) else ([], [])
         headers = {s.frame.index: s.frame.header for s in self.snippets}
         for event in (ended := self.events.close()):
             event.source_header = headers.get(event.frame)  # its last scored frame, if still held
-        return events + ended
+        return scored, events + ended
 
 
 @dataclass
@@ -392,9 +393,9 @@ class TwoStagePipeline:
         clip_len = bundle.manifest.fine_clip_snippets
         pre_roll = None if cfg.pre_roll is None else min(clip_len, cfg.pre_roll)
         # In-process no network lies between the stages: no time-out, and the cache is bounded by
-        # the clip's length only (a clip is cut as soon as its last snippet is scored).
-        self.clips = ClipCollector(ClipCache(math.inf, max_frames=clip_len + 1), clip_len, pre_roll,
-                                   timeout_s=math.inf)
+        # the clip's length plus one scoring batch (a clip is cut at the batch that completes it).
+        self.clips = ClipCollector(ClipCache(math.inf, max_frames=clip_len + self.coarse.score_every),
+                                   clip_len, pre_roll, timeout_s=math.inf)
         self.fine = FineWorker(bundle, backend, self._explained, cfg.fine_queue) if cfg.fine else None
         self._store_lock = threading.Lock()
         self.explanations_written = 0
@@ -445,11 +446,11 @@ class TwoStagePipeline:
 
     def close(self, timeout: float | None = None) -> list[AnomalyEvent]:
         """End the stream: end the open event, explain a half-collected clip, wait for the worker."""
-        events = self.coarse.close()
+        scored, events = self.coarse.close()
         for event in events:
             self._record(event)
         if self.fine is not None:
-            self._collect([], events, flush=True)
+            self._collect(scored, events, flush=True)
             self.fine.close(timeout)
         return events
 

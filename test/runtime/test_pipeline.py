@@ -274,3 +274,18 @@ def test_resize_rgb():
     image = np.zeros((1080, 1920, 3), np.uint8)
     assert resize_rgb(image, (224, 224)).shape == (224, 224, 3)
     assert resize_rgb(image[:10, :10], (32, 40)).shape == (32, 40, 3)
+
+
+@pytest.mark.parametrize("score_every", [3, 4])
+def test_batched_scoring_keeps_the_clips_pre_roll(bundle, score_every):
+    """The QACM scoring several snippets at once must not push the pre-roll out of the clip."""
+    clips = {}
+    for every in (1, score_every):
+        explanations = []
+        pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), config(score_every=every),
+                                    on_explanation=explanations.append)
+        events = run(pipeline, frames(1000, bright=[(480, 1000)]))
+        start = next(e for e in events if e.kind == "start")
+        assert len(explanations) == 1
+        clips[every] = (start.start_frame, explanations[0].start_frame)
+    assert clips[score_every] == clips[1]  # same event start, same first frame of the clip
