@@ -167,8 +167,10 @@ def backup_path(bundle_dir: Path) -> Path:
 
 
 def open_bundle(path: str | Path) -> Bundle:
-    """Load (and verify) the bundle to edit, noticing an edit cut off in the middle of its swap."""
-    path = Path(path)
+    """Load (and verify) the bundle to edit, noticing an edit cut off in the middle of its swap.
+    A symbolic link (``current -> bundle-v3``) edits the folder it points to, and ``.`` the
+    folder itself: the swap renames the real folder, never the link."""
+    path = Path(path).resolve()
     backup = backup_path(path)
     if backup.is_dir():
         where = f"is at {backup}" if not path.exists() else f"may be at {backup}; compare the two"

@@ -46,6 +46,11 @@ class TextRows:
             self._state = run.load_model_state("fine")
         except DataError as exc:
             raise BundleError(f"{exc} (the fine stage's text side is read from its training run)") from exc
+        if not self._info.config.get("use_label", True):
+            raise BundleError(
+                f"{self.run_dir / 'fine.json'}: this fine stage's prompts carry no class label "
+                "(fine.model.use_label=false, a prompt ablation), so a new class would get the same "
+                "rows as every other; classes can be added only to a fine stage with labels (the default)")
         if self._info.config.get("class_ctx"):
             raise BundleError(
                 f"{self.run_dir / 'fine.json'}: this fine stage learned a context per class "

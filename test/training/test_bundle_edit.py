@@ -260,3 +260,14 @@ def test_show_lists_classes_and_edits(bundle_dir, capsys):
     edit("add-class", bundle_dir, "Climbing", "--prompt", "person climbing the fence")
     out = edit("show", bundle_dir, capsys=capsys).out
     assert "class Climbing  (prompt: person climbing the fence)" in out and '"command": "add-class"' in out
+
+
+def test_a_link_to_a_bundle_edits_the_folder_it_points_to(bundle_dir, tmp_path, monkeypatch):
+    link = tmp_path / "current"
+    link.symlink_to(bundle_dir, target_is_directory=True)
+    edit("add-class", link, "Climbing")
+    assert link.is_symlink() and link.resolve() == bundle_dir.resolve()  # still the link
+    assert "Climbing" in Bundle.load(bundle_dir).class_names
+    monkeypatch.chdir(bundle_dir)
+    edit("remove-class", ".", "Climbing")  # from inside the bundle
+    assert "Climbing" not in Bundle.load(bundle_dir).class_names
