@@ -34,9 +34,7 @@ from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.events import HYSTERESIS
 from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig, bundle_events
 from tcvads_ros.runtime.site_profile import SiteProfile, coarse_graph_hashes
-from tcvads_ros.runtime.sources import IMAGE_SUFFIXES, Source, open_source
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".ts"}
+from tcvads_ros.runtime.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Source, open_source
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

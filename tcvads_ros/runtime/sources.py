@@ -29,6 +29,8 @@ from tcvads_ros.runtime.image_convert import ImageConversionError, header_stamp,
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+# Video files a folder of recordings or a training list may hold (order: how training looks for them).
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".ts")
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 DEFAULT_FPS = 25.0
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from tcvads_ros.data import annotations as ann
 from tcvads_ros.errors import ConfigError, DataError
+from tcvads_ros.runtime.sources import VIDEO_SUFFIXES
 
 TRAIN_LENGTH = 256  # VadCLIP's visual_length
 TEST_CROP = {"ucf": 5, "xd": 0}  # the crop VadCLIP tests on
@@ -45,7 +46,7 @@ DATASETS = ("ucf", "xd")  # annotation formats; the synthetic benchmark uses "xd
 NORMAL = "Normal"
 # Label of normal test videos in VadCLIP's mAP ground truth (list/make_gt_mAP_{ucf,xd}.py).
 VADCLIP_NORMAL_LABEL = "A"
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv")
+VIDEO_EXTENSIONS = VIDEO_SUFFIXES  # runtime/sources.py: one list for training and the runtime
 
 _CROP = re.compile(r"^(?P<name>.+)__(?P<crop>\d+)$")
 
