@@ -1,4 +1,4 @@
-"""Overload: a fine stage made slow on purpose must not slow the coarse stage (issue 8).
+"""Overload: a fine stage made slow on purpose must not slow the coarse stage (docs/performance.md).
 
 ``python -m benchmarks.overload [--quick] [--delay S] [--json FILE]``
 

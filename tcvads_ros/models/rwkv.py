@@ -1,12 +1,12 @@
 """Enhanced RWKV (paper §IV.A, Exp. (8)-(9)): two TimeMix blocks, no ChannelMix.
 
-The paper's Exp. (8) ``T = σ(V·Kᵀ + R)`` is a loose sketch; following SPEC.md we implement the
+The paper's Exp. (8) ``T = σ(V·Kᵀ + R)`` is a loose sketch; following docs/models.md we implement the
 real RWKV-4 TimeMix:
 
 - token shift: ``x'_t = μ ⊙ x_t + (1 − μ) ⊙ x_{t−1}`` with learned per-channel μ for K, V and R;
 - bias-free projections ``k = W_k x'``, ``v = W_v x'``, ``r = W_r x'``;
 - per-channel decay ``w = −exp(time_decay)`` (log-decay per step) and bonus ``u = time_first``;
-- WKV (RWKV-4's, our reading of Exp. (8) per SPEC.md):
+- WKV (RWKV-4's, our reading of Exp. (8), docs/models.md):
   ``wkv_t = (Σ_{i<t} e^{(t−1−i)w + k_i} v_i + e^{u + k_t} v_t) /
   (Σ_{i<t} e^{(t−1−i)w + k_i} + e^{u + k_t})``, evaluated in a numerically stable form (every
   sum kept relative to a detached reference exponent, as RWKV-4's running maximum), so keys of

@@ -70,7 +70,9 @@ def fine_data(cfg: TrainConfig, model: torch.nn.Module, lists: experiment.Lists,
         weights = f"random{cfg.seed}"
         if model.cfg.checkpoint:
             path = Path(model.cfg.checkpoint)
-            weights = f"{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+            with path.open("rb") as f:  # in chunks: a ViT-B/16 checkpoint is ~600 MB
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            weights = f"{path.stem}-{digest[:12]}"
         name = f"{Path(model.cfg.clip_model).name}_{weights}"
         tag = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
         train_list, test_list = experiment.cached_features(

@@ -65,8 +65,8 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 2 or self.lr <= 0 or not 0 <= self.abnormal_share <= 1:
-            raise ConfigError("pretrain-clip: need --steps >= 1, --batch-size >= 2, --lr > 0 and "
-                              "--abnormal-share in [0, 1]")
+            raise ConfigError("pretrain-clip: need --steps >= 1, --batch-size >= 2, --lr > 0 and an "
+                              "abnormal share of each batch in [0, 1]")
 
 
 # --------------------------------------------------------------------------- data

@@ -1,4 +1,4 @@
-"""The benchmark and soak scripts run end to end and report what the issues promise.
+"""The benchmark and soak scripts run end to end and report what docs/performance.md promises.
 
 `python -m benchmarks.run --quick` must write every figure with its statistics (values are
 not checked: they depend on the machine), and `python -m benchmarks.soak --seconds 30` must finish with
