@@ -53,8 +53,7 @@ def score_source(detector: CoarseDetector, frames: Iterable[Frame], name: str, f
             rows[snippet.frame.index] = (snippet.score, snippet.frame.stamp)
         if on_frame is not None:
             on_frame()
-    detector.close()  # scores what a stride > 1 left pending
-    for snippet in detector.snippets:
+    for snippet in detector.close()[0]:  # what a stride > 1 left pending
         if math.isfinite(snippet.score):
             rows.setdefault(snippet.frame.index, (snippet.score, snippet.frame.stamp))
     index = np.array(sorted(rows), dtype=np.int64)
