@@ -65,6 +65,9 @@ setup(
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
         # open_clip configs the training configs name (fine.model.clip_model: local-dir:clip-tiny)
         *((f"share/{PACKAGE}/{d}", glob(f"{d}/*.json")) for d in sorted(glob("config/train/clip-*"))),
+        # the stand-in CLIP `tcvads demo` stands on (tcvads pretrain-clip models/clip-standin)
+        (f"share/{PACKAGE}/models/clip-standin", [f for f in sorted(glob("models/clip-standin/*"))
+                                                  if not f.endswith(".partial")]),
     ],
     install_requires=RUNTIME,
     extras_require={

@@ -1,14 +1,15 @@
 #!/usr/bin/env python
 """Does the fine stage name anomalies? Its variants on held-out synthetic test videos.
 
-    python -m benchmarks.fine_ablation --out runs/fine-ablation [--standin DIR] [--threads 1]
+    python -m benchmarks.fine_ablation --out runs/fine-ablation [--standin DIR] [--threads 2]
 
 On the test split of ``config/train/synthetic.yaml``'s benchmark (or ``--config``), with the fine
 stage trained on its train split (`tcvads train --stage fine`), for:
 
 - (a) a randomly initialised frozen CLIP (the stand-in's architecture, no weights) + the full
   fine stage;
-- (b) the stand-in CLIP (`tcvads pretrain-clip`, made on a benchmark of its own seed) zero-shot:
+- (b) the stand-in CLIP (`tcvads pretrain-clip`, made on scenes of its own seed; by default the
+  one the project ships, ``models/clip-standin``) zero-shot:
   "a photo of {class}" prompts against each snippet's image feature, no training at all;
 - (c) the stand-in + the full TCVADS fine stage (learned context + label + retrieved captions);
 - (d) paper Table VIII's variants of (c): the learnable prompt alone (a context per class, no
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="training config whose data and fine sections are used (default "
                              "config/train/synthetic.yaml)")
     parser.add_argument("--standin", type=Path, default=None,
-                        help="a `tcvads pretrain-clip` folder (default: made into OUT/standin)")
+                        help="a `tcvads pretrain-clip` folder (default: the shipped models/clip-standin)")
     parser.add_argument("--only", nargs="*", default=None, help="variants to run (default all)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true")
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = not args.no_progress
     args.out.mkdir(parents=True, exist_ok=True)
     config = args.config or config_file("train/synthetic.yaml")
-    standin = args.standin or args.out / "standin"
+    standin = args.standin or standin_clip.shipped_standin()
     if not (standin / standin_clip.WEIGHTS).is_file():
         standin_clip.pretrain(standin, progress=progress, threads=args.threads)
     base = [f"data.cache_dir={(args.out / 'cache').resolve()}", "device=cpu", *args.overrides]

@@ -1,16 +1,13 @@
 """`tcvads demo`: the whole detector on an embedded default, in a few minutes on a CPU.
 
-1. with ``--standin`` only: generate the synthetic surveillance benchmark of
-   ``config/train/demo.yaml`` and train a stand-in CLIP on its train split's captions
-   (`tcvads pretrain-clip --benchmark`, ``DEMO_PRETRAIN`` steps), the frozen encoder the fine
-   stage then stands on (no pretrained CLIP can be downloaded here); without it the fine stage
-   stands on the small randomly initialised CLIP of the configuration, which cannot name
-   anything (docs/runtime.md, `tcvads demo`: the stand-in step costs more than the rest);
-2. train a small model on that benchmark (`tcvads train` with ``config/train/demo.yaml``, in
-   this process);
-3. export it to a bundle (`tcvads export`);
-4. synthesise a longer test video with one annotated anomaly (`tcvads synth`, another seed);
-5. run `tcvads detect` on it, printing the events as they happen, the fine stage's explanation
+1. generate the synthetic surveillance benchmark of ``config/train/demo.yaml`` and train a small
+   model on it (`tcvads train`, in this process); its fine stage stands on the stand-in CLIP the
+   project ships (``models/clip-standin``, made by `tcvads pretrain-clip`: no pretrained CLIP
+   can be downloaded here);
+2. export it to a bundle (`tcvads export`);
+3. synthesise a longer test video with one annotated anomaly (`tcvads synth`, another seed,
+   cameras the model has not seen);
+4. run `tcvads detect` on it, printing the events as they happen, the fine stage's explanation
    and where the heat map is, then the ground truth next to what was detected.
 
 It needs the ``train`` extra (torch) and runs from a checkout or from an installed package
@@ -31,11 +28,8 @@ from tcvads_ros.config_files import config_file
 from tcvads_ros.errors import TcvadsError
 
 DEMO_CONFIG = "train/demo.yaml"  # under config/: what and how long the demo trains
-# The stand-in CLIP's training in `tcvads demo --standin` (tcvads pretrain-clip --steps 250
-# --batch-size 64), and the fine stage's epochs on it (validation mAP 26 where 3 gave 10).
-DEMO_PRETRAIN = {"steps": 250, "batch_size": 64}
-STANDIN_FINE = ["fine.optim.epochs=15"]
-# Same camera size and frame rate as the training videos, another seed, 20 s long.
+# Same camera size and frame rate as the training videos, another seed (so cameras and scenes
+# neither the demo's model nor the stand-in CLIP has seen), 20 s long.
 TEST_VIDEO = {"videos": 1, "seed": 50, "width": 128, "height": 96, "frames": 480, "fps": 24.0,
               "abnormal_share": 1.0, "test_share": 1.0}
 
@@ -44,46 +38,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="work folder (kept); default: a temporary folder")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     parser.add_argument("--backend", default="auto", help="inference backend for detect (default auto)")
-    parser.add_argument("--standin", action="store_true",
-                        help="first train a stand-in CLIP on the benchmark's captions and put the fine "
-                             "stage on it (several minutes more on a CPU; docs/runtime.md)")
 
 
 def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def make_standin(run_dir: Path, clip_dir: Path) -> None:
-    """The demo's benchmark (into the run's cache, where training finds it) and the stand-in
-    CLIP trained on its train split (`tcvads pretrain-clip --benchmark`)."""
-    from tcvads_ros.training import experiment, standin_clip
-    from tcvads_ros.training.train_config import load_config
-
-    data = load_config(config_file(DEMO_CONFIG)).data
-    bench = experiment.prepare_synthetic(data, run_dir / "cache" / "synthetic", progress=False)
-    print(f"tcvads pretrain-clip {clip_dir} --benchmark {bench} --steps {DEMO_PRETRAIN['steps']} "
-          f"--batch-size {DEMO_PRETRAIN['batch_size']}", flush=True)
-    report = standin_clip.pretrain(clip_dir, benchmark=bench, cfg=standin_clip.PretrainConfig(**DEMO_PRETRAIN),
-                                   progress=False)
-    z = report["zero_shot"]
-    print(f"stand-in CLIP: {report['train_pairs']} (frame, caption) pairs, {report['train_seconds']:.0f} s; "
-          f"zero-shot on the held-out frames {100 * z['accuracy']:.0f} % "
-          f"(balanced {100 * z['balanced_accuracy']:.0f} %, chance {100 * z['chance']:.0f} %)", flush=True)
-
-
-def train(run_dir: Path, clip_dir: Path | None = None) -> None:
-    """Train the demo's model into `run_dir` (`tcvads train --config config/train/demo.yaml`;
-    with `clip_dir`, the fine stage on the stand-in CLIP there)."""
-    from tcvads_ros.training import standin_clip
+def train(run_dir: Path) -> None:
+    """Train the demo's model into `run_dir` (`tcvads train --config config/train/demo.yaml`)."""
     from tcvads_ros.training import train as trainer
 
     parser = argparse.ArgumentParser(prog="tcvads train")
     trainer.configure_parser(parser)
     argv = ["--config", str(config_file(DEMO_CONFIG)), "--out", str(run_dir), "--no-progress"]
-    if clip_dir is not None:
-        argv += [*standin_clip.fine_overrides(clip_dir), *STANDIN_FINE]
     print("tcvads train " + " ".join(argv), flush=True)
-    with warnings.catch_warnings():  # library notes (random-init CLIP, tracer) are not the demo's
+    with warnings.catch_warnings():  # library notes (tracer) are not the demo's
         warnings.simplefilter("ignore")
         trainer.train(parser.parse_args(argv))
 
@@ -103,34 +72,24 @@ def run(args: argparse.Namespace) -> int:
     work = args.out or Path(tempfile.mkdtemp(prefix="tcvads-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     run_dir, bundle_dir, evidence = work / "run", work / "bundle", work / "evidence"
-    clip_dir = work / "clip" if args.standin else None
     try:
         if (run_dir / "fine.safetensors").is_file():
-            _step(f"1-2/5 training: re-using the finished run in {run_dir}")
+            _step(f"1/4 training: re-using the finished run in {run_dir}")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
-            from tcvads_ros.training.standin_clip import WEIGHTS
-
-            if clip_dir is None:
-                _step("1/5 stand-in CLIP: not trained (the fine stage stands on a random CLIP; --standin)")
-            elif (clip_dir / WEIGHTS).is_file():
-                _step(f"1/5 re-using the stand-in CLIP in {clip_dir}")
-            else:
-                _step("1/5 a synthetic benchmark and a stand-in CLIP trained on its captions")
-                make_standin(run_dir, clip_dir)
-            _step("2/5 training a small model on the benchmark (a few minutes on a CPU)")
-            train(run_dir, clip_dir)
-        _step("3/5 exporting the model bundle")
+            _step("1/4 training a small model on a synthetic benchmark (a few minutes on a CPU)")
+            train(run_dir)
+        _step("2/4 exporting the model bundle")
         if tcvads(["export", str(run_dir), "--out", str(bundle_dir), "--overwrite"]) != 0:
             raise TcvadsError("export failed; see the message above")
-        _step("4/5 synthesising a test video with a known anomaly")
+        _step("3/4 synthesising a test video with a known anomaly")
         video, truth = synth_test_video(work / "test")
         names = json.loads((work / "test" / "meta.json").read_text())["class_codes"]
         fps = TEST_VIDEO["fps"]
         for seg in truth:
             print(f"ground truth: {names.get(seg.label, seg.label)} frames {seg.start}-{seg.end} "
                   f"({seg.start / fps:.1f}-{seg.end / fps:.1f} s) in {video.name}")
-        _step("5/5 tcvads detect")
+        _step("4/4 tcvads detect")
         events_path = work / "events.jsonl"
         code = tcvads(["detect", str(video), "--bundle", str(bundle_dir), "--backend", args.backend,
                        "--events", str(events_path), "--evidence", str(evidence)])
@@ -145,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                   "events and heat maps)")
         else:
             print(f"work folder: {work} (run/ training run, bundle/, evidence/ heat maps and clips, "
-                  f"events.jsonl{', clip/ stand-in CLIP' if clip_dir else ''})")
+                  "events.jsonl)")
     return 0
 
 

@@ -42,11 +42,11 @@ def test_test_video_has_the_annotated_anomaly(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_demo_trains_a_model_that_finds_the_known_anomaly(tmp_path):
-    """The README's first command for real (about 2 minutes on two free cores), as
+    """The README's first command for real (about 4 minutes on two free cores), as
     scripts/demo.sh runs it: `tcvads demo` in its own process with two threads, the count its
     figures were measured with (this process runs torch on one). The small model it trains
-    must put an event on the test video's annotated anomaly, near its start and end, with a
-    category from the fine stage."""
+    must put an event on the test video's annotated anomaly, near its start and end, and its
+    fine stage (on the shipped stand-in CLIP) must name it."""
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
     tcvads = Path(sys.executable).with_name("tcvads")
     proc = subprocess.run([str(tcvads), "demo", "--out", str(tmp_path), "--backend", "onnxruntime"],
@@ -69,5 +69,4 @@ def test_demo_trains_a_model_that_finds_the_known_anomaly(tmp_path):
     names = json.loads((tmp_path / "test" / "meta.json").read_text())["class_codes"].values()
     assert explanation["category"] in names
     assert set(explanation["class_scores"]) == set(names)
-    if explanation["category"] != "Riot":  # the target; missed so far (docs/results.md, `tcvads demo`)
-        pytest.xfail(f"the fine stage named the riot {explanation['category']!r}")
+    assert explanation["category"] == "Riot", explanation["class_scores"]

@@ -43,7 +43,9 @@ def test_wheel_installs_the_ament_layout(wheel):
                  "share/tcvads_ros/config/captions.yaml",
                  "share/tcvads_ros/config/train/smoke.yaml",
                  "share/tcvads_ros/config/train/demo.yaml",
-                 "share/tcvads_ros/config/train/clip-tiny/open_clip_config.json"):
+                 "share/tcvads_ros/config/train/clip-tiny/open_clip_config.json",
+                 "share/tcvads_ros/models/clip-standin/open_clip_config.json",
+                 "share/tcvads_ros/models/clip-standin/open_clip_model.safetensors"):
         assert f"{data}/data/{path}" in names, f"{path} missing from the installed tree"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     parser = configparser.ConfigParser()
@@ -94,7 +96,12 @@ def test_demo_and_training_run_from_a_wheel_outside_the_checkout(wheel, tmp_path
     assert Path(package).is_relative_to(venv) and Path(config).is_relative_to(venv), where
     assert "re-using the finished run" in run("tcvads", "demo", "--out", "demo", "--backend", "onnxruntime")
     assert (outside / "demo" / "events.jsonl").is_file()
-    # what the demo's training step reads: the installed configs, clip-tiny and the caption bank
+    # what the demo's training step reads: the installed configs, the shipped stand-in CLIP,
+    # clip-tiny and the caption bank
+    standin = run("python", "-c", "from tcvads_ros.config_files import config_file as c; "
+                                  "from tcvads_ros.training.train_config import load_config as l; "
+                                  "print(l(c('train/demo.yaml')).fine.model['checkpoint'])").strip()
+    assert Path(standin).is_relative_to(venv) and Path(standin).is_file(), standin
     smoke = Path(config).with_name("smoke.yaml")
     run("tcvads", "train", "--config", str(smoke), "--out", "run", "--stage", "fine", "--no-progress",
         "data.synth.videos=6", "data.synth.frames=48", "fine.optim.epochs=1")

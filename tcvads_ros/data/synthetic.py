@@ -40,7 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -835,15 +835,21 @@ def write_captions(path: Path, plans: list[VideoPlan], cfg: SynthConfig) -> None
                                     "frame": s * SNIPPET_FRAMES, "caption": text}) + "\n")
 
 
-def render_frames(plan: VideoPlan, cfg: SynthConfig, anomalies: bool = True) -> Iterator[np.ndarray]:
+def render_frames(plan: VideoPlan, cfg: SynthConfig, anomalies: bool = True,
+                  only: Collection[int] | None = None) -> Iterator[np.ndarray]:
     """Yield the video's frames, RGB uint8 (H, W, 3).
 
     With ``anomalies=False`` the episode layers are left out and nothing else changes: each
-    layer and the sensor noise draw from their own random stream.
+    layer and the sensor noise draw from their own random stream. With ``only``, just those
+    frame numbers are drawn and yielded (in order), pixel-identical to the full rendering.
     """
     cam, scene, episodes = _layers(plan, cfg, anomalies)
     noise = _rng(cfg.seed, _NOISE, plan.index)
+    shape = (cfg.height, cfg.width, 3)
     for t in range(cfg.frames):
+        if only is not None and t not in only:
+            noise.standard_normal(shape, dtype=np.float32)  # keep the noise stream in step
+            continue
         img = cam.background.copy()
         for actor in scene:
             actor.draw(img, t)

@@ -115,6 +115,58 @@ def pretrain(frames: np.ndarray, width_mult: float, mean, std, cfg: PretrainConf
     return model.eval(), losses
 
 
+def clip_targets(frames: np.ndarray, clip_dir: Path) -> torch.Tensor:
+    """The stand-in CLIP's normalised image embedding of every frame, (S, K, D)."""
+    from tcvads_ros.runtime.pipeline import resize_rgb
+    from tcvads_ros.training.standin_clip import load_standin
+
+    clip = load_standin(clip_dir)
+    size = clip.visual.image_size
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    pre = FramePreprocess(clip.visual.preprocess_cfg["mean"], clip.visual.preprocess_cfg["std"])
+    flat = frames.reshape(-1, *frames.shape[2:])
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(flat), 256):
+            batch = np.stack([resize_rgb(f, size) for f in flat[i:i + 256]])
+            out.append(F.normalize(clip.encode_image(pre(torch.from_numpy(batch))), dim=-1))
+    return torch.cat(out).reshape(*frames.shape[:2], -1)
+
+
+def distill_clip(frames: np.ndarray, width_mult: float, mean, std, clip_dir: Path, cfg: PretrainConfig,
+                 progress: bool = True) -> tuple[nn.Module, list[float]]:
+    """A torchvision MobileNetV2 whose pooled features, through a linear head, regress the stand-in
+    CLIP's image embedding of the same frame (cosine loss): the CLIP's image knowledge, which it
+    learned from captions, moved into the backbone on unlabelled frames."""
+    seed_everything(cfg.seed)
+    targets = clip_targets(frames, clip_dir)
+    model = mobilenet_v2(weights=None, width_mult=width_mult)
+    head = nn.Linear(model.last_channel, targets.shape[-1])
+    params = list(model.features.parameters()) + list(head.parameters())
+    optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optim, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    preprocess = FramePreprocess(mean, std)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    data = torch.from_numpy(frames)
+    s, k = data.shape[:2]
+    losses = []
+    model.train()
+    for _ in progress_bar(range(cfg.steps), desc="distil CLIP", show=progress):
+        idx = torch.randint(s, (cfg.batch_size,), generator=generator)
+        which = torch.randint(k, (cfg.batch_size,), generator=generator)
+        predicted = F.normalize(head(model.features(preprocess(data[idx, which])).mean(dim=(2, 3))), dim=-1)
+        loss = 1 - (predicted * targets[idx, which]).sum(-1).mean()
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+    with torch.no_grad():
+        batches = (preprocess(data[i:i + 64, 0]) for i in range(0, s, 64))
+        update_bn(batches, model.features)
+    return model.eval(), losses
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True,
                         help="training config: its data and teacher.model.backbone (width, input size)")
@@ -123,6 +175,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=PretrainConfig.steps)
     parser.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
     parser.add_argument("--seed", type=int, default=PretrainConfig.seed)
+    parser.add_argument("--distill-clip", type=Path, default=None, metavar="DIR",
+                        help="instead of SimCLR, regress the image embedding of this stand-in CLIP "
+                             "folder (tcvads pretrain-clip; e.g. models/clip-standin)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
 
@@ -143,15 +198,22 @@ def run(args: argparse.Namespace) -> int:
     train_list, _ = experiment.cached_frames(lists, cache, backbone.input_size, progress, per_snippet)
     cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     started = time.perf_counter()
-    model, losses = pretrain(snippet_frames(train_list), backbone.width_mult, backbone.mean, backbone.std,
-                             cfg, progress)
+    if args.distill_clip is not None:
+        model, losses = distill_clip(snippet_frames(train_list), backbone.width_mult, backbone.mean, backbone.std,
+                                     args.distill_clip, cfg, progress)
+    else:
+        model, losses = pretrain(snippet_frames(train_list), backbone.width_mult, backbone.mean, backbone.std,
+                                 cfg, progress)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(args.out))
-    report = {"config": asdict(cfg), "width_mult": backbone.width_mult, "input_size": backbone.input_size,
+    report = {"objective": "distill-clip" if args.distill_clip else "simclr",
+              "clip": str(args.distill_clip) if args.distill_clip else None,
+              "config": asdict(cfg), "width_mult": backbone.width_mult, "input_size": backbone.input_size,
               "frames": train_list.as_posix(), "loss_first": float(np.mean(losses[:20])),
               "loss_last": float(np.mean(losses[-20:])), "seconds": round(time.perf_counter() - started, 1)}
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} (NT-Xent {report['loss_first']:.3f} -> {report['loss_last']:.3f}, "
+    loss = "1 - cosine" if args.distill_clip else "NT-Xent"
+    print(f"wrote {args.out} ({loss} {report['loss_first']:.3f} -> {report['loss_last']:.3f}, "
           f"{report['seconds']} s)")
     return 0
 

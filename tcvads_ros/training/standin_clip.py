@@ -4,32 +4,42 @@ The fine stage (paper §IV.B) stands on a frozen, pretrained CLIP. No CLIP weigh
 downloaded where this project is built, and a randomly initialised CLIP gives the fine stage
 nothing to stand on, so this command makes a stand-in the way CLIP itself was made, at toy scale:
 
-1. a synthetic benchmark (`tcvads synth`, its own seed and cameras; or ``--benchmark DIR``, an
-   existing one) whose ``captions.jsonl`` says what every snippet shows (docs/synthetic.md);
-2. (frame, caption) pairs from its **train** split only: each snippet's first frame, decoded
-   from the video file at the CLIP's input size exactly as the fine stage reads it
-   (`data.sample_snippet_frames`), with its caption; abnormal snippets are drawn as often as
-   normal ones (they are a minority of the frames);
+1. (frame, caption) pairs of synthetic scenes (`tcvads synth`'s generator and its captions,
+   docs/synthetic.md): by default drawn in memory from many short videos of many cameras of a
+   seed of their own (``DEFAULT_SYNTH``; only each snippet's first frame is drawn, pixel for pixel
+   the frame the video file would hold, resized with the detector's own resize), or from an
+   existing benchmark folder (``--benchmark DIR``: its ``captions.jsonl`` and the videos'
+   frames decoded as the fine stage reads them). Variety is what a small CLIP needs to recognise
+   a riot on a camera it has not seen: trained on 240 videos of 16 cameras it named riot frames
+   of a new camera "Shooting"; on 1200 videos of 64 cameras, "Riot" (docs/results.md);
+2. only the **train** split's pairs train; abnormal snippets are drawn as often as normal ones
+   (they are a minority of the frames);
 3. an open_clip model built from an ordinary ``open_clip_config.json``
    (``config/train/clip-standin`` by default), trained with open_clip's own contrastive loss
    (`open_clip.loss.ClipLoss`, symmetric InfoNCE with the learned logit scale), AdamW, cosine
    schedule with warm-up, seeded;
 4. saved as an ordinary open_clip folder: ``open_clip_config.json`` +
-   ``open_clip_model.safetensors``. The fine stage loads it like downloaded weights
+   ``open_clip_model.safetensors`` (float16, as CLIP's released weights; everything measured
+   below is measured on the rounded weights). The fine stage loads it like downloaded weights
    (``fine.model.clip_model=local-dir:OUT fine.model.checkpoint=OUT/open_clip_model.safetensors``)
    and freezes it; nothing downstream knows the difference;
-5. a zero-shot check on the benchmark's **test** split: each snippet's first frame against the
-   prompts "a photo of {class}" for the XD-Violence classes (CLIP's own protocol), written to
-   ``standin.json`` (accuracy, balanced accuracy, per-class recall, training time) and a
-   confusion matrix ``zero_shot_confusion.png``.
+5. a zero-shot check on the **test** split: each snippet's first frame against the prompts
+   "a photo of {class}" for the XD-Violence classes (CLIP's own protocol), written to
+   ``standin.json`` (accuracy, balanced accuracy, per-class recall, training time, the recipe
+   and the weights' sha256) and a confusion matrix ``zero_shot_confusion.png``.
+
+The project ships the stand-in this command makes with its defaults in ``models/clip-standin``
+(`shipped_standin`); ``tcvads pretrain-clip models/clip-standin --overwrite`` remakes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -37,25 +47,32 @@ from pathlib import Path
 
 import numpy as np
 
-from tcvads_ros.config_files import config_file
+from tcvads_ros.config_files import config_file, shipped_dir
 from tcvads_ros.data import annotations as ann
-from tcvads_ros.data.synthetic import CAPTIONS_FILE, SynthConfig
+from tcvads_ros.data.synthetic import (
+    CAPTIONS_FILE,
+    SynthConfig,
+    VideoPlan,
+    plan_benchmark,
+    render_frames,
+    snippet_captions,
+)
 from tcvads_ros.errors import ConfigError, DataError
 
 MODEL_CONFIG = "open_clip_config.json"
 WEIGHTS = "open_clip_model.safetensors"  # open_clip's preferred name in a local-dir folder
 REPORT = "standin.json"
 PROMPT = "a photo of {}"  # CLIP's zero-shot prompt
-# The benchmark the stand-in learns from when none is given: its own seed (the fine stage's
-# benchmarks use others), more cameras than the default so it meets many backgrounds, and more
-# abnormal videos (anomalies cover a minority of an abnormal video's frames).
-DEFAULT_SYNTH = SynthConfig(videos=240, seed=7, width=128, height=96, frames=192, fps=24.0,
-                            abnormal_share=0.7, test_share=0.15, cameras=16)
+# The scenes the stand-in learns from when no benchmark is given: a seed of their own (the fine
+# stage's benchmarks use others), many cameras so that it meets many backgrounds, and more
+# abnormal videos (anomalies cover a minority of an abnormal video's frames). Drawn in memory.
+DEFAULT_SYNTH = SynthConfig(videos=1200, seed=7, width=128, height=96, frames=192, fps=24.0,
+                            abnormal_share=0.7, test_share=0.1, cameras=64)
 
 
 @dataclass
 class PretrainConfig:
-    steps: int = 400
+    steps: int = 800
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.1
@@ -122,18 +139,57 @@ def load_split(root: Path, split: str, size: int, captions: dict | None, progres
     return np.stack(frames), texts, classes
 
 
-def prepare_benchmark(out_dir: Path, benchmark: Path | None, synth: SynthConfig, progress: bool) -> Path:
-    """The benchmark folder: the given one, or `synth` generated into OUT_DIR/benchmark (kept and
-    re-used when the same)."""
-    if benchmark is not None:
-        for needed in ("train.csv", "test.csv", CAPTIONS_FILE):
-            if not (benchmark / needed).is_file():
-                raise DataError(f"{benchmark / needed}: not found; --benchmark must be a `tcvads synth` folder")
-        return benchmark
-    from tcvads_ros.training.experiment import prepare_synthetic
-    from tcvads_ros.training.train_config import DataConfig
+def check_benchmark(benchmark: Path) -> Path:
+    """An existing `tcvads synth` folder with its lists and captions, or a DataError."""
+    for needed in ("train.csv", "test.csv", CAPTIONS_FILE):
+        if not (benchmark / needed).is_file():
+            raise DataError(f"{benchmark / needed}: not found; --benchmark must be a `tcvads synth` folder")
+    return benchmark
 
-    return prepare_synthetic(DataConfig(kind="synthetic", synth=synth), out_dir / "benchmark", progress)
+
+def _render_pairs(plan: VideoPlan, synth: SynthConfig, size: int):
+    """One video's snippet first frames at `size`, their captions and class names."""
+    from tcvads_ros.runtime.pipeline import resize_rgb
+
+    first = range(0, synth.frames - ann.SNIPPET_FRAMES + 1, ann.SNIPPET_FRAMES)
+    frames = [resize_rgb(f, (size, size)) for f in render_frames(plan, synth, only=set(first))]
+    return np.stack(frames), snippet_captions(plan, synth), snippet_classes(list(plan.episodes), len(frames))
+
+
+def render_split(synth: SynthConfig, split: str, size: int, workers: int, progress: bool):
+    """Like `load_split`, drawn in memory: (N, size, size, 3) uint8 frames, captions, classes of
+    the snippets of `synth`'s videos in `split` (no video files are written)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+    from multiprocessing import get_context
+
+    from tcvads_ros.progress import progress_bar
+
+    plans = [p for p in plan_benchmark(synth) if p.split == split]
+    if not plans:
+        raise ConfigError(f"pretrain-clip: the generated scenes have no {split} videos (videos, test_share)")
+    draw = partial(_render_pairs, synth=synth, size=size)
+    results = []
+    # spawned workers: this process may hold torch's thread pools, which do not survive a fork
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else _Inline() as pool:
+        for item in progress_bar(pool.map(draw, plans, chunksize=8), total=len(plans),
+                                 desc=f"scenes ({split})", show=progress, leave=False):
+            results.append(item)
+    return (np.concatenate([r[0] for r in results]), [t for r in results for t in r[1]],
+            [c for r in results for c in r[2]])
+
+
+class _Inline:
+    """`ProcessPoolExecutor`'s map in this process (one worker)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def map(self, fn, items, chunksize=1):
+        return map(fn, items)
 
 
 # --------------------------------------------------------------------------- training
@@ -257,7 +313,7 @@ def plot_confusion(result: dict, path: Path) -> None:
 
 def pretrain(out_dir: Path, *, benchmark: Path | None = None, synth: SynthConfig = DEFAULT_SYNTH,
              model_dir: Path | None = None, cfg: PretrainConfig | None = None, progress: bool = True,
-             threads: int | None = None) -> dict:
+             threads: int | None = None, overwrite: bool = False) -> dict:
     """Make the stand-in CLIP in `out_dir` (module docstring); returns the report."""
     import torch
     from safetensors.torch import save_file
@@ -266,35 +322,78 @@ def pretrain(out_dir: Path, *, benchmark: Path | None = None, synth: SynthConfig
 
     cfg = cfg or PretrainConfig()
     model_dir = model_dir or config_file("train/clip-standin")
+    if (out_dir / WEIGHTS).exists() and not overwrite:
+        raise ConfigError(f"{out_dir / WEIGHTS}: exists; pass --overwrite to replace the stand-in there")
+    if benchmark is not None:
+        check_benchmark(benchmark)
     if threads:
         torch.set_num_threads(threads)
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    root = prepare_benchmark(out_dir, benchmark, synth, progress)
     seed_everything(cfg.seed)
     model, tokenizer = build_model(model_dir)
     size = model.visual.image_size
     size = size if isinstance(size, int) else size[0]
-    frames, texts, classes = load_split(root, "train", size, read_captions(root), progress)
-    test_frames, _, test_classes = load_split(root, "test", size, None, progress)
+    if benchmark is not None:
+        frames, texts, classes = load_split(benchmark, "train", size, read_captions(benchmark), progress)
+        test_frames, _, test_classes = load_split(benchmark, "test", size, None, progress)
+        source = {"benchmark": str(benchmark)}
+    else:
+        workers = threads or os.cpu_count() or 1
+        frames, texts, classes = render_split(synth, "train", size, workers, progress)
+        test_frames, _, test_classes = render_split(synth, "test", size, workers, progress)
+        source = {"synth": asdict(synth)}
     prepared = time.perf_counter()
     history = train_clip(model, tokenizer, frames, texts, classes, cfg, progress)
     trained = time.perf_counter()
+    with torch.no_grad():  # stored as float16: measure what is stored
+        for value in model.state_dict().values():
+            if value.is_floating_point():
+                value.copy_(value.half())
     result = zero_shot(model, tokenizer, test_frames, test_classes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() else v).detach().contiguous() for k, v in model.state_dict().items()}
+    partial = out_dir / (WEIGHTS + ".partial")
+    save_file(state, str(partial))
+    os.chmod(partial, 0o644)
+    os.replace(partial, out_dir / WEIGHTS)  # a stopped run leaves the old weights, not half a file
     shutil.copyfile(model_dir / MODEL_CONFIG, out_dir / MODEL_CONFIG)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out_dir / WEIGHTS))
     report = {
-        "benchmark": str(root), "train_pairs": len(texts), "distinct_captions": len(set(texts)),
+        **source, "train_pairs": len(texts), "distinct_captions": len(set(texts)),
         "train_abnormal_pairs": int(sum(c != "Normal" for c in classes)),
         "config": asdict(cfg), "model_config": json.loads((model_dir / MODEL_CONFIG).read_text()),
-        "threads": torch.get_num_threads(), "data_seconds": round(prepared - started, 1),
-        "train_seconds": round(trained - prepared, 1), "loss_first": history[0], "loss_last": history[-1],
+        "weights_sha256": sha256_file(out_dir / WEIGHTS), "dtype": "float16",
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "data_seconds": round(prepared - started, 1), "train_seconds": round(trained - prepared, 1),
+        "loss_first": history[0], "loss_last": history[-1],
         "loss_last_50_mean": float(np.mean(history[-50:])), "zero_shot": result,
     }
     (out_dir / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     plot_confusion(result, out_dir / "zero_shot_confusion.png")
     return report
+
+
+def load_standin(folder: Path):
+    """A stand-in folder's open_clip model (its own weights), frozen, in eval mode."""
+    import open_clip
+
+    if not (folder / WEIGHTS).is_file() or not (folder / MODEL_CONFIG).is_file():
+        raise ConfigError(f"{folder}: not a stand-in CLIP folder ({MODEL_CONFIG} and {WEIGHTS}; tcvads pretrain-clip)")
+    model = open_clip.create_model(f"local-dir:{folder}")
+    open_clip.load_checkpoint(model, str(folder / WEIGHTS), weights_only=True)
+    return model.eval().requires_grad_(False)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_standin() -> Path:
+    """The stand-in the project ships (``models/clip-standin``, made by this command's defaults)."""
+    return shipped_dir("models/clip-standin")
 
 
 def fine_overrides(folder: Path) -> list[str]:
@@ -311,16 +410,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", metavar="OUT_DIR", type=Path,
                         help="folder to write: open_clip_config.json, open_clip_model.safetensors, standin.json")
     parser.add_argument("--benchmark", type=Path, help="an existing `tcvads synth` folder (its train split "
-                        "trains, its test split measures); default: generate one into OUT_DIR/benchmark")
-    parser.add_argument("--videos", type=int, default=s.videos, help=f"generated benchmark: videos (default {s.videos})")
-    parser.add_argument("--synth-seed", type=int, default=s.seed, help=f"generated benchmark: seed (default {s.seed})")
-    parser.add_argument("--cameras", type=int, default=s.cameras, help=f"generated benchmark: cameras (default {s.cameras})")
+                        "trains, its test split measures); default: scenes drawn in memory (below)")
+    parser.add_argument("--videos", type=int, default=s.videos, help=f"drawn scenes: videos (default {s.videos})")
+    parser.add_argument("--synth-seed", type=int, default=s.seed, help=f"drawn scenes: seed (default {s.seed})")
+    parser.add_argument("--cameras", type=int, default=s.cameras, help=f"drawn scenes: cameras (default {s.cameras})")
     parser.add_argument("--model", type=Path, help="open_clip config folder (default config/train/clip-standin)")
     parser.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"pairs per step (default {d.batch_size})")
     parser.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr:g})")
     parser.add_argument("--seed", type=int, default=d.seed, help="training seed (default 0)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads and drawing processes (default: torch's; all cores)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a stand-in already in OUT_DIR")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -334,7 +435,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = replace(PretrainConfig(), steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     cfg.__post_init__()
     report = pretrain(args.out_dir, benchmark=args.benchmark, synth=synth, model_dir=args.model, cfg=cfg,
-                      progress=not args.no_progress, threads=args.threads)
+                      progress=not args.no_progress, threads=args.threads, overwrite=args.overwrite)
     z = report["zero_shot"]
     print(f"stand-in CLIP written to {args.out_dir} ({report['train_pairs']} pairs, "
           f"{report['train_seconds']:.0f} s training on {report['threads']} thread(s))")

@@ -172,6 +172,9 @@ def _read(path: Path, seen: tuple[Path, ...]) -> dict:
     if isinstance(clip, str) and clip.startswith(LOCAL_DIR) and not Path(clip[len(LOCAL_DIR):]).is_absolute():
         # an open_clip config folder shipped beside the YAML (e.g. config/train/clip-tiny)
         fine_model["clip_model"] = LOCAL_DIR + str((path.parent / clip[len(LOCAL_DIR):]).resolve())
+    checkpoint = fine_model.get("checkpoint") if isinstance(fine_model, dict) else None
+    if isinstance(checkpoint, str) and not Path(checkpoint).expanduser().is_absolute():
+        fine_model["checkpoint"] = str((path.parent / checkpoint).resolve())  # e.g. the shipped stand-in
     base = mapping.pop("extends", None)
     if base is None:
         return mapping

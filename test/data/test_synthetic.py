@@ -98,6 +98,18 @@ def test_written_videos_match_renders_and_ground_truth(tmp_path):
         np.testing.assert_array_equal(differs, expected)
 
 
+def test_drawing_only_some_frames_gives_the_same_pixels():
+    # pretrain-clip draws only the snippets' first frames; they must be the video's own frames
+    cfg = replace(SMALL, videos=6, abnormal_share=0.7)
+    for plan in syn.plan_benchmark(cfg)[:3]:
+        full = syn.render_video(plan, cfg)
+        picked = [0, 16, 17, 47]
+        frames = list(syn.render_frames(plan, cfg, only=set(picked)))
+        assert len(frames) == len(picked)
+        for t, frame in zip(picked, frames):
+            np.testing.assert_array_equal(frame, full[t])
+
+
 @pytest.mark.parametrize("codec", list(syn.CODECS))
 def test_videos_readable_with_stated_size_length_and_rate(tmp_path, codec):
     cfg = replace(SMALL, videos=2, codec=codec)

@@ -9,7 +9,7 @@ import torch
 
 from tcvads_ros import cli
 from tcvads_ros.data import synthetic as syn
-from tcvads_ros.errors import DataError
+from tcvads_ros.errors import ConfigError, DataError
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.fine import FineConfig, FineStage
 from tcvads_ros.training import standin_clip
@@ -75,6 +75,63 @@ def test_contrastive_training_lowers_the_loss(tmp_path):
                                       standin_clip.PretrainConfig(steps=25, batch_size=16, warmup=1, lr=3e-3),
                                       progress=False)
     assert np.mean(history[-5:]) < 0.8 * np.mean(history[:3])
+
+
+def test_drawn_scenes_pair_each_snippet_first_frame_with_its_caption(tmp_path):
+    """Without --benchmark: the split's videos drawn in memory (two worker processes), each
+    snippet's first frame at the CLIP's size with the caption tcvads synth would write."""
+    from tcvads_ros.runtime.pipeline import resize_rgb
+
+    frames, texts, classes = standin_clip.render_split(SYNTH, "train", 32, workers=2, progress=False)
+    plans = [p for p in syn.plan_benchmark(SYNTH) if p.split == "train"]
+    snippets = SYNTH.frames // 16
+    assert frames.shape == (snippets * len(plans), 32, 32, 3) and frames.dtype == np.uint8
+    first = plans[0]
+    video = syn.render_video(first, SYNTH)
+    for s in range(snippets):
+        np.testing.assert_array_equal(frames[s], resize_rgb(video[16 * s], (32, 32)))
+    assert texts[:snippets] == syn.snippet_captions(first, SYNTH)
+    expected = standin_clip.snippet_classes(list(first.episodes), snippets)
+    assert classes[:snippets] == expected
+    inline = standin_clip.render_split(SYNTH, "train", 32, workers=1, progress=False)
+    np.testing.assert_array_equal(inline[0], frames)
+
+
+def test_stored_as_float16_with_its_hash_and_never_over_an_existing_one(made):
+    from safetensors import safe_open
+
+    root, report = made
+    weights = root / "clip" / standin_clip.WEIGHTS
+    with safe_open(str(weights), "pt") as f:
+        dtypes = {f.get_tensor(k).dtype for k in f.keys()}
+    assert torch.float16 in dtypes and torch.float32 not in dtypes
+    assert report["weights_sha256"] == standin_clip.sha256_file(weights)
+    before = weights.read_bytes()
+    with pytest.raises(ConfigError, match="--overwrite"):
+        standin_clip.pretrain(root / "clip", benchmark=root / "bench", progress=False)
+    assert weights.read_bytes() == before
+
+
+def test_the_shipped_standin_is_what_the_command_makes_with_its_defaults():
+    """models/clip-standin: made by `tcvads pretrain-clip` with today's defaults (a change of
+    recipe without remaking it fails here), its hash as recorded, and the demo stands on it."""
+    from dataclasses import asdict
+
+    from tcvads_ros.config_files import config_file
+    from tcvads_ros.training.train_config import load_config
+
+    folder = standin_clip.shipped_standin()
+    report = json.loads((folder / standin_clip.REPORT).read_text())
+    assert report["config"] == asdict(standin_clip.PretrainConfig())
+    assert report["synth"] == json.loads(json.dumps(asdict(standin_clip.DEFAULT_SYNTH)))
+    arch = config_file("train/clip-standin") / standin_clip.MODEL_CONFIG
+    assert report["model_config"] == json.loads(arch.read_text())
+    assert json.loads((folder / standin_clip.MODEL_CONFIG).read_text()) == report["model_config"]
+    assert standin_clip.sha256_file(folder / standin_clip.WEIGHTS) == report["weights_sha256"]
+    assert report["zero_shot"]["balanced_accuracy"] > 2 * report["zero_shot"]["chance"]
+    fine = load_config(config_file("train/demo.yaml")).fine.model
+    assert fine["clip_model"] == f"local-dir:{folder.resolve()}"
+    assert fine["checkpoint"] == str((folder / standin_clip.WEIGHTS).resolve())
 
 
 def test_a_benchmark_without_captions_is_refused(made, tmp_path):

@@ -18,7 +18,8 @@ def test_extends_merges_section_by_section():
     assert demo.data.synth.videos == 192 and demo.data.synth.fps == smoke.data.synth.fps  # merged, not replaced
     assert demo.teacher.model["backbone"] == {"preset": "tiny", "input_size": 64}
     assert demo.teacher.model["rwkv_dim"] == smoke.teacher.model["rwkv_dim"]
-    assert demo.fine.model == smoke.fine.model and demo.fine.optim.epochs == 3
+    assert demo.fine.model["n_ctx"] == smoke.fine.model["n_ctx"] and demo.fine.optim.epochs == 15
+    assert demo.fine.model["clip_model"] != smoke.fine.model["clip_model"]  # the shipped stand-in
     assert demo.fine.optim.lr == smoke.fine.optim.lr
 
 
@@ -31,6 +32,8 @@ def test_extends_resolves_paths_from_each_file_and_refuses_loops(tmp_path):
     (tmp_path / "sub" / "c.yaml").write_text(f"extends: {CONFIGS / 'smoke.yaml'}\nseed: 3\n")
     cfg = load_config(tmp_path / "sub" / "c.yaml")
     assert cfg.seed == 3 and str(CONFIGS / "clip-tiny") in cfg.fine.model["clip_model"]
+    (tmp_path / "sub" / "d.yaml").write_text("extends: c.yaml\nfine:\n  model: {checkpoint: ../w/clip.safetensors}\n")
+    assert load_config(tmp_path / "sub" / "d.yaml").fine.model["checkpoint"] == str(tmp_path / "w" / "clip.safetensors")
 
 
 def test_top_m_has_one_home():
