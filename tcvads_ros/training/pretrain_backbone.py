@@ -10,7 +10,15 @@ neither video labels nor anomaly annotations are read, and the test videos are n
 file written is a torchvision state dict in safetensors, exactly what an ImageNet checkpoint
 would be, and the teacher reads it through the same loader.
 
+``--distill-clip DIR`` replaces SimCLR by distillation from a stand-in CLIP (`tcvads
+pretrain-clip`, e.g. the shipped ``models/clip-standin``): the backbone's pooled features,
+through a linear head, regress the CLIP's normalised image embedding of the same frame
+(1 − cosine). The frames are still unlabelled; what the backbone learns is what the CLIP learned
+from captions.
+
     tcvads pretrain-backbone --config config/train/synthetic-mil.yaml --out runs/pretrain/backbone.safetensors
+    tcvads pretrain-backbone --config config/train/synthetic-mil.yaml --out runs/pt-clip/backbone.safetensors \
+        --distill-clip models/clip-standin
 """
 
 from __future__ import annotations

@@ -80,3 +80,41 @@ def test_a_frozen_backbone_needs_a_checkpoint(tmp_path, cache, capsys):
     assert code == 2
     assert "teacher.pretrained_backbone=PATH" in capsys.readouterr().err
     assert not (tmp_path / "run" / "teacher.safetensors").exists()
+
+
+def test_distilling_the_standin_clip_moves_its_embedding_into_the_backbone(tmp_path, cache):
+    """--distill-clip: the backbone's pooled features, through a linear head, learn the CLIP's
+    normalised image embedding of the same frames (1 - cosine falls), and the file is an
+    ordinary torchvision checkpoint."""
+    import json
+
+    import numpy as np
+
+    from tcvads_ros.training import standin_clip
+
+    arch = tmp_path / "arch"
+    arch.mkdir()
+    (arch / "open_clip_config.json").write_text(json.dumps({"model_cfg": {
+        "embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}}))
+    model, _ = standin_clip.build_model(arch)
+    clip_dir = tmp_path / "clip"
+    clip_dir.mkdir()
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(clip_dir / standin_clip.WEIGHTS))
+    (clip_dir / standin_clip.MODEL_CONFIG).write_text((arch / standin_clip.MODEL_CONFIG).read_text())
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (6, 2, 32, 32, 3), dtype=np.uint8)
+    targets = pretrain_backbone.clip_targets(frames, clip_dir)
+    assert targets.shape == (6, 2, 16)
+    torch.testing.assert_close(targets.norm(dim=-1), torch.ones(6, 2))
+    cfg = pretrain_backbone.PretrainConfig(steps=30, batch_size=12, lr=3e-3)
+    backbone, losses = pretrain_backbone.distill_clip(frames, 0.25, (0.5,) * 3, (0.25,) * 3, clip_dir, cfg,
+                                                      progress=False)
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:3])
+    out = tmp_path / "distilled.safetensors"
+    code = pretrain_backbone.main(["--config", str(SMOKE), "--out", str(out), "--cache", str(cache), "--steps", "2",
+                                   "--batch-size", "4", "--no-progress", "--distill-clip", str(clip_dir), *BACKBONE])
+    assert code == 0 and "features.0.0.weight" in load_file(str(out))
+    assert json.loads(out.with_suffix(".json").read_text())["objective"] == "distill-clip"
