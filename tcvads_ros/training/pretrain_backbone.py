@@ -95,22 +95,37 @@ def pretrain(frames: np.ndarray, width_mult: float, mean, std, cfg: PretrainConf
     model = mobilenet_v2(weights=None, width_mult=width_mult)
     head = nn.Sequential(nn.Linear(model.last_channel, 512), nn.ReLU(inplace=True),
                          nn.Linear(512, cfg.projection))
+
+    def step(data, pooled, generator):
+        s, k = data.shape[:2]
+        idx = torch.randint(s, (cfg.batch_size,), generator=generator)
+        first = torch.randint(k, (cfg.batch_size,), generator=generator)
+        second = (first + torch.randint(1, k, (cfg.batch_size,), generator=generator)) % k
+        views = [augment_batch(data[idx, which][:, None], VIEW, generator)[:, 0] for which in (first, second)]
+        a, b = (head(pooled(v)) for v in views)
+        return nt_xent(a, b, cfg.temperature)
+
+    return _fit(model, head, frames, mean, std, cfg, step, "pretrain", progress)
+
+
+def _fit(model: nn.Module, head: nn.Module, frames: np.ndarray, mean, std, cfg: PretrainConfig, step,
+         desc: str, progress: bool) -> tuple[nn.Module, list[float]]:
+    """The loop both objectives share: AdamW with a one-cycle schedule over backbone and head,
+    `step(data, pooled, generator) -> loss` drawing its own batch, then "precise BN"."""
     params = list(model.features.parameters()) + list(head.parameters())
     optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optim, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     preprocess = FramePreprocess(mean, std)
     generator = torch.Generator().manual_seed(cfg.seed)
     data = torch.from_numpy(frames)
-    s, k = data.shape[:2]
+
+    def pooled(batch: torch.Tensor) -> torch.Tensor:
+        return model.features(preprocess(batch)).mean(dim=(2, 3))
+
     losses = []
     model.train()
-    for _ in progress_bar(range(cfg.steps), desc="pretrain", show=progress):
-        idx = torch.randint(s, (cfg.batch_size,), generator=generator)
-        first = torch.randint(k, (cfg.batch_size,), generator=generator)
-        second = (first + torch.randint(1, k, (cfg.batch_size,), generator=generator)) % k
-        views = [augment_batch(data[idx, which][:, None], VIEW, generator)[:, 0] for which in (first, second)]
-        a, b = (head(model.features(preprocess(v)).mean(dim=(2, 3))) for v in views)
-        loss = nt_xent(a, b, cfg.temperature)
+    for _ in progress_bar(range(cfg.steps), desc=desc, show=progress):
+        loss = step(data, pooled, generator)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
@@ -118,7 +133,7 @@ def pretrain(frames: np.ndarray, width_mult: float, mean, std, cfg: PretrainConf
         losses.append(float(loss.detach()))
     # "precise BN": running statistics of the final weights (models/pretrained.py reads them)
     with torch.no_grad():
-        batches = (preprocess(data[i:i + 64, 0]) for i in range(0, s, 64))
+        batches = (preprocess(data[i:i + 64, 0]) for i in range(0, len(data), 64))
         update_bn(batches, model.features)
     return model.eval(), losses
 
@@ -150,29 +165,15 @@ def distill_clip(frames: np.ndarray, width_mult: float, mean, std, clip_dir: Pat
     targets = clip_targets(frames, clip_dir)
     model = mobilenet_v2(weights=None, width_mult=width_mult)
     head = nn.Linear(model.last_channel, targets.shape[-1])
-    params = list(model.features.parameters()) + list(head.parameters())
-    optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optim, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    preprocess = FramePreprocess(mean, std)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    data = torch.from_numpy(frames)
-    s, k = data.shape[:2]
-    losses = []
-    model.train()
-    for _ in progress_bar(range(cfg.steps), desc="distil CLIP", show=progress):
+
+    def step(data, pooled, generator):
+        s, k = data.shape[:2]
         idx = torch.randint(s, (cfg.batch_size,), generator=generator)
         which = torch.randint(k, (cfg.batch_size,), generator=generator)
-        predicted = F.normalize(head(model.features(preprocess(data[idx, which])).mean(dim=(2, 3))), dim=-1)
-        loss = 1 - (predicted * targets[idx, which]).sum(-1).mean()
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
-    with torch.no_grad():
-        batches = (preprocess(data[i:i + 64, 0]) for i in range(0, s, 64))
-        update_bn(batches, model.features)
-    return model.eval(), losses
+        predicted = F.normalize(head(pooled(data[idx, which])), dim=-1)
+        return 1 - (predicted * targets[idx, which]).sum(-1).mean()
+
+    return _fit(model, head, frames, mean, std, cfg, step, "distil CLIP", progress)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -35,7 +35,6 @@ The project ships the stand-in this command makes with its defaults in ``models/
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
@@ -58,6 +57,7 @@ from tcvads_ros.data.synthetic import (
     snippet_captions,
 )
 from tcvads_ros.errors import ConfigError, DataError
+from tcvads_ros.runtime.bundle import sha256
 
 MODEL_CONFIG = "open_clip_config.json"
 WEIGHTS = "open_clip_model.safetensors"  # open_clip's preferred name in a local-dir folder
@@ -361,7 +361,7 @@ def pretrain(out_dir: Path, *, benchmark: Path | None = None, synth: SynthConfig
         **source, "train_pairs": len(texts), "distinct_captions": len(set(texts)),
         "train_abnormal_pairs": int(sum(c != "Normal" for c in classes)),
         "config": asdict(cfg), "model_config": json.loads((model_dir / MODEL_CONFIG).read_text()),
-        "weights_sha256": sha256_file(out_dir / WEIGHTS), "dtype": "float16",
+        "weights_sha256": sha256(out_dir / WEIGHTS), "dtype": "float16",
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "data_seconds": round(prepared - started, 1), "train_seconds": round(trained - prepared, 1),
         "loss_first": history[0], "loss_last": history[-1],
@@ -381,14 +381,6 @@ def load_standin(folder: Path):
     model = open_clip.create_model(f"local-dir:{folder}")
     open_clip.load_checkpoint(model, str(folder / WEIGHTS), weights_only=True)
     return model.eval().requires_grad_(False)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shipped_standin() -> Path:

@@ -12,6 +12,7 @@ from tcvads_ros.data import synthetic as syn
 from tcvads_ros.errors import ConfigError, DataError
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.fine import FineConfig, FineStage
+from tcvads_ros.runtime.bundle import sha256
 from tcvads_ros.training import standin_clip
 
 torch.set_num_threads(1)
@@ -105,7 +106,7 @@ def test_stored_as_float16_with_its_hash_and_never_over_an_existing_one(made):
     with safe_open(str(weights), "pt") as f:
         dtypes = {f.get_tensor(k).dtype for k in f.keys()}
     assert torch.float16 in dtypes and torch.float32 not in dtypes
-    assert report["weights_sha256"] == standin_clip.sha256_file(weights)
+    assert report["weights_sha256"] == sha256(weights)
     before = weights.read_bytes()
     with pytest.raises(ConfigError, match="--overwrite"):
         standin_clip.pretrain(root / "clip", benchmark=root / "bench", progress=False)
@@ -127,7 +128,7 @@ def test_the_shipped_standin_is_what_the_command_makes_with_its_defaults():
     arch = config_file("train/clip-standin") / standin_clip.MODEL_CONFIG
     assert report["model_config"] == json.loads(arch.read_text())
     assert json.loads((folder / standin_clip.MODEL_CONFIG).read_text()) == report["model_config"]
-    assert standin_clip.sha256_file(folder / standin_clip.WEIGHTS) == report["weights_sha256"]
+    assert sha256(folder / standin_clip.WEIGHTS) == report["weights_sha256"]
     assert report["zero_shot"]["balanced_accuracy"] > 2 * report["zero_shot"]["chance"]
     fine = load_config(config_file("train/demo.yaml")).fine.model
     assert fine["clip_model"] == f"local-dir:{folder.resolve()}"
