@@ -38,6 +38,7 @@ import numpy as np
 
 from tcvads_ros.config_files import config_file
 from tcvads_ros.data import annotations as ann
+from tcvads_ros.runtime.bundle import sha256
 from tcvads_ros.training import standin_clip
 
 FULL = ["fine.model.use_label=true", "fine.model.use_captions=true", "fine.model.class_ctx=false"]
@@ -205,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
               "fine.model.checkpoint=null"]
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    standin_sha = sha256(standin / standin_clip.WEIGHTS)
+    stale = [n for n, r in results.items() if n != "a_random_clip" and r.get("standin_sha256") != standin_sha]
+    if stale:  # its trained runs would be re-used: one table, one stand-in
+        parser.error(f"{results_path}: {', '.join(stale)} were measured on another stand-in CLIP than "
+                     f"{standin}; give a new --out")
     chosen = args.only or [ZERO_SHOT[0], *VARIANTS]
     for name in chosen:
         started = time.perf_counter()
@@ -217,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides = base + (random if name == "a_random_clip" else standin_clip.fine_overrides(standin) + extra)
             run = train_variant(args.out / name, config, overrides, progress)
             row = evaluate_variant(run, config, overrides, progress)
-        results[name] = {"variant": name, "label": label, **row, "seconds": round(time.perf_counter() - started)}
+        results[name] = {"variant": name, "label": label, **row, "seconds": round(time.perf_counter() - started),
+                         "standin_sha256": standin_sha}
         print(json.dumps(results[name]), flush=True)
         results_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     order = [n for n in ("a_random_clip", ZERO_SHOT[0], *list(VARIANTS)[1:]) if n in results]

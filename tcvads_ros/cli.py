@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "pretrain-clip": (
         "tcvads_ros.training.standin_clip",
-        "train a small stand-in CLIP from scratch on the synthetic benchmark's captions",
+        "train a small stand-in CLIP from scratch on synthetic scenes and their captions",
     ),
     "evaluate": (
         "tcvads_ros.training.evaluate",

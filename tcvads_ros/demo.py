@@ -44,6 +44,17 @@ def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
+def check_standin() -> None:
+    """The stand-in CLIP the demo's fine stage stands on must be there before minutes of training."""
+    from tcvads_ros.training.train_config import load_config
+
+    checkpoint = load_config(config_file(DEMO_CONFIG)).fine.model.get("checkpoint")
+    if checkpoint and not Path(checkpoint).is_file():
+        raise TcvadsError(f"{checkpoint}: the stand-in CLIP the demo's fine stage stands on is missing; "
+                          f"reinstall tcvads_ros, or remake it: tcvads pretrain-clip {Path(checkpoint).parent} "
+                          "--overwrite (a few minutes)")
+
+
 def train(run_dir: Path) -> None:
     """Train the demo's model into `run_dir` (`tcvads train --config config/train/demo.yaml`)."""
     from tcvads_ros.training import train as trainer
@@ -76,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         if (run_dir / "fine.safetensors").is_file():
             _step(f"1/4 training: re-using the finished run in {run_dir}")
         else:
+            check_standin()
             shutil.rmtree(run_dir, ignore_errors=True)
             _step("1/4 training a small model on a synthetic benchmark (a few minutes on a CPU)")
             train(run_dir)

@@ -70,3 +70,14 @@ def test_demo_trains_a_model_that_finds_the_known_anomaly(tmp_path):
     assert explanation["category"] in names
     assert set(explanation["class_scores"]) == set(names)
     assert explanation["category"] == "Riot", explanation["class_scores"]
+
+
+def test_a_missing_standin_is_named_before_any_training(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "demo.yaml"
+    config.write_text(f"extends: {demo.config_file(demo.DEMO_CONFIG)}\n"
+                      "fine:\n  model: {checkpoint: gone/open_clip_model.safetensors}\n")
+    monkeypatch.setattr(demo, "config_file", lambda relative: config)
+    assert main(["demo", "--out", str(tmp_path / "work")]) != 0
+    err = capsys.readouterr().err
+    assert "stand-in CLIP" in err and "tcvads pretrain-clip" in err and "gone" in err
+    assert not (tmp_path / "work" / "run").exists()

@@ -42,10 +42,12 @@ from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.registry import model_config
 from tcvads_ros.progress import progress_bar
+from tcvads_ros.runtime.bundle import sha256
 from tcvads_ros.training import experiment
 from tcvads_ros.training.augment import AugmentConfig, augment_batch
 from tcvads_ros.training.entry import script_main
 from tcvads_ros.training.run_folder import seed_everything
+from tcvads_ros.training.standin_clip import WEIGHTS, load_standin
 from tcvads_ros.training.train_config import load_config
 
 # views differ by crop and flip; colour changes stay mild, because colour (fire, flashes,
@@ -141,7 +143,6 @@ def _fit(model: nn.Module, head: nn.Module, frames: np.ndarray, mean, std, cfg: 
 def clip_targets(frames: np.ndarray, clip_dir: Path) -> torch.Tensor:
     """The stand-in CLIP's normalised image embedding of every frame, (S, K, D)."""
     from tcvads_ros.runtime.pipeline import resize_rgb
-    from tcvads_ros.training.standin_clip import load_standin
 
     clip = load_standin(clip_dir)
     size = clip.visual.image_size
@@ -196,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: the checkpoint is written as .safetensors")
     if args.steps < 1 or args.batch_size < 2:
         raise ConfigError("--steps must be >= 1 and --batch-size >= 2")
+    if args.distill_clip is not None:
+        load_standin(args.distill_clip)  # a bad folder is refused before the frames are cached
     train_cfg = load_config(args.config, args.overrides)
     if train_cfg.data.kind == "features":
         raise ConfigError(f"{args.config}: data.kind is 'features'; pretraining needs frames (videos, synthetic)")
@@ -216,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(args.out))
     report = {"objective": "distill-clip" if args.distill_clip else "simclr",
-              "clip": str(args.distill_clip) if args.distill_clip else None,
+              "clip": str(args.distill_clip.resolve()) if args.distill_clip else None,
+              "clip_sha256": sha256(args.distill_clip / WEIGHTS) if args.distill_clip else None,
               "config": asdict(cfg), "width_mult": backbone.width_mult, "input_size": backbone.input_size,
               "frames": train_list.as_posix(), "loss_first": float(np.mean(losses[:20])),
               "loss_last": float(np.mean(losses[-20:])), "seconds": round(time.perf_counter() - started, 1)}

@@ -1,4 +1,4 @@
-"""`tcvads pretrain-clip`: a small CLIP trained from scratch on the synthetic benchmark's captions.
+"""`tcvads pretrain-clip`: a small CLIP trained from scratch on synthetic scenes and their captions.
 
 The fine stage (paper §IV.B) stands on a frozen, pretrained CLIP. No CLIP weights can be
 downloaded where this project is built, and a randomly initialised CLIP gives the fine stage
@@ -7,7 +7,8 @@ nothing to stand on, so this command makes a stand-in the way CLIP itself was ma
 1. (frame, caption) pairs of synthetic scenes (`tcvads synth`'s generator and its captions,
    docs/synthetic.md): by default drawn in memory from many short videos of many cameras of a
    seed of their own (``DEFAULT_SYNTH``; only each snippet's first frame is drawn, pixel for pixel
-   the frame the video file would hold, resized with the detector's own resize), or from an
+   the frame `tcvads synth` renders before encoding the video, resized with the detector's own
+   resize), or from an
    existing benchmark folder (``--benchmark DIR``: its ``captions.jsonl`` and the videos'
    frames decoded as the fine stage reads them). Variety is what a small CLIP needs to recognise
    a riot on a camera it has not seen: trained on 240 videos of 16 cameras it named riot frames
@@ -168,6 +169,7 @@ def render_split(synth: SynthConfig, split: str, size: int, workers: int, progre
     plans = [p for p in plan_benchmark(synth) if p.split == split]
     if not plans:
         raise ConfigError(f"pretrain-clip: the generated scenes have no {split} videos (videos, test_share)")
+    workers = max(1, min(workers, len(plans) // 8))  # chunks of 8 videos; no idle processes
     draw = partial(_render_pairs, synth=synth, size=size)
     results = []
     # spawned workers: this process may hold torch's thread pools, which do not survive a fork
@@ -201,6 +203,9 @@ def build_model(model_dir: Path):
 
     if not (model_dir / MODEL_CONFIG).is_file():
         raise ConfigError(f"{model_dir / MODEL_CONFIG}: not found (--model must be an open_clip config folder)")
+    if (model_dir / WEIGHTS).exists():  # open_clip would load them: training would not start from scratch
+        raise ConfigError(f"{model_dir}: holds weights ({WEIGHTS}); --model must be an architecture folder "
+                          "with only open_clip_config.json (e.g. config/train/clip-standin)")
     logging.disable(logging.WARNING)  # "no pretrained weights": random initialisation is the point here
     try:
         model = open_clip.create_model(f"local-dir:{model_dir}")
@@ -338,7 +343,7 @@ def pretrain(out_dir: Path, *, benchmark: Path | None = None, synth: SynthConfig
         test_frames, _, test_classes = load_split(benchmark, "test", size, None, progress)
         source = {"benchmark": str(benchmark)}
     else:
-        workers = threads or os.cpu_count() or 1
+        workers = threads or len(os.sched_getaffinity(0))  # the cores this process may use
         frames, texts, classes = render_split(synth, "train", size, workers, progress)
         test_frames, _, test_classes = render_split(synth, "test", size, workers, progress)
         source = {"synth": asdict(synth)}
@@ -377,9 +382,13 @@ def load_standin(folder: Path):
     import open_clip
 
     if not (folder / WEIGHTS).is_file() or not (folder / MODEL_CONFIG).is_file():
-        raise ConfigError(f"{folder}: not a stand-in CLIP folder ({MODEL_CONFIG} and {WEIGHTS}; tcvads pretrain-clip)")
-    model = open_clip.create_model(f"local-dir:{folder}")
-    open_clip.load_checkpoint(model, str(folder / WEIGHTS), weights_only=True)
+        raise ConfigError(f"{folder}: not a stand-in CLIP folder (needs {MODEL_CONFIG} and {WEIGHTS}; "
+                          f"make one with tcvads pretrain-clip {folder})")
+    try:
+        model = open_clip.create_model(f"local-dir:{folder}")
+        open_clip.load_checkpoint(model, str(folder / WEIGHTS), weights_only=True)
+    except Exception as exc:  # a corrupt file or config is the user's, named, not a traceback
+        raise ConfigError(f"{folder}: cannot load the stand-in CLIP ({exc})") from exc
     return model.eval().requires_grad_(False)
 
 

@@ -7,9 +7,12 @@ config dataclass; everything else is validated here, key by key.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import yaml
 
 from tcvads_ros.configuration import apply_overrides, from_mapping, load_yaml, to_mapping
 from tcvads_ros.data.synthetic import SynthConfig
@@ -151,13 +154,32 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     """Read a YAML config, apply ``key.path=value`` overrides, validate, resolve relative paths.
 
     Relative paths in a file are relative to that file's folder; relative paths given as
-    overrides are relative to the current directory (where the user typed them). A file may
+    overrides are relative to the current directory (where the user typed them) and are stored
+    absolute. A file may
     start from another with ``extends: other.yaml`` (relative to it): its own keys are merged
     over the other's, section by section.
     """
     mapping = _read(Path(path), ())
-    apply_overrides(mapping, list(overrides or []))
+    apply_overrides(mapping, [_absolute(item) for item in overrides or []])
     return from_mapping(TrainConfig, mapping)
+
+
+def _absolute(override: str) -> str:
+    """A path override made absolute against the current directory, so that the run's
+    config.yaml (read again by --resume, evaluate, interpret from elsewhere) means the same file."""
+    key, sep, raw = override.partition("=")
+    try:
+        value = yaml.safe_load(raw) if sep else None
+    except yaml.YAMLError:
+        return override  # apply_overrides names the mistake
+    if not isinstance(value, str) or not value:
+        return override
+    if key in {".".join(k) for k in _PATH_KEYS} | {"fine.model.checkpoint"}:
+        path = Path(value).expanduser()
+        return override if path.is_absolute() else f"{key}={json.dumps(str(path.resolve()))}"
+    if key == "fine.model.clip_model" and value.startswith(LOCAL_DIR) and not Path(value[len(LOCAL_DIR):]).is_absolute():
+        return f"{key}={json.dumps(LOCAL_DIR + str(Path(value[len(LOCAL_DIR):]).resolve()))}"
+    return override
 
 
 def _read(path: Path, seen: tuple[Path, ...]) -> dict:

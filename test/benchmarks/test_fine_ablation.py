@@ -29,3 +29,21 @@ def test_category_accuracy_counts_the_abnormal_videos_only():
 def test_every_variant_changes_something_the_fine_stage_reads():
     overrides = [tuple(v[1]) for v in VARIANTS.values()]
     assert len(set(overrides)) == len(overrides)
+
+
+def test_results_of_another_standin_are_not_mixed_into_the_table(tmp_path, capsys):
+    import json
+
+    import pytest
+
+    from benchmarks import fine_ablation
+
+    standin = tmp_path / "standin"
+    standin.mkdir()
+    (standin / "open_clip_model.safetensors").write_bytes(b"these weights")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"c_standin_full": {"standin_sha256": "another"}}))
+    with pytest.raises(SystemExit):
+        fine_ablation.main(["--out", str(out), "--standin", str(standin), "--only", "c_standin_full"])
+    assert "another stand-in CLIP" in capsys.readouterr().err

@@ -83,38 +83,40 @@ def test_a_frozen_backbone_needs_a_checkpoint(tmp_path, cache, capsys):
 
 
 def test_distilling_the_standin_clip_moves_its_embedding_into_the_backbone(tmp_path, cache):
-    """--distill-clip: the backbone's pooled features, through a linear head, learn the CLIP's
-    normalised image embedding of the same frames (1 - cosine falls), and the file is an
-    ordinary torchvision checkpoint."""
+    """--distill-clip with the shipped stand-in: the backbone's pooled features, through a linear
+    head, learn the CLIP's normalised embedding of each synthetic frame (1 - cosine falls below
+    what the embeddings' common direction alone would give), and the file is an ordinary
+    torchvision checkpoint."""
     import json
 
     import numpy as np
 
+    from tcvads_ros.data import synthetic as syn
+    from tcvads_ros.runtime.pipeline import resize_rgb
     from tcvads_ros.training import standin_clip
 
-    arch = tmp_path / "arch"
-    arch.mkdir()
-    (arch / "open_clip_config.json").write_text(json.dumps({"model_cfg": {
-        "embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}}))
-    model, _ = standin_clip.build_model(arch)
-    clip_dir = tmp_path / "clip"
-    clip_dir.mkdir()
-    from safetensors.torch import save_file
-
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(clip_dir / standin_clip.WEIGHTS))
-    (clip_dir / standin_clip.MODEL_CONFIG).write_text((arch / standin_clip.MODEL_CONFIG).read_text())
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 255, (6, 2, 32, 32, 3), dtype=np.uint8)
+    synth = syn.SynthConfig(videos=6, seed=5, width=128, height=96, frames=64, abnormal_share=1.0, test_share=0.5)
+    frames = np.stack([np.stack([resize_rgb(f, (64, 64)) for f in syn.render_frames(plan, synth, only={20, 40})])
+                       for plan in syn.plan_benchmark(synth)])
+    clip_dir = standin_clip.shipped_standin()
     targets = pretrain_backbone.clip_targets(frames, clip_dir)
-    assert targets.shape == (6, 2, 16)
+    assert targets.shape == (6, 2, 64)
     torch.testing.assert_close(targets.norm(dim=-1), torch.ones(6, 2))
-    cfg = pretrain_backbone.PretrainConfig(steps=30, batch_size=12, lr=3e-3)
-    backbone, losses = pretrain_backbone.distill_clip(frames, 0.25, (0.5,) * 3, (0.25,) * 3, clip_dir, cfg,
-                                                      progress=False)
-    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:3])
+    flat = targets.reshape(-1, 64)
+    constant = float(1 - (flat @ torch.nn.functional.normalize(flat.mean(0), dim=0)).mean())
+    cfg = pretrain_backbone.PretrainConfig(steps=40, batch_size=12, lr=3e-3)
+    _, losses = pretrain_backbone.distill_clip(frames, 0.25, (0.5,) * 3, (0.25,) * 3, clip_dir, cfg, progress=False)
+    assert np.mean(losses[-5:]) < 0.5 * constant, (losses[-5:], constant)
     out = tmp_path / "distilled.safetensors"
     code = pretrain_backbone.main(["--config", str(SMOKE), "--out", str(out), "--cache", str(cache), "--steps", "2",
                                    "--batch-size", "4", "--no-progress", "--distill-clip", str(clip_dir), *BACKBONE])
     assert code == 0 and "features.0.0.weight" in load_file(str(out))
-    assert json.loads(out.with_suffix(".json").read_text())["objective"] == "distill-clip"
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["objective"] == "distill-clip" and report["clip_sha256"]
+
+
+def test_a_folder_that_is_no_standin_is_refused_before_any_work(tmp_path, capsys):
+    code = pretrain_backbone.main(["--config", str(SMOKE), "--out", str(tmp_path / "b.safetensors"),
+                                   "--distill-clip", str(tmp_path), "--no-progress", *BACKBONE])
+    assert code != 0 and "not a stand-in CLIP folder" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()

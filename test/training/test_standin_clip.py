@@ -135,6 +135,17 @@ def test_the_shipped_standin_is_what_the_command_makes_with_its_defaults():
     assert fine["checkpoint"] == str((folder / standin_clip.WEIGHTS).resolve())
 
 
+def test_a_bad_standin_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not a stand-in CLIP folder"):
+        standin_clip.load_standin(tmp_path)
+    (tmp_path / standin_clip.MODEL_CONFIG).write_text(json.dumps({"model_cfg": TINY}))
+    (tmp_path / standin_clip.WEIGHTS).write_bytes(b"not a safetensors file")
+    with pytest.raises(ConfigError, match="cannot load the stand-in CLIP"):
+        standin_clip.load_standin(tmp_path)
+    with pytest.raises(ConfigError, match="holds weights"):  # would not train from scratch
+        standin_clip.build_model(tmp_path)
+
+
 def test_a_benchmark_without_captions_is_refused(made, tmp_path):
     root, _ = made
     bench = tmp_path / "bench"

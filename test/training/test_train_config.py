@@ -39,3 +39,16 @@ def test_extends_resolves_paths_from_each_file_and_refuses_loops(tmp_path):
 def test_top_m_has_one_home():
     with pytest.raises(ConfigError, match="unknown configuration key 'fine.top_m'"):
         load_config(CONFIGS / "smoke.yaml", ["fine.top_m=2"])
+
+
+def test_relative_path_overrides_are_stored_absolute(tmp_path, monkeypatch):
+    """A relative path typed as an override means the file from where it was typed, also when the
+    run's config.yaml is read again elsewhere (--resume, evaluate, interpret)."""
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(CONFIGS / "smoke.yaml", ["fine.model.checkpoint=w/clip.safetensors",
+                                                "fine.model.clip_model=local-dir:arch",
+                                                "data.cache_dir=cache", "teacher.pretrained_backbone=null"])
+    assert cfg.fine.model["checkpoint"] == str(tmp_path / "w" / "clip.safetensors")
+    assert cfg.fine.model["clip_model"] == f"local-dir:{tmp_path / 'arch'}"
+    assert cfg.data.cache_dir == tmp_path / "cache" and cfg.teacher.pretrained_backbone is None
+    assert load_config(CONFIGS / "smoke.yaml", ["fine.model.clip_model=ViT-B-16"]).fine.model["clip_model"] == "ViT-B-16"
