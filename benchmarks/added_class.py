@@ -17,8 +17,7 @@ how often the other abnormal test videos are named correctly by the same model, 
 are wrongly named X, the same numbers for a fine stage trained with X (the ceiling), and chance.
 Results go to OUT/results.json and a plot (--plot).
 
-    tcvads pretrain-clip runs/clip-standin --threads 1
-    python -m benchmarks.added_class --out runs/added-class --standin runs/clip-standin \
+    python -m benchmarks.added_class --out runs/added-class --standin models/clip-standin \
         --plot docs/images/added_classes.png data.synth.videos=240
     python -m benchmarks.added_class --out runs/added-class-random --random-clip data.synth.videos=240
 """

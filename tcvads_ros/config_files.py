@@ -17,11 +17,18 @@ from tcvads_ros.errors import ConfigError
 PACKAGE = "tcvads_ros"
 
 
-def package_roots() -> list[Path]:
-    """Where the shipped files are: the checkout first, then ``<prefix>/share/tcvads_ros``."""
-    roots = [Path(__file__).resolve().parent.parent]
+def package_roots(module: Path | None = None) -> list[Path]:
+    """Where the shipped files are: the checkout first, then ``<prefix>/share/tcvads_ros`` of the
+    Python environment (pip), then the colcon install prefix this package sits in
+    (``install/tcvads_ros/lib/pythonX.Y/site-packages/tcvads_ros`` -> ``install/tcvads_ros/share/tcvads_ros``)."""
+    here = (module or Path(__file__)).resolve()
+    roots = [here.parent.parent]
     for prefix in (sysconfig.get_paths()["data"], sys.prefix):
         roots.append(Path(prefix) / "share" / PACKAGE)
+    up = here.parents
+    if len(up) > 5 and up[1].name in ("site-packages", "dist-packages") and up[3].name == "lib":
+        prefix = up[5] if up[4].name == "local" else up[4]  # Debian's local/lib/pythonX.Y/dist-packages
+        roots.append(prefix / "share" / PACKAGE)
     return roots
 
 

@@ -106,3 +106,14 @@ def test_demo_and_training_run_from_a_wheel_outside_the_checkout(wheel, tmp_path
     run("tcvads", "train", "--config", str(smoke), "--out", "run", "--stage", "fine", "--no-progress",
         "data.synth.videos=6", "data.synth.frames=48", "fine.optim.epochs=1")
     assert (outside / "run" / "fine.safetensors").is_file() and (outside / "run" / "captions.yaml").is_file()
+
+
+@pytest.mark.parametrize("python_dir", ["lib/python3.12/site-packages", "local/lib/python3.12/dist-packages"])
+def test_a_colcon_install_finds_its_share_folder(tmp_path, python_dir):
+    """colcon installs the package under install/tcvads_ros/<python_dir> and the data files under
+    install/tcvads_ros/share/tcvads_ros (setup.py's data_files): the shipped files are found there."""
+    from tcvads_ros import config_files
+
+    prefix = tmp_path / "install" / "tcvads_ros"
+    module = prefix / python_dir / "tcvads_ros" / "config_files.py"
+    assert prefix / "share" / "tcvads_ros" in config_files.package_roots(module)
