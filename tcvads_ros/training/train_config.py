@@ -144,10 +144,12 @@ class TrainConfig:
 
 
 LOCAL_DIR = "local-dir:"  # open_clip's prefix for a folder holding open_clip_config.json
-_PATH_KEYS = (("data", "train_list"), ("data", "test_list"), ("data", "annotations"),
-              ("data", "multiclass_annotations"), ("data", "train_annotations"),
-              ("data", "cache_dir"), ("data", "feature_root"), ("data", "test_feature_root"),
-              ("fine", "captions"), ("teacher", "pretrained_backbone"))
+# Config keys holding a path: a relative one is relative to the YAML file that holds it, or to
+# the current directory when typed as an override, and is stored absolute (`_resolved`).
+_PATH_KEYS = ("data.train_list", "data.test_list", "data.annotations", "data.multiclass_annotations",
+              "data.train_annotations", "data.cache_dir", "data.feature_root", "data.test_feature_root",
+              "fine.captions", "teacher.pretrained_backbone", "fine.model.checkpoint")
+CLIP_MODEL_KEY = "fine.model.clip_model"  # a path only as "local-dir:FOLDER"
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
@@ -164,6 +166,20 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     return from_mapping(TrainConfig, mapping)
 
 
+def _resolved(key: str, value: Any, base: Path) -> Any:
+    """`value` of the dotted config `key`, a relative path in it made absolute against `base`."""
+    if not isinstance(value, str) or not value:
+        return value
+    if key in _PATH_KEYS:
+        path = Path(value).expanduser()
+        return value if path.is_absolute() else str((base / path).resolve())
+    if key == CLIP_MODEL_KEY and value.startswith(LOCAL_DIR):
+        # e.g. an open_clip config folder shipped beside the YAML (config/train/clip-tiny)
+        path = Path(value[len(LOCAL_DIR):]).expanduser()
+        return value if path.is_absolute() else LOCAL_DIR + str((base / path).resolve())
+    return value
+
+
 def _absolute(override: str) -> str:
     """A path override made absolute against the current directory, so that the run's
     config.yaml (read again by --resume, evaluate, interpret from elsewhere) means the same file."""
@@ -172,31 +188,20 @@ def _absolute(override: str) -> str:
         value = yaml.safe_load(raw) if sep else None
     except yaml.YAMLError:
         return override  # apply_overrides names the mistake
-    if not isinstance(value, str) or not value:
-        return override
-    if key in {".".join(k) for k in _PATH_KEYS} | {"fine.model.checkpoint"}:
-        path = Path(value).expanduser()
-        return override if path.is_absolute() else f"{key}={json.dumps(str(path.resolve()))}"
-    if key == "fine.model.clip_model" and value.startswith(LOCAL_DIR) and not Path(value[len(LOCAL_DIR):]).is_absolute():
-        return f"{key}={json.dumps(LOCAL_DIR + str(Path(value[len(LOCAL_DIR):]).resolve()))}"
-    return override
+    resolved = _resolved(key, value, Path.cwd())
+    return override if resolved == value else f"{key}={json.dumps(resolved)}"
 
 
 def _read(path: Path, seen: tuple[Path, ...]) -> dict:
     """One config file with its relative paths resolved, merged over the file it extends."""
     mapping = load_yaml(path)
-    for section, key in _PATH_KEYS:
-        value = mapping.get(section, {}).get(key) if isinstance(mapping.get(section), dict) else None
-        if isinstance(value, str) and not Path(value).is_absolute():
-            mapping[section][key] = str((path.parent / value).resolve())
-    fine_model = mapping.get("fine", {}).get("model") if isinstance(mapping.get("fine"), dict) else None
-    clip = fine_model.get("clip_model") if isinstance(fine_model, dict) else None
-    if isinstance(clip, str) and clip.startswith(LOCAL_DIR) and not Path(clip[len(LOCAL_DIR):]).is_absolute():
-        # an open_clip config folder shipped beside the YAML (e.g. config/train/clip-tiny)
-        fine_model["clip_model"] = LOCAL_DIR + str((path.parent / clip[len(LOCAL_DIR):]).resolve())
-    checkpoint = fine_model.get("checkpoint") if isinstance(fine_model, dict) else None
-    if isinstance(checkpoint, str) and not Path(checkpoint).expanduser().is_absolute():
-        fine_model["checkpoint"] = str((path.parent / checkpoint).resolve())  # e.g. the shipped stand-in
+    for key in (*_PATH_KEYS, CLIP_MODEL_KEY):
+        *sections, name = key.split(".")
+        node = mapping
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if isinstance(node, dict) and name in node:
+            node[name] = _resolved(key, node[name], path.parent)
     base = mapping.pop("extends", None)
     if base is None:
         return mapping
