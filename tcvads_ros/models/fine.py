@@ -118,7 +118,7 @@ class FineStage(nn.Module):
         if not class_names:
             raise ConfigError("fine stage: class_names is empty")
         self.cfg, self.class_names, self.captions = cfg, list(class_names), captions
-        self.clip = _create_clip(cfg)
+        self.clip = create_clip(cfg)
         self.clip.requires_grad_(False)
         self.clip.eval()
         _text_tower(self.clip, cfg.clip_model)  # refuse non-CLIP text towers early
@@ -282,7 +282,9 @@ class FineStage(nn.Module):
                 "video_probs": video_scores.softmax(-1)}
 
 
-def _create_clip(cfg: FineConfig) -> nn.Module:
+def create_clip(cfg: FineConfig) -> nn.Module:
+    """The open_clip model `cfg` names, with `cfg.checkpoint` loaded (weights_only), or a
+    ConfigError naming what could not be read."""
     schema = cfg.clip_model.split(":", 1)[0] if ":" in cfg.clip_model else None
     if schema is None and cfg.clip_model not in open_clip.list_models():
         raise ConfigError(f"fine.clip_model: unknown open_clip model '{cfg.clip_model}' "

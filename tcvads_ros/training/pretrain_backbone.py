@@ -47,7 +47,7 @@ from tcvads_ros.training import experiment
 from tcvads_ros.training.augment import AugmentConfig, augment_batch
 from tcvads_ros.training.entry import script_main
 from tcvads_ros.training.run_folder import seed_everything
-from tcvads_ros.training.standin_clip import WEIGHTS, load_standin
+from tcvads_ros.training.standin_clip import WEIGHTS, image_embeddings, load_standin
 from tcvads_ros.training.train_config import load_config
 
 # views differ by crop and flip; colour changes stay mild, because colour (fire, flashes,
@@ -140,30 +140,23 @@ def _fit(model: nn.Module, head: nn.Module, frames: np.ndarray, mean, std, cfg: 
     return model.eval(), losses
 
 
-def clip_targets(frames: np.ndarray, clip_dir: Path) -> torch.Tensor:
-    """The stand-in CLIP's normalised image embedding of every frame, (S, K, D)."""
+def clip_targets(frames: np.ndarray, clip: nn.Module) -> torch.Tensor:
+    """A CLIP's normalised image embedding of every (S, K, H, W, 3) frame, (S, K, D)."""
     from tcvads_ros.runtime.pipeline import resize_rgb
 
-    clip = load_standin(clip_dir)
     size = clip.visual.image_size
     size = (size, size) if isinstance(size, int) else tuple(size)
-    pre = FramePreprocess(clip.visual.preprocess_cfg["mean"], clip.visual.preprocess_cfg["std"])
     flat = frames.reshape(-1, *frames.shape[2:])
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(flat), 256):
-            batch = np.stack([resize_rgb(f, size) for f in flat[i:i + 256]])
-            out.append(F.normalize(clip.encode_image(pre(torch.from_numpy(batch))), dim=-1))
-    return torch.cat(out).reshape(*frames.shape[:2], -1)
+    return image_embeddings(clip, np.stack([resize_rgb(f, size) for f in flat])).reshape(*frames.shape[:2], -1)
 
 
-def distill_clip(frames: np.ndarray, width_mult: float, mean, std, clip_dir: Path, cfg: PretrainConfig,
+def distill_clip(frames: np.ndarray, width_mult: float, mean, std, clip: nn.Module, cfg: PretrainConfig,
                  progress: bool = True) -> tuple[nn.Module, list[float]]:
     """A torchvision MobileNetV2 whose pooled features, through a linear head, regress the stand-in
     CLIP's image embedding of the same frame (cosine loss): the CLIP's image knowledge, which it
     learned from captions, moved into the backbone on unlabelled frames."""
     seed_everything(cfg.seed)
-    targets = clip_targets(frames, clip_dir)
+    targets = clip_targets(frames, clip)
     model = mobilenet_v2(weights=None, width_mult=width_mult)
     head = nn.Linear(model.last_channel, targets.shape[-1])
 
@@ -197,8 +190,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: the checkpoint is written as .safetensors")
     if args.steps < 1 or args.batch_size < 2:
         raise ConfigError("--steps must be >= 1 and --batch-size >= 2")
-    if args.distill_clip is not None:
-        load_standin(args.distill_clip)  # a bad folder is refused before the frames are cached
+    # a bad stand-in folder is refused before the frames are cached
+    clip = load_standin(args.distill_clip) if args.distill_clip is not None else None
     train_cfg = load_config(args.config, args.overrides)
     if train_cfg.data.kind == "features":
         raise ConfigError(f"{args.config}: data.kind is 'features'; pretraining needs frames (videos, synthetic)")
@@ -210,9 +203,9 @@ def run(args: argparse.Namespace) -> int:
     train_list, _ = experiment.cached_frames(lists, cache, backbone.input_size, progress, per_snippet)
     cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     started = time.perf_counter()
-    if args.distill_clip is not None:
+    if clip is not None:
         model, losses = distill_clip(snippet_frames(train_list), backbone.width_mult, backbone.mean, backbone.std,
-                                     args.distill_clip, cfg, progress)
+                                     clip, cfg, progress)
     else:
         model, losses = pretrain(snippet_frames(train_list), backbone.width_mult, backbone.mean, backbone.std,
                                  cfg, progress)

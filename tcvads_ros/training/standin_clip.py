@@ -260,20 +260,29 @@ def train_clip(model, tokenizer, frames: np.ndarray, texts: list[str], classes: 
     return history
 
 
-def zero_shot(model, tokenizer, frames: np.ndarray, classes: list[str]) -> dict:
-    """Top-1 of "a photo of {class}" prompts on each frame: accuracy, balanced, per class."""
+def image_embeddings(model, frames: np.ndarray):
+    """The CLIP's normalised image embedding of (N, H, W, 3) uint8 frames at its input size, (N, D)."""
     import torch
     import torch.nn.functional as F
 
     from tcvads_ros.models.mobilenet import FramePreprocess
 
-    names = ann.XD_CLASSES
     pre = model.visual.preprocess_cfg
     preprocess = FramePreprocess(pre["mean"], pre["std"])
     with torch.no_grad():
+        return torch.cat([F.normalize(model.encode_image(preprocess(torch.from_numpy(frames[i:i + 256]))), dim=-1)
+                          for i in range(0, len(frames), 256)])
+
+
+def zero_shot(model, tokenizer, frames: np.ndarray, classes: list[str]) -> dict:
+    """Top-1 of "a photo of {class}" prompts on each frame: accuracy, balanced, per class."""
+    import torch
+    import torch.nn.functional as F
+
+    names = ann.XD_CLASSES
+    with torch.no_grad():
         text = F.normalize(model.encode_text(tokenizer([PROMPT.format(n.lower()) for n in names])), dim=-1)
-        feats = torch.cat([F.normalize(model.encode_image(preprocess(torch.from_numpy(frames[i:i + 256]))), dim=-1)
-                           for i in range(0, len(frames), 256)])
+    feats = image_embeddings(model, frames)
     predicted = (feats @ text.t()).argmax(1).numpy()
     truth = np.asarray([names.index(c) for c in classes])
     confusion = np.zeros((len(names), len(names)), int)
@@ -379,15 +388,14 @@ def pretrain(out_dir: Path, *, benchmark: Path | None = None, synth: SynthConfig
 
 def load_standin(folder: Path):
     """A stand-in folder's open_clip model (its own weights), frozen, in eval mode."""
-    import open_clip
+    from tcvads_ros.models.fine import FineConfig, create_clip
 
     if not (folder / WEIGHTS).is_file() or not (folder / MODEL_CONFIG).is_file():
         raise ConfigError(f"{folder}: not a stand-in CLIP folder (needs {MODEL_CONFIG} and {WEIGHTS}; "
                           f"make one with tcvads pretrain-clip {folder})")
     try:
-        model = open_clip.create_model(f"local-dir:{folder}")
-        open_clip.load_checkpoint(model, str(folder / WEIGHTS), weights_only=True)
-    except Exception as exc:  # a corrupt file or config is the user's, named, not a traceback
+        model = create_clip(FineConfig(clip_model=f"local-dir:{folder}", checkpoint=str(folder / WEIGHTS)))
+    except ConfigError as exc:
         raise ConfigError(f"{folder}: cannot load the stand-in CLIP ({exc})") from exc
     return model.eval().requires_grad_(False)
 

@@ -99,13 +99,14 @@ def test_distilling_the_standin_clip_moves_its_embedding_into_the_backbone(tmp_p
     frames = np.stack([np.stack([resize_rgb(f, (64, 64)) for f in syn.render_frames(plan, synth, only={20, 40})])
                        for plan in syn.plan_benchmark(synth)])
     clip_dir = standin_clip.shipped_standin()
-    targets = pretrain_backbone.clip_targets(frames, clip_dir)
+    clip = standin_clip.load_standin(clip_dir)
+    targets = pretrain_backbone.clip_targets(frames, clip)
     assert targets.shape == (6, 2, 64)
     torch.testing.assert_close(targets.norm(dim=-1), torch.ones(6, 2))
     flat = targets.reshape(-1, 64)
     constant = float(1 - (flat @ torch.nn.functional.normalize(flat.mean(0), dim=0)).mean())
     cfg = pretrain_backbone.PretrainConfig(steps=40, batch_size=12, lr=3e-3)
-    _, losses = pretrain_backbone.distill_clip(frames, 0.25, (0.5,) * 3, (0.25,) * 3, clip_dir, cfg, progress=False)
+    _, losses = pretrain_backbone.distill_clip(frames, 0.25, (0.5,) * 3, (0.25,) * 3, clip, cfg, progress=False)
     assert np.mean(losses[-5:]) < 0.5 * constant, (losses[-5:], constant)
     out = tmp_path / "distilled.safetensors"
     code = pretrain_backbone.main(["--config", str(SMOKE), "--out", str(out), "--cache", str(cache), "--steps", "2",
