@@ -228,9 +228,10 @@ class TcvadsNode(Node):
 
     def _on_image(self, raw: bytes) -> None:
         """The camera callback: number the frame from its stamp; hand over only frames in use."""
+        self.stats.count("frames_in")
         stamp = cdr_header_stamp(raw)
         if stamp is None:
-            self.stats.reject("bad_message", arrived=True)
+            self.stats.reject("bad_message")
             return
         with self._clock_lock:
             counts = self.clock.stats
@@ -239,11 +240,9 @@ class TcvadsNode(Node):
             for key in CLOCK_COUNTS:
                 self.stats.count(key, counts[key] - before[key])
         if not self.wants(number):
-            self.stats.arrived("skipped")
-        elif self._slot.put((raw, time.monotonic(), number)):  # replaced an untaken one, or closed
-            self.stats.arrived("dropped")
-        else:
-            self.stats.arrived()
+            self.stats.count("skipped")
+        elif self._slot.put((raw, time.monotonic(), number)):
+            self.stats.count("dropped")
 
     def wants(self, number: int) -> bool:
         """Whether camera frame `number` goes to the inference thread (called in the callback)."""
@@ -313,10 +312,8 @@ class TcvadsNode(Node):
 
     # -- shutdown -----------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the inference thread and let the model finish (events end, stores flush). A frame
-        left in the slot, and any arriving from now on, is counted as dropped."""
-        if self._slot.close():
-            self.stats.count("dropped")
+        """Stop the inference thread and let the model finish (events end, stores flush)."""
+        self._slot.close()
         if self._worker is not None:
             self._worker.join(timeout=10.0)
 

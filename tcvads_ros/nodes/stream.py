@@ -32,12 +32,8 @@ class LatestSlot(Generic[T]):
         self.dropped = 0
 
     def put(self, item: T) -> bool:
-        """Offer the newest item; returns True when an item is dropped: the one it replaced (never
-        taken), or this one, offered after close()."""
+        """Offer the newest item; returns True when it replaced one that was never taken."""
         with self._cond:
-            if self._closed:
-                self.dropped += 1
-                return True
             replaced = self._full
             self.dropped += replaced
             self._item, self._full = item, True
@@ -54,15 +50,11 @@ class LatestSlot(Generic[T]):
             item, self._item, self._full = self._item, None, False
             return item
 
-    def close(self) -> bool:
-        """Wake the consumer for good (shutdown); returns True when an item left untaken is
-        dropped with it."""
+    def close(self) -> None:
+        """Wake the consumer for good (shutdown)."""
         with self._cond:
-            left = self._full
-            self.dropped += left
-            self._closed, self._item, self._full = True, None, False
+            self._closed = True
             self._cond.notify_all()
-            return left
 
     @property
     def closed(self) -> bool:
@@ -99,23 +91,12 @@ class StreamStats:
             self._totals[name] += n
             self._window[name] += n
 
-    def arrived(self, outcome: str | None = None) -> None:
-        """A camera frame came in; `outcome` ("skipped", "dropped") counted with it under one lock,
-        so that no snapshot sees the frame without what became of it (None: handed to the model,
-        counted when processed or rejected)."""
-        with self._lock:
-            for name in ("frames_in", outcome) if outcome else ("frames_in",):
-                self._totals[name] += 1
-                self._window[name] += 1
-
-    def reject(self, reason: str, arrived: bool = False) -> None:
-        """A frame that could not be converted, by `ImageConversionError.reason` (`arrived`: a
-        camera frame refused on arrival, counted in with it)."""
+    def reject(self, reason: str) -> None:
+        """A frame that could not be converted, by `ImageConversionError.reason`."""
         with self._lock:
             self._rejected[reason] += 1
-            for name in ("frames_in", "rejected") if arrived else ("rejected",):
-                self._totals[name] += 1
-                self._window[name] += 1
+            self._totals["rejected"] += 1
+            self._window["rejected"] += 1
 
     def processed(self, latency_s: float, model_s: float = math.nan) -> None:
         """A frame went through the model; `latency_s` from its arrival to its results, of which

@@ -33,29 +33,6 @@ def test_latest_slot_wakes_a_waiting_consumer_and_close_ends_it():
     assert not consumer.is_alive() and got == ["frame", None] and slot.closed
 
 
-def test_a_closed_slot_drops_what_it_held_and_what_comes_after():
-    """Shutdown loses frames; they are counted, not forgotten."""
-    slot = LatestSlot()
-    slot.put("held")
-    assert slot.close() is True and slot.dropped == 1  # the frame nobody took
-    assert slot.put("late") is True and slot.dropped == 2  # a frame after close
-    assert slot.take(timeout=0) is None
-    assert LatestSlot().close() is False  # an empty slot drops nothing
-
-
-def test_a_frame_arrives_with_its_outcome_in_one_step():
-    stats = StreamStats()
-    stats.arrived("skipped")
-    stats.arrived("dropped")
-    stats.arrived()  # handed to the model: its outcome comes later
-    stats.reject("bad_message", arrived=True)
-    stats.reject("truncated")  # a handed-over frame the conversion refused
-    totals = stats.totals()
-    assert totals["total_frames_in"] == 4 and totals["total_skipped"] == 1 and totals["total_dropped"] == 1
-    assert totals["total_rejected"] == 2 and totals["rejected_by_reason"] == {"bad_message": 1, "truncated": 1}
-    assert stats.window()["frames_in"] == 4
-
-
 def test_stream_stats_windows_rates_latency_and_totals():
     now = [0.0]
     stats = StreamStats(clock=lambda: now[0])
