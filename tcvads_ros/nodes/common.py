@@ -227,11 +227,11 @@ class TcvadsNode(Node):
             self._subscribe("reliable")
 
     def _on_image(self, raw: bytes) -> None:
-        """The camera callback: number the frame from its stamp; hand over only frames in use."""
-        self.stats.count("frames_in")
+        """The camera callback: number the frame from its stamp; hand over only frames in use. The
+        frame is counted in with its fate (`StreamStats`), so /diagnostics always balances."""
         stamp = cdr_header_stamp(raw)
         if stamp is None:
-            self.stats.reject("bad_message")
+            self.stats.reject("bad_message", queued=False)
             return
         with self._clock_lock:
             counts = self.clock.stats
@@ -239,10 +239,10 @@ class TcvadsNode(Node):
             number = self.clock.number(stamp)
             for key in CLOCK_COUNTS:
                 self.stats.count(key, counts[key] - before[key])
-        if not self.wants(number):
-            self.stats.count("skipped")
-        elif self._slot.put((raw, time.monotonic(), number)):
-            self.stats.count("dropped")
+        wanted = self.wants(number)
+        self.stats.arrived(queued=wanted)
+        if wanted and self._slot.put((raw, time.monotonic(), number)):
+            self.stats.drop_queued()  # it replaced a frame never taken, or the node is closing
 
     def wants(self, number: int) -> bool:
         """Whether camera frame `number` goes to the inference thread (called in the callback)."""
@@ -312,8 +312,10 @@ class TcvadsNode(Node):
 
     # -- shutdown -----------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the inference thread and let the model finish (events end, stores flush)."""
-        self._slot.close()
+        """Stop the inference thread and let the model finish (events end, stores flush). A frame
+        left in the slot is counted as dropped, as is any arriving from now on."""
+        if self._slot.close():
+            self.stats.drop_queued()
         if self._worker is not None:
             self._worker.join(timeout=10.0)
 

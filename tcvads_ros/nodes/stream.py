@@ -32,8 +32,12 @@ class LatestSlot(Generic[T]):
         self.dropped = 0
 
     def put(self, item: T) -> bool:
-        """Offer the newest item; returns True when it replaced one that was never taken."""
+        """Offer the newest item; returns True when an item is dropped: the one it replaced (never
+        taken), or this one when the slot is closed."""
         with self._cond:
+            if self._closed:
+                self.dropped += 1
+                return True
             replaced = self._full
             self.dropped += replaced
             self._item, self._full = item, True
@@ -50,11 +54,15 @@ class LatestSlot(Generic[T]):
             item, self._item, self._full = self._item, None, False
             return item
 
-    def close(self) -> None:
-        """Wake the consumer for good (shutdown)."""
+    def close(self) -> bool:
+        """Wake the consumer for good (shutdown); returns True when it held an item never taken,
+        which is dropped."""
         with self._cond:
-            self._closed = True
+            left = self._full
+            self.dropped += left
+            self._closed, self._item, self._full = True, None, False
             self._cond.notify_all()
+            return left
 
     @property
     def closed(self) -> bool:
@@ -69,6 +77,11 @@ WINDOW_COUNTS = ("lost", "skipped", "stalls", "stalled", "snippets_missed")
 
 class StreamStats:
     """Counts frames in, processed, dropped and rejected, and processing latency, per window.
+
+    Every camera frame is counted with its fate under one lock, so that every snapshot balances:
+    frames_in = skipped + processed + dropped + rejected + queued, where `queued` is the frames
+    handed to the model and not yet done (at most three: one being handed over, one in the slot,
+    one being run).
 
     `window()` returns the figures since the previous call (rates per second over the window's
     wall-clock length) and starts a new window; `totals()` the counts since start. Thread safe:
@@ -91,19 +104,45 @@ class StreamStats:
             self._totals[name] += n
             self._window[name] += n
 
-    def reject(self, reason: str) -> None:
-        """A frame that could not be converted, by `ImageConversionError.reason`."""
+    def _add(self, *names: str) -> None:  # (with the lock held)
+        for name in names:
+            self._totals[name] += 1
+            self._window[name] += 1
+
+    def arrived(self, queued: bool) -> None:
+        """A camera frame came in: handed to the model (`queued`) or not needed by it (skipped).
+        Count it before handing it over, so that `queued` never goes below zero."""
+        with self._lock:
+            if queued:  # a level, not a per-window count
+                self._add("frames_in")
+                self._totals["queued"] += 1
+            else:
+                self._add("frames_in", "skipped")
+
+    def reject(self, reason: str, queued: bool = True) -> None:
+        """A frame that could not be converted or run, by `ImageConversionError.reason`: one the
+        model had been handed (`queued`), or one refused on arrival (counted in with it)."""
         with self._lock:
             self._rejected[reason] += 1
-            self._totals["rejected"] += 1
-            self._window["rejected"] += 1
+            if queued:
+                self._add("rejected")
+                self._totals["queued"] -= 1
+            else:
+                self._add("frames_in", "rejected")
+
+    def drop_queued(self) -> None:
+        """A frame handed to the model will never run: replaced by a newer one before the model
+        took it (the model is slower than the camera), or the node is shutting down."""
+        with self._lock:
+            self._add("dropped")
+            self._totals["queued"] -= 1
 
     def processed(self, latency_s: float, model_s: float = math.nan) -> None:
         """A frame went through the model; `latency_s` from its arrival to its results, of which
         `model_s` in the model and its outputs (the rest is the node's: hand-over, conversion)."""
         with self._lock:
-            self._totals["processed"] += 1
-            self._window["processed"] += 1
+            self._add("processed")
+            self._totals["queued"] -= 1
             if math.isfinite(latency_s):
                 self._latencies.append(latency_s)
             if math.isfinite(model_s):
@@ -135,7 +174,7 @@ class StreamStats:
             rejected = dict(sorted(self._rejected.items()))
         out = {f"total_{k}": totals.get(k, 0)
                for k in ("frames_in", "lost", "stalled", "skipped", "processed", "dropped", "rejected",
-                         "snippets_missed")}
+                         "queued", "snippets_missed")}
         out["rejected_by_reason"] = rejected
         out.update({f"total_{k}": v for k, v in sorted(totals.items()) if f"total_{k}" not in out})
         return out

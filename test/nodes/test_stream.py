@@ -19,6 +19,82 @@ def test_latest_slot_keeps_the_newest_and_counts_replaced_items_as_dropped():
     assert slot.put(4) is False  # the slot was emptied by take(): not a drop
 
 
+def test_latest_slot_drops_what_it_holds_at_close_and_whatever_comes_after():
+    slot = LatestSlot()
+    assert slot.close() is False  # nothing held
+    slot = LatestSlot()
+    slot.put("held")
+    assert slot.close() is True and slot.dropped == 1  # the held item is dropped, not forgotten
+    assert slot.put("late") is True and slot.dropped == 2
+    assert slot.take(timeout=0) is None
+
+
+def test_stream_stats_balance_at_every_moment_of_a_frames_life():
+    stats = StreamStats(clock=lambda: 0.0)
+
+    def balance():
+        t = stats.totals()
+        fates = sum(t[f"total_{k}"] for k in ("skipped", "processed", "dropped", "rejected", "queued"))
+        assert t["total_frames_in"] == fates, t
+        assert t["total_queued"] >= 0
+        return t
+
+    stats.arrived(queued=False)
+    stats.arrived(queued=True)
+    assert balance()["total_queued"] == 1  # handed over, not yet run
+    stats.arrived(queued=True)
+    stats.drop_queued()  # it replaced the first, never taken
+    stats.processed(0.01)
+    stats.arrived(queued=True)
+    stats.reject("truncated")  # handed over, refused by the converter
+    stats.reject("bad_message", queued=False)  # refused on arrival
+    t = balance()
+    assert (t["total_frames_in"], t["total_skipped"], t["total_dropped"], t["total_processed"]) == (5, 1, 1, 1)
+    assert (t["total_rejected"], t["total_queued"]) == (2, 0)
+    assert stats.window()["frames_in"] == 5
+
+
+def test_stream_stats_balance_under_concurrent_producers_and_a_consumer():
+    """The camera callback, the inference thread and a diagnostics snapshot race: every snapshot
+    balances (a frame is never counted in without its fate)."""
+    stats, slot, snapshots = StreamStats(), LatestSlot(), []
+    done = threading.Event()
+
+    def camera():
+        for k in range(4000):
+            wanted = k % 4 == 0
+            stats.arrived(queued=wanted)
+            if wanted and slot.put(k):
+                stats.drop_queued()
+
+    def model():
+        while not slot.closed:
+            if slot.take(timeout=0.01) is not None:
+                stats.processed(0.0)
+
+    def diagnostics():
+        while not done.is_set():
+            snapshots.append(stats.totals())
+
+    threads = [threading.Thread(target=f) for f in (camera, model, diagnostics)]
+    for thread in threads:
+        thread.start()
+    threads[0].join()
+    if slot.close():
+        stats.drop_queued()
+    threads[1].join()
+    done.set()
+    threads[2].join()
+    snapshots.append(stats.totals())
+    for t in snapshots:
+        assert t["total_frames_in"] == sum(
+            t[f"total_{k}"] for k in ("skipped", "processed", "dropped", "rejected", "queued")), t
+        assert 0 <= t["total_queued"] <= 3, t  # in the slot, being run, being handed over
+    final = snapshots[-1]
+    assert final["total_frames_in"] == 4000 and final["total_queued"] == 0
+    assert final["total_processed"] + final["total_dropped"] == 1000
+
+
 def test_latest_slot_wakes_a_waiting_consumer_and_close_ends_it():
     slot, got = LatestSlot(), []
     consumer = threading.Thread(target=lambda: got.append(slot.take(timeout=5)))
