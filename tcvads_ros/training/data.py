@@ -703,9 +703,10 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
     os.replace(partial, path)
 
 
-def _complete(path: Path) -> bool:
-    """An earlier run's output is complete if it exists and its .npy header reads."""
-    if not path.is_file():
+def _complete(path: Path, source: Path) -> bool:
+    """An earlier run's output is complete if it exists, is not older than the video it was made
+    from (a regenerated or replaced video is cached again), and its .npy header reads."""
+    if not path.is_file() or (source.is_file() and path.stat().st_mtime < source.stat().st_mtime):
         return False
     try:
         np.load(path, mmap_mode="r", allow_pickle=False)
@@ -750,7 +751,7 @@ def _cache_videos(
     bar = progress_bar(videos, desc=f"{what} {Path(video_list).name}", unit="video", show=progress)
     for video, label, stem in bar:
         target = out_dir / stem.parent / f"{stem.name}__0.npy"
-        if _complete(target):
+        if _complete(target, video):
             summary.skipped += 1
         else:
             try:

@@ -49,14 +49,15 @@ class Lists:
 
 
 def prepare_synthetic(cfg: DataConfig, folder: Path, progress: bool) -> Path:
-    """Generate the benchmark into `folder` unless the same one is already there."""
-    from tcvads_ros.data.synthetic import generate
+    """Generate the benchmark into `folder` unless the same one, by the same generator version, is
+    already there (frames cached from older videos are then cached again: `data.cache_frames`)."""
+    from tcvads_ros.data.synthetic import GENERATOR_VERSION, generate
 
     meta = folder / "meta.json"
     wanted = to_mapping(cfg.synth)
     if meta.is_file():
         have = json.loads(meta.read_text(encoding="utf-8"))
-        if have.get("synth_config") == wanted:
+        if have.get("synth_config") == wanted and have.get("generator_version") == GENERATOR_VERSION:
             return folder
     generate(folder, cfg.synth, progress=progress)
     info = json.loads(meta.read_text(encoding="utf-8"))

@@ -340,6 +340,14 @@ def test_extract_features_layout_batches_and_resume(tmp_path):
     assert data.load_features(out / "b_label_A__0.npy").shape == (2, 3)
     assert not list(out.glob("*.partial"))
 
+    # A video newer than its cached output (regenerated, replaced) is extracted again.
+    video = tmp_path / "videos" / "b_label_A.avi"
+    later = (out / "b_label_A__0.npy").stat().st_mtime + 10
+    os.utime(video, (later, later))
+    calls.clear()
+    summary = data.extract_features(lst, out, _mean_extractor(calls), progress=False)
+    assert (summary.written, summary.skipped) == (1, 1) and calls == [(2, 24, 32, 3)]
+
 
 def test_interrupted_extraction_leaves_no_corrupt_output(tmp_path, monkeypatch):
     _video(tmp_path / "a.avi", 40)
@@ -504,3 +512,26 @@ def test_snippet_labels_of_features_are_the_abnormal_share(tmp_path):
     ds.frame_labels = {"v_label_B1-0-0": truth}
     np.testing.assert_allclose(ds[0]["snippet_labels"], [0.5, 1.0, 0.0])
     np.testing.assert_allclose(ds[1]["snippet_labels"], [0.0, 0.0, 0.0])  # normal: no annotation needed
+
+
+def test_a_benchmark_of_another_generator_version_is_generated_again(tmp_path):
+    """A cached synthetic benchmark is reused only when made by this generator version, and the
+    frames cached from its older videos are then cached again (newer videos)."""
+    import json
+
+    from tcvads_ros.data.synthetic import GENERATOR_VERSION, SynthConfig
+    from tcvads_ros.training.experiment import prepare_synthetic
+    from tcvads_ros.training.train_config import DataConfig
+
+    cfg = DataConfig(kind="synthetic", synth=SynthConfig(videos=4, width=64, height=48, frames=48))
+    folder = prepare_synthetic(cfg, tmp_path / "synthetic", progress=False)
+    meta = folder / "meta.json"
+    videos = sorted((folder / "videos").iterdir())
+    made = [v.stat().st_mtime_ns for v in videos]
+    assert prepare_synthetic(cfg, folder, progress=False) == folder
+    assert [v.stat().st_mtime_ns for v in videos] == made  # the same one: reused
+    info = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**info, "generator_version": GENERATOR_VERSION - 1}))
+    prepare_synthetic(cfg, folder, progress=False)
+    assert json.loads(meta.read_text())["generator_version"] == GENERATOR_VERSION
+    assert all(v.stat().st_mtime_ns > m for v, m in zip(videos, made))
