@@ -51,6 +51,7 @@ from tcvads_ros.config_files import config_file, shipped_dir
 from tcvads_ros.data import annotations as ann
 from tcvads_ros.data.synthetic import (
     CAPTIONS_FILE,
+    GENERATOR_VERSION,
     SynthConfig,
     VideoPlan,
     plan_benchmark,
@@ -350,12 +351,13 @@ def pretrain(out_dir: Path, *, benchmark: Path | None = None, synth: SynthConfig
     if benchmark is not None:
         frames, texts, classes = load_split(benchmark, "train", size, read_captions(benchmark), progress)
         test_frames, _, test_classes = load_split(benchmark, "test", size, None, progress)
-        source = {"benchmark": str(benchmark)}
+        meta = json.loads((benchmark / "meta.json").read_text()) if (benchmark / "meta.json").is_file() else {}
+        source = {"benchmark": str(benchmark), "generator_version": meta.get("generator_version")}
     else:
         workers = threads or len(os.sched_getaffinity(0))  # the cores this process may use
         frames, texts, classes = render_split(synth, "train", size, workers, progress)
         test_frames, _, test_classes = render_split(synth, "test", size, workers, progress)
-        source = {"synth": asdict(synth)}
+        source = {"synth": asdict(synth), "generator_version": GENERATOR_VERSION}
     prepared = time.perf_counter()
     history = train_clip(model, tokenizer, frames, texts, classes, cfg, progress)
     trained = time.perf_counter()
