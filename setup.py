@@ -66,8 +66,9 @@ setup(
         # open_clip configs the training configs name (fine.model.clip_model: local-dir:clip-tiny)
         *((f"share/{PACKAGE}/{d}", glob(f"{d}/*.json")) for d in sorted(glob("config/train/clip-*"))),
         # the stand-in CLIP `tcvads demo` stands on (tcvads pretrain-clip models/clip-standin)
-        (f"share/{PACKAGE}/models/clip-standin", [f for f in sorted(glob("models/clip-standin/*"))
-                                                  if not f.endswith(".partial")]),
+        # and the backbone its coarse stage starts from (tcvads pretrain-backbone, docs/models.md)
+        *((f"share/{PACKAGE}/{d}", [f for f in sorted(glob(f"{d}/*")) if not f.endswith(".partial")])
+          for d in ("models/clip-standin", "models/backbone-standin")),
     ],
     install_requires=RUNTIME,
     extras_require={

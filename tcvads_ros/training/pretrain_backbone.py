@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -203,19 +204,22 @@ def run(args: argparse.Namespace) -> int:
     train_list, _ = experiment.cached_frames(lists, cache, backbone.input_size, progress, per_snippet)
     cfg = PretrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     started = time.perf_counter()
+    frames = snippet_frames(train_list)
     if clip is not None:
-        model, losses = distill_clip(snippet_frames(train_list), backbone.width_mult, backbone.mean, backbone.std,
-                                     clip, cfg, progress)
+        model, losses = distill_clip(frames, backbone.width_mult, backbone.mean, backbone.std, clip, cfg, progress)
     else:
-        model, losses = pretrain(snippet_frames(train_list), backbone.width_mult, backbone.mean, backbone.std,
-                                 cfg, progress)
+        model, losses = pretrain(frames, backbone.width_mult, backbone.mean, backbone.std, cfg, progress)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(args.out))
+    os.chmod(args.out, 0o644)  # (safetensors writes 0600) readable where it is installed
+    # the recipe as given (paths as typed, so a shipped checkpoint's report names no machine's folders)
     report = {"objective": "distill-clip" if args.distill_clip else "simclr",
-              "clip": str(args.distill_clip.resolve()) if args.distill_clip else None,
+              "clip": args.distill_clip.as_posix() if args.distill_clip else None,
               "clip_sha256": sha256(args.distill_clip / WEIGHTS) if args.distill_clip else None,
+              "training_config": args.config.as_posix(), "overrides": list(args.overrides),
               "config": asdict(cfg), "width_mult": backbone.width_mult, "input_size": backbone.input_size,
-              "frames": train_list.as_posix(), "loss_first": float(np.mean(losses[:20])),
+              "weights_sha256": sha256(args.out), "snippets": len(frames), "threads": torch.get_num_threads(),
+              "loss_first": float(np.mean(losses[:20])),
               "loss_last": float(np.mean(losses[-20:])), "seconds": round(time.perf_counter() - started, 1)}
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     loss = "1 - cosine" if args.distill_clip else "NT-Xent"

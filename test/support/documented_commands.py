@@ -18,6 +18,7 @@ NODES = ("coarse_node", "fine_node", "camera_player")
 PROGRAMS = ("tcvads", "python", "bash", "torchrun", "ros2", "colcon", "pip", "mkdocs",
             *NODES, *(f".venv/bin/{name}" for name in NODES))
 FENCE = re.compile(r"^```")
+ENVIRONMENT = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")  # leading VAR=value assignments
 
 
 def blocks(path: Path) -> Iterator[list[str]]:
@@ -41,6 +42,7 @@ def block_commands(block: list[str]) -> list[str]:
             joined[-1] = joined[-1][:-1] + " " + line.strip()
         else:
             joined.append(line.strip())
+    joined = [ENVIRONMENT.sub("", line) for line in joined]  # `OMP_NUM_THREADS=1 tcvads ...`
     return [line for line in joined
             if (words := line.split()) and words[0] in PROGRAMS and not (len(words) > 1 and words[1].endswith(":"))]
 

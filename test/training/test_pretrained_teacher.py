@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from tcvads_ros.runtime.bundle import sha256
 from tcvads_ros.training import pretrain_backbone, train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +38,31 @@ def test_pretrain_writes_a_torchvision_checkpoint(checkpoint):
     state = load_file(str(checkpoint))
     assert "features.0.0.weight" in state and "classifier.1.weight" in state
     assert state["features.0.0.weight"].shape == (8, 3, 3, 3)  # width 0.25 (smoke's tiny preset)
-    assert checkpoint.with_suffix(".json").is_file()
+    report = json.loads(checkpoint.with_suffix(".json").read_text())
+    assert report["objective"] == "simclr" and report["weights_sha256"] == sha256(checkpoint)
+    assert report["config"]["steps"] == 3 and report["overrides"] == BACKBONE
+
+
+def test_the_shipped_backbone_is_what_the_command_makes_from_the_shipped_clip():
+    """models/backbone-standin, the demo's pretrained backbone: distilled from the shipped
+    stand-in CLIP (its hash recorded) with today's defaults, its own hash as recorded, and the
+    demo's teacher starts from it."""
+    from dataclasses import asdict
+
+    from tcvads_ros.config_files import config_file, shipped_dir
+    from tcvads_ros.training.standin_clip import WEIGHTS, shipped_standin
+    from tcvads_ros.training.train_config import load_config
+
+    weights = shipped_dir("models/backbone-standin") / "backbone.safetensors"
+    report = json.loads(weights.with_suffix(".json").read_text())
+    assert report["objective"] == "distill-clip" and report["weights_sha256"] == sha256(weights)
+    assert report["clip_sha256"] == sha256(shipped_standin() / WEIGHTS)  # remade with the CLIP
+    assert report["config"] == asdict(pretrain_backbone.PretrainConfig(steps=400))
+    assert report["training_config"] == "config/train/demo.yaml" and report["overrides"] == []
+    demo = load_config(config_file("train/demo.yaml"))
+    assert demo.teacher.pretrained_backbone == weights.resolve() and demo.teacher.supervision == "video"
+    assert (report["width_mult"], report["input_size"]) == (0.25, 64)
+    assert load_file(str(weights))["features.18.0.weight"].shape[0] == 1280
 
 
 @pytest.mark.parametrize("frozen", [True, False])

@@ -16,7 +16,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "config" / "train"
 def test_extends_merges_section_by_section():
     smoke, demo = load_config(CONFIGS / "smoke.yaml"), load_config(CONFIGS / "demo.yaml")
     assert demo.data.synth.videos == 192 and demo.data.synth.fps == smoke.data.synth.fps  # merged, not replaced
-    assert demo.teacher.model["backbone"] == {"preset": "tiny", "input_size": 64}
+    assert demo.teacher.model["backbone"] == {"preset": "tiny", "input_size": 64, "feature_dim": 1280}
     assert demo.teacher.model["rwkv_dim"] == smoke.teacher.model["rwkv_dim"]
     assert demo.fine.model["n_ctx"] == smoke.fine.model["n_ctx"] and demo.fine.optim.epochs == 15
     assert demo.fine.model["clip_model"] != smoke.fine.model["clip_model"]  # the shipped stand-in
