@@ -99,15 +99,15 @@ class StreamStats:
         self._window_start = clock()
 
     def count(self, name: str, n: int = 1) -> None:
-        """Add to a counter: frames_in, processed, dropped (or any other name)."""
+        """Add to a counter: lost, stalls, snippets_missed (or any other name); a camera frame's
+        own fate goes through `arrived`, `processed`, `reject` and `drop_queued`."""
         with self._lock:
+            self._add(name, n=n)
+
+    def _add(self, *names: str, n: int = 1) -> None:  # (with the lock held)
+        for name in names:
             self._totals[name] += n
             self._window[name] += n
-
-    def _add(self, *names: str) -> None:  # (with the lock held)
-        for name in names:
-            self._totals[name] += 1
-            self._window[name] += 1
 
     def arrived(self, queued: bool) -> None:
         """A camera frame came in: handed to the model (`queued`) or not needed by it (skipped).
