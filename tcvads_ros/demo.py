@@ -1,33 +1,46 @@
-"""`tcvads demo`: the whole detector on an embedded default, in a few minutes on a CPU.
+"""`tcvads demo`: the whole detector on an embedded default.
 
-1. generate the synthetic surveillance benchmark of ``config/train/demo.yaml`` and train a small
-   model on it (`tcvads train`, in this process); its fine stage stands on the stand-in CLIP the
-   project ships (``models/clip-standin``, made by `tcvads pretrain-clip`: no pretrained CLIP
-   can be downloaded here);
-2. export it to a bundle (`tcvads export`);
-3. synthesise a longer test video with one annotated anomaly (`tcvads synth`, another seed,
-   cameras the model has not seen);
-4. run `tcvads detect` on it, printing the events as they happen, the fine stage's explanation
-   and where the heat map is, then the ground truth next to what was detected.
+By default it runs the model the project ships, ``models/demo-bundle`` (made by `tcvads demo
+--train --save-bundle`, below, and described by its model card), with no torch and no training:
 
-It needs the ``train`` extra (torch) and runs from a checkout or from an installed package
-(the configuration comes from ``share/tcvads_ros/config`` then, `tcvads_ros.config_files`).
+1. synthesise a test video with one annotated anomaly (`tcvads synth`, a seed and cameras the
+   model has not seen);
+2. run `tcvads detect` on it with the shipped bundle, printing what the bundle was trained on
+   (its model card), the events as they happen, the fine stage's explanation and where the heat
+   map is;
+3. compare what was detected with the ground truth, and say how far the result is from changing
+   (its margins: see `margins`).
+
+The bundle's scores depend on ONNX Runtime alone, so the answer is the same on every CPU, up to
+float rounding far below those margins (docs/results.md, "`tcvads demo`").
+
+``--train`` first trains the model on the spot (the ``train`` extra, torch): generate the
+synthetic benchmark of ``config/train/demo.yaml`` and train on it (`tcvads train`), measure it on
+its test split (`tcvads evaluate`), export it with its model card (`tcvads export`), then the
+three steps above with that bundle. Its figures depend on the CPU that trains (float rounding
+differs between Intel and AMD, AVX2 and AVX-512, and training amplifies it). The shipped bundle
+was made by ``tcvads demo --train --out runs/demo --save-bundle models/demo-bundle``.
+
+It runs from a checkout or an installed package (the shipped files come from
+``share/tcvads_ros`` then, `tcvads_ros.config_files`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-from tcvads_ros.config_files import config_file
+from tcvads_ros.config_files import config_file, shipped_dir
 from tcvads_ros.errors import TcvadsError
 
-DEMO_CONFIG = "train/demo.yaml"  # under config/: what and how long the demo trains
+DEMO_CONFIG = "train/demo.yaml"  # under config/: what and how long `--train` trains
+DEMO_BUNDLE = "models/demo-bundle"  # the shipped bundle `tcvads demo` runs by default
 # Same camera size and frame rate as the training videos, another seed (so cameras and scenes
 # neither the demo's model nor the stand-in CLIP has seen), 20 s long.
 TEST_VIDEO = {"videos": 1, "seed": 50, "width": 128, "height": 96, "frames": 480, "fps": 24.0,
@@ -38,6 +51,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="work folder (kept); default: a temporary folder")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     parser.add_argument("--backend", default="auto", help="inference backend for detect (default auto)")
+    parser.add_argument("--bundle", type=Path,
+                        help=f"run this bundle instead of the shipped one ({DEMO_BUNDLE})")
+    parser.add_argument("--train", action="store_true",
+                        help="train the model first (a few minutes; needs the train extra: torch)")
+    parser.add_argument("--save-bundle", type=Path, metavar="DIR",
+                        help="with --train: write the trained bundle here (replacing what is there)")
 
 
 def _step(text: str) -> None:
@@ -76,48 +95,109 @@ def synth_test_video(folder: Path) -> tuple[Path, list]:
     return next((folder / "videos").glob(plan.name + ".*")), list(plan.episodes)
 
 
-def run(args: argparse.Namespace) -> int:
+def trained_bundle(work: Path, save: Path | None) -> Path:
+    """`--train`: train (or re-use a finished run in WORK/run), evaluate, export; the bundle's path."""
     from tcvads_ros.cli import main as tcvads
 
+    run_dir = work / "run"
+    if (run_dir / "fine.safetensors").is_file():
+        _step(f"training: re-using the finished run in {run_dir}")
+    else:
+        check_standin()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        _step("training a small model on a synthetic benchmark (a few minutes on a CPU)")
+        train(run_dir)
+    if (run_dir / "config.yaml").is_file() and not (run_dir / "eval" / "metrics.json").is_file():
+        _step("measuring it on its test split (tcvads evaluate), for the model card")
+        if tcvads(["evaluate", str(run_dir), "--no-progress"]) != 0:
+            raise TcvadsError("evaluate failed; see the message above")
+    _step("exporting the model bundle with its model card")
+    bundle_dir = save or work / "bundle"
+    if tcvads(["export", str(run_dir), "--out", str(bundle_dir), "--overwrite"]) != 0:
+        raise TcvadsError("export failed; see the message above")
+    return bundle_dir
+
+
+def run(args: argparse.Namespace) -> int:
+    from tcvads_ros.cli import main as tcvads
+    from tcvads_ros.runtime.bundle import Bundle
+
+    if args.save_bundle and not args.train:
+        raise TcvadsError("--save-bundle writes the bundle that --train makes; add --train")
     started = time.perf_counter()
     work = args.out or Path(tempfile.mkdtemp(prefix="tcvads-demo-"))
     work.mkdir(parents=True, exist_ok=True)
-    run_dir, bundle_dir, evidence = work / "run", work / "bundle", work / "evidence"
+    evidence = work / "evidence"
     try:
-        if (run_dir / "fine.safetensors").is_file():
-            _step(f"1/4 training: re-using the finished run in {run_dir}")
+        if args.train:
+            bundle_dir = trained_bundle(work, args.save_bundle)
         else:
-            check_standin()
-            shutil.rmtree(run_dir, ignore_errors=True)
-            _step("1/4 training a small model on a synthetic benchmark (a few minutes on a CPU)")
-            train(run_dir)
-        _step("2/4 exporting the model bundle")
-        if tcvads(["export", str(run_dir), "--out", str(bundle_dir), "--overwrite"]) != 0:
-            raise TcvadsError("export failed; see the message above")
-        _step("3/4 synthesising a test video with a known anomaly")
+            bundle_dir = args.bundle or shipped_dir(DEMO_BUNDLE)
+        bundle = Bundle.load(bundle_dir)  # refused here, before any work, if damaged
+        _step("synthesising a test video with a known anomaly")
         video, truth = synth_test_video(work / "test")
         names = json.loads((work / "test" / "meta.json").read_text())["class_codes"]
         fps = TEST_VIDEO["fps"]
         for seg in truth:
             print(f"ground truth: {names.get(seg.label, seg.label)} frames {seg.start}-{seg.end} "
                   f"({seg.start / fps:.1f}-{seg.end / fps:.1f} s) in {video.name}")
-        _step("4/4 tcvads detect")
+        _step("tcvads detect")
         events_path = work / "events.jsonl"
         code = tcvads(["detect", str(video), "--bundle", str(bundle_dir), "--backend", args.backend,
                        "--events", str(events_path), "--evidence", str(evidence)])
         if code != 0:
             return code
         _compare(events_path, truth, names, fps)
+        found = margins(bundle, video, events_path)
+        print(f"margins: category {found['category']:.3f} (its probability above the next class's), "
+              f"threshold {found['threshold']:.4f} (the closest any snippet's score came to the "
+              "alarm thresholds); float rounding between CPUs moves them by about 1e-6")
         print(f"\ndemo finished in {time.perf_counter() - started:.0f} s")
     finally:
         if args.out is None and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-            print(f"removed the work folder {work} (use --keep or --out DIR to keep the bundle, "
+            print(f"removed the work folder {work} (use --keep or --out DIR to keep the "
                   "events and heat maps)")
         else:
-            print(f"work folder: {work} (run/ training run, bundle/, evidence/ heat maps and clips, "
-                  "events.jsonl)")
+            print(f"work folder: {work} (test/ video, evidence/ heat maps and clips, events.jsonl"
+                  + (", run/ training run, bundle/" if args.train and not args.save_bundle else "") + ")")
     return 0
+
+
+def margins(bundle, video: Path, events_path: Path) -> dict[str, float]:
+    """How far the demo's answer is from changing, from the same bundle and video:
+
+    - ``category``: the named class's probability minus the runner-up's, for every explanation
+      (the smallest);
+    - ``threshold``: the smallest distance of any scored snippet's coarse score to the event
+      thresholds (on and off). An event's frames change only if some score crosses one.
+
+    Float rounding that differs between CPUs (ONNX Runtime's kernels for AVX2 and AVX-512 sum in
+    other orders) moves the scores by about 1e-6; margins far above that cannot be flipped."""
+    from tcvads_ros.runtime.backends import create_backend
+    from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig, bundle_events
+    from tcvads_ros.runtime.sources import open_source
+
+    records = [json.loads(line) for line in events_path.read_text().splitlines()]
+    gaps = []
+    for record in records:
+        if record.get("record_type") == "explanation":
+            top = sorted(record["class_scores"].values(), reverse=True)
+            gaps.append(top[0] - top[1])
+    events = bundle_events(bundle)
+    backend = create_backend("onnxruntime", bundle)
+    detector = CoarseDetector(bundle, backend, PipelineConfig(events=events))
+    closest = math.inf
+    source = open_source(str(video), sample_every=bundle.manifest.snippet_frames)
+    try:
+        for frame in source:
+            for snippet in detector.push(frame)[0]:
+                closest = min(closest, abs(snippet.score - events.threshold_on),
+                              abs(snippet.score - events.threshold_off))
+    finally:
+        source.close()
+        backend.close()
+    return {"category": min(gaps, default=math.nan), "threshold": closest}
 
 
 def _compare(events_path: Path, truth: list, names: dict, fps: float) -> None:

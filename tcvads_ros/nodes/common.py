@@ -59,6 +59,7 @@ from tcvads_ros.nodes.messages import (
 from tcvads_ros.nodes.stream import LatestSlot, StreamStats
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import ImageConversionError
+from tcvads_ros.runtime.model_card import describe, footage_warning
 from tcvads_ros.runtime.sampling import FrameClock, SnippetSampler
 
 try:  # cv_bridge where it is installed; the project's NumPy conversion everywhere else
@@ -197,6 +198,15 @@ class TcvadsNode(Node):
                           callback_group=MutuallyExclusiveCallbackGroup())
         bridge = "cv_bridge" if self.bridge is not None else "numpy (cv_bridge not installed)"
         self.get_logger().info(f"reading {msg_type.__name__} from {topic}; conversion: {bridge}")
+        self._announce_model(topic)
+
+    def _announce_model(self, topic: str) -> None:
+        """Say what the bundle was trained on (its model card), and warn once where a bundle of
+        synthetic drawings reads a camera: a topic is never a `tcvads synth` video."""
+        self.get_logger().info(describe(self.bundle.card, self.bundle.root))
+        warning = footage_warning(self.bundle.card, f"camera topic {topic}", source_is_synthetic=False)
+        if warning:
+            self.get_logger().warning(warning)
 
     def _choose_reliability(self, topic: str) -> str:
         choice = self.values["camera_qos"]

@@ -22,10 +22,12 @@ import numpy as np
 
 from tcvads_ros.configuration import from_mapping, to_mapping
 from tcvads_ros.errors import BundleError, ConfigError
+from tcvads_ros.runtime.model_card import ModelCard, check_card, load_card
 
 # 2: `class_prompts` and `edits` (bundles edited by `tcvads bundle`, docs/added_classes.md); a
-# version-1 manifest reads as one with neither.
-FORMAT_VERSION = 2
+# version-1 manifest reads as one with neither. 3: `model_card` (runtime/model_card.py); an
+# earlier manifest reads as one without a card.
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 TEXT_TABLE = "text_table.safetensors"
 
@@ -49,6 +51,8 @@ GRAPH_OUTPUTS = {
     "fine_image": {"features": (None, "fine_feature_dim")},
     "fine_temporal": {"probs": (1, "fine_clip", "classes"), "video_scores": (1, "classes")},
 }
+# The files whose sha256 a model card lists: the model it describes (docs/runtime.md).
+CARD_DESCRIBES = [*GRAPH_FILES.values(), TEXT_TABLE]
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Manifest:
     # (`tcvads bundle add-class NAME --prompt TEXT`, a rename that kept the rows).
     class_prompts: dict = field(default_factory=dict)
     edits: list = field(default_factory=list)  # one record per `tcvads bundle` edit, oldest first
+    model_card: dict = field(default_factory=dict)  # `ModelCard` as plain data; {}: none
 
     def sizes(self) -> dict[str, int]:
         """Values the graph shape specs above refer to by name."""
@@ -107,11 +112,16 @@ def sha256(path: Path) -> str:
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
-    """Hash every file of the bundle into the manifest and write it (the manifest last)."""
+    """Hash every file of the bundle into the manifest and write it (the manifest last). A model
+    card is made to describe the files written here (its ``graphs``): only the writer of a bundle
+    (`tcvads export`, `tcvads bundle`) vouches for what the card says of them."""
     folder = Path(folder)
     manifest.files = {
         p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST
     }
+    if manifest.model_card:
+        manifest.model_card = {**manifest.model_card,
+                               "graphs": {name: manifest.files.get(name) for name in CARD_DESCRIBES}}
     path = folder / MANIFEST
     path.write_text(json.dumps(to_mapping(manifest), indent=2) + "\n", encoding="utf-8")
     return path
@@ -120,10 +130,12 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
 class Bundle:
     """A verified bundle. Construct with `Bundle.load(path)`."""
 
-    def __init__(self, root: Path, manifest: Manifest, text_table: dict[str, np.ndarray]):
+    def __init__(self, root: Path, manifest: Manifest, text_table: dict[str, np.ndarray],
+                 card: ModelCard | None = None):
         self.root = root
         self.manifest = manifest
         self.text_table = text_table
+        self.card = card  # what it was trained on and for; None for a bundle exported without one
 
     @property
     def class_names(self) -> list[str]:
@@ -202,7 +214,10 @@ class Bundle:
                     f"{file}: sha256 does not match the manifest (corrupt or modified); "
                     "copy the bundle again or re-export it"
                 )
-        return cls(root, manifest, _load_text_table(root / TEXT_TABLE, manifest))
+        card = load_card(manifest.model_card, str(manifest_path))
+        if card is not None:
+            check_card(card, manifest.files, CARD_DESCRIBES, str(manifest_path))
+        return cls(root, manifest, _load_text_table(root / TEXT_TABLE, manifest), card)
 
 
 def _check_names(path: Path, manifest: Manifest) -> None:

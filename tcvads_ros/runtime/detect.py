@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import Explanation
+from tcvads_ros.runtime.model_card import describe, footage_warning, is_synthetic_video
 from tcvads_ros.runtime.multi_stream import MultiStreamPipeline
 from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, bundle_events
 from tcvads_ros.runtime.site_profile import SiteProfile
@@ -98,6 +100,8 @@ def numbered(path: Path, i: int, many: bool) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     bundle = Bundle.load(args.bundle)
+    if not args.quiet:
+        print(describe(bundle.card, bundle.root), flush=True)
     events_cfg = bundle_events(bundle, args.threshold)
     if args.site is not None:
         profile = SiteProfile.load(args.site)
@@ -116,6 +120,11 @@ def run(args: argparse.Namespace) -> int:
         for source in sources:
             source.close()
         raise
+    for spec, source in zip(args.source, sources):
+        warning = footage_warning(bundle.card, source.name, is_synthetic_video(spec))
+        if warning:
+            print(f"tcvads detect: warning: {warning}", file=sys.stderr, flush=True)
+            break  # once: the same advice holds for every source
     many = len(sources) > 1
     backend = create_backend(args.backend, bundle, device=args.device)
     print_lock = threading.Lock()

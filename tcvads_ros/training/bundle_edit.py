@@ -45,6 +45,7 @@ from tcvads_ros.runtime.bundle import (
     Manifest,
     write_manifest,
 )
+from tcvads_ros.runtime.model_card import card_after_edit
 
 MIN_CLASSES = 2  # a softmax over one class names everything that class
 
@@ -232,7 +233,8 @@ def write_edit(bundle: Bundle, table: Table, record: dict) -> Bundle:
         manifest = dataclasses.replace(
             bundle.manifest, format_version=FORMAT_VERSION, class_names=list(table.class_names),
             class_prompts=dict(table.class_prompts), captions=list(table.captions),
-            edits=[*bundle.manifest.edits, record])
+            edits=[*bundle.manifest.edits, record],
+            model_card=card_after_edit(bundle.manifest.model_card, record))
         write_manifest(work, manifest)
         edited = Bundle.load(work)  # hashes, shapes and names, as the robot will check them
         _try_temporal(work, edited.manifest)

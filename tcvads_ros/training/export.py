@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import json
 import os
 import shutil
 import sys
@@ -250,6 +251,8 @@ def _write_bundle(graphs: Mapping[str, nn.Module], text_table: Mapping[str, np.n
         "python": ".".join(map(str, sys.version_info[:3])), **manifest.versions,
     }
     manifest.created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    if manifest.model_card:
+        manifest.model_card["made_by"] = {**manifest.model_card["made_by"], "versions": manifest.versions}
     samples = sample_inputs(manifest)
     for graph, file in GRAPH_FILES.items():
         module = graphs[graph].eval()
@@ -308,6 +311,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray]
         class_names=list(fine.class_names), captions=list(fine.captions.captions),
         tau=float(fine.cfg.tau), top_m=int(fine.cfg.top_m),
         source_run=str(run_dir.resolve()),
+        model_card=model_card_for(run),
     )
     graphs = {
         "coarse_backbone": CoarseBackboneGraph(FramePreprocess(manifest.coarse_mean, manifest.coarse_std),
@@ -317,6 +321,64 @@ def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray]
         "fine_temporal": FineTemporalGraph(fine),
     }
     return graphs, table, manifest
+
+
+def model_card_for(run: RunFolder, command: str | None = None) -> dict:
+    """The model card (runtime/model_card.py) of a training run, from its resolved config, the
+    synthetic benchmark's meta.json where it trained on one, and `tcvads evaluate`'s test-split
+    metrics where the run was evaluated. Its ``graphs`` are filled when the bundle is written. A
+    run folder without its config.yaml (assembled by hand) gets no card: nothing says what it saw."""
+    from tcvads_ros.training.experiment import synthetic_meta
+    from tcvads_ros.training.train_config import load_config
+
+    if not run.path("config.yaml").is_file():
+        return {}
+    cfg = load_config(run.path("config.yaml"))
+    data = cfg.data
+    if data.kind == "synthetic":
+        meta = synthetic_meta(data, cfg.data.cache_dir or run.path("cache"))
+        trained_on = {"dataset": meta.get("generator", "tcvads synth"), "synthetic": True,
+                      **{k: meta.get(k) for k in ("generator_version", "videos", "test_videos",
+                                                  "frames_per_video", "width", "height", "fps",
+                                                  "cameras")},
+                      "benchmark_seed": meta.get("seed"), "seed": cfg.seed}
+        use = ("showing and testing the detector on `tcvads synth` videos (the demo, tutorials, CI)")
+        limits = ["trained on synthetic drawings: not for camera footage, where it raises false alarms "
+                  "and names wrong categories; calibrate to the site (tcvads calibrate) or train on "
+                  "your own footage"]
+    else:
+        trained_on = {"dataset": data.dataset, "synthetic": False, "kind": data.kind,
+                      "train_list": str(data.train_list), "seed": cfg.seed}
+        use = f"anomaly detection on footage like {data.dataset.upper()}'s; calibrate to each site"
+        limits = ["scores on footage unlike the training set are not calibrated: run tcvads calibrate "
+                  "on the site's normal footage"]
+    evaluated = run.path("eval") / "metrics.json"
+    metrics = {}
+    if evaluated.is_file():
+        found = json.loads(evaluated.read_text(encoding="utf-8"))
+        metrics = {"split": "test", **{k: found.get(k) for k in ("AP", "AUC", "AnoAUC", "mAP_avg", "videos",
+                                                               "teacher", "mode")}}
+    else:
+        limits.append("not evaluated on its test split before export (tcvads evaluate RUN_DIR)")
+    return {"trained_on": trained_on, "metrics": metrics, "intended_use": use, "limitations": limits,
+            "made_by": {"command": command or "tcvads " + " ".join(sys.argv[1:]),
+                        "commit": _commit()}}
+
+
+def _commit() -> str:
+    """The git commit of the checkout this package runs from ("+dirty" with uncommitted changes),
+    or "" where it is not a checkout (an installed wheel)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+dirty" if dirty else "")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
