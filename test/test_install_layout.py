@@ -3,8 +3,8 @@
 The wheel built from setup.py (the same data_files colcon's ament_python install uses) must
 carry the ament index marker, package.xml, the launch files and the configuration under
 share/, and console entry points for the `tcvads` command and each node. Installed (not
-editable) into a fresh environment and run from another folder, `tcvads demo` and
-`tcvads train` must find everything they need in the installed tree.
+editable) into a fresh environment and run from another folder, `tcvads demo` (the shipped
+bundle, and `--train`) and `tcvads train` must find everything they need in the installed tree.
 """
 
 import configparser
@@ -44,6 +44,8 @@ def test_wheel_installs_the_ament_layout(wheel):
                  "share/tcvads_ros/config/train/smoke.yaml",
                  "share/tcvads_ros/config/train/demo.yaml",
                  "share/tcvads_ros/config/train/clip-tiny/open_clip_config.json",
+                 "share/tcvads_ros/models/demo-bundle/manifest.json",
+                 "share/tcvads_ros/models/demo-bundle/coarse_backbone.onnx",
                  "share/tcvads_ros/models/clip-standin/open_clip_config.json",
                  "share/tcvads_ros/models/clip-standin/open_clip_model.safetensors"):
         assert f"{data}/data/{path}" in names, f"{path} missing from the installed tree"
@@ -94,7 +96,9 @@ def test_demo_and_training_run_from_a_wheel_outside_the_checkout(wheel, tmp_path
                                 "print(tcvads_ros.__file__); print(c.config_file(d.DEMO_CONFIG))")
     package, config = where.split()
     assert Path(package).is_relative_to(venv) and Path(config).is_relative_to(venv), where
-    assert "re-using the finished run" in run("tcvads", "demo", "--out", "demo", "--backend", "onnxruntime")
+    shipped = run("tcvads", "demo", "--out", "shipped", "--backend", "onnxruntime")  # the installed bundle
+    assert f"bundle {venv}" in shipped and "detected  Riot" in shipped, shipped[-2000:]
+    assert "re-using the finished run" in run("tcvads", "demo", "--train", "--out", "demo", "--backend", "onnxruntime")
     assert (outside / "demo" / "events.jsonl").is_file()
     # what the demo's training step reads: the installed configs, the shipped stand-in CLIP,
     # clip-tiny and the caption bank

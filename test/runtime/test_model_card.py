@@ -153,3 +153,15 @@ def test_exported_smoke_bundle_carries_its_card(readme_run):
     assert card.made_by["command"].startswith("tcvads export") and card.made_by["versions"]["onnxruntime"]
     assert any("not evaluated" in limit for limit in card.limitations)  # the README flow does not evaluate
     assert card.graphs == {name: bundle.manifest.files[name] for name in card.graphs}
+
+
+def test_an_edited_bundle_keeps_a_valid_card_that_says_it_was_edited(copy, capsys):
+    """`tcvads bundle` rewrites the text table: the card is made to describe the new table, and
+    says that its metrics are of the bundle as exported."""
+    from tcvads_ros.cli import main
+
+    assert main(["bundle", "remove-class", str(copy), "Explosion"]) == 0, capsys.readouterr().err
+    edited = Bundle.load(copy)
+    assert edited.card.graphs[TEXT_TABLE] == edited.manifest.files[TEXT_TABLE]
+    assert "edited after training (tcvads bundle remove-class" in edited.card.limitations[-1]
+    assert edited.card.metrics == CARD["metrics"]
