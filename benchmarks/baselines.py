@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tcvads_ros.runtime.backends.onnxruntime import cpu_session_options
+
 WIDTH = 512  # VadCLIP visual_width; also the width of the paper's Fig. 4
 LAYERS = 2  # VadCLIP visual_layers (UCF-Crime)
 HEADS = 1  # VadCLIP visual_head
@@ -189,6 +191,6 @@ def export_onnx(
     with torch.no_grad():
         want = module(*args)
     want = want if isinstance(want, tuple) else (want,)
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(path, cpu_session_options(), providers=["CPUExecutionProvider"])
     got = session.run(output_names, {k: v.numpy() for k, v in inputs.items()})
     return max(float(np.max(np.abs(g - w.numpy()))) for g, w in zip(got, want))

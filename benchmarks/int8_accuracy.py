@@ -29,6 +29,7 @@ import numpy as np
 
 from benchmarks.site_footage import site_config, write_site_videos
 from benchmarks.timing import interleaved, ratios, summarize
+from tcvads_ros.runtime.backends.onnxruntime import cpu_session_options
 
 
 def site_frames(videos, size, every: int, limit: int) -> list[np.ndarray]:
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = bundle_events(bundle)
     import onnxruntime as ort
 
-    sessions = {name: ort.InferenceSession(str(b_.path("coarse_backbone")), providers=["CPUExecutionProvider"])
+    sessions = {name: ort.InferenceSession(str(b_.path("coarse_backbone")), cpu_session_options(),
+                                           providers=["CPUExecutionProvider"])
                 for name, b_ in (("fp32", bundle), ("int8", int8))}
     for s in sessions.values():
         s.run(None, {"frames": frames[0]})

@@ -196,9 +196,11 @@ def _try_temporal(folder: Path, manifest: Manifest) -> None:
     """Run the edited bundle's fine temporal graph on sample inputs with its class count."""
     import onnxruntime as ort
 
+    from tcvads_ros.runtime.backends.onnxruntime import cpu_session_options
     from tcvads_ros.training.export import sample_inputs
 
-    session = ort.InferenceSession(str(folder / GRAPH_FILES["fine_temporal"]), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(folder / GRAPH_FILES["fine_temporal"]), cpu_session_options(),
+                                   providers=["CPUExecutionProvider"])
     try:
         probs, scores = session.run(["probs", "video_scores"], sample_inputs(manifest)["fine_temporal"])
     except Exception as exc:  # onnxruntime raises its own exception types for shape errors

@@ -202,7 +202,9 @@ def check_graph(path: Path, module: nn.Module, graph: str,
     """(max |onnxruntime - torch| over the graph's outputs on `inputs`, the tolerance for them)."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    from tcvads_ros.runtime.backends.onnxruntime import cpu_session_options
+
+    session = ort.InferenceSession(str(path), cpu_session_options(), providers=["CPUExecutionProvider"])
     got = dict(zip(GRAPH_OUTPUTS[graph], session.run(list(GRAPH_OUTPUTS[graph]), dict(inputs))))
     want = run_graph_module(module, graph, inputs)
     return max(float(np.max(np.abs(got[k] - want[k]))) for k in want), tolerance(want)

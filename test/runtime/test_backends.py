@@ -187,3 +187,33 @@ def test_tensorrt_matches_onnxruntime(tiny, tmp_path):
     again.run("coarse_qacm", sample_inputs(bundle.manifest)["coarse_qacm"])
     assert again._cache.built == 0  # the cached plan was reused
     again.close()
+
+
+def test_no_session_runs_more_threads_than_the_cores_the_process_may_use(tmp_path):
+    """Pinned to one core (taskset, a container's cpuset), the backend's coarse and fine sessions
+    and export's check session start no thread beyond the caller's: ONNX Runtime's own default
+    would size its pool by the machine's cores."""
+    import subprocess
+    import sys
+
+    from tiny_bundle import make_tiny_bundle
+
+    bundle = make_tiny_bundle(tmp_path / "b")[0]
+    code = """
+import os, sys
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+import onnxruntime as ort
+from tcvads_ros.runtime.backends.onnxruntime import OnnxRuntimeBackend, cpu_session_options
+from tcvads_ros.runtime.bundle import Bundle
+threads = lambda: len(os.listdir('/proc/self/task'))
+before = threads()
+bundle = Bundle.load(sys.argv[1])
+backend = OnnxRuntimeBackend(bundle, threads=8)
+for graph in ('coarse_backbone', 'coarse_qacm', 'fine_image', 'fine_temporal'):
+    backend.session(graph)
+check = ort.InferenceSession(str(bundle.path('coarse_qacm')), cpu_session_options())
+print(threads() - before)
+"""
+    proc = subprocess.run([sys.executable, "-c", code, str(bundle.root)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split()[-1]) == 0, proc.stdout

@@ -43,8 +43,8 @@ class OnnxRuntimeBackend(Backend):
                 self._providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
             else:
                 log.warning("ONNX Runtime has no CUDAExecutionProvider here; running on CPU")
-        self._options = _session_options(threads or min(4, len(os.sched_getaffinity(0))), spin=True)
-        self._fine_options = _session_options(fine_threads, spin=False)
+        self._options = cpu_session_options(threads, spin=True)
+        self._fine_options = cpu_session_options(fine_threads, spin=False)
         self._sessions: dict[str, ort.InferenceSession] = {}
         self._lock = threading.Lock()
 
@@ -77,9 +77,18 @@ class OnnxRuntimeBackend(Backend):
             self._sessions.clear()
 
 
-def _session_options(threads: int, spin: bool) -> ort.SessionOptions:
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask: taskset, a container's cpuset)."""
+    return len(os.sched_getaffinity(0))
+
+
+def cpu_session_options(threads: int | None = None, spin: bool = True) -> ort.SessionOptions:
+    """Session options for every ONNX Runtime session the package opens. ONNX Runtime's own
+    default sizes its pool by the machine's cores, not the affinity mask, so a process pinned
+    to fewer cores would run more threads than it may use; `threads` defaults to the usable
+    cores, at most 4 (the graphs are small: more threads only add synchronisation)."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = min(threads or 4, usable_cores())
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Idle pool threads spin-wait for the next run by default: good for the coarse stage's
