@@ -330,3 +330,30 @@ def test_auto_camera_qos_follows_the_publishers(bundle, tmp_path):
             node.destroy_node()
             tester.node.destroy_publisher(publisher)
     tester.close()
+
+
+@pytest.mark.parametrize("executable", ["coarse_node", "fine_node"])
+def test_a_node_says_what_its_bundle_was_trained_on_and_warns_once_of_drawings(bundle, tmp_path, executable):
+    """A bundle whose model card says synthetic drawings, reading a camera topic: one line on
+    what it was trained on and one WARN with what to do (docs/runtime.md, "The model card")."""
+    import shutil
+
+    from tcvads_ros.runtime.bundle import Bundle, write_manifest
+
+    carded = tmp_path / "carded"
+    shutil.copytree(bundle, carded)
+    manifest = Bundle.load(carded).manifest
+    manifest.model_card = {
+        "trained_on": {"dataset": "tcvads synth", "synthetic": True, "generator_version": 2},
+        "metrics": {}, "intended_use": "demos", "limitations": ["synthetic drawings"],
+        "made_by": {"command": "test"}}
+    write_manifest(carded, manifest)
+    node = NodeProcess(executable, *node_args(carded, tmp_path, executable.split("_")[0]),
+                       log=tmp_path / "node.log")
+    wait_until(lambda: "trained on synthetic drawings" in node.text(), 60, f"{executable} to start")
+    assert node.stop() == 0
+    log = node.text()
+    assert f"bundle {carded}: trained on tcvads synth version 2" in log
+    warnings = [line for line in log.splitlines() if "trained on synthetic drawings" in line]
+    assert len(warnings) == 1 and "WARN" in warnings[0] and "tcvads calibrate" in warnings[0], warnings
+    assert "camera topic" in warnings[0]
