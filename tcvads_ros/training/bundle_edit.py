@@ -45,7 +45,7 @@ from tcvads_ros.runtime.bundle import (
     Manifest,
     write_manifest,
 )
-from tcvads_ros.runtime.model_card import card_after_edit
+from tcvads_ros.runtime.model_card import card_after_edit, describe
 
 MIN_CLASSES = 2  # a softmax over one class names everything that class
 
@@ -349,4 +349,10 @@ def show(bundle: Bundle) -> int:
         print(f"  class {name}" + (f"  (prompt: {prompt})" if prompt else ""))
     for record in m.edits:
         print("  edit " + json.dumps(to_mapping(record), ensure_ascii=False))
+    print("  " + describe(bundle.card, bundle.root))
+    if bundle.card is not None:
+        for limit in bundle.card.limitations:
+            print(f"  limitation: {limit}")
+        made = bundle.card.made_by
+        print(f"  made by: {made.get('command', '?')} (commit {made.get('commit') or 'unknown'})")
     return 0

@@ -165,3 +165,13 @@ def test_an_edited_bundle_keeps_a_valid_card_that_says_it_was_edited(copy, capsy
     assert edited.card.graphs[TEXT_TABLE] == edited.manifest.files[TEXT_TABLE]
     assert "edited after training (tcvads bundle remove-class" in edited.card.limitations[-1]
     assert edited.card.metrics == CARD["metrics"]
+
+
+def test_bundle_show_prints_the_card(copy, capsys):
+    from tcvads_ros.cli import main
+
+    assert main(["bundle", "show", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert "trained on tcvads synth version 2" in out
+    assert "limitation: synthetic drawings; not for camera footage" in out
+    assert "made by: tcvads demo --train (commit abc)" in out
