@@ -52,6 +52,7 @@ from tcvads_ros.errors import TcvadsError
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.messages import (
     cdr_header_stamp,
+    clock_notes,
     diagnostic_report,
     diagnostic_status,
     frame_from_message,
@@ -88,7 +89,7 @@ EVENT_QOS = QoSProfile(
 # The heat map is a live view: newest only, best effort.
 VIEW_QOS = CAMERA_QOS
 # FrameClock counters mirrored into the node's statistics (per window and in total).
-CLOCK_COUNTS = ("lost", "stalls", "stalled")
+CLOCK_COUNTS = ("lost", "stalls", "stalled", "rate_changes", "rate_skipped", "surplus")
 # Parameters every rclpy node understands besides the ones it declares.
 ROS_PARAMETER_PREFIXES = ("qos_overrides.",)
 
@@ -308,12 +309,14 @@ class TcvadsNode(Node):
 
     def _publish_diagnostics(self) -> None:
         with self._clock_lock:
-            fps = self.clock.fps
+            fps, provisional, change = self.clock.fps, not self.clock.calibrated, self.clock.rate_change
         camera = {"camera_fps": fps if fps is not None else float("nan"),
-                  "camera_qos": self.camera_reliability}
+                  "fps_provisional": provisional, "camera_qos": self.camera_reliability}
+        window = self.stats.window()
         report = diagnostic_report(
             f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
-            self.stats.window(), {**camera, **self.stats.totals(), **self.extra_totals()},
+            window, {**camera, **self.stats.totals(), **self.extra_totals()},
+            notes=clock_notes(provisional, change if window["rate_changes"] else None),
         )
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()

@@ -26,7 +26,7 @@ import array
 import json
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
@@ -249,10 +249,20 @@ def diagnostic_status(status_type: Any, key_value_type: Any, report: DiagnosticR
 LOSS_WARN = 0.01
 
 
+def clock_notes(provisional: bool, rate_change: tuple[float, float] | None) -> list[str]:
+    """What the frame clock (`runtime.sampling.FrameClock`) adds to the status message: its
+    estimate of the camera's rate is still provisional, or the rate changed (from, to fps)."""
+    notes = ["frame rate estimate provisional"] if provisional else []
+    if rate_change is not None:
+        notes.append(f"frame rate changed from {rate_change[0]:.1f} to {rate_change[1]:.1f} fps")
+    return notes
+
+
 def diagnostic_report(
-    name: str, backend: str, window: Mapping[str, Any], totals: Mapping[str, Any]
+    name: str, backend: str, window: Mapping[str, Any], totals: Mapping[str, Any], notes: Sequence[str] = ()
 ) -> DiagnosticReport:
-    """The node's status from one measurement window of `StreamStats` and its running totals.
+    """The node's status from one measurement window of `StreamStats` and its running totals;
+    `notes` (`clock_notes`) follow the message, and leave the level alone.
 
     - STALE: no frame arrived in the window (the camera stopped);
     - ERROR: the input is too sparse for the model: whole snippets got no frame while the camera
@@ -276,6 +286,7 @@ def diagnostic_report(
         level, message = "WARN", f"{window['dropped']} frame(s) dropped: processing slower than input"
     else:
         level, message = "OK", "running"
+    message = "; ".join([message, *notes])
     values = {"backend": backend}
     for key, value in {**window, **totals}.items():
         values[key] = _format(value)

@@ -71,8 +71,9 @@ class LatestSlot(Generic[T]):
 
 # Counters reported per window besides frames in, dropped and rejected: frames lost in transport
 # (gaps in the stamp-derived frame numbers), frames not needed by the model, camera stalls (gaps
-# over a second) and the frames they skipped, and snippets for which no frame arrived at all.
-WINDOW_COUNTS = ("lost", "skipped", "stalls", "stalled", "snippets_missed")
+# over a second) and the frames they skipped, snippets for which no frame arrived at all, and
+# changes of the camera's frame rate.
+WINDOW_COUNTS = ("lost", "skipped", "stalls", "stalled", "snippets_missed", "rate_changes")
 
 
 class StreamStats:

@@ -228,6 +228,15 @@ def test_diagnostic_levels(overrides, level):
     assert report.values["input_rate_hz"] == "30.000" and report.values["total_rejected"] == "4"
 
 
+def test_diagnostics_name_what_the_frame_clock_did():
+    notes = messages.clock_notes(provisional=True, rate_change=(30.0, 15.02))
+    assert notes == ["frame rate estimate provisional", "frame rate changed from 30.0 to 15.0 fps"]
+    report = messages.diagnostic_report("n", "onnxruntime", window(rate_changes=1), {"fps_provisional": False}, notes[1:])
+    assert report.level == "OK" and report.message == "running; frame rate changed from 30.0 to 15.0 fps"
+    assert report.values["rate_changes"] == "1" and report.values["fps_provisional"] == "False"
+    assert messages.clock_notes(provisional=False, rate_change=None) == []
+
+
 def test_diagnostic_array_roundtrips_with_the_types_level_constants(ts):
     Status, KeyValue = ts.types["diagnostic_msgs/msg/DiagnosticStatus"], ts.types["diagnostic_msgs/msg/KeyValue"]
     report = messages.diagnostic_report(

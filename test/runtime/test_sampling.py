@@ -55,7 +55,9 @@ def test_clock_with_a_given_rate_numbers_frames_as_captured(keep):
     clock = FrameClock(fps=30.0)
     numbers = [clock.number(s) for s in stamps]
     assert numbers == list(truth)
-    assert clock.stats["lost"] == truth[-1] + 1 - truth.size
+    # The newest skipped numbers are still pending (a late burst frame, or one stamped out of order,
+    # may yet stand for one: counted lost at once, those broke the balance).
+    assert clock.stats["lost"] + clock.pending["lost"] == truth[-1] + 1 - truth.size
 
 
 @pytest.mark.parametrize(("fps", "keep"), [(24.0, 1.0), (30.0, 0.5), (24.0, 0.18), (10.0, 0.3)])
@@ -85,7 +87,9 @@ def test_clock_counts_a_stall_apart_from_lost_frames():
     clock = FrameClock(fps=10.0, stall_s=1.0)
     numbers = [clock.number(t) for t in (0.0, 0.1, 0.3, 5.3, 5.4)]
     assert numbers == [0, 1, 3, 53, 54]
-    assert clock.stats["lost"] == 1 and clock.stats["stalls"] == 1 and clock.stats["stalled"] == 49
+    # Skipped numbers settle as lost or stalled once the numbering has moved on (see above).
+    settled = {k: clock.stats[k] + clock.pending[k] for k in ("lost", "stalled")}
+    assert settled == {"lost": 1, "stalled": 49} and clock.stats["stalls"] == 1
     assert clock.stats["stalled_s"] == pytest.approx(5.0)
 
 
