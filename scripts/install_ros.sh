@@ -69,6 +69,31 @@ build_interfaces() {
   rm -rf "$build" "$build.log"
 }
 
+# launch_testing and launch_testing_ros register pytest plugins whose hooks take the `path`
+# argument that pytest 9 removed: while they are registered, pytest refuses to start. Unregister
+# them (their entry points only); launch tests run with `launch_test`, launch_testing's own runner.
+unregister_pytest_plugins() {
+  "$py" - <<'PY'
+import configparser
+from importlib.metadata import PackageNotFoundError, distribution
+
+for name in ("launch_testing", "launch_testing_ros"):
+    try:
+        dist = distribution(name)
+    except PackageNotFoundError:
+        continue
+    for file in dist.files or ():
+        if file.name == "entry_points.txt":
+            path = dist.locate_file(file)
+            points = configparser.ConfigParser(interpolation=None)
+            points.optionxform = str
+            points.read(path)
+            if points.remove_section("pytest11"):
+                with open(path, "w") as out:
+                    points.write(out)
+PY
+}
+
 if ! "$py" -c "import rclpy, std_msgs.msg, sensor_msgs.msg, diagnostic_msgs.msg" 2>/dev/null; then
   echo "==> installing ROS 2 Jazzy (rclpy, Fast DDS, std/sensor/diagnostic messages) into .venv"
   "$py" -m pip install --quiet "${RUNTIME[@]}"
@@ -85,6 +110,7 @@ if [ ! -d "$ros2_src" ]; then
   exit 0
 fi
 if "$py" -c "import ${LAUNCH_MODULES//$'\n'/ }" 2>/dev/null && [ -x "$venv/bin/ros2" ] && [ -x "$venv/bin/colcon" ]; then
+  unregister_pytest_plugins
   exit 0
 fi
 echo "==> installing launch, launch_ros, launch_testing and ros2 from $ros2_src into .venv"
@@ -103,5 +129,6 @@ if ! "$py" -c "import composition_interfaces.srv" 2>/dev/null; then
   echo "==> building composition_interfaces (launch_ros imports it) into .venv"
   build_interfaces composition_interfaces "$work/rcl_interfaces/composition_interfaces"
 fi
+unregister_pytest_plugins
 "$py" -c "import ${LAUNCH_MODULES//$'\n'/ }" && "$venv/bin/ros2" --help >/dev/null \
   && echo "==> launch, launch_testing, ros2 and colcon installed"
