@@ -118,7 +118,9 @@ class FineNode(TcvadsNode):
             return
         self._headers[clip.event.event_id] = clip.header
         offset = self._coarse_offset(clip.event)
-        frames = [dataclasses.replace(f, index=f.index + offset) for f in clip.items]
+        # Frames from before coarse_node's first frame (fine_node saw the camera first) take its
+        # first number, as a clip's edge frames repeat where the stream began: never a negative one.
+        frames = [dataclasses.replace(f, index=max(0, f.index + offset)) for f in clip.items]
         if not self.worker.submit(FineJob(clip.event, frames, clip.coalesced)):
             self._headers.pop(clip.event.event_id, None)
             self.get_logger().warning(

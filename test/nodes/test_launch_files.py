@@ -125,5 +125,5 @@ def test_replay_plays_the_bag_and_includes_edge():
     assert '"edge.launch.py"' in source
     assert {"ExecuteProcess", "IncludeLaunchDescription", "TimerAction", "DeclareLaunchArgument"} <= called_names(REPLAY)
     declared = set(re.findall(r'DeclareLaunchArgument\("(\w+)"', source))
-    assert declared == {"bag", "rate", "loop", "start_delay"}
+    assert declared == {"bag", "rate", "loop", "start_delay", "player"}
     assert not declared & EDGE_ARGUMENTS  # edge's own arguments pass through unchanged
