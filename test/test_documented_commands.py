@@ -126,11 +126,30 @@ def _check_node(program: str, argv: list[str], line: str) -> None:
             assert (REPO / value).is_file(), f"{line!r}: no {value}"
         elif flag == "-p":
             key, _, text = value.partition(":=")
+            if key.startswith(parameters.QOS_OVERRIDES):
+                problem = parameters.check_qos_override(key, yaml.safe_load(text))
+                assert problem is None, f"{line!r}: {problem}"
+                continue
             assert key in specs, f"{line!r}: {name} has no parameter {key}"
             if specs[key].type == "string":
                 continue
             parsed = yaml.safe_load(text)
             assert parameters.check_value(specs[key], parsed) is None, f"{line!r}: {key}:={text} is refused"
+
+
+def _check_ros2_param(argv: list[str], line: str) -> None:
+    """`ros2 param get|set /node name [value]`: a parameter of that node (or a QoS override),
+    and a value it accepts; test/nodes/test_ros_commands.py types them against running nodes."""
+    from tcvads_ros.nodes import parameters
+
+    verb, node, name, *value = argv
+    assert verb in ("get", "set") and len(value) == (verb == "set"), line
+    if name.startswith(parameters.QOS_OVERRIDES):
+        return
+    specs = {spec.name: spec for spec in parameters.specs_for(node.rsplit("/", 1)[-1])}
+    assert name in specs, f"{line!r}: {node} has no parameter {name}"
+    if value:
+        assert parameters.check_value(specs[name], yaml.safe_load(value[0])) is None, f"{line!r}: refused"
 
 
 @pytest.mark.parametrize(("path", "line"), LINES, ids=[f"{p.name}:{i}" for i, (p, _) in enumerate(LINES)])
@@ -156,6 +175,12 @@ def test_documented_command_matches_the_code(path: Path, line: str):
         _check_launch(argv[1:], line)
     elif program == "ros2" and argv[0] == "topic":
         assert argv[1] in ("echo", "list", "hz", "info") and argv[2:3] and argv[2].startswith("/")
+    elif program == "ros2" and argv[0] == "param":
+        _check_ros2_param(argv[1:], line)
+    elif program == "ros2" and argv[0] in ("node", "run"):
+        assert argv[1:] == ["list"] or argv[1:3] == ["tcvads_ros", "camera_player"], line
+        if argv[0] == "run":
+            _check_node("camera_player", argv[3:], line)
     elif program == "colcon":
         assert argv[0] == "build" and "tcvads_ros" in argv
     elif program.rsplit("/", 1)[-1] in NODES:

@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("source", help="video file, folder of images, or 'synthetic:WxH' (moving noise)")
     parser.add_argument("--topic", default="/camera/image_raw", help="image topic (default %(default)s)")
     parser.add_argument("--fps", type=float, help="frames per second (default: the source's)")
+    parser.add_argument("--rate", type=float, default=1.0,
+                        help="play at this multiple of the frame rate (default %(default)s; replay.launch.py's rate)")
     parser.add_argument("--encoding", choices=("rgb8", "bgr8", "jpeg"), default="rgb8",
                         help="raw rgb8 / bgr8 Image, or JPEG CompressedImage on TOPIC/compressed")
     parser.add_argument("--qos", choices=("reliable", "best_effort"), default="reliable",
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     except SourceError as error:
         print(f"camera_player: {error}", file=sys.stderr)
         return 2
-    fps = args.fps or fps
+    fps = (args.fps or fps) * args.rate
     messages = encoded(frames, args.encoding)
     msg_type, topic = (CompressedImage, args.topic.rstrip("/") + "/compressed") if args.encoding == "jpeg" \
         else (Image, args.topic)

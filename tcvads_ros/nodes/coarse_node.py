@@ -69,12 +69,12 @@ class CoarseNode(TcvadsNode):
             self.bundle, backend, cfg, stores=[self.store],
             on_explanation=self._on_explanation if in_process else None,
         )
-        self.anomaly = self.create_publisher(String, "anomaly", EVENT_QOS)
-        self.heatmap = self.create_publisher(Image, "anomaly/heatmap", VIEW_QOS)
+        self.anomaly = self.create_output(String, "anomaly", EVENT_QOS)
+        self.heatmap = self.create_output(Image, "anomaly/heatmap", VIEW_QOS)
         if in_process:
-            self.category = self.create_publisher(Classification, "anomaly/category", EVENT_QOS)
-            self.explanation = self.create_publisher(String, "anomaly/explanation", EVENT_QOS)
-            self.explanation_json = self.create_publisher(String, "anomaly/explanation/json", EVENT_QOS)
+            self.category = self.create_output(Classification, "anomaly/category", EVENT_QOS)
+            self.explanation = self.create_output(String, "anomaly/explanation", EVENT_QOS)
+            self.explanation_json = self.create_output(String, "anomaly/explanation/json", EVENT_QOS)
         self._start_headers: OrderedDict[str, Any] = OrderedDict()
         self._heat_index = -1
         events = cfg.events

@@ -22,6 +22,7 @@ published before rclpy shuts down. A second signal is logged and otherwise ignor
 
 from __future__ import annotations
 
+import copy
 import difflib
 import signal
 import sys
@@ -43,7 +44,8 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
@@ -91,7 +93,12 @@ VIEW_QOS = CAMERA_QOS
 # FrameClock counters mirrored into the node's statistics (per window and in total).
 CLOCK_COUNTS = ("lost", "stalls", "stalled", "rate_changes", "rate_skipped", "surplus")
 # Parameters every rclpy node understands besides the ones it declares.
-ROS_PARAMETER_PREFIXES = ("qos_overrides.",)
+ROS_PARAMETER_PREFIXES = (parameters.QOS_OVERRIDES,)
+# The QoS policies of the outputs and of the camera subscription that a user may override with
+# `qos_overrides.<topic>.publisher.<policy>` / `...subscription.<policy>` parameters, as in every
+# Jazzy node (rclpy declares them, read-only, when the publisher or subscription is made).
+OUTPUT_POLICIES = (QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY, QoSPolicyKind.DURABILITY)
+CAMERA_POLICIES = (QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY)
 
 
 def descriptor(spec: parameters.ParameterSpec) -> ParameterDescriptor:
@@ -131,7 +138,7 @@ class TcvadsNode(Node):
         self._subscription = None
         self.camera_reliability = ""  # set when the camera subscription is made
         self._qos_timer = None
-        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.diagnostics = self.create_output(DiagnosticArray, "/diagnostics", 10)
 
     # -- parameters ---------------------------------------------------------------------------
     def _check_overrides(self, name: str, specs: tuple[parameters.ParameterSpec, ...]) -> None:
@@ -142,8 +149,13 @@ class TcvadsNode(Node):
         ours = {spec.name: spec for spec in specs}
         for key, param in list(overrides.items()):
             spec = ours.get(key)
+            if key.startswith(ROS_PARAMETER_PREFIXES):  # rclpy applies it; a wrong value gets one line
+                problem = parameters.check_qos_override(key, param.value)
+                if problem:
+                    raise TcvadsError(f"{name}: parameter {problem}")
+                continue
             if spec is None:
-                if key in parameters.BY_NAME or self.has_parameter(key) or key.startswith(ROS_PARAMETER_PREFIXES):
+                if key in parameters.BY_NAME or self.has_parameter(key):
                     continue  # the other node's, or rclpy's own (use_sim_time, ...)
                 close = difflib.get_close_matches(key, list(parameters.BY_NAME), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -162,12 +174,22 @@ class TcvadsNode(Node):
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
         changes = {p.name: p.value for p in params if p.name in self.values}
+        if not changes:  # rclpy's own parameters (qos_overrides.*, declared with the publishers)
+            return SetParametersResult(successful=True)
         problem = parameters.check_change(self.values, changes) or self.check_change(changes)
         if problem:
             return SetParametersResult(successful=False, reason=problem)
         self.values.update(changes)
         self.apply_change(changes)
         return SetParametersResult(successful=True)
+
+    def create_output(self, msg_type: type, topic: str, qos: QoSProfile | int) -> Any:
+        """A publisher of the node's output whose QoS `qos_overrides.<topic>.publisher.<policy>`
+        parameters may change (`OUTPUT_POLICIES`)."""
+        # rclpy writes the overrides into the profile it is given: a copy keeps the shared ones intact.
+        profile = copy.copy(qos) if isinstance(qos, QoSProfile) else qos
+        return self.create_publisher(msg_type, topic, profile,
+                                     qos_overriding_options=QoSOverridingOptions(OUTPUT_POLICIES))
 
     def check_change(self, changes: dict[str, Any]) -> str | None:
         """Node-specific refusal of a parameter change (after the generic checks)."""
@@ -188,7 +210,7 @@ class TcvadsNode(Node):
         """Subscribe to the camera and start the inference thread (after the model loaded)."""
         msg_type, topic = self.camera_topic
         self._subscribe(self._choose_reliability(topic))
-        if self.values["camera_qos"] == "auto" and self.camera_reliability == "best_effort":
+        if self._auto_reliability() and self.camera_reliability == "best_effort":
             # No publisher was discovered yet: best effort can receive from any; look again
             # until one appears, and go reliable if every publisher offers it.
             self._qos_timer = self.create_timer(1.0, self._recheck_reliability,
@@ -209,6 +231,13 @@ class TcvadsNode(Node):
         if warning:
             self.get_logger().warning(warning)
 
+    def _auto_reliability(self) -> bool:
+        """Whether camera_qos:=auto chooses the reliability at run time: not where a
+        `qos_overrides.<camera topic>.subscription.reliability` parameter sets it."""
+        _, topic = self.camera_topic
+        override = f"{parameters.QOS_OVERRIDES}{self.resolve_topic_name(topic)}.subscription.reliability"
+        return self.values["camera_qos"] == "auto" and override not in self._parameter_overrides
+
     def _choose_reliability(self, topic: str) -> str:
         choice = self.values["camera_qos"]
         if choice != "auto":
@@ -220,14 +249,22 @@ class TcvadsNode(Node):
         msg_type, topic = self.camera_topic
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
-        self.camera_reliability = reliability
+        # qos_overrides parameters of the camera subscription take precedence over camera_qos and
+        # camera_queue_depth (rclpy applies them to the profile given here). Where camera_qos:=auto
+        # chooses the reliability, no reliability parameter is declared: it may change at run time,
+        # and a read-only parameter would keep showing the first choice.
+        policies = CAMERA_POLICIES if not self._auto_reliability() else \
+            tuple(p for p in CAMERA_POLICIES if p != QoSPolicyKind.RELIABILITY)
         # raw=True: the callback gets the serialized message and reads only its stamp; only the
         # frames the model uses are deserialized (a 720p rgb8 image is 2.7 MB to copy into Python).
         self._subscription = self.create_subscription(
             msg_type, topic, self._on_image, camera_qos(reliability, self.values["camera_queue_depth"]),
             callback_group=MutuallyExclusiveCallbackGroup(), raw=True,
+            qos_overriding_options=QoSOverridingOptions(policies),
         )
-        self.get_logger().info(f"camera subscription {reliability} (camera_qos {self.values['camera_qos']})")
+        self.camera_reliability = self._subscription.qos_profile.reliability.name.lower()
+        self.get_logger().info(
+            f"camera subscription {self.camera_reliability} (camera_qos {self.values['camera_qos']})")
 
     def _recheck_reliability(self) -> None:
         _, topic = self.camera_topic

@@ -71,9 +71,9 @@ class FineNode(TcvadsNode):
         self.clips = ClipCollector(self.cache, clip_len, timeout_s=values["clip_timeout_s"])
         self.worker = FineWorker(self.bundle, backend, self._on_result, values["max_pending_clips"],
                                  on_error=self._on_error)
-        self.category = self.create_publisher(Classification, "anomaly/category", EVENT_QOS)
-        self.explanation = self.create_publisher(String, "anomaly/explanation", EVENT_QOS)
-        self.explanation_json = self.create_publisher(String, "anomaly/explanation/json", EVENT_QOS)
+        self.category = self.create_output(Classification, "anomaly/category", EVENT_QOS)
+        self.explanation = self.create_output(String, "anomaly/explanation", EVENT_QOS)
+        self.explanation_json = self.create_output(String, "anomaly/explanation/json", EVENT_QOS)
         self._headers: dict[str, Any] = {}  # job's event id -> start header, while the job runs
         self.create_subscription(String, "anomaly", self._on_anomaly, EVENT_QOS,
                                  callback_group=MutuallyExclusiveCallbackGroup())
@@ -118,7 +118,9 @@ class FineNode(TcvadsNode):
             return
         self._headers[clip.event.event_id] = clip.header
         offset = self._coarse_offset(clip.event)
-        frames = [dataclasses.replace(f, index=f.index + offset) for f in clip.items]
+        # Frames from before coarse_node's first frame (fine_node saw the camera first) take its
+        # first number, as a clip's edge frames repeat where the stream began: never a negative one.
+        frames = [dataclasses.replace(f, index=max(0, f.index + offset)) for f in clip.items]
         if not self.worker.submit(FineJob(clip.event, frames, clip.coalesced)):
             self._headers.pop(clip.event.event_id, None)
             self.get_logger().warning(

@@ -47,6 +47,15 @@ OFF = ("", "none", "off")
 CAMERA_QOS = ("auto", "reliable", "best_effort")
 # The event timings' defaults are the event state machine's own (runtime/events.py).
 _EVENT = EventConfig()
+# Parameters `qos_overrides.<topic>.<publisher|subscription>.<policy>`: rclpy's QoS overrides.
+QOS_OVERRIDES = "qos_overrides."
+# The values rclpy accepts for the overridable policies the nodes declare (ROS-free copy of its
+# enum names, lower case, as the parameters spell them).
+QOS_POLICY_VALUES = {
+    "reliability": ("reliable", "best_effort", "system_default", "best_available"),
+    "durability": ("volatile", "transient_local", "system_default", "best_available"),
+    "history": ("keep_last", "keep_all", "system_default"),
+}
 
 
 @dataclass(frozen=True)
@@ -294,6 +303,18 @@ def _ros_type_name(value: Any) -> str:
         if isinstance(value, kind):
             return name
     return type(value).__name__
+
+
+def check_qos_override(name: str, value: Any) -> str | None:
+    """Why `value` cannot be the QoS override parameter `name`, or None when rclpy will take it
+    (other policies than the nodes declare are ignored by rclpy, as in every node)."""
+    policy = name.rsplit(".", 1)[-1]
+    if policy == "depth":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"{name} must be an integer >= 0, got {value!r}"
+    elif policy in QOS_POLICY_VALUES and value not in QOS_POLICY_VALUES[policy]:
+        return f"{name} must be one of {', '.join(QOS_POLICY_VALUES[policy])}, got {value!r}"
+    return None
 
 
 def check_parameters(values: Mapping[str, Any]) -> str | None:

@@ -1,8 +1,8 @@
 """launch_testing test of edge.launch.py: publish a synthetic video, expect /anomaly and a category.
 
 Needs ROS 2 (Humble or Jazzy) with this package built and sourced (`colcon build`, then
-`colcon test --packages-select tcvads_ros` or `launch_test test/nodes/test_edge_launch.py`);
-skipped where launch_testing is absent. The bundle is the runtime tests' tiny untrained one and
+`launch_test test/nodes/test_edge_launch.py`); test_ros_commands.py runs it so in a colcon
+workspace. pytest collects it only through launch_testing's pytest plugin (test/conftest.py). The bundle is the runtime tests' tiny untrained one and
 threshold_on is 0, so an event starts whatever the untrained model scores.
 """
 
@@ -70,6 +70,8 @@ class TestEdgeLaunch(unittest.TestCase):
         camera = node.create_publisher(Image, TOPIC, 10)
         try:
             deadline = time.monotonic() + 120.0  # includes the nodes loading their bundle
+            while time.monotonic() < deadline and camera.get_subscription_count() < 2:
+                rclpy.spin_once(node, timeout_sec=0.1)  # both nodes subscribed: a camera that is on
             i = 0
             while time.monotonic() < deadline and not categories:
                 camera.publish(frame(i))

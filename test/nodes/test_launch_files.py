@@ -1,8 +1,9 @@
 """The launch files, read without ROS: they parse, declare the documented arguments, pass the
 overridden parameters under their real names, and point at files that are installed.
 
-`launch` and `launch_ros` are not installed here, so the files are read with `ast`; the
-launch_testing test (test_edge_launch.py) runs edge.launch.py for real on a ROS 2 machine.
+Read with `ast`, so these checks run where `launch` and `launch_ros` are not installed; the
+launch files run for real under `ros2 launch` in test_ros_commands.py and in the launch_testing
+test (test_edge_launch.py).
 """
 
 from __future__ import annotations
@@ -21,29 +22,38 @@ REPLAY = REPO / "launch" / "replay.launch.py"
 
 EDGE_ARGUMENTS = {
     "bundle", "image_topic", "compressed", "backend", "device", "namespace", "threshold_on",
-    "threshold_off", "site_profile", "use_fine_stage", "fine_in_process", "params_file", "respawn",
+    "threshold_off", "site_profile", "use_fine_stage", "fine_stage_in_process", "params_file", "respawn",
     "respawn_delay",
 }
+# The arguments that set no node parameter: the launch's own.
+LAUNCH_ONLY = {"namespace", "use_fine_stage", "params_file", "respawn", "respawn_delay"}
+PARAMETER_TYPES = {"string": "str", "bool": "bool", "double": "float", "integer": "int"}
 
 
 def tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
+def assigned(path: Path, name: str) -> ast.expr:
+    """The value assigned to the module-level `name` of a launch file."""
+    for node in tree(path).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == name:
+            return node.value
+    raise AssertionError(f"{path.name} has no {name}")
+
+
 def edge_arguments() -> dict[str, tuple]:
-    """edge.launch.py's ARGUMENTS table: name -> (default, description, choices)."""
-    for node in tree(EDGE).body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "ARGUMENTS":
-            rows = {}
-            for row in node.value.elts:
-                name, default, text, choices = row.elts
-                rows[name.value] = (
-                    default.value if isinstance(default, ast.Constant) else "<computed>",
-                    ast.literal_eval(text) if isinstance(text, (ast.Constant, ast.JoinedStr)) else text,
-                    ast.literal_eval(choices),
-                )
-            return rows
-    raise AssertionError("edge.launch.py has no ARGUMENTS table")
+    """edge.launch.py's ARGUMENTS table: name -> (default, description, choices, type name or None)."""
+    rows = {}
+    for row in assigned(EDGE, "ARGUMENTS").elts:
+        name, default, text, choices, kind = row.elts
+        rows[name.value] = (
+            default.value if isinstance(default, ast.Constant) else "<computed>",
+            ast.literal_eval(text) if isinstance(text, (ast.Constant, ast.JoinedStr)) else text,
+            ast.literal_eval(choices),
+            kind.id if isinstance(kind, ast.Name) else None,
+        )
+    return rows
 
 
 def called_names(path: Path) -> set[str]:
@@ -65,7 +75,7 @@ def test_edge_declares_the_documented_arguments_with_sane_defaults():
     rows = edge_arguments()
     assert set(rows) == EDGE_ARGUMENTS
     assert rows["bundle"][0] is None  # required: launching without a bundle fails at once
-    for name, (default, text, choices) in rows.items():
+    for name, (default, text, choices, _) in rows.items():
         assert text, name
         if choices and default is not None:
             assert default in choices, name
@@ -76,20 +86,31 @@ def test_edge_declares_the_documented_arguments_with_sane_defaults():
     assert rows["site_profile"][0] == parameters.BY_NAME["site_profile"].default  # none
 
 
-def test_edge_overrides_use_real_parameter_names_and_starts_both_nodes():
+def test_edge_arguments_are_named_after_the_parameters_they_set():
+    """Every argument but the launch's own sets the node parameter of its name, with its type
+    (ROS parameters are statically typed), and the overrides are built from that table alone."""
+    rows = edge_arguments()
+    assert {name for name, row in rows.items() if row[3] is None} == LAUNCH_ONLY
+    for name, (_, _, choices, kind) in rows.items():
+        if kind is None:
+            continue
+        spec = parameters.BY_NAME.get(name)
+        assert spec is not None, f"launch argument {name} sets no parameter of that name"
+        assert kind == PARAMETER_TYPES[spec.type], name
+        if spec.choices:
+            assert choices == list(spec.choices), name
     source = EDGE.read_text(encoding="utf-8")
-    overrides = re.search(r"overrides = \{(.*?)\n    \}", source, re.S).group(1)
-    keys = re.findall(r'^\s+"(\w+)":', overrides, re.M)
-    assert keys and set(keys) <= set(parameters.BY_NAME), set(keys) - set(parameters.BY_NAME)
-    # Numbers and booleans are typed: ROS parameters are statically typed.
-    for name in keys:
-        kind = parameters.BY_NAME[name].type
-        if kind in ("double", "bool"):
-            assert re.search(rf'"{name}": ParameterValue\(.*?value_type=({"float" if kind == "double" else "bool"})',
-                             overrides, re.S), name
+    assert "ParameterValue(arg(name), value_type=kind)" in source
     assert re.findall(r'executable="(\w+)"', source) == ["coarse_node", "fine_node"]
     assert {"Node", "DeclareLaunchArgument", "IfCondition", "OpaqueFunction", "get_package_share_directory"} <= called_names(EDGE)
     assert '"config" / "edge.yaml"' in source and (REPO / "config" / "edge.yaml").is_file()
+
+
+def test_edge_keeps_old_argument_names_as_deprecated_aliases():
+    renamed = ast.literal_eval(assigned(EDGE, "RENAMED"))
+    assert renamed == {"fine_in_process": "fine_stage_in_process"}
+    rows = edge_arguments()
+    assert all(new in rows and old not in rows for old, new in renamed.items())
 
 
 def test_node_executables_exist_as_entry_points():
@@ -104,5 +125,5 @@ def test_replay_plays_the_bag_and_includes_edge():
     assert '"edge.launch.py"' in source
     assert {"ExecuteProcess", "IncludeLaunchDescription", "TimerAction", "DeclareLaunchArgument"} <= called_names(REPLAY)
     declared = set(re.findall(r'DeclareLaunchArgument\("(\w+)"', source))
-    assert declared == {"bag", "rate", "loop", "start_delay"}
+    assert declared == {"bag", "rate", "loop", "start_delay", "player"}
     assert not declared & EDGE_ARGUMENTS  # edge's own arguments pass through unchanged

@@ -16,12 +16,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME_SOURCES = [*sorted((REPO / "tcvads_ros" / "nodes").glob("*.py")), *sorted((REPO / "launch").glob("*.py"))]
 # The tests that need ROS; the others use rosbags and plain Python on purpose.
-ROS_TESTS = [REPO / "test" / "nodes" / "test_nodes_rclpy.py", REPO / "test" / "nodes" / "test_edge_launch.py"]
+ROS_TESTS = [REPO / "test" / "nodes" / name for name in
+             ("test_nodes_rclpy.py", "test_edge_launch.py", "test_qos_overrides.py", "test_ros_commands.py")]
 
 # Python modules that come from the distribution, by their rosdep keys.
 ROSDEP_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml", "pytest": "python3-pytest"}
 # Not ROS packages: the project itself and the test helpers it puts on sys.path.
-FIRST_PARTY = {"tcvads_ros", "tiny_bundle", "ros_harness"}
+FIRST_PARTY = {"tcvads_ros", "tiny_bundle", "ros_harness", "documented_commands"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -1,7 +1,8 @@
 """The shell commands the README and docs/ show, as a reader would copy them.
 
 `commands(path)` yields every command line of the fenced code blocks of a Markdown file
-(continuation lines joined, output lines left out); `readme_flow()` the README's
+(continuation lines joined, output lines left out); `ros2_commands(path)` its ros2 and colcon
+lines (test/nodes/test_ros_commands.py types them); `readme_flow()` the README's
 train -> export -> synth -> detect block.
 """
 
@@ -51,6 +52,12 @@ def commands(path: Path) -> Iterator[str]:
     """Every command line of a Markdown file's code blocks."""
     for block in blocks(path):
         yield from block_commands(block)
+
+
+def ros2_commands(path: Path) -> list[str]:
+    """The `ros2 ...` and `colcon ...` command lines of a Markdown file, single-spaced (as a
+    continuation line joins them)."""
+    return [" ".join(line.split()) for line in commands(path) if line.split()[0] in ("ros2", "colcon")]
 
 
 def readme_flow() -> list[str]:

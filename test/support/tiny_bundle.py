@@ -192,3 +192,25 @@ def write_red_video(path: Path, seconds: float, fps: float, anomalies: list[tupl
         writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     writer.release()
     return path
+
+
+def write_red_bag(path: Path, seconds: float, fps: float, anomalies: list[tuple[float, float]],
+                  topic: str = "/camera/image_raw") -> Path:
+    """`red_scene` as a rosbag2 (sqlite3) of rgb8 sensor_msgs/Image on `topic`, stamped from 1 s
+    after the epoch, written with the rosbags library (no ROS needed)."""
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    image, header, time = (store.types[t] for t in
+                           ("sensor_msgs/msg/Image", "std_msgs/msg/Header", "builtin_interfaces/msg/Time"))
+    with Writer(path, version=9) as writer:
+        connection = writer.add_connection(topic, image.__msgtype__, typestore=store)
+        for i in range(int(round(seconds * fps))):
+            rgb = red_scene(i, fps, anomalies)
+            ns = 10**9 + int(round(i / fps * 1e9))
+            msg = image(header=header(stamp=time(sec=ns // 10**9, nanosec=ns % 10**9), frame_id="camera"),
+                        height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", is_bigendian=0,
+                        step=3 * rgb.shape[1], data=rgb.reshape(-1))
+            writer.write(connection, ns, store.serialize_cdr(msg, image.__msgtype__))
+    return path
