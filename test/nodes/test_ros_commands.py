@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -56,9 +57,15 @@ class Terminal:
         return ["bash", "-c", f"source {self.workspace}/install/setup.bash && {'exec ' if exec_ else ''}{line}"]
 
     def run(self, line: str, timeout: float = 60.0) -> str:
-        """Run a command to its end; its output (stdout and stderr), which must report success."""
-        proc = subprocess.run(self._bash(line), cwd=self.workspace, env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        """Run a command to its end; its output (stdout and stderr), which must report success.
+        "Node not found" is typed again, up to five times: discovery is eventually consistent, and
+        under load the ros2 daemon's graph can miss a running node for a moment."""
+        for _ in range(5):
+            proc = subprocess.run(self._bash(line), cwd=self.workspace, env=self.env, capture_output=True,
+                                  text=True, timeout=timeout)
+            if proc.returncode == 0 or "Node not found" not in proc.stdout + proc.stderr:
+                break
+            time.sleep(1.0)
         assert proc.returncode == 0, f"{line}\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
         return proc.stdout + proc.stderr
 
