@@ -118,12 +118,26 @@ def trained_bundle(work: Path, save: Path | None) -> Path:
     return bundle_dir
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse what would do something else than asked, before any work."""
+    if args.save_bundle and not args.train:
+        raise TcvadsError("--save-bundle writes the bundle that --train makes; add --train")
+    if args.bundle and args.train:
+        raise TcvadsError("--bundle runs a bundle you have; --train makes one: choose one of them")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise TcvadsError(f"{args.out}: --out must be a folder, and this is a file")
+    save = args.save_bundle
+    if save is not None and save.exists() and (not save.is_dir() or any(save.iterdir())) \
+            and not (save / "manifest.json").is_file():
+        raise TcvadsError(f"{save}: --save-bundle replaces a bundle, and this is not one (no manifest.json); "
+                          "choose a new or empty folder")
+
+
 def run(args: argparse.Namespace) -> int:
     from tcvads_ros.cli import main as tcvads
     from tcvads_ros.runtime.bundle import Bundle
 
-    if args.save_bundle and not args.train:
-        raise TcvadsError("--save-bundle writes the bundle that --train makes; add --train")
+    check_options(args)
     started = time.perf_counter()
     work = args.out or Path(tempfile.mkdtemp(prefix="tcvads-demo-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -150,8 +164,8 @@ def run(args: argparse.Namespace) -> int:
         _compare(events_path, truth, names, fps)
         found = margins(bundle, video, events_path)
         print(f"margins: category {found['category']:.3f} (its probability above the next class's), "
-              f"threshold {found['threshold']:.4f} (the closest any snippet's score came to the "
-              "alarm thresholds); float rounding between CPUs moves them by about 1e-6")
+              f"threshold {found['threshold']:.4f} (the closest any snippet's score, on ONNX Runtime, came "
+              "to the alarm thresholds); float rounding between CPUs moves them by about 1e-6")
         print(f"\ndemo finished in {time.perf_counter() - started:.0f} s")
     finally:
         if args.out is None and not args.keep:

@@ -149,3 +149,28 @@ def test_a_missing_standin_is_named_before_any_training(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert "stand-in CLIP" in err and "tcvads pretrain-clip" in err and "gone" in err
     assert not (tmp_path / "work" / "run").exists()
+
+
+def test_demo_train_saves_its_bundle_where_asked_and_refuses_to_replace_other_things(tmp_path, capsys):
+    make_tiny_run(tmp_path / "work" / "run", threshold=0.0)
+    saved = tmp_path / "saved"
+    assert main(["demo", "--train", "--out", str(tmp_path / "work"), "--save-bundle", str(saved),
+                 "--backend", "onnxruntime"]) == 0
+    assert Bundle.load(saved).class_names and not (tmp_path / "work" / "bundle").exists()
+    assert main(["demo", "--train", "--out", str(tmp_path / "work"), "--save-bundle", str(saved),
+                 "--backend", "onnxruntime"]) == 0  # a bundle is replaced
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    capsys.readouterr()
+    assert main(["demo", "--train", "--out", str(tmp_path / "work"), "--save-bundle", str(precious)]) == 2
+    assert "not one (no manifest.json)" in capsys.readouterr().err
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_options_that_contradict_each_other_are_refused(tmp_path, capsys):
+    assert main(["demo", "--train", "--bundle", str(tmp_path)]) == 2
+    assert "choose one of them" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main(["demo", "--out", str(tmp_path / "file")]) == 2
+    assert "must be a folder" in capsys.readouterr().err

@@ -111,15 +111,18 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(folder: Path, manifest: Manifest) -> Path:
-    """Hash every file of the bundle into the manifest and write it (the manifest last). A model
-    card is made to describe the files written here (its ``graphs``): only the writer of a bundle
-    (`tcvads export`, `tcvads bundle`) vouches for what the card says of them."""
+def write_manifest(folder: Path, manifest: Manifest, vouch_card: bool = False) -> Path:
+    """Hash every file of the bundle into the manifest and write it (the manifest last).
+
+    `vouch_card`: the caller made these graphs from what the model card describes (`tcvads
+    export`) or changed them and said so in the card (`tcvads bundle`, an INT8 copy), so the
+    card's ``graphs`` are set to the files written here. Without it the card keeps the graphs it
+    described, and a bundle whose graphs changed under it is refused by `Bundle.load`."""
     folder = Path(folder)
     manifest.files = {
         p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST
     }
-    if manifest.model_card:
+    if manifest.model_card and vouch_card:
         manifest.model_card = {**manifest.model_card,
                                "graphs": {name: manifest.files.get(name) for name in CARD_DESCRIBES}}
     path = folder / MANIFEST

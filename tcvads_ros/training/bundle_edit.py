@@ -237,7 +237,7 @@ def write_edit(bundle: Bundle, table: Table, record: dict) -> Bundle:
             class_prompts=dict(table.class_prompts), captions=list(table.captions),
             edits=[*bundle.manifest.edits, record],
             model_card=card_after_edit(bundle.manifest.model_card, record))
-        write_manifest(work, manifest)
+        write_manifest(work, manifest, vouch_card=True)  # card_after_edit noted the edit
         edited = Bundle.load(work)  # hashes, shapes and names, as the robot will check them
         _try_temporal(work, edited.manifest)
         _swap(root, work)

@@ -66,12 +66,10 @@ def prepare_synthetic(cfg: DataConfig, folder: Path, progress: bool) -> Path:
     return folder
 
 
-def synthetic_meta(cfg: DataConfig, cache: Path) -> dict:
-    """meta.json of the synthetic benchmark a run with data `cfg` and cache `cache` trained on."""
+def synthetic_meta(cache: Path) -> dict | None:
+    """meta.json of the synthetic benchmark generated into a run's `cache`; None once deleted."""
     meta = cache / "synthetic" / "meta.json"
-    if not meta.is_file():
-        raise DataError(f"{meta}: the run's synthetic benchmark is gone; cannot say what it was trained on")
-    return json.loads(meta.read_text(encoding="utf-8"))
+    return json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else None
 
 
 def source_lists(cfg: DataConfig, cache: Path, progress: bool) -> Lists:

@@ -19,6 +19,7 @@ import copy
 import datetime
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -269,7 +270,7 @@ def _write_bundle(graphs: Mapping[str, nn.Module], text_table: Mapping[str, np.n
         manifest.export_check[graph] = error
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in text_table.items()},
               str(out / TEXT_TABLE))
-    write_manifest(out, manifest)
+    write_manifest(out, manifest, vouch_card=True)  # the card was made from this run
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray], Manifest]:
@@ -338,16 +339,22 @@ def model_card_for(run: RunFolder, command: str | None = None) -> dict:
     cfg = load_config(run.path("config.yaml"))
     data = cfg.data
     if data.kind == "synthetic":
-        meta = synthetic_meta(data, cfg.data.cache_dir or run.path("cache"))
-        trained_on = {"dataset": meta.get("generator", "tcvads synth"), "synthetic": True,
+        limits = ["trained on synthetic drawings: not for camera footage, where it raises false alarms "
+                  "and names wrong categories; calibrate to the site (tcvads calibrate) or train on "
+                  "your own footage"]
+        meta = synthetic_meta(cfg.data.cache_dir or run.path("cache"))
+        if meta is None:  # the cache was deleted: what the run asked the generator for
+            synth = data.synth
+            meta = {"videos": synth.videos, "frames_per_video": synth.frames, "width": synth.width,
+                    "height": synth.height, "fps": synth.fps, "cameras": synth.cameras, "seed": synth.seed}
+            limits.append("the synthetic benchmark's meta.json was gone at export: the generator version "
+                          "is not known, the rest is from the run's configuration")
+        trained_on = {"dataset": "tcvads synth", "synthetic": True,
                       **{k: meta.get(k) for k in ("generator_version", "videos", "test_videos",
                                                   "frames_per_video", "width", "height", "fps",
                                                   "cameras")},
                       "benchmark_seed": meta.get("seed"), "seed": cfg.seed}
         use = ("showing and testing the detector on `tcvads synth` videos (the demo, tutorials, CI)")
-        limits = ["trained on synthetic drawings: not for camera footage, where it raises false alarms "
-                  "and names wrong categories; calibrate to the site (tcvads calibrate) or train on "
-                  "your own footage"]
     else:
         trained_on = {"dataset": data.dataset, "synthetic": False, "kind": data.kind,
                       "train_list": str(data.train_list), "seed": cfg.seed}
@@ -363,8 +370,14 @@ def model_card_for(run: RunFolder, command: str | None = None) -> dict:
     else:
         limits.append("not evaluated on its test split before export (tcvads evaluate RUN_DIR)")
     return {"trained_on": trained_on, "metrics": metrics, "intended_use": use, "limitations": limits,
-            "made_by": {"command": command or "tcvads " + " ".join(sys.argv[1:]),
-                        "commit": _commit()}}
+            "made_by": {"command": command or _typed_command(), "commit": _commit()}}
+
+
+def _typed_command() -> str:
+    """The `tcvads` command line this process runs, as typed; a caller from Python says so."""
+    if Path(sys.argv[0]).name == "tcvads":
+        return shlex.join(["tcvads", *sys.argv[1:]])
+    return f"called from Python ({shlex.join(sys.argv)})"
 
 
 def _commit() -> str:
@@ -373,7 +386,12 @@ def _commit() -> str:
     import subprocess
 
     here = Path(__file__).resolve().parent
+    checkout = here.parents[1]  # tcvads_ros/training -> the repository, where this is a checkout
     try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        if Path(top).resolve() != checkout:  # a wheel installed inside some other repository
+            return ""
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,

@@ -347,7 +347,7 @@ def test_a_node_says_what_its_bundle_was_trained_on_and_warns_once_of_drawings(b
         "trained_on": {"dataset": "tcvads synth", "synthetic": True, "generator_version": 2},
         "metrics": {}, "intended_use": "demos", "limitations": ["synthetic drawings"],
         "made_by": {"command": "test"}}
-    write_manifest(carded, manifest)
+    write_manifest(carded, manifest, vouch_card=True)
     node = NodeProcess(executable, *node_args(carded, tmp_path, executable.split("_")[0]),
                        log=tmp_path / "node.log")
     wait_until(lambda: "trained on synthetic drawings" in node.text(), 60, f"{executable} to start")

@@ -40,7 +40,7 @@ def carded(tmp_path_factory) -> Path:
     bundle = make_tiny_bundle(tmp_path_factory.mktemp("carded") / "b")[0]
     manifest = bundle.manifest
     manifest.model_card = json.loads(json.dumps(CARD))
-    write_manifest(bundle.root, manifest)
+    write_manifest(bundle.root, manifest, vouch_card=True)
     return bundle.root
 
 
@@ -175,3 +175,35 @@ def test_bundle_show_prints_the_card(copy, capsys):
     assert "trained on tcvads synth version 2" in out
     assert "limitation: synthetic drawings; not for camera footage" in out
     assert "made by: tcvads demo --train (commit abc)" in out
+
+
+def test_rewriting_the_manifest_over_a_changed_graph_does_not_carry_the_card(copy, tmp_path):
+    """A tool that swaps a graph and writes the manifest again (fresh `files` hashes) without
+    saying so in the card: the card still describes the old graph, and the bundle is refused."""
+    manifest = tiny_manifest()
+    other = export_bundle(tiny_graphs(manifest, seed=7), tiny_text_table(manifest), manifest, tmp_path / "other")
+    shutil.copy(other.root / "coarse_qacm.onnx", copy / "coarse_qacm.onnx")
+    write_manifest(copy, _manifest_of(copy))
+    with pytest.raises(BundleError, match="model card describes other graphs.*coarse_qacm.onnx"):
+        Bundle.load(copy)
+
+
+def _manifest_of(folder: Path):
+    from tcvads_ros.configuration import from_mapping
+    from tcvads_ros.runtime.bundle import Manifest
+
+    return from_mapping(Manifest, json.loads((folder / MANIFEST).read_text()))
+
+
+def test_a_run_whose_benchmark_cache_was_deleted_still_gets_a_card(readme_run, tmp_path):
+    """Deleting a run's cache to save space is common: export then describes the benchmark from
+    the run's configuration, and says that the generator version is not known."""
+    from tcvads_ros.training.export import model_card_for
+    from tcvads_ros.training.run_folder import RunFolder
+
+    run = tmp_path / "smoke"
+    shutil.copytree(readme_run / "runs" / "smoke", run, ignore=shutil.ignore_patterns("cache"))
+    card = model_card_for(RunFolder(run, writable=False))
+    assert card["trained_on"]["videos"] == 12 and card["trained_on"]["generator_version"] is None
+    assert any("meta.json was gone" in limit for limit in card["limitations"])
+    assert card["made_by"]["command"].startswith("called from Python")
