@@ -16,9 +16,8 @@ from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
 from launch.logging import get_logger
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
@@ -76,6 +75,11 @@ def _nodes(context) -> list:
     arg = LaunchConfiguration
     overrides = {name: ParameterValue(arg(name), value_type=kind)
                  for name, _, _, _, kind in ARGUMENTS if kind is not None}
+    # use_fine_stage:=false turns the fine stage off wherever it would run: no fine_node, and
+    # none inside coarse_node either.
+    use_fine = arg("use_fine_stage").perform(context) == "true"
+    in_process = use_fine and arg("fine_stage_in_process").perform(context) == "true"
+    overrides["fine_stage_in_process"] = in_process
     common = dict(
         package=PACKAGE,
         namespace=arg("namespace"),
@@ -85,13 +89,10 @@ def _nodes(context) -> list:
         respawn=arg("respawn").perform(context) == "true",
         respawn_delay=float(arg("respawn_delay").perform(context)),
     )
-    separate_fine_node = PythonExpression(
-        ["'", arg("use_fine_stage"), "' == 'true' and '", arg("fine_stage_in_process"), "' != 'true'"]
-    )
-    return [
-        Node(executable="coarse_node", name="coarse_node", **common),
-        Node(executable="fine_node", name="fine_node", condition=IfCondition(separate_fine_node), **common),
-    ]
+    nodes = [Node(executable="coarse_node", name="coarse_node", **common)]
+    if use_fine and not in_process:
+        nodes.append(Node(executable="fine_node", name="fine_node", **common))
+    return nodes
 
 
 def generate_launch_description() -> LaunchDescription:

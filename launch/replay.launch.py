@@ -12,7 +12,8 @@ The nodes run on the frames' header stamps, not the wall clock, so `rate` may be
 `player:=camera_player` plays the bag with the package's camera_player instead, which reads it
 with the rosbags library: for machines without rosbag2 (`ros2 bag`). It publishes the bag's
 image topic (the only one, or the raw one) on `image_topic` at the bag's frame rate times
-`rate`, stamped anew on the wall clock as a camera would, and ignores `loop`.
+`rate`, stamped anew on the wall clock as a camera would, starts only once the detector's camera
+subscription is there (however long loading the bundle took), and ignores `loop`.
 """
 
 from pathlib import Path
@@ -46,8 +47,9 @@ def when(player: str, loop: str | None = None) -> IfCondition:
 def generate_launch_description() -> LaunchDescription:
     arg = LaunchConfiguration
     play = ["ros2", "bag", "play", arg("bag"), "--rate", arg("rate")]
+    # camera_player also waits for coarse_node's camera subscription, whatever the delay.
     camera_player = [ExecutableInPackage("camera_player", PACKAGE), arg("bag"), "--rate", arg("rate"),
-                     "--topic", arg("image_topic", default="/camera/image_raw")]
+                     "--topic", arg("image_topic", default="/camera/image_raw"), "--wait-subscribers", "1"]
     edge = Path(get_package_share_directory(PACKAGE)) / "launch" / "edge.launch.py"
     return LaunchDescription([
         DeclareLaunchArgument("bag", description="rosbag2 folder (or file) to play (required)"),

@@ -102,7 +102,7 @@ def test_edge_arguments_are_named_after_the_parameters_they_set():
     source = EDGE.read_text(encoding="utf-8")
     assert "ParameterValue(arg(name), value_type=kind)" in source
     assert re.findall(r'executable="(\w+)"', source) == ["coarse_node", "fine_node"]
-    assert {"Node", "DeclareLaunchArgument", "IfCondition", "OpaqueFunction", "get_package_share_directory"} <= called_names(EDGE)
+    assert {"Node", "DeclareLaunchArgument", "OpaqueFunction", "get_package_share_directory"} <= called_names(EDGE)
     assert '"config" / "edge.yaml"' in source and (REPO / "config" / "edge.yaml").is_file()
 
 

@@ -69,6 +69,14 @@ class Terminal:
         assert proc.returncode == 0, f"{line}\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
         return proc.stdout + proc.stderr
 
+    def poll(self, line: str, timeout: float = 60.0) -> str:
+        """Run a command that is polled until its output says something (in `wait_until`): its
+        output, or "" where it failed (the ros2 daemon still starting, a node not yet discovered)."""
+        TYPED.add(line)
+        proc = subprocess.run(self._bash(line), cwd=self.workspace, env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        return proc.stdout + proc.stderr if proc.returncode == 0 else ""
+
     def start(self, line: str, log: Path) -> subprocess.Popen:
         """Start a long-running command (its own process group, as a terminal's foreground job)."""
         out = open(log, "w")  # noqa: SIM115 - the process owns it; closed when the test module ends
@@ -179,7 +187,7 @@ def launched(terminal, bundle, tmp_path_factory) -> dict:
         # Discovery is eventually consistent: the ros2 daemon's graph can miss a node for a moment
         # after listing it (seen under load), so the line is typed again until both are listed.
         out["node list"] = wait_until(
-            lambda: (listed := terminal.run(documented("ros2 node list")))
+            lambda: (listed := terminal.poll(documented("ros2 node list")))
             and {"/coarse_node", "/fine_node"} <= set(listed.split()) and listed,
             90, "both nodes in `ros2 node list`", step=1.0, detail=lambda: text(launch)[-2000:])
         out["param get"] = terminal.run(documented("ros2 param get /coarse_node threshold_on"))
@@ -189,7 +197,7 @@ def launched(terminal, bundle, tmp_path_factory) -> dict:
         out["qos parameter"] = terminal.run(documented("ros2 param get /coarse_node qos_overrides."))
         echo = terminal.start(documented("ros2 topic echo /anomaly"), tmp / "echo.log")
         full = terminal.start(documented("ros2 topic echo /anomaly --full-length"), tmp / "echo_full.log")
-        wait_until(lambda: terminal.run("ros2 topic info /anomaly").count("Subscription count: 3"), 30,
+        wait_until(lambda: terminal.poll("ros2 topic info /anomaly").count("Subscription count: 3"), 30,
                    "both echoes subscribed to /anomaly", step=0.5)  # fine_node is the third
         player = terminal.run(documented("ros2 run tcvads_ros camera_player", **{"video.mp4": str(video)})
                               + " --wait-subscribers 2", timeout=90)
@@ -219,9 +227,16 @@ def test_colcon_build_symlink_install_installs_the_package_and_its_data_files(te
     assert {"coarse_node", "fine_node", "camera_player"} <= set(executables)
 
 
-def test_plain_colcon_build_installs_a_copy_that_launches(workspaces, home):
+@pytest.fixture(scope="module")
+def plain_workspace(workspaces) -> Path:
+    """The plain-install workspace built with the documented `colcon build --packages-select`."""
     workspace = workspaces["plain"]
     colcon_build(workspace, documented("colcon build --packages-select"))
+    return workspace
+
+
+def test_plain_colcon_build_installs_a_copy_that_launches(plain_workspace, home):
+    workspace = plain_workspace
     share = workspace / "install" / "tcvads_ros" / "share" / "tcvads_ros"
     assert (share / "launch" / "edge.launch.py").is_file() and not (share / "launch" / "edge.launch.py").is_symlink()
     shown = Terminal(workspace, home).run("ros2 launch tcvads_ros edge.launch.py --show-args")
@@ -288,7 +303,7 @@ def replayed(terminal, bundle, tmp_path_factory) -> dict:
                       **{"/data/patrol_2024-05-01": str(bag), "/data/tcvads/bundle": str(bundle)})
     launch = terminal.start(f"{line} start_delay:=3.0 fine_in_process:=true", tmp / "launch.log")
     # echo needs a publisher to learn the type; transient local then replays what it missed
-    wait_until(lambda: "/coarse_node" in terminal.run("ros2 node list").split(), 60, "coarse_node", step=1.0)
+    wait_until(lambda: "/coarse_node" in terminal.poll("ros2 node list").split(), 60, "coarse_node", step=1.0)
     echo = terminal.start("ros2 topic echo /anomaly --full-length", tmp / "echo.log")
     wait_until(lambda: '"kind": "end"' in text(echo), 60, "the replayed event's end",
                detail=lambda: text(launch)[-2000:] + text(echo)[-2000:])
@@ -319,7 +334,23 @@ def test_the_launch_testing_test_passes(terminal, tmp_path):
     assert re.search(r"Ran 1 test in .*\n\nOK", output) and "test_nodes_exit_cleanly" in output, output[-3000:]
 
 
-def test_every_documented_ros2_command_is_typed(terminal, launched, replayed):
+def test_use_fine_stage_false_runs_no_fine_stage_anywhere(terminal, bundle, tmp_path):
+    """use_fine_stage:=false wins over fine_stage_in_process:=true: no fine_node is started and
+    coarse_node runs without the fine stage."""
+    launch = terminal.start(f"ros2 launch tcvads_ros edge.launch.py bundle:={bundle} use_fine_stage:=false "
+                            "fine_stage_in_process:=true", tmp_path / "launch.log")
+    try:
+        wait_until(lambda: "events stored in" in text(launch), 90, "coarse_node to start",
+                   detail=lambda: text(launch)[-2000:])
+        shown = terminal.run("ros2 param get /coarse_node fine_stage_in_process")
+        assert shown.strip() == "Boolean value is: False", shown
+    finally:
+        interrupt(launch)
+    assert "[coarse_node-1]: process started" in text(launch)
+    assert not re.search(r"\[fine_node-\d+\]", text(launch)), text(launch)
+
+
+def test_every_documented_ros2_command_is_typed(terminal, launched, replayed, plain_workspace):
     """Runs last: the lines the tests above typed cover every ros2 and colcon line of the page."""
     for line in ros2_commands(DOC):
         if any(marker in line for marker in NOT_RUN_HERE):
