@@ -8,7 +8,7 @@
 # The launch system (launch, launch_ros, launch_testing), the `ros2` command (ros2cli: launch,
 # topic, node, param, service, pkg, run, lifecycle) and composition_interfaces are not on the
 # registry: where a folder of their ROS 2 Jazzy sources sits beside the clone
-# (../shared/ros2-src, or $ROS2_SRC), they are installed from it too, with colcon, so that the
+# (../shared/ros2-src, or $ROS2_SRC), they are installed from it too (pip for the Python packages, CMake for composition_interfaces), so that the
 # tests can type what users type (`colcon build`, `ros2 launch`, `ros2 topic echo`). The package
 # needs none of them to install and run.
 # Every step is skipped where what it installs already imports, so a second run takes seconds.
