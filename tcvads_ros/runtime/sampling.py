@@ -168,7 +168,9 @@ class FrameClock:
             return self._restart(stamp)
         previous = self._recent[-1]
         step = stamp - previous
-        if not math.isfinite(stamp):
+        if not math.isfinite(stamp) or step == 0:
+            # A repeated stamp is the same frame delivered again (even while provisional), and a
+            # zero interval says nothing about the period: kept out of `_recent`.
             return self._repeat(stamp)
         if step < -self.reset_s:
             self.stats["resets"] += 1

@@ -180,3 +180,28 @@ def test_numbers_are_the_cameras_after_calibration(fps, jitter, drop, bursts, ra
     assert (np.diff(numbers) >= 0).all()
     assert settled(clock, "lost") == truth[-1] + 1 - truth.size
     assert clock.stats["rate_changes"] == 0 and balance(clock) == truth[-1] + 1
+
+
+def test_every_frame_delivered_twice_is_repeated_not_a_faster_camera():
+    """Each message twice with the same stamp (a bridge or QoS misconfiguration): the clock used
+    to read 60 fps and number 300 frames 0..599, halving the snippet sampler's stride."""
+    truth, stamps, _ = camera(30.0, 300, jitter=0.1, seed=5)
+    clock = FrameClock()
+    numbers = run(clock, np.repeat(stamps, 2))
+    assert clock.fps == pytest.approx(30.0, rel=0.01)
+    assert np.array_equal(numbers, np.repeat(truth, 2))
+    assert abs(clock.stats["repeated"] - truth.size) <= 1 and settled(clock, "lost") == 0
+    assert clock.stats["rate_changes"] == 0 and balance(clock) == truth[-1] + 1
+
+
+def test_one_duplicate_while_calibrating_is_not_a_rate_change():
+    """One message delivered twice during calibration used to put a zero interval into the
+    estimate: a bogus rate change, 12 numbers rate_skipped."""
+    stamps = list(START + np.arange(300) / 30.0)
+    stamps.insert(10, stamps[9])
+    clock = FrameClock()
+    numbers = run(clock, stamps)
+    assert np.array_equal(numbers, np.insert(np.arange(300), 10, 9))
+    assert clock.stats["repeated"] == 1 and clock.stats["rate_changes"] == 0
+    assert clock.stats["rate_skipped"] == 0 and settled(clock, "lost") == 0
+    assert clock.fps == pytest.approx(30.0, rel=1e-6) and balance(clock) == 300
