@@ -136,12 +136,20 @@ class FrameClock:
         self._seen_intervals = 0
         self._recent: deque[float] = deque(maxlen=self.calibration_frames + 1)  # received stamps
         self._grid: deque[tuple[int, float]] = deque(maxlen=max(history, calibration_frames))
+        # Running sums over the grid's pairs, relative to an anchor pair (stamps are ~1.7e9 s
+        # since the epoch: relative values keep the least squares from cancelling), so the fit
+        # costs O(1) per frame; recomputed from the pairs every `maxlen` additions.
+        self._anchor: tuple[int, float] = (0, 0.0)
+        self._sums = [0.0, 0.0, 0.0, 0.0]  # sum of x, y, x*x, x*y (x: number, y: stamp)
+        self._added = 0
         self._line: tuple[float, float] | None = None  # (number, stamp) the fitted line goes through
         self._last_number = 0
         # Not settled yet, oldest first: [first number, "lost" | "stalled", count] for skipped
         # numbers, [number, "repeated", [stamps]] for frames without one. They cancel, so the
         # deque holds one sort at a time.
         self._pending: deque[list] = deque()
+        self._pending_lost = 0  # "lost" entries in `_pending` (frames that skipped numbers)
+        self._waiting = 0  # frames in its "repeated" entries
 
     @property
     def fps(self) -> float | None:
@@ -189,7 +197,7 @@ class FrameClock:
             return self._repeat(stamp, out_of_order=step < 0)
         self._skip(number - self._last_number - 1, "lost" if step <= self.stall_s else "stalled", number)
         self._last_number = number
-        self._grid.append((number, stamp))
+        self._grid_add(number, stamp)
         if provisional and self.calibrated:
             self._rebuild(self._estimate(), self._recent)  # calibrated now: the grid takes over
         else:
@@ -204,8 +212,7 @@ class FrameClock:
         self._settle(math.inf)
         self._recent.clear()
         self._recent.append(stamp)
-        self._grid.clear()
-        self._grid.append((0, stamp))
+        self._grid_reset([(0, stamp)])
         self._last_number = 0
         self._line = (0, stamp)
         return 0
@@ -222,10 +229,13 @@ class FrameClock:
             self._place(newest[0] + newest[2], stamp)
             if not newest[2]:
                 self._pending.pop()
+                self._pending_lost -= newest[1] == "lost"
         elif newest is not None and newest[0] == self._last_number:
             newest[2].append(stamp)
+            self._waiting += 1
         else:
             self._pending.append([self._last_number, "repeated", [stamp]])
+            self._waiting += 1
         return self._last_number
 
     def _skip(self, count: int, kind: str, number: int) -> None:
@@ -234,11 +244,13 @@ class FrameClock:
         while first < number and self._pending and self._pending[0][1] == "repeated":
             waiting = self._pending[0][2]
             self._place(first, waiting.pop(0))
+            self._waiting -= 1
             first += 1
             if not waiting:
                 self._pending.popleft()
         if first < number:
             self._pending.append([first, kind, number - first])
+            self._pending_lost += kind == "lost"
 
     def _place(self, number: int, stamp: float) -> None:
         """A frame that stood for a skipped number is fitted there when its stamp is next to it:
@@ -246,7 +258,7 @@ class FrameClock:
         their slot, and drag it along; the stamps of a burst's frames, further off, tell when
         they arrived, not when they were captured."""
         if math.isfinite(stamp) and abs(self.number_at(stamp) - number) <= 1:
-            self._grid.append((number, stamp))
+            self._grid_add(number, stamp)
 
     def _pending_count(self, kind: str, frames: bool = False) -> int:
         """Numbers (or, with `frames`, the frames that skipped them) of one kind pending."""
@@ -265,8 +277,10 @@ class FrameClock:
             _, kind, count = self._pending.popleft()
             if kind == "repeated":
                 self.stats["surplus"] += len(count)
+                self._waiting -= len(count)
             else:
                 self.stats[numbers_as or kind] += count
+                self._pending_lost -= kind == "lost"
 
     # -- the period -----------------------------------------------------------------------------
     def _estimate(self) -> float | None:
@@ -277,16 +291,50 @@ class FrameClock:
             return self._period
         return estimate_period(intervals, gap=self.stall_s)
 
+    def _grid_add(self, number: int, stamp: float) -> None:
+        """A pair into the grid (the oldest leaves it when full), its sums updated."""
+        grid, sums = self._grid, self._sums
+        if len(grid) == grid.maxlen:
+            x, y = grid[0][0] - self._anchor[0], grid[0][1] - self._anchor[1]
+            sums[0] -= x
+            sums[1] -= y
+            sums[2] -= x * x
+            sums[3] -= x * y
+        grid.append((number, stamp))
+        x = number - self._anchor[0]
+        self._added += 1
+        if self._added >= grid.maxlen or abs(x) > 4 * grid.maxlen:  # re-anchored on the newest
+            self._grid_reset(list(grid))
+            return
+        y = stamp - self._anchor[1]
+        sums[0] += x
+        sums[1] += y
+        sums[2] += x * x
+        sums[3] += x * y
+
+    def _grid_reset(self, pairs) -> None:
+        """The grid holds `pairs` (number, stamp) only; sums anchored on the last one."""
+        self._grid.clear()
+        self._grid.extend(pairs)
+        self._anchor = self._grid[-1]
+        n0, t0 = self._anchor
+        xs = [n - n0 for n, _ in self._grid]
+        ys = [t - t0 for _, t in self._grid]
+        self._sums = [float(sum(xs)), math.fsum(ys), float(sum(x * x for x in xs)),
+                      math.fsum(x * y for x, y in zip(xs, ys))]
+        self._added = 0
+
     def _fit(self) -> None:
         """The line through the grid's frames: least squares once there are enough of them, else
-        through their centre with the period in use."""
-        origin = self._grid[-1]  # numbers and stamps from one of the frames: no cancellation
-        pairs = np.array(self._grid) - origin
-        centre = pairs.mean(axis=0)
-        if len(pairs) >= self.calibration_frames and self.calibrated:
-            numbers, stamps = (pairs - centre).T
-            self._period = float(numbers @ stamps / (numbers @ numbers))
-        self._line = (origin[0] + centre[0], origin[1] + centre[1])
+        through their centre with the period in use. From running sums: O(1)."""
+        count = len(self._grid)
+        sx, sy, sxx, sxy = self._sums
+        cx, cy = sx / count, sy / count
+        if count >= self.calibration_frames and self.calibrated:
+            spread = sxx - sx * cx
+            if spread > 0:
+                self._period = (sxy - sx * cy) / spread
+        self._line = (self._anchor[0] + cx, self._anchor[1] + cy)
 
     def _check_rate(self) -> None:
         """Skipped numbers or frames without one piling up (from `calibration_frames` // 2
@@ -297,7 +345,7 @@ class FrameClock:
         thousand for stamps off it, as this is asked at every frame while the pile lasts).
         Otherwise the pile settles as it ages."""
         disagreeing = self.calibration_frames // 2
-        lost, waiting = self._pending_count("lost", frames=True), self._pending_count("repeated")
+        lost, waiting = self._pending_lost, self._waiting
         if self.given_fps is not None or not self.calibrated or lost + waiting < disagreeing:
             return
         stamps = np.asarray(self._recent)[-disagreeing - 1:]
@@ -322,8 +370,7 @@ class FrameClock:
             offset = float(np.mean(stamps / period - slots))
         slots += self._last_number - slots[-1]
         first = np.flatnonzero(slots > np.concatenate([[-np.inf], np.maximum.accumulate(slots)[:-1]]))
-        self._grid.clear()
-        self._grid.extend(zip(slots[first].astype(int).tolist(), (stamps[first] + newest).tolist()))
+        self._grid_reset(zip(slots[first].astype(int).tolist(), (stamps[first] + newest).tolist()))
         self._period = period
         self._fit()
 
