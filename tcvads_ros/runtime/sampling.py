@@ -9,7 +9,8 @@
   periods after the first, so a frame lost in transport leaves a gap in the numbers instead of
   shifting every later snippet, and two processes that see the same stamps agree on the time.
   The period is given, or estimated from the stamps (robust to lost frames, receipt jitter,
-  bursts after stalls, stamps out of order and rate changes).
+  bursts after stalls, stamps out of order, duplicated messages and rate changes, small or
+  large).
 
 Neither touches pixels, so callers decide before they decode a frame.
 """
@@ -69,6 +70,11 @@ MAX_SLOTS_PER_FRAME = 8
 # A re-estimated period this far (relative) from the one in use is a new frame rate
 # (``rate_changes``); a smaller difference is the estimate getting better.
 RATE_CHANGE = 0.1
+# `FrameClock._check_drift` reads the latest stamps in windows of this many calibration lengths
+# (24, 48, 96 intervals): a rate off by d drifts a whole period from the grid in 1/d frames.
+DRIFT_WINDOWS = (1, 2, 4)
+# ... once this many frames that skipped numbers or got none are pending.
+DRIFT_PILE = 2
 
 
 class FrameClock:
@@ -86,6 +92,10 @@ class FrameClock:
     takes the next number, so frames lost then are not counted, and a burst of frames delayed by a
     stall gets consecutive numbers, as the camera captured them; then the grid takes over.
 
+    A frame whose stamp equals the previous frame's is the same frame delivered again (a duplicated
+    message): it keeps the previous number, even while the estimate is provisional, and its zero
+    interval never enters the period estimate (each frame twice is not a 60 fps camera).
+
     A frame without a number of its own (stamped before the previous one, the tail of a burst, a
     repeated stamp, or jitter) is counted ``repeated`` and stands for one of the numbers skipped
     next to it: a frame that arrived cannot also be lost, and a burst's frames are the frames its
@@ -101,6 +111,22 @@ class FrameClock:
     fps, the grid is rebuilt on those stamps, and the numbers the old rate skipped meanwhile are
     ``rate_skipped``, not lost. Otherwise the pile settles as it ages.
 
+    Smaller rate changes (30 -> 28.5 fps) never pile up that much: the grid, fitted to numbers it
+    assigned itself, would keep the old slope and skip a number every 1/d frames. So from two
+    frames pending (`DRIFT_PILE`), each frame that skips numbers or gets none reads the latest
+    24, 48 and 96 stamps as one frame per median interval (several for an interval of several
+    medians); when they sit on that period's lattice and less than half as well on the current
+    period's (`_check_drift`), the grid is rebuilt on them and the numbers skipped meanwhile are
+    ``rate_skipped``. Frames lost at a constant rate (one in ten dropped) leave the stamps on the
+    current lattice, their intervals whole periods, so they stay lost and the rate stays. Such a
+    re-estimate is counted `settle_frames` numbers later, once the grid has fitted the new rate:
+    a change of `RATE_CHANGE` or more as ``rate_changes`` (`rate_change` set), a smaller one as
+    ``rate_adjusted``.
+
+    Cost: O(1) per frame on a steady stream (the line is fitted from running sums, the pending
+    counts are kept); a frame that skips numbers or gets none while two are pending also pays for
+    `_check_drift`'s few small numpy operations.
+
     Args:
         fps: the camera's frame rate; None (or 0) estimates it from the stamps.
         calibration_frames: intervals needed before the estimate counts as calibrated.
@@ -115,8 +141,9 @@ class FrameClock:
     numbers a stall skipped: frames the camera did not send, or that a long outage of the link
     lost), ``repeated``, of which ``out_of_order`` (stamped before the previous frame),
     ``surplus`` (duplicated messages, or a camera faster than the rate in use), ``rate_changes``,
-    ``rate_skipped``, ``resets``. Once settled, frames + lost + stalled + rate_skipped - surplus =
-    the numbers spanned (last - first + 1 on each timeline): what the camera sent.
+    ``rate_adjusted``, ``rate_skipped``, ``resets``. Once settled, frames + lost + stalled +
+    rate_skipped - surplus = the numbers spanned (last - first + 1 on each timeline): what the
+    camera sent.
     """
 
     def __init__(self, fps: float | None = None, calibration_frames: int = 24,
@@ -132,9 +159,12 @@ class FrameClock:
         self.stall_s, self.reset_s = float(stall_s), float(reset_s)
         self.stats: Counter = Counter()
         self.rate_change: tuple[float, float] | None = None
+        self._drift: tuple[float, int] | None = None  # (period before, number) of a drift refit
         self._period = 1.0 / self.given_fps if self.given_fps else None
         self._seen_intervals = 0
         self._recent: deque[float] = deque(maxlen=self.calibration_frames + 1)  # received stamps
+        # The latest received stamps, for `_check_drift`'s windows.
+        self._window: deque[float] = deque(maxlen=DRIFT_WINDOWS[-1] * self.calibration_frames + 1)
         self._grid: deque[tuple[int, float]] = deque(maxlen=max(history, calibration_frames))
         # Running sums over the grid's pairs, relative to an anchor pair (stamps are ~1.7e9 s
         # since the epoch: relative values keep the least squares from cancelling), so the fit
@@ -187,6 +217,7 @@ class FrameClock:
             self.stats["stalls"] += 1
             self.stats["stalled_s"] += step
         self._recent.append(stamp)
+        self._window.append(stamp)
         provisional = not self.calibrated
         if step <= self.stall_s:
             self._seen_intervals += 1
@@ -194,8 +225,12 @@ class FrameClock:
         # Provisional: every frame is the next one (no grid to read stamps against yet).
         number = self._last_number + 1 if on_grid is None else max(self._last_number, on_grid)
         if number == self._last_number:
-            return self._repeat(stamp, out_of_order=step < 0)
-        self._skip(number - self._last_number - 1, "lost" if step <= self.stall_s else "stalled", number)
+            self._repeat(stamp, out_of_order=step < 0)
+            if step > 0 and not provisional:  # early: a camera a little faster than the rate?
+                self._check_drift()
+            return self._last_number
+        skipped = number - self._last_number - 1
+        self._skip(skipped, "lost" if step <= self.stall_s else "stalled", number)
         self._last_number = number
         self._grid_add(number, stamp)
         if provisional and self.calibrated:
@@ -206,12 +241,20 @@ class FrameClock:
             self._fit()
         self._settle(number - self.settle_frames)
         self._check_rate()
+        if skipped and step <= self.stall_s and not provisional:  # late: a little slower?
+            self._check_drift()
+        if self._drift is not None and number - self._drift[1] >= self.settle_frames:
+            self._count_drift()
         return number
 
     def _restart(self, stamp: float) -> int:
         self._settle(math.inf)
+        if self._drift is not None:
+            self._count_drift()
         self._recent.clear()
         self._recent.append(stamp)
+        self._window.clear()
+        self._window.append(stamp)
         self._grid_reset([(0, stamp)])
         self._last_number = 0
         self._line = (0, stamp)
@@ -354,10 +397,81 @@ class FrameClock:
             return
         chance = math.sqrt(math.log(10_000) / stamps.size)
         if waiting > lost or lattice_strength(stamps, [1 / period])[0] >= chance:
+            before = self._period if self._drift is None else self._drift[0]
+            self._drift = None
             self.stats["rate_changes"] += 1
-            self.rate_change = (1 / self._period, 1 / period)
+            self.rate_change = (1 / before, 1 / period)
             self._settle(math.inf, numbers_as="rate_skipped")
             self._rebuild(period, stamps)
+
+    def _check_drift(self) -> None:
+        """A rate change under `RATE_CHANGE` (30 -> 28.5 fps): the grid, fitted to numbers it
+        assigned itself, keeps the old slope and skips a number (or gives none) every 1/d frames,
+        which `_check_rate` never sees as a new rate. Asked when a frame skipped numbers or got
+        none and `DRIFT_PILE` such frames are pending. In each window of the latest stamps (all
+        intervals under `stall_s`), the stamps are read as one frame per median interval (several
+        for an interval of several medians: frames really lost at the new rate) and the period
+        fitted to them. When the stamps sit on that period's lattice (`lattice_strength` above
+        chance) and less than half as well on the current period's, the camera changed rate:
+        frames lost at a constant rate sit on the current lattice exactly (their intervals are
+        whole periods), so they are never read as a slower camera. The grid is rebuilt on the
+        window, the numbers skipped meanwhile are ``rate_skipped``, and `_count_drift` counts
+        the change later. Windows are tried shortest first; one where the two periods drift less
+        than a quarter period apart, or the current lattice fits at least as well, ends the
+        search (frames lost, not a new rate). Stamps of a burst or out of order (an interval
+        under a quarter period) are left out."""
+        if self.given_fps is not None or self._pending_lost + self._waiting < DRIFT_PILE:
+            return
+        latest = np.fromiter(self._window, float, len(self._window))
+        latest -= latest[-1]
+        for size in DRIFT_WINDOWS:  # lean numpy: this runs at every frame lost while piled
+            count = size * self.calibration_frames
+            if latest.size <= count:
+                return
+            stamps = latest[-count - 1:]
+            intervals = stamps[1:] - stamps[:-1]
+            if intervals.max() > self.stall_s:
+                return
+            # Stamps a burst delivered after a stall, or out of order, say when they arrived: left
+            # out, and their intervals out of the median.
+            on_time = np.concatenate([[True], intervals >= self._period / 4])
+            if not on_time[-1] or on_time.sum() <= count // 2:
+                return
+            usual = intervals[on_time[1:]]
+            typical = float(np.partition(usual, usual.size // 2)[usual.size // 2])
+            steps = np.rint(intervals * (1 / typical))
+            slots = np.zeros(count + 1)
+            np.cumsum(np.maximum(steps, 0.0, out=steps), out=slots[1:])
+            slots, stamps = slots[on_time], stamps[on_time]
+            slots -= slots.sum() / slots.size
+            period = float(slots @ stamps) / float(slots @ slots)  # least squares (x centred)
+            if not period > 0:
+                return
+            if abs(period / self._period - 1) * count < 0.25:
+                return  # the same lattice over this window (and the longer ones): frames lost
+            phasors = np.exp(np.outer([2j * np.pi / period, 2j * np.pi / self._period], stamps))
+            new, current = np.abs(phasors.sum(axis=1)) * (1 / stamps.size)
+            if current >= new:  # the current lattice explains them better
+                return
+            if new >= math.sqrt(math.log(10_000) / stamps.size) and current < new / 2:
+                if self._drift is None:
+                    self._drift = (self._period, self._last_number)
+                self._settle(math.inf, numbers_as="rate_skipped")
+                self._rebuild(period, stamps + self._window[-1])
+                return
+
+    def _count_drift(self) -> None:
+        """A drift refit, `settle_frames` numbers on (the grid has fitted the new rate by then;
+        the window that revealed it may still have held stamps at the old rate): a change of
+        `RATE_CHANGE` or more from the rate before is a ``rate_changes`` (`rate_change` set),
+        a smaller one ``rate_adjusted``."""
+        before, _ = self._drift
+        self._drift = None
+        if abs(self._period / before - 1) >= RATE_CHANGE:
+            self.stats["rate_changes"] += 1
+            self.rate_change = (1 / before, 1 / self._period)
+        else:
+            self.stats["rate_adjusted"] += 1
 
     def _rebuild(self, period: float, stamps) -> None:
         """Grid the latest stamps with `period`: each read as whole periods around the line

@@ -205,3 +205,53 @@ def test_one_duplicate_while_calibrating_is_not_a_rate_change():
     assert clock.stats["repeated"] == 1 and clock.stats["rate_changes"] == 0
     assert clock.stats["rate_skipped"] == 0 and settled(clock, "lost") == 0
     assert clock.fps == pytest.approx(30.0, rel=1e-6) and balance(clock) == 300
+
+
+@pytest.mark.parametrize(("after", "counted"), [(28.5, "rate_adjusted"), (27.0, "rate_changes"), (31.5, "rate_adjusted")])
+@pytest.mark.parametrize("jitter", [0.0, 0.2])
+def test_a_small_rate_change_is_re_estimated_not_counted_as_loss(after, counted, jitter):
+    """A change under 10 % never reached the rate-change rule: the grid, fitted to the numbers it
+    gave, kept the old slope and skipped a number every 1/d frames (30 -> 28.5 fps: 273 of 6000
+    frames "lost", the clock still at 29.86 fps; 30 -> 27: 633)."""
+    stamps, change = rate_change(30.0, after, 1500, jitter, seed=6)
+    clock = FrameClock()
+    numbers = run(clock, stamps)
+    assert np.array_equal(numbers[:change], np.arange(change))
+    assert settled(clock, "lost") <= 2 and clock.stats["surplus"] + clock.pending["repeated"] <= 8
+    assert clock.fps == pytest.approx(after, rel=0.001)
+    assert clock.stats[counted] == 1 and clock.stats["rate_changes"] + clock.stats["rate_adjusted"] == 1
+    if counted == "rate_changes":
+        assert clock.rate_change == pytest.approx((30.0, after), rel=0.01)
+    assert (np.diff(numbers[change + 96:]) == 1).all()  # re-estimated well within 96 frames
+    assert balance(clock) == numbers[-1] + 1
+
+
+@pytest.mark.parametrize("every", [10, 33])
+@pytest.mark.parametrize("jitter", [0.0, 0.2])
+def test_frames_dropped_evenly_are_lost_not_a_slower_camera(every, jitter):
+    """One frame in `every` lost at a constant 30 fps (10 % or 3 %) against the rule above: the
+    intervals are whole periods, the stamps sit on the camera's lattice, so it stays 30 fps and
+    every loss is counted (a 10 % slower camera has every interval at 1.11 periods instead)."""
+    truth, stamps, _ = camera(30.0, 3000, jitter, seed=every)
+    keep = (truth < 30) | (truth % every != every - 1)
+    truth, stamps = truth[keep], stamps[keep]
+    clock = FrameClock()
+    assert np.array_equal(run(clock, stamps), truth)
+    dropped = truth[-1] + 1 - truth.size
+    assert abs(settled(clock, "lost") - dropped) <= 0.05 * dropped
+    assert clock.fps == pytest.approx(30.0, rel=0.001)
+    assert clock.stats["rate_changes"] == 0 and clock.stats["rate_adjusted"] == 0
+
+
+def test_a_slower_camera_that_also_loses_frames():
+    """30 -> 28.5 fps with 5 % of the frames lost at random: re-estimated at 28.5 fps, and the
+    losses at the new rate still counted (the few skipped before the re-estimate are
+    rate_skipped)."""
+    stamps, _ = rate_change(30.0, 28.5, 1500, 0.2, seed=7)
+    kept = np.ones(stamps.size, bool)
+    kept[60:] = np.random.default_rng(1).random(stamps.size - 60) >= 0.05
+    clock = FrameClock()
+    run(clock, stamps[kept])
+    dropped = int((~kept).sum())
+    assert abs(settled(clock, "lost") - dropped) <= 0.05 * dropped
+    assert clock.fps == pytest.approx(28.5, rel=0.001) and clock.stats["rate_adjusted"] == 1
