@@ -393,8 +393,11 @@ class FrameClock:
             return
         stamps = np.asarray(self._recent)[-disagreeing - 1:]
         period = (stamps[-1] - stamps[0]) / disagreeing
-        if np.diff(stamps).max() > self.stall_s or abs(period / self._period - 1) < RATE_CHANGE:
+        intervals = np.diff(stamps)
+        if intervals.max() > self.stall_s or abs(period / self._period - 1) < RATE_CHANGE:
             return
+        if intervals.min() < period / 4 or period < self._period / MAX_SLOTS_PER_FRAME:
+            return  # a burst after a stall (frames 1 ms apart), not a faster camera
         chance = math.sqrt(math.log(10_000) / stamps.size)
         if waiting > lost or lattice_strength(stamps, [1 / period])[0] >= chance:
             before = self._period if self._drift is None else self._drift[0]

@@ -255,3 +255,14 @@ def test_a_slower_camera_that_also_loses_frames():
     dropped = int((~kept).sum())
     assert abs(settled(clock, "lost") - dropped) <= 0.05 * dropped
     assert clock.fps == pytest.approx(28.5, rel=0.001) and clock.stats["rate_adjusted"] == 1
+
+
+def test_a_burst_while_losses_pile_up_is_not_a_faster_camera():
+    """Frames lost at random pile up, then a burst after a stall fills the latest stamps 1 ms
+    apart: the rate-change rule read that as a 1000 fps camera (16013 frames "lost" in 1500)."""
+    truth, stamps, late = camera(36.73, 1500, 0.16, 0.086, [(190, 0.11), (876, 0.4365)], seed=2102114518)
+    clock = FrameClock()
+    numbers = run(clock, stamps)
+    assert np.array_equal(numbers[~late], truth[~late])
+    assert clock.fps == pytest.approx(36.73, rel=0.001) and clock.stats["rate_changes"] == 0
+    assert settled(clock, "lost") == truth[-1] + 1 - truth.size and balance(clock) == truth[-1] + 1
