@@ -391,10 +391,14 @@ class FrameClock:
         lost, waiting = self._pending_lost, self._waiting
         if self.given_fps is not None or not self.calibrated or lost + waiting < disagreeing:
             return
-        stamps = np.asarray(self._recent)[-disagreeing - 1:]
-        period = (stamps[-1] - stamps[0]) / disagreeing
+        recent = self._recent
+        first = recent[-disagreeing - 1] if len(recent) > disagreeing else recent[0]
+        period = (recent[-1] - first) / disagreeing
+        if abs(period / self._period - 1) < RATE_CHANGE:  # (no numpy: duplicates keep a pile)
+            return
+        stamps = np.asarray(recent)[-disagreeing - 1:]
         intervals = np.diff(stamps)
-        if intervals.max() > self.stall_s or abs(period / self._period - 1) < RATE_CHANGE:
+        if intervals.max() > self.stall_s:
             return
         if intervals.min() < period / 4 or period < self._period / MAX_SLOTS_PER_FRAME:
             return  # a burst after a stall (frames 1 ms apart), not a faster camera
