@@ -109,7 +109,9 @@ class FrameClock:
     which lost frames never explain) or the stamps sit on that rate's grid (a slower camera, not
     every other frame lost), the camera changed rate: ``rate_changes``, `rate_change` = (from, to)
     fps, the grid is rebuilt on those stamps, and the numbers the old rate skipped meanwhile are
-    ``rate_skipped``, not lost. Otherwise the pile settles as it ages.
+    ``rate_skipped``, not lost. Stamps closer than a quarter of that period (a burst after a
+    stall) or a rate over `MAX_SLOTS_PER_FRAME` times the current one are not a new rate.
+    Otherwise the pile settles as it ages.
 
     Smaller rate changes (30 -> 28.5 fps) never pile up that much: the grid, fitted to numbers it
     assigned itself, would keep the old slope and skip a number every 1/d frames. So from two
@@ -385,7 +387,8 @@ class FrameClock:
         frame per interval, give a new rate when it is `RATE_CHANGE` or more away and either
         frames piled up (more frames than numbers: lost frames never explain that) or the stamps
         sit on that rate's grid (a slower camera, not every other frame lost; one chance in ten
-        thousand for stamps off it, as this is asked at every frame while the pile lasts).
+        thousand for stamps off it, as this is asked at every frame while the pile lasts),
+        unless the stamps are a burst after a stall (closer than a quarter of that period).
         Otherwise the pile settles as it ages."""
         disagreeing = self.calibration_frames // 2
         lost, waiting = self._pending_lost, self._waiting
