@@ -75,6 +75,10 @@ RATE_CHANGE = 0.1
 DRIFT_WINDOWS = (1, 2, 4)
 # ... once this many frames that skipped numbers or got none are pending.
 DRIFT_PILE = 2
+# ... and take a new period when stamps off any lattice would sit on it as closely with one
+# chance in this many: the period is fitted to the stamps and asked at every loss, so the bar is
+# higher than `_check_rate`'s (at 0.5 period of receipt jitter, 1e4 let 25 stamps read 33 fps).
+DRIFT_CHANCE = 1e6
 
 
 class FrameClock:
@@ -463,7 +467,7 @@ class FrameClock:
             new, current = np.abs(phasors.sum(axis=1)) * (1 / stamps.size)
             if current >= new:  # the current lattice explains them better
                 return
-            if new >= math.sqrt(math.log(10_000) / stamps.size) and current < new / 2:
+            if new >= math.sqrt(math.log(DRIFT_CHANCE) / stamps.size) and current < new / 2:
                 if self._drift is None:
                     self._drift = (self._period, self._last_number)
                 self._settle(math.inf, numbers_as="rate_skipped")
