@@ -426,9 +426,10 @@ class FrameClock:
         intervals under `stall_s`), the stamps are read as one frame per median interval (several
         for an interval of several medians: frames really lost at the new rate) and the period
         fitted to them. When the stamps sit on that period's lattice (`lattice_strength` above
-        what stamps off it reach once in `DRIFT_CHANCE`) and less than half as well on the current period's, the camera changed rate:
-        frames lost at a constant rate sit on the current lattice exactly (their intervals are
-        whole periods), so they are never read as a slower camera. The grid is rebuilt on the
+        what stamps off it reach once in `DRIFT_CHANCE`) and less than half as well on the
+        current period's, the camera changed rate: frames lost at a constant rate sit on the
+        current lattice exactly (their intervals are whole periods), so they are never read as a
+        slower camera. The grid is rebuilt on the
         window, the numbers skipped meanwhile are ``rate_skipped``, and `_count_drift` counts
         the change later. Windows are tried shortest first; one where the two periods drift less
         than a quarter period apart, or the current lattice fits at least as well, ends the
