@@ -91,7 +91,7 @@ EVENT_QOS = QoSProfile(
 # The heat map is a live view: newest only, best effort.
 VIEW_QOS = CAMERA_QOS
 # FrameClock counters mirrored into the node's statistics (per window and in total).
-CLOCK_COUNTS = ("lost", "stalls", "stalled", "rate_changes", "rate_skipped", "surplus")
+CLOCK_COUNTS = ("lost", "stalls", "stalled", "rate_changes", "rate_adjusted", "rate_skipped", "surplus")
 # Parameters every rclpy node understands besides the ones it declares.
 ROS_PARAMETER_PREFIXES = (parameters.QOS_OVERRIDES,)
 # The QoS policies of the outputs and of the camera subscription that a user may override with
