@@ -895,16 +895,22 @@ def write_video(path: Path, frames: Iterator[np.ndarray], cfg: SynthConfig, prog
         writer.release()
 
 
+def read_meta(folder: str | Path) -> dict | None:
+    """The meta.json of a `tcvads synth` folder (the layout above), or None where the folder has
+    none or it cannot be read as one."""
+    try:
+        meta = json.loads((Path(folder) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def _prepare(out_dir: Path, cfg: SynthConfig) -> None:
     """Create OUT_DIR; refuse a non-empty folder that is not an earlier benchmark (no data lost)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise TcvadsError(f"{out_dir}: exists and is not a folder; choose another OUT_DIR")
     if out_dir.is_dir() and any(out_dir.iterdir()):
-        try:
-            earlier = json.loads((out_dir / "meta.json").read_text(encoding="utf-8")).get("generator")
-        except (OSError, ValueError, AttributeError):
-            earlier = None
-        if earlier != GENERATOR:
+        if (read_meta(out_dir) or {}).get("generator") != GENERATOR:
             raise TcvadsError(f"{out_dir}: folder is not empty and holds no earlier synthetic benchmark; "
                               "choose a new or empty OUT_DIR")
         for old in (out_dir / "videos").glob("synth_*"):

@@ -12,12 +12,11 @@ exported before cards existed has none and keeps working; `describe` says so.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tcvads_ros.configuration import from_mapping
-from tcvads_ros.data.synthetic import GENERATOR
+from tcvads_ros.data.synthetic import GENERATOR, read_meta
 from tcvads_ros.errors import BundleError, ConfigError
 
 # Where a user whose footage is not what the bundle was trained on is sent.
@@ -120,10 +119,4 @@ def is_synthetic_video(path: str | Path) -> bool:
     """True for a video inside a `tcvads synth` folder (FOLDER/videos/NAME with FOLDER/meta.json
     written by the generator); anything else (a camera index, a topic, a bag) is not."""
     path = Path(path)
-    meta = path.parent.parent / "meta.json"
-    if path.parent.name != "videos" or not meta.is_file():
-        return False
-    try:
-        return json.loads(meta.read_text(encoding="utf-8")).get("generator") == GENERATOR
-    except (OSError, ValueError, AttributeError):
-        return False
+    return path.parent.name == "videos" and (read_meta(path.parent.parent) or {}).get("generator") == GENERATOR

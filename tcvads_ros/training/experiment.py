@@ -66,12 +66,6 @@ def prepare_synthetic(cfg: DataConfig, folder: Path, progress: bool) -> Path:
     return folder
 
 
-def synthetic_meta(cache: Path) -> dict | None:
-    """meta.json of the synthetic benchmark generated into a run's `cache`; None once deleted."""
-    meta = cache / "synthetic" / "meta.json"
-    return json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else None
-
-
 def source_lists(cfg: DataConfig, cache: Path, progress: bool) -> Lists:
     """The lists of the configured data (generating the synthetic benchmark when asked)."""
     if cfg.kind == "synthetic":

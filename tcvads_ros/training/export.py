@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import json
 import os
 import shlex
 import shutil
@@ -326,12 +325,12 @@ def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray]
     return graphs, table, manifest
 
 
-def model_card_for(run: RunFolder, command: str | None = None) -> dict:
+def model_card_for(run: RunFolder) -> dict:
     """The model card (runtime/model_card.py) of a training run, from its resolved config, the
     synthetic benchmark's meta.json where it trained on one, and `tcvads evaluate`'s test-split
     metrics where the run was evaluated. Its ``graphs`` are filled when the bundle is written. A
     run folder without its config.yaml (assembled by hand) gets no card: nothing says what it saw."""
-    from tcvads_ros.training.experiment import synthetic_meta
+    from tcvads_ros.data.synthetic import read_meta
     from tcvads_ros.training.train_config import load_config
 
     if not run.path("config.yaml").is_file():
@@ -342,7 +341,7 @@ def model_card_for(run: RunFolder, command: str | None = None) -> dict:
         limits = ["trained on synthetic drawings: not for camera footage, where it raises false alarms "
                   "and names wrong categories; calibrate to the site (tcvads calibrate) or train on "
                   "your own footage"]
-        meta = synthetic_meta(cfg.data.cache_dir or run.path("cache"))
+        meta = read_meta((cfg.data.cache_dir or run.path("cache")) / "synthetic")
         if meta is None:  # the cache was deleted: what the run asked the generator for
             synth = data.synth
             meta = {"videos": synth.videos, "frames_per_video": synth.frames, "width": synth.width,
@@ -361,16 +360,15 @@ def model_card_for(run: RunFolder, command: str | None = None) -> dict:
         use = f"anomaly detection on footage like {data.dataset.upper()}'s; calibrate to each site"
         limits = ["scores on footage unlike the training set are not calibrated: run tcvads calibrate "
                   "on the site's normal footage"]
-    evaluated = run.path("eval") / "metrics.json"
     metrics = {}
-    if evaluated.is_file():
-        found = json.loads(evaluated.read_text(encoding="utf-8"))
+    if run.path("eval/metrics.json").is_file():
+        found = run.read_json("eval/metrics.json")
         metrics = {"split": "test", **{k: found.get(k) for k in ("AP", "AUC", "AnoAUC", "mAP_avg", "videos",
                                                                "teacher", "mode")}}
     else:
         limits.append("not evaluated on its test split before export (tcvads evaluate RUN_DIR)")
     return {"trained_on": trained_on, "metrics": metrics, "intended_use": use, "limitations": limits,
-            "made_by": {"command": command or _typed_command(), "commit": _commit()}}
+            "made_by": {"command": _typed_command(), "commit": _commit()}}
 
 
 def _typed_command() -> str:
