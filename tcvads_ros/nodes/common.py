@@ -347,8 +347,11 @@ class TcvadsNode(Node):
     def _publish_diagnostics(self) -> None:
         with self._clock_lock:
             fps, provisional, change = self.clock.fps, not self.clock.calibrated, self.clock.rate_change
+            pending = self.clock.pending
         camera = {"camera_fps": fps if fps is not None else float("nan"),
-                  "fps_provisional": provisional, "camera_qos": self.camera_reliability}
+                  "fps_provisional": provisional, "camera_qos": self.camera_reliability,
+                  # Skipped numbers (and frames without one) the clock counts only 96 frames on.
+                  **{f"pending_{kind}": count for kind, count in pending.items()}}
         window = self.stats.window()
         report = diagnostic_report(
             f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
