@@ -21,7 +21,6 @@ moves messages in and out. The bundle and backend load in the constructor, befor
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 from sensor_msgs.msg import Image
@@ -40,7 +39,7 @@ from tcvads_ros.nodes.messages import (
 )
 from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import Bundle
-from tcvads_ros.runtime.event_store import EventStore
+from tcvads_ros.runtime.event_store import crash_ends
 from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
@@ -63,7 +62,7 @@ class CoarseNode(TcvadsNode):
         cfg = parameters.pipeline_config(values, *self.calibrated)
         backend = create_backend(values["backend"], self.bundle, device=values["device"])
         self.backend_name = backend.describe()
-        self.store = EventStore(Path(values["event_store"]).expanduser())
+        self.store = self.open_store()
         in_process = values["fine_stage_in_process"]
         self.pipeline = TwoStagePipeline(
             self.bundle, backend, cfg, stores=[self.store],
@@ -77,6 +76,12 @@ class CoarseNode(TcvadsNode):
             self.explanation_json = self.create_output(String, "anomaly/explanation/json", EVENT_QOS)
         self._start_headers: OrderedDict[str, Any] = OrderedDict()
         self._heat_index = -1
+        # Events a killed predecessor left open in the store end now, stored and announced
+        # (reason "crash"): no start stays without an end.
+        for end in crash_ends(self.store):
+            self.get_logger().warning(f"event {end.event_id[:8]} was left open by a previous run (crash): "
+                                      f"ended at its last known frame {end.end_frame - 1}")
+            self._publish(end)
         events = cfg.events
         self.get_logger().info(
             f"bundle {self.bundle.root} verified; backend {self.backend_name}; "

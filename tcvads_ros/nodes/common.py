@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import rclpy
@@ -60,6 +61,7 @@ from tcvads_ros.nodes.messages import (
     frame_from_message,
 )
 from tcvads_ros.nodes.stream import LatestSlot, StreamStats
+from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import ImageConversionError
 from tcvads_ros.runtime.model_card import describe, footage_warning
@@ -120,6 +122,7 @@ class TcvadsNode(Node):
         for spec in specs:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
         self.values: dict[str, Any] = {s.name: self.get_parameter(s.name).value for s in specs}
+        self.store: EventStore | None = None  # `open_store`
         problem = parameters.check_parameters(self.values)
         if problem:
             raise TcvadsError(f"{name}: {problem}")
@@ -344,6 +347,19 @@ class TcvadsNode(Node):
         """Node-specific counters for /diagnostics."""
         return {}
 
+    def open_store(self) -> EventStore:
+        """The node's event store (parameter ``event_store``): records the disk refuses are held
+        in memory and retried at each diagnostics report; their counts are reported as
+        ``store_...`` (`EventStore.counts`)."""
+        self.store = EventStore(Path(self.values["event_store"]).expanduser())
+        return self.store
+
+    def _store_totals(self) -> dict[str, int]:
+        if self.store is None:
+            return {}
+        self.store.retry()
+        return {f"store_{key}": value for key, value in self.store.counts().items()}
+
     def _publish_diagnostics(self) -> None:
         with self._clock_lock:
             fps, provisional, change = self.clock.fps, not self.clock.calibrated, self.clock.rate_change
@@ -355,7 +371,7 @@ class TcvadsNode(Node):
         window = self.stats.window()
         report = diagnostic_report(
             f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
-            window, {**camera, **self.stats.totals(), **self.extra_totals()},
+            window, {**camera, **self.stats.totals(), **self._store_totals(), **self.extra_totals()},
             notes=clock_notes(provisional, change if window["rate_changes"] else None),
         )
         array = DiagnosticArray()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -41,7 +40,6 @@ from tcvads_ros.nodes.messages import (
 from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.clips import ClipCache, ClipCollector
-from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.pipeline import ClipResult, FineJob, FineWorker, explain_clip, write_clip
 from tcvads_ros.runtime.sampling import SnippetSampler
@@ -59,7 +57,7 @@ class FineNode(TcvadsNode):
         manifest = self.bundle.manifest
         backend = create_backend(values["backend"], self.bundle, device=values["device"])
         self.backend_name = backend.describe()
-        self.store = EventStore(Path(values["event_store"]).expanduser())
+        self.store = self.open_store()
         self.sample_every = int(manifest.snippet_frames)
         self.sampler = SnippetSampler(self.sample_every)
         seconds = values["clip_cache_seconds"]

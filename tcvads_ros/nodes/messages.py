@@ -267,8 +267,9 @@ def diagnostic_report(
     - STALE: no frame arrived in the window (the camera stopped);
     - ERROR: the input is too sparse for the model: whole snippets got no frame while the camera
       was running (frames lost in transport faster than one per snippet arrives);
-    - WARN: more than `LOSS_WARN` of the camera's frames were lost in transport, or frames were
-      rejected (could not be converted) or dropped (the model was slower than the input);
+    - WARN: more than `LOSS_WARN` of the camera's frames were lost in transport, the event store
+      holds records in memory (its disk refuses writes), or frames were rejected (could not be
+      converted) or dropped (the model was slower than the input);
     - OK otherwise. Every figure is also listed as a key/value pair.
     """
     lost, received = window.get("lost", 0), window["frames_in"]
@@ -280,6 +281,9 @@ def diagnostic_report(
                                    f"no frame; {lost} of {sent} camera frames lost in transport")
     elif lost > LOSS_WARN * sent:
         level, message = "WARN", f"{lost} of {sent} camera frames lost in transport"
+    elif int(totals.get("store_backlog", 0)):
+        level, message = "WARN", (f"{totals['store_backlog']} record(s) held in memory: the event store "
+                                  "cannot write (disk full?)")
     elif window["rejected"]:
         level, message = "WARN", f"{window['rejected']} frame(s) could not be converted"
     elif window["dropped"]:

@@ -6,21 +6,39 @@ here *before* it announces it: a process killed at any moment loses nothing it a
 SQLite replays or discards the log when the file is next opened, so the store always opens
 cleanly after a crash. Records are JSON documents; events carry ``record_type: event``,
 explanations ``record_type: explanation`` (see `AnomalyEvent.to_dict`, `Explanation.to_dict`).
+
+When the disk refuses a write (full, an I/O error), the record is not dropped and the caller is
+not stopped (an event's start must still be announced, or its later update and end would refer
+to a start nobody saw): the record is *held* in memory, in order, and written before the next
+record, or at `retry()`, once the disk takes writes again. The backlog is bounded
+(`backlog_limit`); beyond it the oldest held record is dropped. Both are counted (`counts`) and
+logged once per outage, so a node can report them; only records held at a crash are lost.
+
+`open_events()` lists the events whose last stored record is not an ``end``: a process that was
+killed while an event was open. `crash_ends` makes their ends (reason ``crash``) for a restarted
+node to store and announce.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 import threading
 import time
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
 from tcvads_ros.errors import TcvadsError
+from tcvads_ros.runtime.events import AnomalyEvent
 
 RECORD_TYPES = ("event", "explanation")
+# Records held in memory while the disk refuses writes (an event's records are a few hundred bytes).
+BACKLOG_LIMIT = 10_000
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -56,9 +74,13 @@ class EventStore:
     explanations): one connection guarded by a lock.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, backlog_limit: int = BACKLOG_LIMIT) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self.backlog_limit = int(backlog_limit)
+        self._backlog: deque[tuple[str, str | None, float, str]] = deque()  # held rows, oldest first
+        self._counts: Counter = Counter()
+        self._last_seq = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -75,8 +97,9 @@ class EventStore:
                 "database, move it aside or choose another --events path"
             ) from exc
 
-    def append(self, record: Any) -> int:
-        """Write one record durably; returns its sequence number once it is on disk.
+    def append(self, record: Any) -> int | None:
+        """Write one record durably; returns its sequence number once it is on disk, or None
+        when the disk refused it and it is held in memory (module doc).
 
         `record` is a dict with ``record_type`` in `RECORD_TYPES` (default ``event``), or an
         object with ``to_dict()`` (`AnomalyEvent`, `Explanation`).
@@ -92,15 +115,73 @@ class EventStore:
             raise ValueError(f"record_type must be one of {RECORD_TYPES}, got {record_type!r}")
         body = json.dumps(_json_safe(record), allow_nan=False, sort_keys=False)
         event_id = record.get("event_id")
+        row = (record_type, None if event_id is None else str(event_id), time.time(), body)
         with self._lock:
+            self._write_backlog()  # held records go first, in order
+            if self._backlog:
+                self._hold(row)
+                return None
             try:
-                cursor = self._db.execute(
-                    "INSERT INTO records (record_type, event_id, written, body) VALUES (?, ?, ?, ?)",
-                    (record_type, None if event_id is None else str(event_id), time.time(), body),
-                )
-            except sqlite3.Error as exc:
-                raise EventStoreError(f"{self.path}: cannot write a record ({exc})") from exc
-        return int(cursor.lastrowid)
+                return self._insert(row)
+            except sqlite3.OperationalError as exc:
+                self._counts["write_failures"] += 1
+                log.warning("%s: cannot write a record (%s); holding records in memory until it can",
+                            self.path, exc)
+                self._hold(row)
+                return None
+
+    def _insert(self, row: tuple) -> int:  # (with the lock held)
+        try:
+            cursor = self._db.execute(
+                "INSERT INTO records (record_type, event_id, written, body) VALUES (?, ?, ?, ?)", row)
+        except sqlite3.OperationalError:
+            raise  # the disk refused it: held by the caller
+        except sqlite3.Error as exc:
+            raise EventStoreError(f"{self.path}: cannot write a record ({exc})") from exc
+        self._last_seq = int(cursor.lastrowid)
+        return self._last_seq
+
+    def _hold(self, row: tuple) -> None:  # (with the lock held)
+        self._backlog.append(row)
+        self._counts["held"] += 1
+        if len(self._backlog) > self.backlog_limit:
+            self._backlog.popleft()
+            self._counts["dropped"] += 1
+
+    def _write_backlog(self) -> None:  # (with the lock held)
+        while self._backlog:
+            try:
+                self._insert(self._backlog[0])
+            except sqlite3.OperationalError:
+                self._counts["write_failures"] += 1
+                return
+            self._backlog.popleft()
+            self._counts["written_late"] += 1
+            if not self._backlog:
+                log.warning("%s: writing again; every held record is stored", self.path)
+
+    def retry(self) -> int:
+        """Try to write the held records now (a node calls this periodically, so a backlog is
+        written without waiting for the next record); returns how many are still held."""
+        with self._lock:
+            self._write_backlog()
+            return len(self._backlog)
+
+    def counts(self) -> dict[str, int]:
+        """``backlog`` (records held in memory now), ``held`` (records that had to wait),
+        ``written_late`` (of those, written since), ``dropped`` (held beyond `backlog_limit`:
+        lost), ``write_failures`` (writes the disk refused)."""
+        with self._lock:
+            return {"backlog": len(self._backlog),
+                    **{k: self._counts[k] for k in ("held", "written_late", "dropped", "write_failures")}}
+
+    def open_events(self) -> list[dict]:
+        """The last stored record of every event that has no ``end`` record, oldest first."""
+        last: dict[str, dict] = {}
+        for record in self.events():
+            if record.get("event_id") is not None:
+                last[str(record["event_id"])] = record
+        return [r for r in last.values() if r.get("kind") != "end"]
 
     def _select(self, record_type: str, event_id: str | None) -> list[dict]:
         query = "SELECT body FROM records WHERE record_type = ?"
@@ -126,7 +207,13 @@ class EventStore:
             return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
     def close(self) -> None:
+        """Write what is held if the disk takes it now (counted as dropped if not), and close."""
         with self._lock:
+            self._write_backlog()
+            if self._backlog:
+                log.error("%s: %d held record(s) could not be written before closing", self.path, len(self._backlog))
+                self._counts["dropped"] += len(self._backlog)
+                self._backlog.clear()
             self._db.close()
 
     def __enter__(self) -> EventStore:
@@ -134,3 +221,18 @@ class EventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def crash_ends(store: EventStore, reason: str = "crash") -> list[AnomalyEvent]:
+    """The ends of the events a killed process left open in `store` (`open_events`), stored
+    there and returned for announcing: each ends where its last stored record was (the last
+    stamp and frame known), with `reason`. A restarted coarse node calls this before it takes
+    frames, so no start stays without an end."""
+    ends = []
+    for last in store.open_events():
+        fields = {k: v for k, v in last.items() if k in AnomalyEvent.__dataclass_fields__ and k != "source_header"}
+        end = AnomalyEvent(**{**fields, "kind": "end", "reason": reason,
+                              "end_stamp": last["stamp"], "end_frame": int(last["frame"]) + 1})
+        store.append(end)
+        ends.append(end)
+    return ends

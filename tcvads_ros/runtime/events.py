@@ -97,7 +97,9 @@ class AnomalyEvent:
     """One announcement about an event. `end_stamp` / `end_frame` are set on ``end`` only.
 
     `reason` says why an event ended: ``score`` (fell below threshold_off), ``gap`` (the source
-    stopped or time leapt forward), ``clock_reset`` (time jumped back) or ``shutdown``.
+    stopped or time leapt forward), ``clock_reset`` (time jumped back), ``shutdown``, or
+    ``crash`` (left open by a killed process, ended when its successor opened the store:
+    `event_store.crash_ends`).
     """
 
     event_id: str

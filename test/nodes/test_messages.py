@@ -228,6 +228,13 @@ def test_diagnostic_levels(overrides, level):
     assert report.values["input_rate_hz"] == "30.000" and report.values["total_rejected"] == "4"
 
 
+def test_records_held_by_a_full_store_raise_the_level_until_written():
+    held = messages.diagnostic_report("n", "onnxruntime", window(), {"store_backlog": 3, "store_held": 3})
+    assert held.level == "WARN" and "3 record(s) held in memory" in held.message
+    written = messages.diagnostic_report("n", "onnxruntime", window(), {"store_backlog": 0, "store_held": 3})
+    assert written.level == "OK" and written.values["store_held"] == "3"
+
+
 def test_diagnostics_name_what_the_frame_clock_did():
     notes = messages.clock_notes(provisional=True, rate_change=(30.0, 15.02))
     assert notes == ["frame rate estimate provisional", "frame rate changed from 30.0 to 15.0 fps"]

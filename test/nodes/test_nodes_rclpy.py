@@ -18,7 +18,7 @@ import pytest
 pytestmark = pytest.mark.rclpy
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (no ROS 2 on this machine)")
 
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from ros_harness import wait_until  # noqa: E402
@@ -174,3 +174,54 @@ def test_numpy_conversion_matches_cv_bridge(encoding):
     ours = frame_from_message(msg, 0).rgb
     theirs = cv_bridge.CvBridge().imgmsg_to_cv2(msg, desired_encoding="rgb8")
     np.testing.assert_allclose(ours.astype(int), theirs.astype(int), atol=1)
+
+
+def test_a_restart_ends_the_open_event_and_a_full_disk_loses_no_announcement(ros, bundle, tmp_path):
+    """A store left with an open event (the node was SIGKILLed): the restarted coarse_node ends it
+    (reason crash), stored and announced. Then the disk refuses writes: the next event's start is still
+    announced, held in memory (diagnostics WARN), and stored in order once space returns."""
+    from tcvads_ros.runtime.events import EventConfig, EventStateMachine
+
+    machine = EventStateMachine(EventConfig(min_duration_s=0.0, update_interval_s=0.0))
+    with EventStore(tmp_path / "events.sqlite") as store:  # what the killed run left
+        (left_open,) = machine.update(0.9, 1_600_000_000.0, 16)
+        store.append(left_open)
+    coarse = CoarseNode(parameter_overrides=overrides(bundle, tmp_path, diagnostics_period=0.2))
+    tester = rclpy.create_node("tcvads_tester")
+    anomaly, diagnostics = [], []
+    tester.create_subscription(String, "anomaly", lambda m: anomaly.append(json.loads(m.data)), EVENT_QOS)
+    tester.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+    camera = tester.create_publisher(Image, TOPIC, 10)
+    executor, _ = spin_in_background(coarse, tester)
+
+    def store_db(sql):
+        with coarse.store._lock:
+            return coarse.store._db.execute(sql).fetchone()
+
+    def status():
+        return {kv.key: kv.value for kv in diagnostics[-1].status[0].values} | {
+            "level": diagnostics[-1].status[0].level} if diagnostics else {}
+    try:
+        wait_until(lambda: anomaly, 20, "the crash end (transient local)")
+        assert (anomaly[0]["kind"], anomaly[0]["reason"], anomaly[0]["event_id"]) == ("end", "crash", left_open.event_id)
+        wait_until(lambda: camera.get_subscription_count() >= 1, 30, "discovery")
+        store_db("PRAGMA query_only=1")  # the disk refuses writes (test_event_store fills it for real)
+        i = 0
+        while not [d for d in anomaly if d["kind"] == "start"] and i < 40 * FPS:
+            camera.publish(image(i))
+            i += 1
+            time.sleep(1.0 / FPS)
+        (start,) = [d for d in anomaly if d["kind"] == "start"]  # announced although not on disk
+        wait_until(lambda: status().get("store_backlog", "0") != "0", 10, "the held records in /diagnostics")
+        assert status()["level"] == DiagnosticStatus.WARN and "held in memory" in diagnostics[-1].status[0].message
+        store_db("PRAGMA query_only=0")  # writable again: written at the next report
+        wait_until(lambda: status().get("store_backlog") == "0", 10, "the backlog to be written",
+                   detail=status)
+        assert int(status()["store_written_late"]) >= 1 and status()["store_dropped"] == "0"
+    finally:
+        executor.shutdown()
+        coarse.close()
+    stored = EventStore(tmp_path / "events.sqlite").events()
+    assert [(r["event_id"], r["kind"]) for r in stored[:3]] == [
+        (left_open.event_id, "start"), (left_open.event_id, "end"), (start["event_id"], "start")]
+    assert stored[-1]["kind"] == "end" and stored[-1]["event_id"] == start["event_id"]  # closed at shutdown

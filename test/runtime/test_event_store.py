@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tcvads_ros.runtime.event_store import EventStore, EventStoreError
+from tcvads_ros.runtime.event_store import EventStore, EventStoreError, crash_ends
 from tcvads_ros.runtime.events import EventConfig, EventStateMachine
 from tcvads_ros.runtime.explanation import Explanation
 
@@ -158,3 +158,65 @@ def test_sigkill_at_random_moments_loses_no_announced_event(tmp_path):
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT COUNT(*) FROM records").fetchone()[0] >= len(announced)
     print(f"{KILLS} SIGKILLs survived, {len(announced)} announced events all stored")
+
+
+def fill(store: EventStore, pages: int) -> None:
+    """Make the database refuse writes beyond `pages` pages, as a full disk does (SQLITE_FULL)."""
+    store._db.execute(f"PRAGMA max_page_count={pages}")
+
+
+def test_a_full_disk_holds_records_in_order_and_writes_them_once_it_can(tmp_path, caplog):
+    store = EventStore(tmp_path / "e.db", backlog_limit=50)
+    assert store.append({"event_id": "a", "kind": "start"}) == 1
+    fill(store, store._db.execute("PRAGMA page_count").fetchone()[0])
+    pad = "x" * 4000  # a page or more per record: the next write needs a new page
+    held = [store.append({"event_id": "a", "kind": "update", "n": i, "pad": pad}) for i in range(5)]
+    assert held == [None] * 5 and store.retry() == 5
+    assert store.counts() == {"backlog": 5, "held": 5, "written_late": 0, "dropped": 0,
+                              "write_failures": store.counts()["write_failures"]}
+    assert store.counts()["write_failures"] >= 5
+    assert "cannot write a record (database or disk is full)" in caplog.text
+    assert [r["kind"] for r in store.events()] == ["start"]  # nothing half-written
+    fill(store, 100_000)  # space again
+    assert store.append({"event_id": "a", "kind": "end"}) is not None
+    assert [(r["kind"], r.get("n")) for r in store.events()] == [
+        ("start", None), *[("update", i) for i in range(5)], ("end", None)]
+    assert store.counts()["backlog"] == 0 and store.counts()["written_late"] == 5
+    store.close()
+
+
+def test_retry_writes_the_backlog_without_a_new_record_and_the_limit_drops_the_oldest(tmp_path):
+    store = EventStore(tmp_path / "e.db", backlog_limit=3)
+    fill(store, store._db.execute("PRAGMA page_count").fetchone()[0])
+    for i in range(5):
+        store.append({"event_id": f"e{i}", "kind": "start", "pad": "x" * 4000})
+    assert store.counts()["backlog"] == 3 and store.counts()["dropped"] == 2
+    fill(store, 100_000)
+    assert store.retry() == 0
+    assert [r["event_id"] for r in store.events()] == ["e2", "e3", "e4"]  # the newest kept, in order
+    store.close()
+
+
+def test_records_still_held_at_close_are_counted_as_dropped(tmp_path, caplog):
+    store = EventStore(tmp_path / "e.db")
+    fill(store, store._db.execute("PRAGMA page_count").fetchone()[0])
+    store.append({"event_id": "e", "kind": "start", "pad": "x" * 4000})
+    store.close()
+    assert "1 held record(s) could not be written before closing" in caplog.text
+
+
+def test_a_restart_ends_the_events_a_killed_process_left_open(tmp_path):
+    machine = EventStateMachine(EventConfig(min_duration_s=0.0, update_interval_s=0.0, merge_gap_s=0.0,
+                                            cooldown_s=0.0))
+    with EventStore(tmp_path / "e.db") as store:
+        for i, score in enumerate([0.9, 0.1, 0.9, 0.95]):  # one event ended, one left open
+            for event in machine.update(score, 10 + i * 0.5, 16 * i):
+                store.append(event)
+    with EventStore(tmp_path / "e.db") as store:  # the restarted process
+        (opened,) = store.open_events()
+        (end,) = crash_ends(store)
+        assert (end.kind, end.reason, end.event_id) == ("end", "crash", opened["event_id"])
+        assert (end.end_stamp, end.end_frame) == (opened["stamp"], opened["frame"] + 1)
+        assert end.peak_score == opened["peak_score"] and end.start_stamp == opened["start_stamp"]
+        assert store.open_events() == [] and crash_ends(store) == []  # stored: a second restart adds none
+        assert [r["kind"] for r in store.events(opened["event_id"])][-1] == "end"
