@@ -38,7 +38,7 @@ from tcvads_ros.nodes.messages import (
     ros_bytes,
 )
 from tcvads_ros.runtime.backends import create_backend
-from tcvads_ros.runtime.bundle import Bundle
+from tcvads_ros.runtime.bundle import COARSE_GRAPHS, FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.event_store import crash_ends
 from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import Explanation
@@ -61,9 +61,12 @@ class CoarseNode(TcvadsNode):
         self.calibrated = parameters.calibrated_thresholds(values, self.bundle)
         cfg = parameters.pipeline_config(values, *self.calibrated)
         backend = create_backend(values["backend"], self.bundle, device=values["device"])
+        in_process = values["fine_stage_in_process"]
+        # Loaded now: a running node never needs the bundle's files again (a bundle replaced or
+        # deleted under it changes nothing until a restart).
+        backend.load(COARSE_GRAPHS + (FINE_GRAPHS if in_process else ()))
         self.backend_name = backend.describe()
         self.store = self.open_store()
-        in_process = values["fine_stage_in_process"]
         self.pipeline = TwoStagePipeline(
             self.bundle, backend, cfg, stores=[self.store],
             on_explanation=self._on_explanation if in_process else None,

@@ -41,6 +41,7 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.logging import get_logger
 from rclpy.node import Node
@@ -81,6 +82,8 @@ def camera_qos(reliability: str, depth: int) -> QoSProfile:
                       reliability=RELIABILITY[reliability], durability=DurabilityPolicy.VOLATILE)
 
 
+# The clock of the node's own timers (diagnostics, QoS re-checks): wall time, never /clock.
+STEADY = Clock(clock_type=ClockType.STEADY_TIME)
 # Sensor-data QoS with a queue of one frame (best effort, volatile).
 CAMERA_QOS = camera_qos("best_effort", 1)
 # Events: reliable, and the last few kept for late joiners (a dashboard started after an alarm).
@@ -217,11 +220,13 @@ class TcvadsNode(Node):
             # No publisher was discovered yet: best effort can receive from any; look again
             # until one appears, and go reliable if every publisher offers it.
             self._qos_timer = self.create_timer(1.0, self._recheck_reliability,
-                                                callback_group=MutuallyExclusiveCallbackGroup())
+                                                callback_group=MutuallyExclusiveCallbackGroup(), clock=STEADY)
         self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}-inference", daemon=True)
         self._worker.start()
+        # On the steady clock: with use_sim_time the node's clock follows /clock, and a timer on it
+        # would never fire before a simulator or a bag starts /clock, nor after it stops.
         self.create_timer(self.values["diagnostics_period"], self._publish_diagnostics,
-                          callback_group=MutuallyExclusiveCallbackGroup())
+                          callback_group=MutuallyExclusiveCallbackGroup(), clock=STEADY)
         bridge = "cv_bridge" if self.bridge is not None else "numpy (cv_bridge not installed)"
         self.get_logger().info(f"reading {msg_type.__name__} from {topic}; conversion: {bridge}")
         self._announce_model(topic)

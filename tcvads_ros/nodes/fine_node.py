@@ -38,7 +38,7 @@ from tcvads_ros.nodes.messages import (
     stamp_seconds,
 )
 from tcvads_ros.runtime.backends import create_backend
-from tcvads_ros.runtime.bundle import Bundle
+from tcvads_ros.runtime.bundle import FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.clips import ClipCache, ClipCollector
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.pipeline import ClipResult, FineJob, FineWorker, explain_clip, write_clip
@@ -56,6 +56,7 @@ class FineNode(TcvadsNode):
         self.bundle = Bundle.load(values["bundle"])
         manifest = self.bundle.manifest
         backend = create_backend(values["backend"], self.bundle, device=values["device"])
+        backend.load(FINE_GRAPHS)  # now: a running node never needs the bundle's files again
         self.backend_name = backend.describe()
         self.store = self.open_store()
         self.sample_every = int(manifest.snippet_frames)

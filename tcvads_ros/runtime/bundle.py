@@ -39,6 +39,9 @@ GRAPH_FILES = {
     "fine_image": "fine_image.onnx",
     "fine_temporal": "fine_temporal.onnx",
 }
+# The graphs of each stage: a node loads its stage's graphs before it takes frames.
+COARSE_GRAPHS = ("coarse_backbone", "coarse_qacm")
+FINE_GRAPHS = ("fine_image", "fine_temporal")
 GRAPH_INPUTS = {
     "coarse_backbone": {"frames": (None, "coarse_h", "coarse_w", 3)},
     "coarse_qacm": {"features": (1, None, "feature_dim")},

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from tcvads_ros.errors import ConfigError
-from tcvads_ros.runtime.bundle import Bundle
+from tcvads_ros.runtime.bundle import COARSE_GRAPHS, Bundle
 from tcvads_ros.runtime.events import EventConfig
 
 FORMAT = "tcvads-site-profile"
 VERSION = 1
-COARSE_GRAPHS = ("coarse_backbone", "coarse_qacm")
 
 
 def coarse_graph_hashes(bundle: Bundle) -> dict[str, str]:

@@ -176,6 +176,17 @@ def test_numpy_conversion_matches_cv_bridge(encoding):
     np.testing.assert_allclose(ours.astype(int), theirs.astype(int), atol=1)
 
 
+def observe(namespace: str):
+    """A tester node with the /anomaly documents and /diagnostics of the nodes in `namespace`
+    (its own namespace: nothing a node of another test left on the graph reaches it)."""
+    tester = rclpy.create_node("tcvads_tester")
+    anomaly, diagnostics = [], []
+    tester.create_subscription(String, f"{namespace}/anomaly", lambda m: anomaly.append(json.loads(m.data)), EVENT_QOS)
+    tester.create_subscription(DiagnosticArray, "/diagnostics", lambda m: diagnostics.append(m)
+                               if m.status and m.status[0].name.endswith(f"{namespace}/coarse_node") else None, 10)
+    return tester, anomaly, diagnostics
+
+
 def test_a_restart_ends_the_open_event_and_a_full_disk_loses_no_announcement(ros, bundle, tmp_path):
     """A store left with an open event (the node was SIGKILLed): the restarted coarse_node ends it
     (reason crash), stored and announced. Then the disk refuses writes: the next event's start is still
@@ -186,11 +197,8 @@ def test_a_restart_ends_the_open_event_and_a_full_disk_loses_no_announcement(ros
     with EventStore(tmp_path / "events.sqlite") as store:  # what the killed run left
         (left_open,) = machine.update(0.9, 1_600_000_000.0, 16)
         store.append(left_open)
-    coarse = CoarseNode(parameter_overrides=overrides(bundle, tmp_path, diagnostics_period=0.2))
-    tester = rclpy.create_node("tcvads_tester")
-    anomaly, diagnostics = [], []
-    tester.create_subscription(String, "anomaly", lambda m: anomaly.append(json.loads(m.data)), EVENT_QOS)
-    tester.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+    coarse = CoarseNode(parameter_overrides=overrides(bundle, tmp_path, diagnostics_period=0.2), namespace="/restart")
+    tester, anomaly, diagnostics = observe("/restart")
     camera = tester.create_publisher(Image, TOPIC, 10)
     executor, _ = spin_in_background(coarse, tester)
 
@@ -225,3 +233,35 @@ def test_a_restart_ends_the_open_event_and_a_full_disk_loses_no_announcement(ros
     assert [(r["event_id"], r["kind"]) for r in stored[:3]] == [
         (left_open.event_id, "start"), (left_open.event_id, "end"), (start["event_id"], "start")]
     assert stored[-1]["kind"] == "end" and stored[-1]["event_id"] == start["event_id"]  # closed at shutdown
+
+
+def test_with_sim_time_and_no_clock_diagnostics_still_report_and_a_deleted_bundle_changes_nothing(
+        ros, bundle, tmp_path):
+    """use_sim_time with no /clock publisher: /diagnostics keeps its period (the timer runs on the
+    steady clock). The bundle's folder deleted after the start: the graphs were loaded then, so
+    frames are still processed and an event starts."""
+    import shutil
+
+    own = tmp_path / "bundle"
+    shutil.copytree(bundle, own)
+    coarse = CoarseNode(parameter_overrides=[*overrides(own, tmp_path, diagnostics_period=0.2),
+                                             Parameter("use_sim_time", value=True)], namespace="/simtime")
+    shutil.rmtree(own)
+    tester, anomaly, diagnostics = observe("/simtime")
+    camera = tester.create_publisher(Image, TOPIC, 10)
+    executor, _ = spin_in_background(coarse, tester)
+    try:
+        wait_until(lambda: len(diagnostics) >= 3, 10, "three /diagnostics reports with no /clock")
+        assert diagnostics[-1].status[0].level == DiagnosticStatus.STALE  # no frames yet: said so
+        wait_until(lambda: camera.get_subscription_count() >= 1, 30, "discovery")
+        i = 0
+        while not anomaly and i < 40 * FPS:
+            camera.publish(image(i))
+            i += 1
+            time.sleep(1.0 / FPS)
+        assert anomaly and anomaly[0]["kind"] == "start"
+        values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
+        assert values["rejected_by_reason"] == "none" and int(values["total_processed"]) >= 1
+    finally:
+        executor.shutdown()
+        coarse.close()

@@ -9,6 +9,7 @@ keyed by output name (docs/ARCHITECTURE.md). It is safe to call `run` from more 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -30,6 +31,11 @@ class Backend(ABC):
     @abstractmethod
     def run(self, graph_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one graph; inputs and outputs keyed by the graph's tensor names."""
+
+    def load(self, graph_names: Iterable[str]) -> None:  # noqa: B027 - in-memory backends hold them already
+        """Load these graphs now (sessions, engines) instead of at their first use, so that a
+        long-running process never needs the bundle's files again; raises `BundleError` for a
+        graph that does not load. A node calls it before it takes frames."""
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing that needs releasing
         """Release sessions, engines and device memory."""

@@ -1,8 +1,8 @@
 """ONNX Runtime backend: the default where TensorRT is absent. CPU, or CUDA where present.
 
-Each graph's session is created once, on its first use, and its interface checked then
-(`Bundle.check_interface`), so a detector that never triggers the fine stage never loads the CLIP
-image encoder.
+Each graph's session is created once, on its first use or at `load`, and its interface checked
+then (`Bundle.check_interface`), so a detector that never triggers the fine stage never loads the
+CLIP image encoder, while a node loads the graphs it runs before it takes frames.
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ class OnnxRuntimeBackend(Backend):
                                             {a.name: a.shape for a in session.get_outputs()})
                 self._sessions[graph_name] = session
             return self._sessions[graph_name]
+
+    def load(self, graph_names) -> None:
+        for name in graph_names:
+            self.session(name)
 
     def run(self, graph_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.check_inputs(graph_name, inputs)

@@ -173,6 +173,10 @@ class TensorRTBackend(Backend):
         self._runtime = trt.Runtime(self._logger)
         self._cache = EngineCache(cache_dir, trt.__version__, self._gpu, self._precision)
 
+    def load(self, graph_names) -> None:
+        for name in graph_names:  # on the backend's own thread, as every CUDA call here
+            self._thread.submit(self._engine, name).result()
+
     def _engine(self, graph: str) -> tuple[Any, Any]:
         if graph not in self._engines:
             engine = self._cache.load_or_build(
