@@ -61,7 +61,7 @@ from tcvads_ros.nodes.messages import (
     diagnostic_status,
     frame_from_message,
 )
-from tcvads_ros.nodes.stream import LatestSlot, StreamStats
+from tcvads_ros.nodes.stream import CameraWatchdog, LatestSlot, StreamStats
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import ImageConversionError
@@ -144,6 +144,8 @@ class TcvadsNode(Node):
         self._subscription = None
         self.camera_reliability = ""  # set when the camera subscription is made
         self._qos_timer = None
+        self.watchdog = CameraWatchdog(self.values["camera_timeout_s"], self.values["exit_when_stuck"])
+        self.exit_code: int | None = None  # set to end the process (`run`): the camera is stuck
         self.diagnostics = self.create_output(DiagnosticArray, "/diagnostics", 10)
 
     # -- parameters ---------------------------------------------------------------------------
@@ -285,6 +287,7 @@ class TcvadsNode(Node):
     def _on_image(self, raw: bytes) -> None:
         """The camera callback: number the frame from its stamp; hand over only frames in use. The
         frame is counted in with its fate (`StreamStats`), so /diagnostics always balances."""
+        self.watchdog.frame_arrived(time.monotonic())
         stamp = cdr_header_stamp(raw)
         if stamp is None:
             self.stats.reject("bad_message", queued=False)
@@ -365,7 +368,30 @@ class TcvadsNode(Node):
         self.store.retry()
         return {f"store_{key}": value for key, value in self.store.counts().items()}
 
+    def _watch_camera(self) -> dict[str, Any]:
+        """`CameraWatchdog`'s step at this report: resubscribe, report ERROR, or end the process."""
+        if self._subscription is None:  # dropped at the last report: made again now
+            self._subscribe(self.camera_reliability)
+        now = time.monotonic()
+        action = self.watchdog.check(now, self.count_publishers(self.camera_topic[1]))
+        silent = self.watchdog.silent_s(now)
+        if action == "resubscribe":
+            self.get_logger().warning(f"no camera frame for {silent:.1f} s while its publisher is matched: "
+                                      "making the subscription again")
+            self.stats.count("camera_resubscribed")
+            # Destroyed now, made again at the next report: created in the same callback, the new
+            # reader does not free a publisher that a stalled reliable reader wedged (measured
+            # under this MultiThreadedExecutor; docs/failures.md).
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        elif action == "exit":
+            self.get_logger().fatal(f"no camera frame for {silent:.1f} s although the publisher is matched and "
+                                    "the subscription was made again: exiting (status 1) for respawn")
+            self.exit_code = 1
+        return {"camera_stuck_s": silent} if action in ("error", "exit") else {}
+
     def _publish_diagnostics(self) -> None:
+        stuck = self._watch_camera()
         with self._clock_lock:
             fps, provisional, change = self.clock.fps, not self.clock.calibrated, self.clock.rate_change
             pending = self.clock.pending
@@ -376,7 +402,7 @@ class TcvadsNode(Node):
         window = self.stats.window()
         report = diagnostic_report(
             f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
-            window, {**camera, **self.stats.totals(), **self._store_totals(), **self.extra_totals()},
+            window, {**camera, **stuck, **self.stats.totals(), **self._store_totals(), **self.extra_totals()},
             notes=clock_notes(provisional, change if window["rate_changes"] else None),
         )
         array = DiagnosticArray()
@@ -418,14 +444,14 @@ def run(make_node: Callable[[], TcvadsNode], name: str, args: list[str] | None =
         executor.add_node(node)
         spinner = threading.Thread(target=_spin, args=(executor,), name=f"{name}-executor", daemon=True)
         spinner.start()
-        while not stop.wait(0.2) and rclpy.ok() and spinner.is_alive():
+        while not stop.wait(0.2) and rclpy.ok() and spinner.is_alive() and node.exit_code is None:
             pass
         node.get_logger().info("shutting down: ending the open event, finishing explanations")
         node.close()  # the executor still spins, so replies and late messages are still served
         executor.shutdown(timeout_sec=5.0)
         spinner.join(timeout=5.0)  # rcl aborts the process if a node goes while a wait is on it
         node.destroy_node()
-        return 0
+        return node.exit_code or 0
     finally:
         if rclpy.ok():
             rclpy.shutdown()

@@ -264,6 +264,8 @@ def diagnostic_report(
     """The node's status from one measurement window of `StreamStats` and its running totals;
     `notes` (`clock_notes`) follow the message, and leave the level alone.
 
+    - ERROR: the camera's publisher is matched but no frame came for a while, even through a
+      new subscription (``camera_stuck_s`` in `totals`: `CameraWatchdog`);
     - STALE: no frame arrived in the window (the camera stopped);
     - ERROR: the input is too sparse for the model: whole snippets got no frame while the camera
       was running (frames lost in transport faster than one per snippet arrives);
@@ -274,7 +276,10 @@ def diagnostic_report(
     """
     lost, received = window.get("lost", 0), window["frames_in"]
     sent = lost + received
-    if received == 0:
+    if "camera_stuck_s" in totals:
+        level, message = "ERROR", (f"no camera frame for {float(totals['camera_stuck_s']):.0f} s although its "
+                                   "publisher is matched; a new subscription did not help")
+    elif received == 0:
         level, message = "STALE", "no camera frames in the last window"
     elif window.get("snippets_missed", 0) and not window.get("stalls", 0):
         level, message = "ERROR", (f"input too sparse for the model: {window['snippets_missed']} snippet(s) got "

@@ -171,6 +171,18 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "at most one warning per this many seconds about frames that cannot be converted",
         range=(0.5, 3600.0, 0.0),
     ),
+    ParameterSpec(
+        "camera_timeout_s", "double", 10.0,
+        "seconds without a frame, from a camera that was publishing and whose publisher is "
+        "still matched, before the subscription is made again; as long again: ERROR; as long "
+        "again: exit with status 1 when exit_when_stuck (respawn); 0 = off",
+        range=(0.0, 3600.0, 0.0),
+    ),
+    ParameterSpec(
+        "exit_when_stuck", "bool", True,
+        "exit (status 1, for the launch file's respawn) when a new camera subscription did not "
+        "bring frames back either (camera_timeout_s)",
+    ),
     # -- coarse stage --------------------------------------------------------------------------
     ParameterSpec(
         "site_profile", "string", "",

@@ -4,6 +4,7 @@
   the single inference thread takes the newest. A frame replaced before it was taken is a
   dropped frame, counted, so stale frames drop and the drop is visible in /diagnostics.
 - `StreamStats`: counters and per-window rates and latency for /diagnostics.
+- `CameraWatchdog`: what to do about a camera that went silent while its publisher is matched.
 
 fine_node's clips are cut by the runtime's own rule (`runtime.clips`), the one the in-process
 pipeline uses.
@@ -179,3 +180,47 @@ class StreamStats:
         out["rejected_by_reason"] = rejected
         out.update({f"total_{k}": v for k, v in sorted(totals.items()) if f"total_{k}" not in out})
         return out
+
+
+class CameraWatchdog:
+    """What a node does about a camera that was publishing and went silent while its publisher is
+    still matched: a DDS reader can stay blind after its process was stopped for a while
+    (SIGSTOP, a long swap), and a blind node that stays alive is never respawned.
+
+    `check(now, publishers)` is called on every diagnostics report (wall time) and returns:
+
+    - ``"resubscribe"`` once the camera has been silent `timeout_s` with a publisher matched: make
+      the subscription again (a fresh reader);
+    - ``"error"`` when it is still silent `timeout_s` after that (the report goes ERROR);
+    - ``"exit"`` `timeout_s` later still, when `exit_when_stuck` (the node exits with status 1,
+      so that the launch file's respawn starts a fresh process);
+    - None otherwise. A frame (`frame_arrived`) or a camera without publishers (it stopped, or
+      was unplugged: STALE, not stuck) starts over. Armed only once a frame has come, so a node
+      restarted while the camera is paused waits for it instead of exiting again.
+    """
+
+    def __init__(self, timeout_s: float, exit_when_stuck: bool = True) -> None:
+        self.timeout_s = float(timeout_s)  # 0: off
+        self.exit_when_stuck = exit_when_stuck
+        self._last_frame: float | None = None
+        self._stage, self._since = 0, 0.0  # 0 watching, 1 resubscribed, 2 error
+
+    def frame_arrived(self, now: float) -> None:
+        self._last_frame = now
+
+    def silent_s(self, now: float) -> float:
+        """Seconds since the last frame (0 before the first)."""
+        return 0.0 if self._last_frame is None else now - self._last_frame
+
+    def check(self, now: float, publishers: int) -> str | None:
+        if self.timeout_s <= 0 or self._last_frame is None:
+            return None
+        if publishers == 0 or now - self._last_frame < self.timeout_s:
+            self._stage = 0
+            return None
+        if self._stage == 0 or now - self._since >= self.timeout_s:
+            if self._stage == 2 and not self.exit_when_stuck:
+                return "error"
+            self._stage, self._since = min(self._stage + 1, 3), now
+            return ("resubscribe", "error", "exit")[self._stage - 1]
+        return "error" if self._stage >= 2 else None

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tcvads_ros.nodes.stream import LatestSlot, StreamStats
+from tcvads_ros.nodes.stream import CameraWatchdog, LatestSlot, StreamStats
 
 
 def test_latest_slot_keeps_the_newest_and_counts_replaced_items_as_dropped():
@@ -143,3 +143,29 @@ def test_stream_stats_keep_the_models_share_of_the_latency():
     w = stats.window()
     assert w["latency_mean_ms"] == pytest.approx(30.0) and w["model_mean_ms"] == pytest.approx(30.0)
     assert math.isnan(stats.window()["model_mean_ms"])
+
+
+def test_the_watchdog_resubscribes_then_reports_error_then_exits_while_a_publisher_is_matched():
+    dog = CameraWatchdog(timeout_s=5.0)
+    assert dog.check(100.0, publishers=1) is None  # never had a frame: not armed
+    dog.frame_arrived(100.0)
+    assert [dog.check(t, 1) for t in (101.0, 104.9)] == [None, None]
+    assert dog.check(105.0, 1) == "resubscribe" and dog.silent_s(105.0) == 5.0
+    assert [dog.check(t, 1) for t in (106.0, 109.9)] == [None, None]  # giving the new reader a chance
+    assert [dog.check(t, 1) for t in (110.0, 114.0)] == ["error", "error"]
+    assert dog.check(115.0, 1) == "exit"
+    dog.frame_arrived(116.0)  # frames again: starts over
+    assert dog.check(117.0, 1) is None and dog.check(121.0, 1) == "resubscribe"
+
+
+def test_the_watchdog_leaves_a_camera_that_stopped_alone_and_can_be_turned_off():
+    dog = CameraWatchdog(timeout_s=5.0)
+    dog.frame_arrived(0.0)
+    assert [dog.check(t, publishers=0) for t in (5.0, 50.0, 500.0)] == [None] * 3  # gone: STALE only
+    assert dog.check(501.0, publishers=1) == "resubscribe"  # a publisher again, and still nothing
+    stays = CameraWatchdog(timeout_s=5.0, exit_when_stuck=False)
+    stays.frame_arrived(0.0)
+    assert [stays.check(t, 1) for t in (5.0, 10.0, 15.0, 60.0)] == ["resubscribe", "error", "error", "error"]
+    off = CameraWatchdog(timeout_s=0.0)
+    off.frame_arrived(0.0)
+    assert off.check(1e6, 1) is None

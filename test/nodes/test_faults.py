@@ -1,0 +1,83 @@
+"""Faults injected from outside into real node processes over Fast DDS (needs ROS 2: the
+registry's Jazzy wheels, scripts/install_ros.sh), as a robotics team's acceptance test would.
+Faults that need no second process are tried in-process (test_nodes_rclpy.py) and in the
+runtime's own tests (docs/failures.md lists them all).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.rclpy, pytest.mark.slow]
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (no ROS 2 on this machine)")
+
+from ros_harness import NodeProcess, Observer, node_args, play, wait_until  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from tiny_bundle import make_redness_bundle, write_red_video  # noqa: E402
+
+from tcvads_ros.nodes.common import camera_qos  # noqa: E402
+
+FPS = 24.0
+STALL_S = 10.0
+CAMERA = "/camera/image_raw"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_redness_bundle(tmp_path_factory.mktemp("redness") / "bundle").root
+
+
+@pytest.fixture(autouse=True)
+def ros():
+    rclpy.init()
+    yield
+    NodeProcess.kill_all()
+    rclpy.shutdown()
+
+
+def test_a_node_stopped_for_ten_seconds_gets_its_camera_back_and_frees_it_for_others(bundle, tmp_path):
+    """SIGSTOP of coarse_node for 10 s while a reliable camera keeps publishing, then SIGCONT.
+    Measured with Fast DDS here: the stalled reliable reader wedges the camera's publisher for
+    every subscriber, and stays blind itself. With the default camera_timeout_s (10 s) the node's
+    watchdog drops its subscription and makes it again: the node and a bystander subscriber
+    receive frames again, and the node never exits. (With the watchdog off, 2 of 3 runs here
+    stayed blind for the 30 s waited; with it, 3 of 3 recovered 0.5 s after SIGCONT.)"""
+    video = write_red_video(tmp_path / "street.avi", seconds=8.0, fps=FPS, anomalies=[])
+    coarse = NodeProcess("coarse_node", *node_args(bundle, tmp_path, "coarse", "camera_qos:=reliable"),
+                         log=tmp_path / "coarse.log")
+    tester = Observer()
+    bystander: list[float] = []  # arrival times at another subscriber, best effort, never stopped
+    tester.node.create_subscription(Image, CAMERA, lambda m: bystander.append(time.monotonic()),
+                                    camera_qos("best_effort", 10))
+    try:
+        wait_until(lambda: tester.status("coarse_node"), 60, "coarse_node to start")
+        player = play(video, CAMERA, tmp_path / "player.log", "--cycle", str(int(8 * FPS)),
+                      "--count", str(int(60 * FPS)), "--depth", "10")
+
+        def frames() -> int:
+            return int((tester.status("coarse_node") or {}).get("total_frames_in", 0))
+
+        wait_until(lambda: frames() >= 2 * FPS, 30, "two seconds of frames")
+        os.kill(coarse.proc.pid, signal.SIGSTOP)
+        time.sleep(STALL_S)
+        os.kill(coarse.proc.pid, signal.SIGCONT)
+        resumed, before = time.monotonic(), frames()
+        # More than the reader's queue (10) could hold from before the stall: frames flow again.
+        wait_until(lambda: frames() > before + 2 * FPS or coarse.proc.poll() is not None, 30,
+                   "frames again", detail=lambda: tester.status("coarse_node"))
+        assert coarse.proc.poll() is None, coarse.text()[-3000:]
+        status = tester.status("coarse_node")
+        # Made again once (unless frames came back before the first report after the stall did).
+        assert int(status.get("total_camera_resubscribed", 0)) <= 1 and status["level"] != "ERROR", status
+        again = [t - resumed for t in bystander if t > resumed]
+        assert len(again) >= FPS, "the bystander got no frames after the stall"
+        print(f"\n10 s stall: frames again at the bystander {again[0]:.1f} s after SIGCONT")
+        player.kill()
+    finally:
+        tester.close()
+        codes = coarse.stop()
+    assert codes == 0
