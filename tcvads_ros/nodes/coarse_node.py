@@ -20,35 +20,24 @@ moves messages in and out. The bundle and backend load in the constructor, befor
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from sensor_msgs.msg import Image
-from std_msgs.msg import Header, String
-from vision_msgs.msg import Classification, ObjectHypothesis
+from std_msgs.msg import String
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.common import EVENT_QOS, VIEW_QOS, TcvadsNode, main_for
-from tcvads_ros.nodes.messages import (
-    anomaly_fields,
-    classification_message,
-    explanation_fields,
-    image_fields,
-    ros_bytes,
-)
+from tcvads_ros.nodes.messages import anomaly_fields, image_fields, ros_bytes
 from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.events import AnomalyEvent
-from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.heatmap import overlay
 from tcvads_ros.runtime.pipeline import TwoStagePipeline
 
-# Start headers kept for the category of events whose explanation is still to come.
-PENDING_HEADERS = 64
 # Pipeline counters the node reports its own way: it counts frames from the camera's stamps.
 NODE_COUNTED = ("frames", "missing_frames", "snippets_missed", "restarts")
 
@@ -67,15 +56,12 @@ class CoarseNode(TcvadsNode):
         in_process = values["fine_stage_in_process"]
         self.pipeline = TwoStagePipeline(
             self.bundle, backend, cfg, stores=[self.store],
-            on_explanation=self._on_explanation if in_process else None,
+            on_explanation=self.publish_explanation if in_process else None,
         )
         self.anomaly = self.create_output(String, "anomaly", EVENT_QOS)
         self.heatmap = self.create_output(Image, "anomaly/heatmap", VIEW_QOS)
         if in_process:
-            self.category = self.create_output(Classification, "anomaly/category", EVENT_QOS)
-            self.explanation = self.create_output(String, "anomaly/explanation", EVENT_QOS)
-            self.explanation_json = self.create_output(String, "anomaly/explanation/json", EVENT_QOS)
-        self._start_headers: OrderedDict[str, Any] = OrderedDict()
+            self.create_explanation_outputs()
         self._heat_index = -1
         events = cfg.events
         self.get_logger().info(
@@ -109,10 +95,6 @@ class CoarseNode(TcvadsNode):
             self._publish_heatmap()
 
     def _publish(self, event: AnomalyEvent) -> None:
-        if event.kind == "start":
-            self._start_headers[event.event_id] = event.source_header
-            while len(self._start_headers) > PENDING_HEADERS:
-                self._start_headers.popitem(last=False)
         self.anomaly.publish(String(**anomaly_fields(event, event.source_header)))
 
     def _publish_heatmap(self) -> None:
@@ -123,16 +105,6 @@ class CoarseNode(TcvadsNode):
         fields = image_fields(newest.frame.header, overlay(newest.frame.rgb, newest.cam, self.values["heatmap_alpha"]))
         fields["data"] = ros_bytes(fields["data"])
         self.heatmap.publish(Image(**fields))
-
-    # -- fine stage in process (called on the pipeline's fine worker thread) -------------------
-    def _on_explanation(self, explanation: Explanation) -> None:
-        header = self._start_headers.pop(explanation.event_id, None) or Header()
-        self.category.publish(
-            classification_message(Classification, ObjectHypothesis, header, explanation.class_scores)
-        )
-        text, document = explanation_fields(explanation)
-        self.explanation.publish(String(**text))
-        self.explanation_json.publish(String(**document))
 
     def extra_totals(self) -> dict[str, Any]:
         try:

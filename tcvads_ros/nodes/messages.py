@@ -107,6 +107,16 @@ def event_from_document(document: Mapping[str, Any]) -> tuple[AnomalyEvent, dict
     return event, dict(document.get("header") or {})
 
 
+def header_from_fields(header_type: Any, data: Mapping[str, Any] | None) -> Any:
+    """A std_msgs/Header of `header_type` from `header_fields`' plain data (an empty one for None)."""
+    data = data or {}
+    header = header_type(frame_id=str(data.get("frame_id", "")))
+    if data.get("stamp"):
+        header.stamp.sec = int(data["stamp"]["sec"])
+        header.stamp.nanosec = int(data["stamp"]["nanosec"])
+    return header
+
+
 def stamp_seconds(header: Mapping[str, Any], default: float) -> float:
     """Seconds of a header dict from `header_fields` (`default` when it has no stamp)."""
     stamp = header.get("stamp")

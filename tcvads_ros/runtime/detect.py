@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
             output_dir=evidence, evidence_clip=evidence is not None,
         )
 
-        def explained(explanation: Explanation, i: int = i) -> None:
+        def explained(explanation: Explanation, _header: Any, i: int = i) -> None:
             say("\n".join("    " + prefix(i) + line for line in explanation.to_text().splitlines()))
 
         stores.append(mine)

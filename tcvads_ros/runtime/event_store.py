@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tcvads_ros.errors import TcvadsError
 
@@ -134,3 +134,23 @@ class EventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class RecordStore(Protocol):
+    """EventStore, or anything else that durably appends a record before returning."""
+
+    def append(self, record: Any) -> Any: ...
+
+
+class RecordStores:
+    """Appends each record to every store in turn, one record at a time: the coarse stage's
+    events and the fine stage's explanations come from different threads."""
+
+    def __init__(self, stores: list[RecordStore] | None = None) -> None:
+        self.stores = list(stores or [])
+        self._lock = threading.Lock()
+
+    def append(self, record: Any) -> None:
+        with self._lock:
+            for store in self.stores:
+                store.append(record)
