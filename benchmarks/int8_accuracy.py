@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.quantize import write_bundle
     from tcvads_ros.runtime.bundle import Bundle
-    from tcvads_ros.runtime.pipeline import bundle_events
+    from tcvads_ros.runtime.site_profile import bundle_events
 
     bundle = Bundle.load(args.bundle)
     m = bundle.manifest

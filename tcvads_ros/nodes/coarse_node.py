@@ -33,10 +33,11 @@ from tcvads_ros.nodes.messages import anomaly_fields, image_fields, ros_bytes
 from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
-from tcvads_ros.runtime.events import AnomalyEvent
+from tcvads_ros.runtime.events import AnomalyEvent, EventConfig
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.heatmap import overlay
-from tcvads_ros.runtime.pipeline import TwoStagePipeline
+from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
+from tcvads_ros.runtime.site_profile import SiteProfile, bundle_threshold, event_settings
 
 # Pipeline counters the node reports its own way: it counts frames from the camera's stamps.
 NODE_COUNTED = ("frames", "missing_frames", "snippets_missed", "restarts")
@@ -47,9 +48,11 @@ class CoarseNode(TcvadsNode):
         super().__init__(parameters.COARSE, **node_options)
         values = self.values
         self.bundle = Bundle.load(values["bundle"])
-        # The threshold(s) the -1 parameters stand for: a site profile's, else the bundle's.
-        self.calibrated = parameters.calibrated_thresholds(values, self.bundle)
-        cfg = parameters.pipeline_config(values, *self.calibrated)
+        # What the -1 thresholds and the timings left at their defaults stand for: a site
+        # profile's settings, else the bundle's threshold (`site_profile.event_settings`).
+        path = values["site_profile"].strip()
+        self.profile = SiteProfile.load_for(path, self.bundle, where=f"site_profile {path}") if path else None
+        cfg = PipelineConfig.for_coarse_node(values, self.event_config(values), parameters.output_dir(values))
         backend = create_backend(values["backend"], self.bundle, device=values["device"])
         self.backend_name = backend.describe()
         self.store = EventStore(Path(values["event_store"]).expanduser())
@@ -74,15 +77,18 @@ class CoarseNode(TcvadsNode):
         self.start_camera()
 
     # -- parameters ---------------------------------------------------------------------------
+    def event_config(self, values: dict[str, Any]) -> EventConfig:
+        return event_settings(bundle_threshold(self.bundle), self.profile, **parameters.event_arguments(values))
+
     def check_change(self, changes: dict[str, Any]) -> str | None:
         try:
-            parameters.event_config({**self.values, **changes}, *self.calibrated)
+            self.event_config({**self.values, **changes})
         except (ConfigError, ValueError) as error:
             return str(error)
         return None
 
     def apply_change(self, changes: dict[str, Any]) -> None:
-        self.pipeline.set_event_config(parameters.event_config(self.values, *self.calibrated))
+        self.pipeline.set_event_config(self.event_config(self.values))
 
     # -- frames -------------------------------------------------------------------------------
     def wants(self, number: int) -> bool:

@@ -42,6 +42,15 @@ EventKind = Literal["start", "update", "end"]
 HYSTERESIS = 0.8
 
 
+def threshold_problem(on: float, off: float, source: str = "") -> str | None:
+    """Why (`on`, `off`) cannot drive the state machine (off above on), or None; `source` says
+    where `on` came from (the bundle, a site profile)."""
+    if off <= on:
+        return None
+    return (f"threshold_off ({off}) exceeds threshold_on ({on}{', ' + source if source else ''}), "
+            "which it must not exceed; lower threshold_off")
+
+
 @dataclass
 class EventConfig:
     """Thresholds and timings of the event state machine (seconds are stream time).
@@ -75,10 +84,9 @@ class EventConfig:
                 or not math.isfinite(value)
             ):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
-        if self.threshold_off > self.threshold_on:
-            raise ValueError(
-                f"threshold_off ({self.threshold_off}) must not exceed threshold_on ({self.threshold_on})"
-            )
+        problem = threshold_problem(self.threshold_on, self.threshold_off)
+        if problem:
+            raise ValueError(problem)
         for name in ("min_duration_s", "cooldown_s", "merge_gap_s", "update_interval_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

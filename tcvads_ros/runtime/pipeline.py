@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from tcvads_ros.runtime.fine import FineJob, FineStage
 from tcvads_ros.runtime.frames import Frame, resize_rgb
 from tcvads_ros.runtime.ring_buffer import ArrayRingBuffer, RingBuffer
 from tcvads_ros.runtime.sampling import SnippetSampler
+from tcvads_ros.runtime.site_profile import bundle_events
 from tcvads_ros.runtime.stats import LatencyStats
 
 
@@ -51,7 +52,7 @@ class PipelineConfig:
             every frame, for benchmarks).
         score_every: QACM run every this many new snippets (default: the bundle's stride).
         events: the event state machine's thresholds and timings (default: `bundle_events`,
-            the bundle's calibrated threshold with the default timings).
+            the bundle's calibrated threshold with the default timings; `site_profile.event_settings`).
         fine: run the fine stage on event starts.
         pre_roll: snippets of the fine clip up to and including the start (default:
             `clips.default_pre_roll`, half the clip).
@@ -71,17 +72,14 @@ class PipelineConfig:
     heatmap: bool = True
     evidence_clip: bool = False
 
-
-def bundle_threshold(bundle: Bundle) -> float:
-    """The bundle's calibrated coarse alarm threshold (0.5 where the manifest has none)."""
-    return float(bundle.manifest.thresholds.get("coarse", 0.5))
-
-
-def bundle_events(bundle: Bundle, threshold: float | None = None, base: EventConfig | None = None) -> EventConfig:
-    """Event settings for `bundle`: `base`'s timings (default ones when None) with the alarm
-    threshold `threshold`, or the bundle's calibrated one when None."""
-    on = bundle_threshold(bundle) if threshold is None else threshold
-    return (base or EventConfig()).with_threshold(on)
+    @classmethod
+    def for_coarse_node(cls, values: Mapping[str, Any], events: EventConfig,
+                        output_dir: Path | None) -> PipelineConfig:
+        """coarse_node's configuration from its parameter values (nodes/parameters.py): heat maps
+        wherever there is an output folder, evidence clips where asked too."""
+        return cls(events=events, fine=values["fine_stage_in_process"], fine_queue=values["max_pending_clips"],
+                   output_dir=output_dir, heatmap=output_dir is not None,
+                   evidence_clip=output_dir is not None and values["evidence_clip"])
 
 
 @dataclass
