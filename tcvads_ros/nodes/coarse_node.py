@@ -113,11 +113,7 @@ class CoarseNode(TcvadsNode):
         self.heatmap.publish(Image(**fields))
 
     def extra_totals(self) -> dict[str, Any]:
-        try:
-            summary = self.pipeline.summary()
-        except RuntimeError:  # a counter gained a key while copied (inference thread): next time
-            return {}
-        stats = summary["stats"]
+        stats = self.pipeline.stats.snapshot()
         return {key: stats[key] for key in sorted(stats) if key not in NODE_COUNTED}
 
     def close(self) -> None:

@@ -39,6 +39,7 @@ from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.fine import FineJob, FineStage, coarse_numbering
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.sampling import SnippetSampler
+from tcvads_ros.runtime.stats import Counters
 
 # The cache holds at most this many frames per second of stream (a 60 fps camera, one frame
 # per snippet kept): memory stays bounded whatever the camera does.
@@ -59,13 +60,14 @@ class FineNode(TcvadsNode):
         seconds = values["clip_cache_seconds"]
         self.cache = ClipCache(seconds, max_frames=math.ceil(seconds * MAX_CAMERA_FPS / self.sample_every) + 1)
         clip_len = int(manifest.fine_clip_snippets)
-        self.clips = ClipCollector(self.cache, clip_len, timeout_s=values["clip_timeout_s"])
+        self.counts = Counters()  # the clip collector's and the fine stage's, for /diagnostics
+        self.clips = ClipCollector(self.cache, clip_len, timeout_s=values["clip_timeout_s"], stats=self.counts)
         self.create_explanation_outputs()
         self.fine = FineStage(
             self.bundle, backend, self.store, self.sample_every, on_explanation=self.publish_explanation,
             on_error=self._on_error, queue_size=values["max_pending_clips"],
             output_dir=parameters.output_dir(values) if values["evidence_clip"] else None,
-            evidence_clip=values["evidence_clip"], fps=self._camera_fps,
+            evidence_clip=values["evidence_clip"], fps=self._camera_fps, stats=self.counts,
         )
         self.create_subscription(String, "anomaly", self._on_anomaly, EVENT_QOS,
                                  callback_group=MutuallyExclusiveCallbackGroup())
@@ -131,7 +133,7 @@ class FineNode(TcvadsNode):
         self.get_logger().error(f"fine stage failed for event {job.event.event_id[:8]}: {error}")
 
     def extra_totals(self) -> dict[str, Any]:
-        return {**self.clips.stats, **self.fine.snapshot()["stats"]}
+        return self.counts.snapshot()
 
     def close(self) -> None:
         """Stop the camera, classify the clip still being collected with the frames that came,

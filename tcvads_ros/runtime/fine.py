@@ -36,7 +36,6 @@ import os
 import queue
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +52,7 @@ from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.fine_text import class_text, retrieve_captions
 from tcvads_ros.runtime.frames import Frame, resize_rgb
 from tcvads_ros.runtime.heatmap import save_heatmap
-from tcvads_ros.runtime.stats import LatencyStats
+from tcvads_ros.runtime.stats import Counters, LatencyStats
 
 log = logging.getLogger(__name__)
 
@@ -183,13 +182,16 @@ class FineStage:
         heatmap: write the heat map of the peak frame (where the clip came with CAMs).
         evidence_clip: write the clip as a video, `<event id>_clip.avi`.
         fps: the source's frame rate, asked when an evidence clip is written.
+        stats: the stream's counts to count into (``triggers_queued``, ``triggers_dropped``,
+            ``explanations``, ``fine_errors``).
     """
 
     def __init__(self, bundle: Bundle, backend: Backend, store: RecordStore, frames_per_sample: int, *,
                  on_explanation: Callable[[Explanation, Any], None] | None = None,
                  on_error: Callable[[FineJob, Exception], None] | None = None,
                  queue_size: int = 2, output_dir: Path | None = None, heatmap: bool = True,
-                 evidence_clip: bool = False, fps: Callable[[], float] | None = None):
+                 evidence_clip: bool = False, fps: Callable[[], float] | None = None,
+                 stats: Counters | None = None):
         self.bundle, self.backend, self.store = bundle, backend, store
         self.frames_per_sample = frames_per_sample
         self.on_explanation, self.on_error = on_explanation, on_error
@@ -200,8 +202,8 @@ class FineStage:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         self.queue: queue.Queue[FineJob | None] = queue.Queue(maxsize=max(1, queue_size))
         self.latency = LatencyStats()
-        self.stats: Counter = Counter()
-        self._lock = threading.Lock()  # stats are written on two threads and read on a third
+        self.stats = Counters() if stats is None else stats
+        self._lock = threading.Lock()  # the latency is written on the worker and read elsewhere
         self._thread = threading.Thread(target=self._loop, name="tcvads-fine", daemon=True)
         self._thread.start()
 
@@ -210,24 +212,19 @@ class FineStage:
         try:
             self.queue.put_nowait(job)
         except queue.Full:
-            self._count("triggers_dropped")
+            self.stats.add("triggers_dropped")
             return False
-        self._count("triggers_queued")
+        self.stats.add("triggers_queued")
         return True
 
-    def _count(self, key: str) -> None:
+    def latency_summary(self) -> dict[str, float]:
+        """The fine stage's latency figures, safe from any thread."""
         with self._lock:
-            self.stats[key] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        """A consistent copy of the counters and latency, safe from any thread."""
-        with self._lock:
-            return {"stats": dict(self.stats), "latency": self.latency.summary()}
+            return self.latency.summary()
 
     @property
     def explanations_written(self) -> int:
-        with self._lock:
-            return self.stats["explanations"]
+        return self.stats["explanations"]
 
     def close(self, timeout: float | None = None) -> None:
         """Finish the queued clips, then stop the thread."""
@@ -241,11 +238,11 @@ class FineStage:
             try:
                 explanation = self.explain(job)
                 self.store.append(explanation.to_dict())  # durable before it is announced
-                self._count("explanations")
+                self.stats.add("explanations")
                 if self.on_explanation is not None:
                     self.on_explanation(explanation, job.header)
             except Exception as exc:  # a failed explanation must not kill the worker
-                self._count("fine_errors")
+                self.stats.add("fine_errors")
                 log.exception("fine stage failed for event %s", job.event.event_id)
                 if self.on_error is not None:
                     self.on_error(job, exc)

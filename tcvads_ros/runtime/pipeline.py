@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from tcvads_ros.runtime.frames import Frame, resize_rgb
 from tcvads_ros.runtime.ring_buffer import ArrayRingBuffer, RingBuffer
 from tcvads_ros.runtime.sampling import SnippetSampler
 from tcvads_ros.runtime.site_profile import bundle_events
-from tcvads_ros.runtime.stats import LatencyStats
+from tcvads_ros.runtime.stats import Counters, LatencyStats
 
 
 @dataclass
@@ -107,13 +106,15 @@ class CoarseDetector:
         self.score_every = int(cfg.score_every or m.stride)
         if self.sample_every < 1 or self.score_every < 1:
             raise ValueError("sample_every and score_every must be >= 1")
-        self.events = EventStateMachine(cfg.events or bundle_events(bundle))
+        # The stream's one statistics object: the sampler, this detector, the event state machine
+        # (its names under events_) and, in a TwoStagePipeline, the clip collector and fine stage.
+        self.stats = Counters()
+        self.events = EventStateMachine(cfg.events or bundle_events(bundle), self.stats.scoped("events_"))
         self.features = ArrayRingBuffer(m.window, m.feature_dim)
         # The snippets of the scored window and those not yet scored (for headers and heat maps;
         # the fine clip keeps its own, `TwoStagePipeline.clips`).
         self.snippets: RingBuffer[_Snippet] = RingBuffer(m.window + self.score_every)
         self._unscored = 0
-        self.stats: Counter = Counter()
         self.sampler = SnippetSampler(self.sample_every, self.stats)
         self.latency = LatencyStats()
 
@@ -136,7 +137,7 @@ class CoarseDetector:
 
     def _usable(self, frame: Frame) -> bool:
         if frame.height == 0 or frame.width == 0:
-            self.stats["rejected"] += 1
+            self.stats.add("rejected")
             return False
         return True
 
@@ -159,11 +160,11 @@ class CoarseDetector:
         if not np.isfinite(features).all():
             # A non-finite feature would poison every window it stays in (the QACM's receptive
             # field); drop the sample before it enters the ring buffer.
-            self.stats["nonfinite_features"] += 1
+            self.stats.add("nonfinite_features")
             return [], []
         self.features.push(features)
         self.snippets.push(_Snippet(frame, cam))
-        self.stats["processed"] += 1
+        self.stats.add("processed")
         self._unscored += 1
         scored, events = [], []
         if self._unscored >= self.score_every:
@@ -181,7 +182,7 @@ class CoarseDetector:
         for snippet, score in zip(scored, scores[-new:]):
             snippet.score = float(score)
             if not math.isfinite(snippet.score):
-                self.stats["nonfinite_scores"] += 1
+                self.stats.add("nonfinite_scores")
                 continue
             for event in self.events.update(snippet.score, snippet.frame.stamp, snippet.frame.index):
                 event.source_header = snippet.frame.header
@@ -220,14 +221,15 @@ class TwoStagePipeline:
         pre_roll = None if cfg.pre_roll is None else min(clip_len, cfg.pre_roll)
         # In-process no network lies between the stages: no time-out, and the cache is bounded by
         # the clip's length plus one scoring batch (a clip is cut at the batch that completes it).
+        self.stats = self.coarse.stats
         self.clips = ClipCollector(ClipCache(math.inf, max_frames=clip_len + self.coarse.score_every),
-                                   clip_len, pre_roll, timeout_s=math.inf)
+                                   clip_len, pre_roll, timeout_s=math.inf, stats=self.stats)
         if cfg.output_dir is not None:
             Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
         self.fine = FineStage(
             bundle, backend, self.stores, self.coarse.sample_every, on_explanation=on_explanation,
             queue_size=cfg.fine_queue, output_dir=cfg.output_dir, heatmap=cfg.heatmap,
-            evidence_clip=cfg.evidence_clip, fps=lambda: self.fps,
+            evidence_clip=cfg.evidence_clip, fps=lambda: self.fps, stats=self.stats,
         ) if cfg.fine else None
 
     def push(self, frame: Frame) -> list[AnomalyEvent]:
@@ -301,14 +303,9 @@ class TwoStagePipeline:
         return 0 if self.fine is None else self.fine.explanations_written
 
     def summary(self) -> dict[str, Any]:
-        """Counters and latencies for diagnostics and the end-of-run summary."""
-        stats = {**self.coarse.stats, **self.clips.stats,
-                 **{f"events_{k}": v for k, v in self.coarse.events.stats.items()}}
-        result = {"stats": stats, "coarse_latency": self.coarse.latency.summary(),
+        """Counters and latencies for diagnostics and the end-of-run summary (safe from any thread)."""
+        result = {"stats": self.stats.snapshot(), "coarse_latency": self.coarse.latency.summary(),
                   "backend": self.backend.describe()}
         if self.fine is not None:
-            fine = self.fine.snapshot()
-            result["stats"].update(fine["stats"])
-            result["fine_latency"] = fine["latency"]
+            result["fine_latency"] = self.fine.latency_summary()
         return result
-
