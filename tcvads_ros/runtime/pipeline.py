@@ -82,8 +82,9 @@ class PipelineConfig:
 
 
 @dataclass
-class _Snippet:
-    """A sampled frame with its coarse outputs (kept for the fine clip and the heat map)."""
+class Snippet:
+    """A sampled frame with its coarse outputs: its CAM, and its anomaly probability once the
+    QACM has scored it (NaN before). The fine clip is cut from these, and the heat map drawn."""
 
     frame: Frame
     cam: np.ndarray
@@ -113,7 +114,7 @@ class CoarseDetector:
         self.features = ArrayRingBuffer(m.window, m.feature_dim)
         # The snippets of the scored window and those not yet scored (for headers and heat maps;
         # the fine clip keeps its own, `TwoStagePipeline.clips`).
-        self.snippets: RingBuffer[_Snippet] = RingBuffer(m.window + self.score_every)
+        self.snippets: RingBuffer[Snippet] = RingBuffer(m.window + self.score_every)
         self._unscored = 0
         self.sampler = SnippetSampler(self.sample_every, self.stats)
         self.latency = LatencyStats()
@@ -123,7 +124,7 @@ class CoarseDetector:
         Cheap and pixel-free, so a caller can decide before it decodes a frame; `push` calls it."""
         return self.sampler.select(index)
 
-    def push(self, frame: Frame) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+    def push(self, frame: Frame) -> tuple[list[Snippet], list[AnomalyEvent]]:
         """One frame in; returns the snippets scored by this call and the events they caused."""
         if not self.select(frame.index):
             return [], []
@@ -141,7 +142,7 @@ class CoarseDetector:
             return False
         return True
 
-    def process(self, frame: Frame) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+    def process(self, frame: Frame) -> tuple[list[Snippet], list[AnomalyEvent]]:
         """Run a frame that `select` chose, alone: backbone, ring buffer, and the QACM when due."""
         if not self._usable(frame):
             return [], []
@@ -154,7 +155,7 @@ class CoarseDetector:
         return resize_rgb(frame.rgb, self.size)
 
     def accept(self, frame: Frame, features: np.ndarray, cam: np.ndarray,
-               start: float) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+               start: float) -> tuple[list[Snippet], list[AnomalyEvent]]:
         """The backbone's outputs for a taken frame (`start`: perf_counter() before its
         backbone call) -> ring buffers, QACM, events; as `push` returns."""
         if not np.isfinite(features).all():
@@ -163,7 +164,7 @@ class CoarseDetector:
             self.stats.add("nonfinite_features")
             return [], []
         self.features.push(features)
-        self.snippets.push(_Snippet(frame, cam))
+        self.snippets.push(Snippet(frame, cam))
         self.stats.add("processed")
         self._unscored += 1
         scored, events = [], []
@@ -172,7 +173,7 @@ class CoarseDetector:
         self.latency.add(time.perf_counter() - start)
         return scored, events
 
-    def _score(self) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+    def _score(self) -> tuple[list[Snippet], list[AnomalyEvent]]:
         window = self.features.latest()[None]
         scores = self.backend.run("coarse_qacm", {"features": window})["scores"][0]
         new = min(self._unscored, len(scores))
@@ -189,7 +190,7 @@ class CoarseDetector:
                 events.append(event)
         return scored, events
 
-    def close(self) -> tuple[list[_Snippet], list[AnomalyEvent]]:
+    def close(self) -> tuple[list[Snippet], list[AnomalyEvent]]:
         """Score what is pending and end the open event (the source ended): the snippets scored
         last and the events, as `process` returns them."""
         scored, events = self._score() if self._unscored and len(self.features) else ([], [])
@@ -251,7 +252,21 @@ class TwoStagePipeline:
         """Run a frame that `select` chose; returns the events it caused."""
         return self.handle(*self.coarse.process(frame))
 
-    def handle(self, scored: list[_Snippet], events: list[AnomalyEvent]) -> list[AnomalyEvent]:
+    def take(self, frame: Frame) -> bool:
+        """Count a frame in; True when the backbone must run on it, batched with other streams'
+        frames (`MultiStreamPipeline`): its input is `model_input`, its outputs go to `accept`."""
+        return self.coarse.take(frame)
+
+    def model_input(self, frame: Frame) -> np.ndarray:
+        """The backbone's input for a taken frame."""
+        return self.coarse.model_input(frame)
+
+    def accept(self, frame: Frame, features: np.ndarray, cam: np.ndarray, start: float) -> list[AnomalyEvent]:
+        """The backbone's outputs for a taken frame (`start`: perf_counter() before the call) ->
+        the events they caused, as `push` returns them."""
+        return self.handle(*self.coarse.accept(frame, features, cam, start))
+
+    def handle(self, scored: list[Snippet], events: list[AnomalyEvent]) -> list[AnomalyEvent]:
         """What the coarse stage returned for a frame -> stores and fine stage; the events."""
         for event in events:
             self._record(event)
@@ -259,7 +274,7 @@ class TwoStagePipeline:
             self._collect(scored, events)
         return events
 
-    def newest_snippet(self) -> _Snippet | None:
+    def newest_snippet(self) -> Snippet | None:
         """The newest frame the backbone ran on, with its CAM (for a live heat-map view)."""
         snippets = self.coarse.snippets
         return snippets.newest() if len(snippets) else None
@@ -287,7 +302,7 @@ class TwoStagePipeline:
     def _record(self, event: AnomalyEvent) -> None:
         self.stores.append(event.to_dict())
 
-    def _collect(self, scored: list[_Snippet], events: list[AnomalyEvent], flush: bool = False) -> None:
+    def _collect(self, scored: list[Snippet], events: list[AnomalyEvent], flush: bool = False) -> None:
         for snippet in scored:
             self.clips.cache.push(snippet)
         for event in events:
