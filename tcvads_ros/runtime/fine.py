@@ -10,7 +10,7 @@ For each clip (`FineJob`), on its own thread (`FineStage`):
 1. classify (`classify_clip`): encode the clip with `fine_image`, retrieve the top-m captions by
    cosine similarity of the mean clip feature with the caption embeddings, build each class's
    text feature as the mean of its class x caption table rows over those captions (the edge rule
-   of docs/ARCHITECTURE.md, `fine_text.py`), run `fine_temporal`;
+   of docs/ARCHITECTURE.md, `retrieve_captions` and `class_text`), run `fine_temporal`;
 2. the peak frame (`peak_position`): the event's peak where the clip holds it, else the clip's
    best-scored frame where coarse scores came with it;
 3. the heat map of the peak frame, where its CAM came with the clip and an output folder is set;
@@ -49,7 +49,6 @@ from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import RecordStore
 from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import Explanation
-from tcvads_ros.runtime.fine_text import class_text, retrieve_captions
 from tcvads_ros.runtime.frames import Frame, resize_rgb
 from tcvads_ros.runtime.heatmap import save_heatmap
 from tcvads_ros.runtime.stats import Counters, LatencyStats
@@ -67,8 +66,35 @@ class ClipResult:
     captions: list[tuple[str, float]]
 
 
+# The fine stage's text side in NumPy (paper §IV.B, "CLIP native text"; docs/ARCHITECTURE.md, "Edge
+# rule for the fine stage"): the clip's captions are the `top_m` of the caption bank most similar
+# (cosine) to the mean of its normalised snippet image features; a class's text feature is the mean
+# over those captions of the table's class x caption prompt features, re-normalised. Training
+# computes the same in torch (`FineStage.retrieve_captions` and `FineStage.text_features`, which
+# also train the prompts); test/models/test_fine.py checks that the two agree.
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def retrieve_captions(captions: np.ndarray, clip_features: np.ndarray, top_m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices (m,), cosine similarities (m,)), best first, of the captions (K, D) closest to
+    the clip's snippet features (T, D)."""
+    query = _normalise(_normalise(clip_features).mean(axis=0))
+    similarity = captions @ query
+    top = np.argsort(-similarity, kind="stable")[: min(top_m, len(captions))]
+    return top, similarity[top]
+
+
+def class_text(class_caption: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Class text features (C, D) of a clip: the table's (C, K, D) rows for its captions, averaged
+    and re-normalised."""
+    return _normalise(class_caption[:, indices, :].mean(axis=1))
+
+
 def classify_clip(bundle: Bundle, backend: Backend, frames: list[Frame]) -> ClipResult:
-    """The fine graphs on a clip of one frame per snippet (paper §IV.B; the text rule: fine_text.py)."""
+    """The fine graphs on a clip of one frame per snippet (paper §IV.B; the text rule below)."""
     m = bundle.manifest
     clip = np.stack([resize_rgb(f.rgb, tuple(m.fine_input_size)) for f in frames])
     features = backend.run("fine_image", {"frames": clip})["features"]  # (T, Dc), normalised
