@@ -8,7 +8,7 @@ For each abnormal kind X of the synthetic benchmark in turn:
 2. X's rows are computed by name with `TextRows.rows`, the function `tcvads bundle add-class`
    writes into a bundle, and put in the table at X's place;
 3. every test video is named by the edge rule (top-m captions retrieved, class text = the
-   table's rows averaged over them; `runtime/fine_text.py`), the video-level class scores
+   table's rows averaged over them; `runtime/fine.py`), the video-level class scores
    (`metrics.video_class_scores`, top-1).
 
 It reports, per kind: how often X's test videos are named X (top-1 over all classes, and over
@@ -40,7 +40,7 @@ from tcvads_ros.data.annotations import XD_CLASSES
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.progress import progress_bar
-from tcvads_ros.runtime.fine_text import class_text, retrieve_captions
+from tcvads_ros.runtime.fine import class_text, retrieve_captions
 from tcvads_ros.training import data, experiment, fine_stage, metrics, standin_clip
 from tcvads_ros.training.run_folder import RunFolder, pick_device, seed_everything
 from tcvads_ros.training.text_rows import TextRows

@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     from tcvads_ros.runtime.backends import create_backend
     from tcvads_ros.runtime.bundle import Bundle
     from tcvads_ros.runtime.calibrate import plot_sweep
-    from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig, bundle_events
+    from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig
+    from tcvads_ros.runtime.site_profile import bundle_events
     from tcvads_ros.runtime.sources import VideoFileSource
 
     bundle = Bundle.load(args.bundle)

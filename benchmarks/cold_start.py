@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     from tcvads_ros.runtime.alarm_budget import count_alarms, score_source
     from tcvads_ros.runtime.backends import create_backend
     from tcvads_ros.runtime.bundle import Bundle
-    from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig, bundle_events
+    from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig
+    from tcvads_ros.runtime.site_profile import bundle_events
 
     bundle = Bundle.load(args.bundle)
     m = bundle.manifest

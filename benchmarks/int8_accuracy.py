@@ -34,7 +34,7 @@ from tcvads_ros.runtime.backends.onnxruntime import cpu_session_options
 
 def site_frames(videos, size, every: int, limit: int) -> list[np.ndarray]:
     """Up to `limit` detector inputs (1, H, W, 3) spread over the videos, one per snippet."""
-    from tcvads_ros.runtime.pipeline import resize_rgb
+    from tcvads_ros.runtime.frames import resize_rgb
     from tcvads_ros.runtime.sources import VideoFileSource
 
     frames = []
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.quantize import write_bundle
     from tcvads_ros.runtime.bundle import Bundle
-    from tcvads_ros.runtime.pipeline import bundle_events
+    from tcvads_ros.runtime.site_profile import bundle_events
 
     bundle = Bundle.load(args.bundle)
     m = bundle.manifest

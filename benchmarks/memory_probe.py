@@ -30,7 +30,8 @@ def main() -> int:
 
     from tcvads_ros.runtime.backends import create_backend
     from tcvads_ros.runtime.bundle import Bundle
-    from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, bundle_events
+    from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
+    from tcvads_ros.runtime.site_profile import bundle_events
 
     bundle = Bundle.load(args.bundle)
     after_load = peak_rss_mb()  # Bundle.load opens no graph; the backend opens each on first use

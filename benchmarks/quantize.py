@@ -38,7 +38,7 @@ class SyntheticFrames:
     """onnxruntime.quantization.CalibrationDataReader over resized synthetic camera frames."""
 
     def __init__(self, size: tuple[int, int], count: int, seed: int):
-        from tcvads_ros.runtime.pipeline import resize_rgb
+        from tcvads_ros.runtime.frames import resize_rgb
 
         payloads = camera_messages(count, seed=seed)
         self.frames = [resize_rgb(to_frame(p, i).rgb, size)[None] for i, p in enumerate(payloads)]

@@ -327,7 +327,8 @@ def bench_coarse(ctx: Context) -> dict:
     import numpy as np
 
     from benchmarks.baselines import VISUAL_LENGTH
-    from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, resize_rgb
+    from tcvads_ros.runtime.frames import resize_rgb
+    from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
 
     plan, bundle, backend, torch_backend = ctx.plan, ctx.bundle, ctx.backend, ctx.torch_backend
     m = bundle.manifest
@@ -439,7 +440,8 @@ def bench_fine(ctx: Context) -> dict:
     import torch
 
     from tcvads_ros.runtime.backends import create_backend
-    from tcvads_ros.runtime.pipeline import classify_clip, resize_rgb
+    from tcvads_ros.runtime.fine import classify_clip
+    from tcvads_ros.runtime.frames import resize_rgb
 
     payloads = camera_messages(FINE_CLIP, seed=1)
     clip = [to_frame(p, i * 16) for i, p in enumerate(payloads)]

@@ -133,7 +133,7 @@ def soak(bundle, seconds: float, work: Path) -> dict:
     pipeline = TwoStagePipeline(
         bundle, backend, PipelineConfig(events=EventConfig().with_threshold(
             calibration["threshold"], calibration["threshold"] * calibration["hysteresis"])), stores=[store],
-        on_explanation=lambda e: explanations.append(e.event_id),
+        on_explanation=lambda e, _header: explanations.append(e.event_id),
     )
     announced: list[tuple[str, str]] = []
     rejected: Counter = Counter()

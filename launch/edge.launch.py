@@ -22,6 +22,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
+from tcvads_ros.runtime.backends import BACKENDS
 
 PACKAGE = "tcvads_ros"
 
@@ -32,7 +33,7 @@ ARGUMENTS = [
     ("image_topic", "/camera/image_raw", "camera topic (sensor_msgs/Image)", None, str),
     ("compressed", "false", "read sensor_msgs/CompressedImage on <image_topic>/compressed", ["true", "false"],
      bool),
-    ("backend", "auto", "inference backend", ["auto", "onnxruntime", "tensorrt", "torch"], str),
+    ("backend", "auto", "inference backend", list(BACKENDS), str),
     ("device", "cpu", "inference device: cpu, cuda or cuda:N", None, str),
     ("threshold_on", "-1.0",
      "score that starts an event; -1 = the site profile's, else the bundle's calibrated threshold", None, float),

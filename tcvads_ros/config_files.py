@@ -2,8 +2,8 @@
 
 In a checkout they are in ``config/`` beside the package (and the stand-in CLIP the demo stands
 on in ``models/``). pip and colcon install the same files into ``<prefix>/share/tcvads_ros``
-(setup.py's ``data_files``), so a wheel installed outside the checkout (``tcvads demo``, the
-caption bank's default) finds them there.
+(setup.py's ``data_files``; ``pip install --target DIR`` into DIR/share/tcvads_ros), so a wheel
+installed outside the checkout (``tcvads demo``, the caption bank's default) finds them there.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ PACKAGE = "tcvads_ros"
 
 
 def package_roots(module: Path | None = None) -> list[Path]:
-    """Where the shipped files are: the checkout first, then ``<prefix>/share/tcvads_ros`` of the
-    Python environment (pip), then the colcon install prefix this package sits in
+    """Where the shipped files are: the checkout first, then ``share/tcvads_ros`` beside the
+    package (``pip install --target DIR``: DIR/tcvads_ros and DIR/share/tcvads_ros, used with
+    PYTHONPATH=DIR), then ``<prefix>/share/tcvads_ros`` of the Python environment (pip), then the
+    colcon install prefix this package sits in
     (``install/tcvads_ros/lib/pythonX.Y/site-packages/tcvads_ros`` -> ``install/tcvads_ros/share/tcvads_ros``)."""
     here = (module or Path(__file__)).resolve()
-    roots = [here.parent.parent]
+    roots = [here.parent.parent, here.parent.parent / "share" / PACKAGE]
     for prefix in (sysconfig.get_paths()["data"], sys.prefix):
         roots.append(Path(prefix) / "share" / PACKAGE)
     up = here.parents
@@ -30,11 +32,6 @@ def package_roots(module: Path | None = None) -> list[Path]:
         prefix = up[5] if up[4].name == "local" else up[4]  # Debian's local/lib/pythonX.Y/dist-packages
         roots.append(prefix / "share" / PACKAGE)
     return roots
-
-
-def config_dirs() -> list[Path]:
-    """Candidate ``config`` folders, the checkout's first."""
-    return [root / "config" for root in package_roots()]
 
 
 def shipped_dir(relative: str | Path) -> Path:

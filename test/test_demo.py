@@ -30,7 +30,7 @@ from tcvads_ros.cli import main
 from tcvads_ros.config_files import shipped_dir
 from tcvads_ros.data.synthetic import GENERATOR_VERSION
 from tcvads_ros.runtime.bundle import Bundle
-from tcvads_ros.runtime.pipeline import resize_rgb
+from tcvads_ros.runtime.frames import resize_rgb
 from tcvads_ros.runtime.sources import open_source
 
 # What the shipped bundle finds in the demo's test video (docs/results.md, "`tcvads demo`").

@@ -121,3 +121,25 @@ def test_a_colcon_install_finds_its_share_folder(tmp_path, python_dir):
     prefix = tmp_path / "install" / "tcvads_ros"
     module = prefix / python_dir / "tcvads_ros" / "config_files.py"
     assert prefix / "share" / "tcvads_ros" in config_files.package_roots(module)
+
+
+@pytest.mark.slow
+def test_a_target_install_on_pythonpath_finds_its_share_folder(wheel, tmp_path):
+    """`pip install --no-deps --target DIR` puts the package in DIR/tcvads_ros and the data files
+    in DIR/share/tcvads_ros; run with PYTHONPATH=DIR (a Jetson's system Python), the shipped
+    configuration and demo bundle are found there."""
+    target = tmp_path / "target"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
+                           str(target), str(wheel)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import tcvads_ros, tcvads_ros.demo as d, tcvads_ros.config_files as c; "
+                               "print(tcvads_ros.__file__); print(c.config_file(d.DEMO_CONFIG)); "
+                               "print(c.shipped_dir('models/demo-bundle'))"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert where.returncode == 0, where.stdout + where.stderr
+    package, config, bundle = map(Path, where.stdout.split())
+    assert package.is_relative_to(target), where.stdout
+    assert config == target / "share" / "tcvads_ros" / "config" / "train" / "demo.yaml"
+    assert (bundle / "manifest.json").is_file() and bundle.is_relative_to(target)

@@ -31,7 +31,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from tcvads_ros.errors import SourceError
 from tcvads_ros.nodes.common import camera_qos
 from tcvads_ros.nodes.messages import image_fields, ros_bytes
-from tcvads_ros.runtime.pipeline import resize_rgb
+from tcvads_ros.runtime.frames import resize_rgb
 from tcvads_ros.runtime.sources import open_source
 
 

@@ -20,34 +20,24 @@ moves messages in and out. The bundle and backend load in the constructor, befor
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from sensor_msgs.msg import Image
-from std_msgs.msg import Header, String
-from vision_msgs.msg import Classification, ObjectHypothesis
+from std_msgs.msg import String
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.common import EVENT_QOS, VIEW_QOS, TcvadsNode, main_for
-from tcvads_ros.nodes.messages import (
-    anomaly_fields,
-    classification_message,
-    explanation_fields,
-    image_fields,
-    ros_bytes,
-)
+from tcvads_ros.nodes.messages import anomaly_fields, image_fields, ros_bytes
 from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import COARSE_GRAPHS, FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.event_store import crash_ends
-from tcvads_ros.runtime.events import AnomalyEvent
-from tcvads_ros.runtime.explanation import Explanation
+from tcvads_ros.runtime.events import AnomalyEvent, EventConfig
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.heatmap import overlay
-from tcvads_ros.runtime.pipeline import TwoStagePipeline
+from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
+from tcvads_ros.runtime.site_profile import SiteProfile, bundle_threshold, event_settings
 
-# Start headers kept for the category of events whose explanation is still to come.
-PENDING_HEADERS = 64
 # Pipeline counters the node reports its own way: it counts frames from the camera's stamps.
 NODE_COUNTED = ("frames", "missing_frames", "snippets_missed", "restarts")
 
@@ -57,9 +47,11 @@ class CoarseNode(TcvadsNode):
         super().__init__(parameters.COARSE, **node_options)
         values = self.values
         self.bundle = Bundle.load(values["bundle"])
-        # The threshold(s) the -1 parameters stand for: a site profile's, else the bundle's.
-        self.calibrated = parameters.calibrated_thresholds(values, self.bundle)
-        cfg = parameters.pipeline_config(values, *self.calibrated)
+        # What the -1 thresholds and the timings left at their defaults stand for: a site
+        # profile's settings, else the bundle's threshold (`site_profile.event_settings`).
+        path = values["site_profile"].strip()
+        self.profile = SiteProfile.load_for(path, self.bundle, where=f"site_profile {path}") if path else None
+        cfg = PipelineConfig.for_coarse_node(values, self.event_config(values), parameters.output_dir(values))
         backend = create_backend(values["backend"], self.bundle, device=values["device"])
         in_process = values["fine_stage_in_process"]
         # Loaded now: a running node never needs the bundle's files again (a bundle replaced or
@@ -69,15 +61,12 @@ class CoarseNode(TcvadsNode):
         self.store = self.open_store()
         self.pipeline = TwoStagePipeline(
             self.bundle, backend, cfg, stores=[self.store],
-            on_explanation=self._on_explanation if in_process else None,
+            on_explanation=self.publish_explanation if in_process else None,
         )
         self.anomaly = self.create_output(String, "anomaly", EVENT_QOS)
         self.heatmap = self.create_output(Image, "anomaly/heatmap", VIEW_QOS)
         if in_process:
-            self.category = self.create_output(Classification, "anomaly/category", EVENT_QOS)
-            self.explanation = self.create_output(String, "anomaly/explanation", EVENT_QOS)
-            self.explanation_json = self.create_output(String, "anomaly/explanation/json", EVENT_QOS)
-        self._start_headers: OrderedDict[str, Any] = OrderedDict()
+            self.create_explanation_outputs()
         self._heat_index = -1
         # Events a killed predecessor left open in the store end now, stored and announced
         # (reason "crash"): no start stays without an end.
@@ -96,15 +85,18 @@ class CoarseNode(TcvadsNode):
         self.start_camera()
 
     # -- parameters ---------------------------------------------------------------------------
+    def event_config(self, values: dict[str, Any]) -> EventConfig:
+        return event_settings(bundle_threshold(self.bundle), self.profile, **parameters.event_arguments(values))
+
     def check_change(self, changes: dict[str, Any]) -> str | None:
         try:
-            parameters.event_config({**self.values, **changes}, *self.calibrated)
+            self.event_config({**self.values, **changes})
         except (ConfigError, ValueError) as error:
             return str(error)
         return None
 
     def apply_change(self, changes: dict[str, Any]) -> None:
-        self.pipeline.set_event_config(parameters.event_config(self.values, *self.calibrated))
+        self.pipeline.set_event_config(self.event_config(self.values))
 
     # -- frames -------------------------------------------------------------------------------
     def wants(self, number: int) -> bool:
@@ -117,10 +109,6 @@ class CoarseNode(TcvadsNode):
             self._publish_heatmap()
 
     def _publish(self, event: AnomalyEvent) -> None:
-        if event.kind == "start":
-            self._start_headers[event.event_id] = event.source_header
-            while len(self._start_headers) > PENDING_HEADERS:
-                self._start_headers.popitem(last=False)
         self.anomaly.publish(String(**anomaly_fields(event, event.source_header)))
 
     def _publish_heatmap(self) -> None:
@@ -132,22 +120,8 @@ class CoarseNode(TcvadsNode):
         fields["data"] = ros_bytes(fields["data"])
         self.heatmap.publish(Image(**fields))
 
-    # -- fine stage in process (called on the pipeline's fine worker thread) -------------------
-    def _on_explanation(self, explanation: Explanation) -> None:
-        header = self._start_headers.pop(explanation.event_id, None) or Header()
-        self.category.publish(
-            classification_message(Classification, ObjectHypothesis, header, explanation.class_scores)
-        )
-        text, document = explanation_fields(explanation)
-        self.explanation.publish(String(**text))
-        self.explanation_json.publish(String(**document))
-
     def extra_totals(self) -> dict[str, Any]:
-        try:
-            summary = self.pipeline.summary()
-        except RuntimeError:  # a counter gained a key while copied (inference thread): next time
-            return {}
-        stats = summary["stats"]
+        stats = self.pipeline.stats.snapshot()
         return {key: stats[key] for key in sorted(stats) if key not in NODE_COUNTED}
 
     def close(self) -> None:

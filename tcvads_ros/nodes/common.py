@@ -51,18 +51,23 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header, String
+from vision_msgs.msg import Classification, ObjectHypothesis
 
 from tcvads_ros.errors import TcvadsError
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.messages import (
     cdr_header_stamp,
+    classification_message,
     clock_notes,
     diagnostic_report,
     diagnostic_status,
+    explanation_fields,
     frame_from_message,
 )
 from tcvads_ros.nodes.stream import CameraWatchdog, LatestSlot, StreamStats
 from tcvads_ros.runtime.event_store import EventStore
+from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import ImageConversionError
 from tcvads_ros.runtime.model_card import describe, footage_warning
@@ -198,6 +203,22 @@ class TcvadsNode(Node):
         profile = copy.copy(qos) if isinstance(qos, QoSProfile) else qos
         return self.create_publisher(msg_type, topic, profile,
                                      qos_overriding_options=QoSOverridingOptions(OUTPUT_POLICIES))
+
+    def create_explanation_outputs(self) -> None:
+        """The fine stage's outputs: ``anomaly/category``, ``anomaly/explanation`` and
+        ``anomaly/explanation/json`` (reliable, transient-local)."""
+        self.category = self.create_output(Classification, "anomaly/category", EVENT_QOS)
+        self.explanation = self.create_output(String, "anomaly/explanation", EVENT_QOS)
+        self.explanation_json = self.create_output(String, "anomaly/explanation/json", EVENT_QOS)
+
+    def publish_explanation(self, explanation: Explanation, header: Header | None) -> None:
+        """Publish a stored explanation (`fine.FineStage`'s callback, on its thread); the category
+        carries `header`, the header of the frame that announced the event's start."""
+        self.category.publish(classification_message(
+            Classification, ObjectHypothesis, header or Header(), explanation.class_scores))
+        text, document = explanation_fields(explanation)
+        self.explanation.publish(String(**text))
+        self.explanation_json.publish(String(**document))
 
     def check_change(self, changes: dict[str, Any]) -> str | None:
         """Node-specific refusal of a parameter change (after the generic checks)."""

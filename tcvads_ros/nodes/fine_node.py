@@ -7,42 +7,37 @@ the sampled ones are converted). An event start on ``anomaly`` (reliable, transi
 from that cache by stamp, exactly as the in-process pipeline cuts it (pre-roll up to the start,
 the rest after; `clips.ClipCollector`). So no frames are re-published, nothing is shared on
 disk, the fine stage may run on another machine (use ``compressed:=true`` there), and a slow
-fine stage only drops (and counts) whole clips in the pipeline's bounded `FineWorker` queue;
-it never slows coarse_node.
+fine stage only drops (and counts) whole clips in its bounded queue; it never slows coarse_node.
+What happens to a clip (classify, explain, evidence clip, store) is `runtime.fine.FineStage`'s,
+as in the in-process pipeline; this node only publishes what it hands back.
 
 Publishes, relative to its namespace: ``anomaly/category`` (vision_msgs/Classification with the
 header of the frame that announced the start), ``anomaly/explanation`` (std_msgs/String, the
 readable report) and ``anomaly/explanation/json`` (the versioned JSON document), after storing
 the explanation in the event store; and ``/diagnostics``. The explanation's frame numbers are
-coarse_node's (the /anomaly announcement carries its number for a stamp), so both nodes name the
-same frames; its times are the camera's stamps.
+coarse_node's (the /anomaly announcement carries its number for a stamp;
+`fine.coarse_numbering`), so both nodes name the same frames; its times are the camera's stamps.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from std_msgs.msg import Header, String
-from vision_msgs.msg import Classification, ObjectHypothesis
 
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.common import EVENT_QOS, TcvadsNode, main_for
-from tcvads_ros.nodes.messages import (
-    classification_message,
-    event_from_document,
-    explanation_fields,
-    stamp_seconds,
-)
+from tcvads_ros.nodes.messages import event_from_document, header_from_fields, stamp_seconds
 from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.clips import ClipCache, ClipCollector
+from tcvads_ros.runtime.fine import FineJob, FineStage, coarse_numbering
 from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.pipeline import ClipResult, FineJob, FineWorker, explain_clip, write_clip
 from tcvads_ros.runtime.sampling import SnippetSampler
+from tcvads_ros.runtime.stats import Counters
 
 # The cache holds at most this many frames per second of stream (a 60 fps camera, one frame
 # per snippet kept): memory stays bounded whatever the camera does.
@@ -63,17 +58,16 @@ class FineNode(TcvadsNode):
         self.sampler = SnippetSampler(self.sample_every)
         seconds = values["clip_cache_seconds"]
         self.cache = ClipCache(seconds, max_frames=math.ceil(seconds * MAX_CAMERA_FPS / self.sample_every) + 1)
-        self.output_dir = parameters.output_dir(values) if values["evidence_clip"] else None
-        if self.output_dir is not None:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
         clip_len = int(manifest.fine_clip_snippets)
-        self.clips = ClipCollector(self.cache, clip_len, timeout_s=values["clip_timeout_s"])
-        self.worker = FineWorker(self.bundle, backend, self._on_result, values["max_pending_clips"],
-                                 on_error=self._on_error)
-        self.category = self.create_output(Classification, "anomaly/category", EVENT_QOS)
-        self.explanation = self.create_output(String, "anomaly/explanation", EVENT_QOS)
-        self.explanation_json = self.create_output(String, "anomaly/explanation/json", EVENT_QOS)
-        self._headers: dict[str, Any] = {}  # job's event id -> start header, while the job runs
+        self.counts = Counters()  # the clip collector's and the fine stage's, for /diagnostics
+        self.clips = ClipCollector(self.cache, clip_len, timeout_s=values["clip_timeout_s"], stats=self.counts)
+        self.create_explanation_outputs()
+        self.fine = FineStage(
+            self.bundle, backend, self.store, self.sample_every, on_explanation=self.publish_explanation,
+            on_error=self._on_error, queue_size=values["max_pending_clips"],
+            output_dir=parameters.output_dir(values) if values["evidence_clip"] else None,
+            evidence_clip=values["evidence_clip"], fps=self._camera_fps, stats=self.counts,
+        )
         self.create_subscription(String, "anomaly", self._on_anomaly, EVENT_QOS,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(
@@ -115,13 +109,9 @@ class FineNode(TcvadsNode):
         clip = self.clips.ready(flush=flush)
         if clip is None:
             return
-        self._headers[clip.event.event_id] = clip.header
-        offset = self._coarse_offset(clip.event)
-        # Frames from before coarse_node's first frame (fine_node saw the camera first) take its
-        # first number, as a clip's edge frames repeat where the stream began: never a negative one.
-        frames = [dataclasses.replace(f, index=max(0, f.index + offset)) for f in clip.items]
-        if not self.worker.submit(FineJob(clip.event, frames, clip.coalesced)):
-            self._headers.pop(clip.event.event_id, None)
+        frames = coarse_numbering(clip.items, self._coarse_offset(clip.event))
+        job = FineJob(clip.event, frames, clip.coalesced, header_from_fields(Header, clip.header))
+        if not self.fine.submit(job):
             self.get_logger().warning(
                 f"fine stage busy: clip of event {clip.event.event_id[:8]} dropped (counted)",
                 throttle_duration_sec=self.values["reject_log_period"],
@@ -134,47 +124,22 @@ class FineNode(TcvadsNode):
             ours = self.clock.number_at(event.stamp)
         return 0 if ours is None else event.frame - ours
 
-    # -- results (on the FineWorker thread) ---------------------------------------------------
-    def _on_result(self, job: FineJob, result: ClipResult) -> None:
-        frames = job.frames
-        explanation = explain_clip(
-            job.event, frames, result, self.backend_name, str(self.bundle.root), self.sample_every
-        )
-        self.store.append(explanation)  # durable before it is announced
-        self.category.publish(classification_message(
-            Classification, ObjectHypothesis, self._start_header(job), explanation.class_scores
-        ))
-        text, document = explanation_fields(explanation)
-        self.explanation.publish(String(**text))
-        self.explanation_json.publish(String(**document))
-        if self.output_dir is not None:
-            with self._clock_lock:  # the camera callback updates the estimate
-                fps = self.clock.fps or self.bundle.manifest.fps
-            write_clip(self.output_dir / f"{job.event.event_id}_clip.avi", frames,
-                       fps=max(1.0, fps / self.sample_every))
+    def _camera_fps(self) -> float:
+        with self._clock_lock:  # the camera callback updates the estimate
+            return self.clock.fps or self.bundle.manifest.fps
 
     def _on_error(self, job: FineJob, error: Exception) -> None:
-        self._headers.pop(job.event.event_id, None)
         self.get_logger().error(f"fine stage failed for event {job.event.event_id[:8]}: {error}")
 
-    def _start_header(self, job: FineJob) -> Header:
-        """The start announcement's header as a std_msgs/Header (stamp and frame_id)."""
-        data = self._headers.pop(job.event.event_id, None) or {}
-        header = Header(frame_id=str(data.get("frame_id", "")))
-        if data.get("stamp"):
-            header.stamp.sec = int(data["stamp"]["sec"])
-            header.stamp.nanosec = int(data["stamp"]["nanosec"])
-        return header
-
     def extra_totals(self) -> dict[str, Any]:
-        return {**self.clips.stats, **self.worker.snapshot()["stats"]}
+        return self.counts.snapshot()
 
     def close(self) -> None:
         """Stop the camera, classify the clip still being collected with the frames that came,
         and finish the queued clips, all while the context can still publish."""
         super().close()
         self._submit_ready(flush=True)
-        self.worker.close(timeout=30.0)
+        self.fine.close(timeout=30.0)
         self.store.close()
 
 

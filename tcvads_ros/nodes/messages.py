@@ -5,18 +5,19 @@ The nodes only call these and construct messages from the returned fields, e.g.
 `uint8[]` data, which `ros_bytes` turns into what rclpy wants), so the same fields build rclpy
 messages on a robot and `rosbags` messages in the tests.
 
-Topic formats (standard messages only: the package is one ament_python package, and custom .msg
-files would need a second, ament_cmake package):
+Topic formats (relative to the nodes' namespace; standard messages only: the package is one
+ament_python package, and custom .msg files would need a second, ament_cmake package):
 
 - ``/anomaly`` (std_msgs/String): one compact JSON object per event transition with a versioned
   schema (`ANOMALY_SCHEMA`). `ros2 topic echo /anomaly` shows one readable line per transition,
   `--field data | jq` parses it, and it is the same object `tcvads detect` writes as JSON lines
   and the event store keeps, plus the source header (stamp, frame_id) that String lacks.
-- ``~/category`` (vision_msgs/Classification): the fine stage's class scores, best first, with
-  the source image's header, so time synchronisers can pair it with the camera.
-- ``~/explanation`` (std_msgs/String): the explanation as readable text, headline first, and
-  ``~/explanation/json`` (std_msgs/String): the same document as JSON (versioned schema).
-- ``~/heatmap`` (sensor_msgs/Image, rgb8): the coarse stage's CAM over the frame.
+- ``anomaly/category`` (vision_msgs/Classification): the fine stage's class scores, best first,
+  with the header of the frame that announced the event's start, so time synchronisers can pair
+  it with the camera.
+- ``anomaly/explanation`` (std_msgs/String): the explanation as readable text, headline first,
+  and ``anomaly/explanation/json`` (std_msgs/String): the same document as JSON (versioned schema).
+- ``anomaly/heatmap`` (sensor_msgs/Image, rgb8): the coarse stage's CAM over the frame.
 - ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): rates, latency, drops, rejections, backend.
 """
 
@@ -105,6 +106,16 @@ def event_from_document(document: Mapping[str, Any]) -> tuple[AnomalyEvent, dict
     if event.kind not in ("start", "update", "end"):
         raise ValueError(f"/anomaly document has unknown kind {event.kind!r}")
     return event, dict(document.get("header") or {})
+
+
+def header_from_fields(header_type: Any, data: Mapping[str, Any] | None) -> Any:
+    """A std_msgs/Header of `header_type` from `header_fields`' plain data (an empty one for None)."""
+    data = data or {}
+    header = header_type(frame_id=str(data.get("frame_id", "")))
+    if data.get("stamp"):
+        header.stamp.sec = int(data["stamp"]["sec"])
+        header.stamp.nanosec = int(data["stamp"]["nanosec"])
+    return header
 
 
 def stamp_seconds(header: Mapping[str, Any], default: float) -> float:
@@ -202,7 +213,7 @@ def frame_from_message(msg: Any, index: int, bridge: Any = None) -> Frame:
     With `bridge` (a cv_bridge.CvBridge) raw images go through ``imgmsg_to_cv2(msg,
     desired_encoding='rgb8')``; the project's NumPy conversion is used otherwise, and also when
     cv_bridge refuses a message, so that the refusal carries one of the conversion's stable
-    reasons. Raises `ImageConversionError`; callers count it (see `FrameConverter`).
+    reasons. Raises `ImageConversionError`; callers count it by its reason (`StreamStats.reject`).
     """
     if bridge is not None and hasattr(msg, "encoding"):
         try:

@@ -25,11 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from tcvads_ros.errors import ConfigError
-from tcvads_ros.runtime.bundle import Bundle
+from tcvads_ros.runtime.backends import BACKENDS
 from tcvads_ros.runtime.clips import CLIP_CACHE_SECONDS, CLIP_TIMEOUT_S
-from tcvads_ros.runtime.events import HYSTERESIS, EventConfig
-from tcvads_ros.runtime.pipeline import PipelineConfig, bundle_threshold
-from tcvads_ros.runtime.site_profile import SiteProfile
+from tcvads_ros.runtime.events import EventConfig, threshold_problem
 
 COARSE = "coarse_node"
 FINE = "fine_node"
@@ -120,7 +118,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "backend", "string", "auto",
         "inference backend: auto picks tensorrt, then onnxruntime",
-        choices=("auto", "onnxruntime", "tensorrt", "torch"), read_only=True,
+        choices=BACKENDS, read_only=True,
     ),
     ParameterSpec(
         "device", "string", "cpu",
@@ -187,7 +185,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "site_profile", "string", "",
         "site profile JSON from `tcvads calibrate` for this camera and bundle: its thresholds "
-        "replace the bundle's where threshold_on / threshold_off are -1; empty = none",
+        "replace the bundle's where threshold_on / threshold_off are -1, and its timings those "
+        "timing parameters left at their defaults; empty = none",
         nodes=(COARSE,), read_only=True,
     ),
     ParameterSpec(
@@ -273,6 +272,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 BY_NAME = {spec.name: spec for spec in PARAMETERS}
+# The event state machine's timings among the parameters (all of EventConfig but the thresholds).
+EVENT_TIMINGS = tuple(f.name for f in dataclasses.fields(EventConfig) if not f.name.startswith("threshold_"))
 
 
 def specs_for(node: str) -> tuple[ParameterSpec, ...]:
@@ -346,8 +347,8 @@ def check_parameters(values: Mapping[str, Any]) -> str | None:
     for name, value in (("threshold_on", on), ("threshold_off", off)):
         if value != FROM_BUNDLE and value < 0.0:
             return f"{name} must be -1 (from the bundle) or in [0, 1], got {value!r}"
-    if on != FROM_BUNDLE and off != FROM_BUNDLE and off > on:
-        return f"threshold_off ({off}) must not exceed threshold_on ({on})"
+    if on != FROM_BUNDLE and off != FROM_BUNDLE:
+        return threshold_problem(on, off)
     return None
 
 
@@ -391,65 +392,21 @@ def check_yaml(document: Any, where: str = "config") -> dict[str, Any]:
     return merged
 
 
-def calibrated_thresholds(values: Mapping[str, Any], bundle: Bundle) -> tuple[float, float | None]:
-    """(on, off) that the -1 threshold parameters stand for: the site profile's when
-    `site_profile` is set (refused when it was calibrated for other coarse graphs), else the
-    bundle's calibrated threshold and None (off derived from on)."""
-    path = values.get("site_profile", "").strip()
-    if not path:
-        return bundle_threshold(bundle), None
-    profile = SiteProfile.load(path)
-    profile.check_bundle(bundle, where=f"site_profile {path}")
-    return profile.events.threshold_on, profile.events.threshold_off
-
-
-def thresholds(values: Mapping[str, Any], bundle_threshold: float,
-               calibrated_off: float | None = None) -> tuple[float, float]:
-    """(on, off) for the event state machine: -1 takes the calibrated threshold (the bundle's
-    or a site profile's, `calibrated_thresholds`), and for `off` the calibrated one when `on`
-    is calibrated too and one is given, else `events.HYSTERESIS` times `on`. Raises ConfigError
-    when off would exceed on."""
-    on = float(bundle_threshold) if values["threshold_on"] == FROM_BUNDLE else values["threshold_on"]
-    if values["threshold_off"] != FROM_BUNDLE:
-        off = values["threshold_off"]
-    elif values["threshold_on"] == FROM_BUNDLE and calibrated_off is not None:
-        off = float(calibrated_off)
-    else:
-        off = on * HYSTERESIS
-    if off > on:
-        raise ConfigError(
-            f"threshold_off ({off}) exceeds threshold_on ({on}, "
-            f"{'the bundle' if values['threshold_on'] == FROM_BUNDLE else 'set'}); lower threshold_off"
-        )
-    return on, off
-
-
-def event_config(values: Mapping[str, Any], bundle_threshold: float,
-                 calibrated_off: float | None = None) -> EventConfig:
-    """The event state machine's settings from the node's parameter values (see `thresholds`)."""
-    on, off = thresholds(values, bundle_threshold, calibrated_off)
-    timings = {f.name: values[f.name] for f in dataclasses.fields(EventConfig) if f.name in values}
-    return EventConfig(**{**timings, "threshold_on": on, "threshold_off": off})
+def event_arguments(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The event parameters as `site_profile.event_settings` takes them: a -1 threshold is None
+    (the site profile's, else the bundle's), and a timing left at its default is left out, so
+    that a site profile's timing applies; a timing set to another value wins."""
+    return {
+        "threshold_on": None if values["threshold_on"] == FROM_BUNDLE else values["threshold_on"],
+        "threshold_off": None if values["threshold_off"] == FROM_BUNDLE else values["threshold_off"],
+        "timings": {name: values[name] for name in EVENT_TIMINGS if values[name] != BY_NAME[name].default},
+    }
 
 
 def output_dir(values: Mapping[str, Any]) -> Path | None:
     """The evidence folder, or None when `output_dir` is one of `OFF` (or empty)."""
     folder = values["output_dir"].strip()
     return None if folder.lower() in OFF else Path(folder).expanduser()
-
-
-def pipeline_config(values: Mapping[str, Any], bundle_threshold: float,
-                    calibrated_off: float | None = None) -> PipelineConfig:
-    """coarse_node's `PipelineConfig` from its parameter values (see `event_config`)."""
-    folder = output_dir(values)
-    return PipelineConfig(
-        events=event_config(values, bundle_threshold, calibrated_off),
-        fine=values["fine_stage_in_process"],
-        fine_queue=values["max_pending_clips"],
-        output_dir=folder,
-        heatmap=folder is not None,
-        evidence_clip=folder is not None and values["evidence_clip"],
-    )
 
 
 def _yaml_value(spec: ParameterSpec) -> str:

@@ -32,8 +32,8 @@ from tcvads_ros.runtime.alarm_budget import (
 from tcvads_ros.runtime.backends import BACKENDS, create_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.events import HYSTERESIS
-from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig, bundle_events
-from tcvads_ros.runtime.site_profile import SiteProfile, coarse_graph_hashes
+from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig
+from tcvads_ros.runtime.site_profile import SiteProfile, bundle_events, coarse_graph_hashes
 from tcvads_ros.runtime.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Source, open_source
 
 

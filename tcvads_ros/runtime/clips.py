@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from tcvads_ros.runtime.sampling import RESET_S
+from tcvads_ros.runtime.stats import Counters
 
 # A clip with no item from before its event's start must begin within this many seconds of it
 # (fine_node started late, or a start replayed to it by transient-local QoS: later frames show
@@ -108,14 +109,14 @@ class ClipCollector:
     """Cuts each event's clip from a `ClipCache` (see the module's docstring for the rule)."""
 
     def __init__(self, cache: ClipCache, length: int, pre_roll: int | None = None,
-                 timeout_s: float = CLIP_TIMEOUT_S) -> None:
+                 timeout_s: float = CLIP_TIMEOUT_S, stats: Counters | None = None) -> None:
         pre_roll = default_pre_roll(length) if pre_roll is None else pre_roll
         if length < 1 or not 1 <= pre_roll <= length or not timeout_s >= 0:
             raise ValueError("ClipCollector needs length >= 1, 1 <= pre_roll <= length, timeout_s >= 0")
         self.cache, self.length, self.pre_roll, self.timeout_s = cache, length, pre_roll, timeout_s
         self._open: _Collecting | None = None
         self._lock = threading.Lock()
-        self.stats: Counter = Counter()
+        self.stats = Counters() if stats is None else stats
 
     def announce(self, event: Any, header: Any = None, split: float | None = None) -> None:
         """An event announcement (start, update or end); `split` is the exact stamp of the frame
@@ -123,10 +124,10 @@ class ClipCollector:
         with self._lock:
             clip = self._open
             if event.kind == "start":
-                self.stats["triggers"] += 1
+                self.stats.add("triggers")
                 if clip is not None:
                     clip.coalesced.append(event.event_id)
-                    self.stats["triggers_coalesced"] += 1
+                    self.stats.add("triggers_coalesced")
                     return
                 split = event.stamp if split is None else split
                 self._open = _Collecting(event, header, split, split + self.timeout_s)
@@ -156,11 +157,11 @@ class ClipCollector:
             self._open = None
             items = pre + post
             if not items:
-                self.stats["empty_clips"] += 1
+                self.stats.add("empty_clips")
                 return None
             if not pre and post[0].stamp > clip.split + COVER_S:
-                self.stats["clips_not_covered"] += 1
+                self.stats.add("clips_not_covered")
                 return None
-            self.stats["clips"] += 1
+            self.stats.add("clips")
             return Clip(clip.event, clip.header, pad_clip(items, self.length, self.pre_roll, len(pre)),
                         clip.coalesced)

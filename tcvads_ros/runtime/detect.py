@@ -29,8 +29,8 @@ from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.model_card import describe, footage_warning, is_synthetic_video
 from tcvads_ros.runtime.multi_stream import MultiStreamPipeline
-from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, bundle_events
-from tcvads_ros.runtime.site_profile import SiteProfile
+from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
+from tcvads_ros.runtime.site_profile import SiteProfile, bundle_threshold, event_settings
 from tcvads_ros.runtime.sources import Source, open_source
 
 
@@ -102,14 +102,11 @@ def run(args: argparse.Namespace) -> int:
     bundle = Bundle.load(args.bundle)
     if not args.quiet:
         print(describe(bundle.card, bundle.root), flush=True)
-    events_cfg = bundle_events(bundle, args.threshold)
-    if args.site is not None:
-        profile = SiteProfile.load(args.site)
-        profile.check_bundle(bundle, where=str(args.site))
-        events_cfg = profile.events if args.threshold is None else profile.events.with_threshold(args.threshold)
-        if not args.quiet:
-            print(f"site profile {args.site}: threshold on {events_cfg.threshold_on:.3f} / off "
-                  f"{events_cfg.threshold_off:.3f}", flush=True)
+    profile = None if args.site is None else SiteProfile.load_for(args.site, bundle, where=str(args.site))
+    events_cfg = event_settings(bundle_threshold(bundle), profile, threshold_on=args.threshold)
+    if profile is not None and not args.quiet:
+        print(f"site profile {args.site}: threshold on {events_cfg.threshold_on:.3f} / off "
+              f"{events_cfg.threshold_off:.3f}", flush=True)
     # Files and folders decode only the frames the coarse stage samples.
     sample_every = args.sample_every or bundle.manifest.snippet_frames
     sources: list[Source] = []
@@ -162,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
             output_dir=evidence, evidence_clip=evidence is not None,
         )
 
-        def explained(explanation: Explanation, i: int = i) -> None:
+        def explained(explanation: Explanation, _header: Any, i: int = i) -> None:
             say("\n".join("    " + prefix(i) + line for line in explanation.to_text().splitlines()))
 
         stores.append(mine)

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter, deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tcvads_ros.errors import TcvadsError
 from tcvads_ros.runtime.events import AnomalyEvent
@@ -221,6 +221,26 @@ class EventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class RecordStore(Protocol):
+    """EventStore, or anything else that durably appends a record before returning."""
+
+    def append(self, record: Any) -> Any: ...
+
+
+class RecordStores:
+    """Appends each record to every store in turn, one record at a time: the coarse stage's
+    events and the fine stage's explanations come from different threads."""
+
+    def __init__(self, stores: list[RecordStore] | None = None) -> None:
+        self.stores = list(stores or [])
+        self._lock = threading.Lock()
+
+    def append(self, record: Any) -> None:
+        with self._lock:
+            for store in self.stores:
+                store.append(record)
 
 
 def crash_ends(store: EventStore, reason: str = "crash") -> list[AnomalyEvent]:

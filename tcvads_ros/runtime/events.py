@@ -31,15 +31,25 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
+
+from tcvads_ros.runtime.stats import Counters
 
 EventKind = Literal["start", "update", "end"]
 
 # threshold_off as a share of threshold_on when only the alarm threshold is given (a bundle's
 # calibrated one, or `tcvads detect --threshold`): the event ends a little below where it began.
 HYSTERESIS = 0.8
+
+
+def threshold_problem(on: float, off: float, source: str = "") -> str | None:
+    """Why (`on`, `off`) cannot drive the state machine (off above on), or None; `source` says
+    where `on` came from (the bundle, a site profile)."""
+    if off <= on:
+        return None
+    return (f"threshold_off ({off}) exceeds threshold_on ({on}{', ' + source if source else ''}), "
+            "which it must not exceed; lower threshold_off")
 
 
 @dataclass
@@ -75,10 +85,9 @@ class EventConfig:
                 or not math.isfinite(value)
             ):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
-        if self.threshold_off > self.threshold_on:
-            raise ValueError(
-                f"threshold_off ({self.threshold_off}) must not exceed threshold_on ({self.threshold_on})"
-            )
+        problem = threshold_problem(self.threshold_on, self.threshold_off)
+        if problem:
+            raise ValueError(problem)
         for name in ("min_duration_s", "cooldown_s", "merge_gap_s", "update_interval_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -154,7 +163,7 @@ class EventStateMachine:
     """Turns a stream of (score, stamp, frame_index) into `AnomalyEvent`s; see the module doc."""
 
     cfg: EventConfig = field(default_factory=EventConfig)
-    stats: Counter = field(default_factory=Counter)
+    stats: Counters = field(default_factory=Counters)
 
     def __post_init__(self) -> None:
         self._candidate: _OpenEvent | None = None  # above threshold, not yet min_duration long
@@ -174,32 +183,32 @@ class EventStateMachine:
         try:
             stamp, score, frame_index = float(stamp), float(score), int(frame_index)
         except (TypeError, ValueError, OverflowError):
-            self.stats["bad_input"] += 1
+            self.stats.add("bad_input")
             return []
         if not math.isfinite(stamp):
-            self.stats["bad_stamp"] += 1
+            self.stats.add("bad_stamp")
             return []
         if not math.isfinite(score):
-            self.stats["non_finite_score"] += 1
+            self.stats.add("non_finite_score")
             return []
         out: list[AnomalyEvent] = []
         if self._last_stamp is not None:
             jump = stamp - self._last_stamp
             if jump < -self.cfg.gap_timeout_s:
-                self.stats["clock_resets"] += 1
+                self.stats.add("clock_resets")
                 out += self._close_at_last("clock_reset")
                 self._cooldown_until = -math.inf
             elif jump < 0:
-                self.stats["time_backwards"] += 1
+                self.stats.add("time_backwards")
                 return out
             elif jump > self.cfg.gap_timeout_s:
-                self.stats["gaps"] += 1
+                self.stats.add("gaps")
                 out += self._close_at_last("gap")
                 self._cooldown_until = -math.inf
             elif jump == 0:
-                self.stats["repeated_stamps"] += 1
+                self.stats.add("repeated_stamps")
         self._last_stamp, self._last_frame, self._last_score = stamp, frame_index, score
-        self.stats["samples"] += 1
+        self.stats.add("samples")
         out += self._step(score, stamp, frame_index)
         return out
 
@@ -223,7 +232,7 @@ class EventStateMachine:
             if score < cfg.threshold_on:
                 return []
             if stamp < self._cooldown_until:
-                self.stats["suppressed_in_cooldown"] += 1
+                self.stats.add("suppressed_in_cooldown")
                 return []
             self._candidate = _OpenEvent(
                 event_id=uuid.uuid4().hex,
@@ -237,7 +246,7 @@ class EventStateMachine:
                 last_update=stamp,
             )
         elif score < cfg.threshold_off:
-            self.stats["blips"] += 1  # fell back before min_duration: never announced
+            self.stats.add("blips")  # fell back before min_duration: never announced
             self._candidate = None
             return []
         candidate = self._candidate
@@ -246,7 +255,7 @@ class EventStateMachine:
             return []
         self._event, self._candidate = candidate, None
         candidate.last_update = stamp
-        self.stats["started"] += 1
+        self.stats.add("started")
         return [self._announce("start", score, stamp, frame)]
 
     def _step_open(self, score: float, stamp: float, frame: int) -> list[AnomalyEvent]:
@@ -254,7 +263,7 @@ class EventStateMachine:
         closing = event.below_since is not None
         if score >= (cfg.threshold_on if closing else cfg.threshold_off):
             if closing:
-                self.stats["merged"] += 1
+                self.stats.add("merged")
                 event.below_since = None
             event.include(score, stamp, frame)
             if cfg.update_interval_s > 0 and stamp - event.last_update >= cfg.update_interval_s:
@@ -277,8 +286,8 @@ class EventStateMachine:
 
     def _end(self, reason: str, score: float, stamp: float, frame: int) -> AnomalyEvent:
         event, self._event = self._event, None
-        self.stats["ended"] += 1
-        self.stats[f"ended_by_{reason}"] += 1
+        self.stats.add("ended")
+        self.stats.add(f"ended_by_{reason}")
         announcement = self._announce("end", score, stamp, frame, event)
         announcement.end_stamp = event.last_stamp
         announcement.end_frame = event.last_frame + 1

@@ -25,9 +25,8 @@ import array
 import io
 import re
 import warnings
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -309,41 +308,3 @@ def message_to_frame(msg: Any, index: int, stamp: float | None = None) -> Frame:
         index=index,
         header=header,
     )
-
-
-@dataclass
-class ConversionStats:
-    """Counts of converted and rejected images, by reason, for diagnostics.
-
-    `convert(msg)` is the one call sites use: it returns the RGB array, or None after counting
-    the rejection (the node or source then drops the frame and keeps running).
-    """
-
-    converted: int = 0
-    rejected: Counter = field(default_factory=Counter)
-    last_error: str = ""
-
-    @property
-    def total_rejected(self) -> int:
-        return sum(self.rejected.values())
-
-    def record(self, error: ImageConversionError) -> None:
-        self.rejected[error.reason] += 1
-        self.last_error = str(error)
-
-    def convert(self, msg: Any) -> np.ndarray | None:
-        try:
-            rgb = message_to_rgb(msg)
-        except ImageConversionError as error:
-            self.record(error)
-            return None
-        self.converted += 1
-        return rgb
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "converted": self.converted,
-            "rejected": self.total_rejected,
-            "rejected_by_reason": dict(sorted(self.rejected.items())),
-            "last_error": self.last_error,
-        }

@@ -4,8 +4,8 @@ The paper's setting is city surveillance, many fixed cameras per edge box. Each 
 everything that is its own: frame sampling, the QACM window and scores, the event state
 machine, the fine stage, its stores and output folder (a `TwoStagePipeline` per stream). What
 streams share is the backbone: the frames of one `push` that their streams sample
-(`CoarseDetector.take`) are stacked into one `coarse_backbone` call (the graph's batch axis is
-dynamic) and each row goes back to its own stream (`CoarseDetector.accept`), in the order the
+(`TwoStagePipeline.take`) are stacked into one `coarse_backbone` call (the graph's batch axis is
+dynamic) and each row goes back to its own stream (`TwoStagePipeline.accept`), in the order the
 frames came. A stream's events are therefore those it would produce alone
 (test/runtime/test_multi_stream.py), and one model call serves every camera that has a sample
 due, as DeepStream-style pipelines batch (docs/performance.md, "Many cameras in one process").
@@ -47,18 +47,17 @@ class MultiStreamPipeline:
 
     def push(self, frames: Iterable[tuple[Hashable, Frame]]) -> list[tuple[Hashable, AnomalyEvent]]:
         """Frames in; the (stream, event) pairs they caused, in the order of the frames."""
-        taken = [(name, frame) for name, frame in frames if self.pipelines[name].coarse.take(frame)]
+        taken = [(name, frame) for name, frame in frames if self.pipelines[name].take(frame)]
         events: list[tuple[Hashable, AnomalyEvent]] = []
         for first in range(0, len(taken), self.max_batch):
             batch = taken[first:first + self.max_batch]
             start = time.perf_counter()
-            inputs = np.stack([self.pipelines[name].coarse.model_input(frame) for name, frame in batch])
+            inputs = np.stack([self.pipelines[name].model_input(frame) for name, frame in batch])
             out = self.backend.run("coarse_backbone", {"frames": inputs})
             self.batches += 1
             for row, (name, frame) in enumerate(batch):
-                pipeline = self.pipelines[name]
-                result = pipeline.coarse.accept(frame, out["features"][row], out["cam"][row], start)
-                events += [(name, event) for event in pipeline.handle(*result)]
+                accepted = self.pipelines[name].accept(frame, out["features"][row], out["cam"][row], start)
+                events += [(name, event) for event in accepted]
         return events
 
     def close(self, timeout: float | None = None) -> list[tuple[Hashable, AnomalyEvent]]:

@@ -22,41 +22,43 @@ from collections import Counter, deque
 
 import numpy as np
 
+from tcvads_ros.runtime.stats import Counters
+
 
 class SnippetSampler:
     """Picks the frame that represents each snippet of `every` frames.
 
     Args:
         every: frames per snippet (the bundle's ``snippet_frames``, 16).
-        stats: the counter to count into (``frames``, ``missing_frames``, ``snippets_missed``,
+        stats: the stream's counts to count into (``frames``, ``missing_frames``, ``snippets_missed``,
             ``restarts``); a new one when None.
     """
 
-    def __init__(self, every: int, stats: Counter | None = None) -> None:
+    def __init__(self, every: int, stats: Counters | None = None) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.every = int(every)
-        self.stats = Counter() if stats is None else stats
+        self.stats = Counters() if stats is None else stats
         self._next_due = 0
         self._last_index = -1
         self._last_selected: int | None = None
 
     def select(self, index: int) -> bool:
         """Whether frame `index` is the one to use for its snippet; counts it either way."""
-        self.stats["frames"] += 1
+        self.stats.add("frames", 1)
         if index < self._last_index:  # the source restarted (a new file, a reset camera)
-            self.stats["restarts"] += 1
+            self.stats.add("restarts", 1)
             self._next_due, self._last_selected = 0, None
         elif index > self._last_index + 1 and self._last_index >= 0:
             # Gaps in the numbers: frames a live source lost, or that a file source skipped on
             # purpose (it decodes only the frames it will use); the caller knows which.
-            self.stats["missing_frames"] += index - self._last_index - 1
+            self.stats.add("missing_frames", index - self._last_index - 1)
         self._last_index = index
         if index < self._next_due:
             return False
         snippet = index // self.every
         if self._last_selected is not None:
-            self.stats["snippets_missed"] += max(0, snippet - self._last_selected // self.every - 1)
+            self.stats.add("snippets_missed", max(0, snippet - self._last_selected // self.every - 1))
         self._last_selected = index
         self._next_due = (snippet + 1) * self.every
         return True

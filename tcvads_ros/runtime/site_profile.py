@@ -1,7 +1,11 @@
-"""A site profile: the event settings `tcvads calibrate` chose for one camera site and bundle.
+"""A stream's event settings: the bundle's threshold, or a site profile's settings, and overrides.
 
-A small JSON file that `tcvads detect --site PROFILE` and coarse_node (`site_profile`
-parameter) read in place of the bundle's threshold:
+`event_settings` is the one rule by which `tcvads detect` and coarse_node (and every script)
+choose the event state machine's settings (see its docstring).
+
+A site profile is the event settings `tcvads calibrate` chose for one camera site and bundle: a
+small JSON file that `tcvads detect --site PROFILE` and coarse_node (`site_profile` parameter)
+read in place of the bundle's threshold and the default timings:
 
 ```json
 {"format": "tcvads-site-profile", "version": 1,
@@ -20,13 +24,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.runtime.bundle import COARSE_GRAPHS, Bundle
-from tcvads_ros.runtime.events import EventConfig
+from tcvads_ros.runtime.events import EventConfig, threshold_problem
 
 FORMAT = "tcvads-site-profile"
 VERSION = 1
@@ -86,7 +91,8 @@ class SiteProfile:
         for name, value in events.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ConfigError(f"{path}: 'events.{name}' must be a finite number, got {value!r}")
-        if not 0.0 <= events["threshold_off"] <= events["threshold_on"] <= 1.0:
+        if (not 0.0 <= events["threshold_off"] or not events["threshold_on"] <= 1.0
+                or threshold_problem(events["threshold_on"], events["threshold_off"])):
             raise ConfigError(f"{path}: 'events' needs 0 <= threshold_off <= threshold_on <= 1")
         try:
             cfg = EventConfig(**{k: float(v) for k, v in events.items()})
@@ -104,3 +110,48 @@ class SiteProfile:
                 f"{where} was calibrated for other coarse graphs than those of bundle {bundle.root} "
                 "(another training run or backbone); run `tcvads calibrate` with this bundle"
             )
+
+    @classmethod
+    def load_for(cls, path: str | Path, bundle: Bundle, where: str | None = None) -> SiteProfile:
+        """`load`, refused for a bundle whose coarse graphs are not the profile's (`check_bundle`)."""
+        profile = cls.load(path)
+        profile.check_bundle(bundle, where=where or f"site profile {path}")
+        return profile
+
+
+def bundle_threshold(bundle: Bundle) -> float:
+    """The bundle's calibrated coarse alarm threshold (0.5 where the manifest has none)."""
+    return float(bundle.manifest.thresholds.get("coarse", 0.5))
+
+
+def event_settings(bundle_on: float, profile: SiteProfile | None = None, *, threshold_on: float | None = None,
+                   threshold_off: float | None = None, timings: Mapping[str, float] | None = None) -> EventConfig:
+    """The event state machine's settings of a stream, by one rule:
+
+    - timings: those in `timings`, else the site profile's, else `EventConfig`'s defaults;
+    - the alarm threshold: `threshold_on` where given, else the profile's, else `bundle_on`
+      (the bundle's calibrated one, `bundle_threshold`);
+    - the end threshold: `threshold_off` where given, else the profile's where its alarm
+      threshold applies, else `events.HYSTERESIS` times the alarm threshold
+      (`EventConfig.with_threshold`).
+
+    Raises ConfigError when the end threshold would exceed the alarm threshold.
+    """
+    base = replace(profile.events if profile is not None else EventConfig(), **(timings or {}))
+    if threshold_on is not None:
+        on, off, source = float(threshold_on), threshold_off, ""
+    elif profile is not None:
+        on = profile.events.threshold_on
+        off = profile.events.threshold_off if threshold_off is None else threshold_off
+        source = "the site profile's"
+    else:
+        on, off, source = float(bundle_on), threshold_off, "the bundle's"
+    if off is not None and (problem := threshold_problem(on, float(off), source)):
+        raise ConfigError(problem)
+    return base.with_threshold(on, off)
+
+
+def bundle_events(bundle: Bundle, threshold: float | None = None) -> EventConfig:
+    """`event_settings` without a site profile: the default timings and `threshold`, or the
+    bundle's calibrated threshold when None."""
+    return event_settings(bundle_threshold(bundle), threshold_on=threshold)

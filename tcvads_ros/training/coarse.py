@@ -25,8 +25,8 @@ from tcvads_ros.models.pretrained import load_torchvision_mobilenet
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.progress import progress_bar
 from tcvads_ros.training import data, losses, metrics
+from tcvads_ros.training.alarm_threshold import choose_threshold
 from tcvads_ros.training.augment import AugmentConfig, augment_batch
-from tcvads_ros.training.calibration import choose_threshold
 from tcvads_ros.training.experiment import Split
 from tcvads_ros.training.run_folder import seed_everything
 from tcvads_ros.training.temperature_search import TemperatureSearch, search_temperature

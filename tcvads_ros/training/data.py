@@ -644,7 +644,7 @@ def sample_snippet_frames(
     """
     import cv2
 
-    from tcvads_ros.runtime.pipeline import resize_rgb
+    from tcvads_ros.runtime.frames import resize_rgb
 
     path = Path(video_path)
     if not path.is_file():

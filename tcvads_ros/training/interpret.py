@@ -5,7 +5,7 @@
 Writes into OUT_DIR:
 
 - ``fig7_heatmaps_<k>.png``  per explained abnormal clip: its frames, the teacher's heat maps
-  ("before distillation") and the distilled student's ("after"), Fig. 7 (tcvads_ros/training/heatmaps.py);
+  ("before distillation") and the distilled student's ("after"), Fig. 7 (tcvads_ros/training/heatmap_figures.py);
 - ``fig6_heatmaps.png``      the student's heat maps of every explained abnormal clip, Fig. 6;
 - ``fig8_tsne.png``          t-SNE of the fine stage's and of plain CLIP's features, Fig. 8
   (tcvads_ros/training/feature_maps.py);
@@ -47,7 +47,7 @@ from tqdm import tqdm
 from tcvads_ros.data.annotations import SNIPPET_FRAMES
 from tcvads_ros.errors import DataError
 from tcvads_ros.progress import progress_bar
-from tcvads_ros.training import data, feature_maps, heatmaps, losses
+from tcvads_ros.training import data, feature_maps, heatmap_figures, losses
 from tcvads_ros.training.coarse import input_fn
 from tcvads_ros.training.entry import script_main
 from tcvads_ros.training.interpret_data import (
@@ -148,21 +148,21 @@ def explain_heatmaps(args: argparse.Namespace, models: dict, videos: Videos, cho
         regions = None
         if videos.synthetic is not None:
             synth, plans = videos.synthetic
-            regions = heatmaps.synthetic_anomaly_masks(plans[name], synth,
+            regions = heatmap_figures.synthetic_anomaly_masks(plans[name], synth,
                                                        [s * SNIPPET_FRAMES for s in scored])
-        cams = {label: heatmaps.backbone_cams(backbone, frames[scored], device)
+        cams = {label: heatmap_figures.backbone_cams(backbone, frames[scored], device)
                 for label, backbone in rows}
         for label, cam in cams.items():
             if regions is not None:
-                found[label.split("\n")[0]] += [f for f in map(heatmaps.localise, cam, regions) if f]
+                found[label.split("\n")[0]] += [f for f in map(heatmap_figures.localise, cam, regions) if f]
         outline = None if regions is None else regions[shown]
-        figure_rows = [heatmaps.HeatmapRow("frames", frames[columns], regions=outline)]
-        figure_rows += [heatmaps.HeatmapRow(label, frames[columns], cams[label][shown], outline)
+        figure_rows = [heatmap_figures.HeatmapRow("frames", frames[columns], regions=outline)]
+        figure_rows += [heatmap_figures.HeatmapRow(label, frames[columns], cams[label][shown], outline)
                         for label, _ in rows]
         titles = [f"snippet {s} ({classes[s]})" for s in columns]
-        path = heatmaps.heatmap_figure(args.out / f"fig7_heatmaps_{k}.png", figure_rows, titles,
+        path = heatmap_figures.heatmap_figure(args.out / f"fig7_heatmaps_{k}.png", figure_rows, titles,
                                        f"{name}: heat maps before and after distillation")
-        overview.append(heatmaps.HeatmapRow(f"{name.split('__')[0]}\n{classes[columns[0]]}",
+        overview.append(heatmap_figures.HeatmapRow(f"{name.split('__')[0]}\n{classes[columns[0]]}",
                                             frames[columns], cams[rows[-1][0]][shown],
                                             None if regions is None else regions[shown]))
         summary.append({"video": name, "figure": path.name, "snippets": columns,
@@ -170,11 +170,11 @@ def explain_heatmaps(args: argparse.Namespace, models: dict, videos: Videos, cho
         bar.update(1)
     if not summary:
         return {"skipped": "no annotated anomaly inside the explained clips"}
-    heatmaps.heatmap_figure(args.out / "fig6_heatmaps.png", overview, [],
+    heatmap_figures.heatmap_figure(args.out / "fig6_heatmaps.png", overview, [],
                             f"{rows[-1][0].splitlines()[0]} heat maps of abnormal clips")
     result = {"figures": ["fig6_heatmaps.png", *[s["figure"] for s in summary]], "clips": summary}
     if videos.synthetic is not None:
-        result["localisation"] = {stage: heatmaps.summarise(f) for stage, f in found.items()}
+        result["localisation"] = {stage: heatmap_figures.summarise(f) for stage, f in found.items()}
     return result
 
 

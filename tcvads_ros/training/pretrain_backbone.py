@@ -143,7 +143,7 @@ def _fit(model: nn.Module, head: nn.Module, frames: np.ndarray, mean, std, cfg: 
 
 def clip_targets(frames: np.ndarray, clip: nn.Module) -> torch.Tensor:
     """A CLIP's normalised image embedding of every (S, K, H, W, 3) frame, (S, K, D)."""
-    from tcvads_ros.runtime.pipeline import resize_rgb
+    from tcvads_ros.runtime.frames import resize_rgb
 
     size = clip.visual.image_size
     size = (size, size) if isinstance(size, int) else tuple(size)

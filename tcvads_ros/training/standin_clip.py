@@ -151,7 +151,7 @@ def check_benchmark(benchmark: Path) -> Path:
 
 def _render_pairs(plan: VideoPlan, synth: SynthConfig, size: int):
     """One video's snippet first frames at `size`, their captions and class names."""
-    from tcvads_ros.runtime.pipeline import resize_rgb
+    from tcvads_ros.runtime.frames import resize_rgb
 
     first = range(0, synth.frames - ann.SNIPPET_FRAMES + 1, ann.SNIPPET_FRAMES)
     frames = [resize_rgb(f, (size, size)) for f in render_frames(plan, synth, only=set(first))]

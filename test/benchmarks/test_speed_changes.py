@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from tcvads_ros.models.mobilenet import InterpretableMobileNet, MobileNetConfig
-from tcvads_ros.runtime.pipeline import resize_rgb
+from tcvads_ros.runtime.frames import resize_rgb
 from tcvads_ros.training.export import deconvolutions_as_convolutions
 
 

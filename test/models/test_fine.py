@@ -176,10 +176,10 @@ def test_triplet_tokens_property(n_ctx, label, caption):
 
 
 def test_runtime_text_rule_is_the_torch_one(stage):
-    """The deployed fine stage (NumPy, tcvads_ros/runtime/fine_text.py, on the bundle's
+    """The deployed fine stage (NumPy, tcvads_ros/runtime/fine.py, on the bundle's
     class x caption table) and the trained one (FineStage) pick the same captions and give the
     same class text features for a clip."""
-    from tcvads_ros.runtime.fine_text import class_text, retrieve_captions
+    from tcvads_ros.runtime.fine import class_text, retrieve_captions
 
     with torch.no_grad():
         table = stage.class_caption_table().numpy()

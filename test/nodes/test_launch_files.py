@@ -9,6 +9,7 @@ test (test_edge_launch.py).
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -42,15 +43,27 @@ def assigned(path: Path, name: str) -> ast.expr:
     raise AssertionError(f"{path.name} has no {name}")
 
 
+def package_names(path: Path) -> dict[str, object]:
+    """The names a launch file imports from tcvads_ros (which imports without ROS)."""
+    names = {}
+    for node in tree(path).body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tcvads_ros"):
+            module = importlib.import_module(node.module)
+            names.update({alias.asname or alias.name: getattr(module, alias.name) for alias in node.names})
+    return names
+
+
 def edge_arguments() -> dict[str, tuple]:
-    """edge.launch.py's ARGUMENTS table: name -> (default, description, choices, type name or None)."""
+    """edge.launch.py's ARGUMENTS table: name -> (default, description, choices, type name or None).
+    Choices are literals, or expressions of what the file imports from tcvads_ros."""
     rows = {}
+    names = package_names(EDGE)
     for row in assigned(EDGE, "ARGUMENTS").elts:
         name, default, text, choices, kind = row.elts
         rows[name.value] = (
             default.value if isinstance(default, ast.Constant) else "<computed>",
             ast.literal_eval(text) if isinstance(text, (ast.Constant, ast.JoinedStr)) else text,
-            ast.literal_eval(choices),
+            eval(compile(ast.Expression(choices), str(EDGE), "eval"), {"__builtins__": {"list": list}}, names),
             kind.id if isinstance(kind, ast.Name) else None,
         )
     return rows

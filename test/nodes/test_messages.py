@@ -288,8 +288,8 @@ def test_unusable_anomaly_documents_are_refused_with_the_reason(document, proble
 def test_explain_clip_covers_the_clip_and_names_the_event():
     from types import SimpleNamespace
 
+    from tcvads_ros.runtime.fine import explain_clip
     from tcvads_ros.runtime.frames import Frame
-    from tcvads_ros.runtime.pipeline import explain_clip
 
     event = run_events([0.1] * 3 + [0.9] * 10)[0]
     clip = [Frame(np.zeros((2, 2, 3), np.uint8), 10.0 + i, 16 * i) for i in range(4)]

@@ -13,6 +13,8 @@ import yaml
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters as P
 from tcvads_ros.runtime.events import HYSTERESIS, EventConfig
+from tcvads_ros.runtime.pipeline import PipelineConfig
+from tcvads_ros.runtime.site_profile import event_settings
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE_YAML = REPO / "config" / "edge.yaml"
@@ -148,30 +150,42 @@ def test_constraints_text_for_the_descriptor():
     assert P.BY_NAME["heatmap_alpha"].constraints() == ""
 
 
+def thresholds(values, bundle_threshold):
+    """(on, off) of coarse_node's parameter values with a bundle whose threshold is `bundle_threshold`."""
+    events = event_settings(bundle_threshold, **P.event_arguments(values))
+    return events.threshold_on, events.threshold_off
+
+
+def pipeline_config(values, bundle_threshold):
+    """coarse_node's PipelineConfig from its parameter values, as the node builds it."""
+    events = event_settings(bundle_threshold, **P.event_arguments(values))
+    return PipelineConfig.for_coarse_node(values, events, P.output_dir(values))
+
+
 def test_thresholds_from_the_bundle_or_the_parameters():
     values = P.defaults(P.COARSE)
-    on, off = P.thresholds(values, bundle_threshold=0.6)
+    on, off = thresholds(values, bundle_threshold=0.6)
     assert on == 0.6 and off == pytest.approx(0.6 * HYSTERESIS)
-    assert P.thresholds({**values, "threshold_on": 0.7}, 0.6)[0] == 0.7
-    assert P.thresholds({**values, "threshold_off": 0.5}, 0.6) == (0.6, 0.5)
+    assert thresholds({**values, "threshold_on": 0.7}, 0.6)[0] == 0.7
+    assert thresholds({**values, "threshold_off": 0.5}, 0.6) == (0.6, 0.5)
     with pytest.raises(ConfigError, match="the bundle"):
-        P.thresholds({**values, "threshold_off": 0.5}, 0.3)
+        thresholds({**values, "threshold_off": 0.5}, 0.3)
 
 
 def test_pipeline_config_carries_every_coarse_parameter(tmp_path):
     values = {**P.defaults(P.COARSE), "threshold_on": 0.8, "threshold_off": 0.6, "min_duration_s": 1.5,
               "cooldown_s": 4.0, "fine_stage_in_process": True, "max_pending_clips": 3,
               "output_dir": str(tmp_path)}
-    cfg = P.pipeline_config(values, bundle_threshold=0.5)
+    cfg = pipeline_config(values, bundle_threshold=0.5)
     assert (cfg.events.threshold_on, cfg.events.threshold_off) == (0.8, 0.6)
     assert (cfg.events.min_duration_s, cfg.events.cooldown_s) == (1.5, 4.0)
     assert cfg.fine and cfg.fine_queue == 3 and cfg.output_dir == tmp_path and cfg.heatmap
     assert not cfg.evidence_clip
-    assert P.pipeline_config({**values, "evidence_clip": True}, 0.5).evidence_clip
+    assert pipeline_config({**values, "evidence_clip": True}, 0.5).evidence_clip
     for off in ("", "none", "OFF", " off "):  # rcl's parser refuses an empty -p output_dir:=
-        cfg = P.pipeline_config({**values, "output_dir": off, "evidence_clip": True}, 0.5)
+        cfg = pipeline_config({**values, "output_dir": off, "evidence_clip": True}, 0.5)
         assert cfg.output_dir is None and not cfg.heatmap and not cfg.evidence_clip
-    assert P.pipeline_config({**values, "output_dir": "~/x"}, 0.5).output_dir == Path("~/x").expanduser()
+    assert pipeline_config({**values, "output_dir": "~/x"}, 0.5).output_dir == Path("~/x").expanduser()
 
 
 def test_readme_parameter_table_is_the_generated_one():

@@ -4,6 +4,7 @@ footage's false alarms are known: one red flash in otherwise normal footage."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -14,7 +15,13 @@ from tiny_bundle import make_redness_bundle, red_scene, write_red_video
 from tcvads_ros.cli import main
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters as P
-from tcvads_ros.runtime.site_profile import SiteProfile
+from tcvads_ros.runtime.site_profile import (
+    SiteProfile,
+    bundle_events,
+    bundle_threshold,
+    coarse_graph_hashes,
+    event_settings,
+)
 
 FPS, SECONDS, FLASH = 25.0, 24.0, [(8.0, 11.0)]  # 24 s of footage, a 3 s red flash in it
 SIZE = (48, 64)
@@ -168,16 +175,33 @@ def test_coarse_node_parameters_take_the_profile(bundle, video, tmp_path, capsys
     assert calibrate(bundle, [video], 500, profile_path) == 0
     profile = SiteProfile.load(profile_path)
     values = {**P.defaults(P.COARSE), "bundle": str(bundle.root)}
-    assert P.calibrated_thresholds(values, bundle) == (0.5, None)  # no profile: the bundle's
+
+    def settings(values, profile):  # as coarse_node chooses them
+        return event_settings(bundle_threshold(bundle), profile, **P.event_arguments(values))
+
+    events = settings(values, None)  # no profile: the bundle's
+    assert (events.threshold_on, events.threshold_off) == (0.5, pytest.approx(0.5 * 0.8))
     values["site_profile"] = str(profile_path)
-    calibrated = P.calibrated_thresholds(values, bundle)
-    assert calibrated == (profile.events.threshold_on, profile.events.threshold_off)
-    events = P.pipeline_config(values, *calibrated).events
+    loaded = SiteProfile.load_for(profile_path, bundle)
+    calibrated = (profile.events.threshold_on, profile.events.threshold_off)
+    events = settings(values, loaded)
     assert (events.threshold_on, events.threshold_off) == calibrated
     # an explicit threshold_on still wins, with the default hysteresis
-    events = P.event_config({**values, "threshold_on": 0.7}, *calibrated)
+    events = settings({**values, "threshold_on": 0.7}, loaded)
     assert (events.threshold_on, events.threshold_off) == (0.7, pytest.approx(0.7 * 0.8))
     assert P.check_yaml({"coarse_node": {"ros__parameters": {"site_profile": str(profile_path)}}})
     other = make_redness_bundle(tmp_path / "other", level=0.5)
     with pytest.raises(ConfigError, match="other coarse graphs"):
-        P.calibrated_thresholds(values, other)
+        SiteProfile.load_for(profile_path, other)
+
+
+def test_the_profiles_timings_apply_where_the_parameters_keep_their_defaults(bundle, tmp_path):
+    """coarse_node and `tcvads detect --site` take a profile's timings alike; a timing parameter
+    set to another value than its default wins over the profile's."""
+    profile = SiteProfile(dataclasses.replace(bundle_events(bundle), min_duration_s=1.25, cooldown_s=7.0),
+                          coarse_graph_hashes(bundle))
+    values = P.defaults(P.COARSE)
+    events = event_settings(bundle_threshold(bundle), profile, **P.event_arguments(values))
+    assert events == profile.events
+    events = event_settings(bundle_threshold(bundle), profile, **P.event_arguments({**values, "cooldown_s": 3.0}))
+    assert (events.min_duration_s, events.cooldown_s) == (1.25, 3.0)

@@ -18,7 +18,6 @@ from tcvads_ros.runtime.image_convert import (
     ENCODINGS,
     MAX_SIDE,
     REASONS,
-    ConversionStats,
     ImageConversionError,
     compressed_to_rgb,
     image_to_rgb,
@@ -309,20 +308,6 @@ def test_message_without_fields_is_bad_message():
     with pytest.raises(ImageConversionError) as info:
         message_to_frame(SimpleNamespace(format="png", data=encode(".png", RGB)), index=0)
     assert info.value.reason == "bad_message"  # no header stamp
-
-
-def test_conversion_stats_count_by_reason():
-    stats = ConversionStats()
-    good = SimpleNamespace(
-        height=H, width=W, encoding="rgb8", is_bigendian=0, step=W * 3, data=RGB.tobytes()
-    )
-    truncated = SimpleNamespace(**{**vars(good), "data": RGB.tobytes()[:10]})
-    unknown = SimpleNamespace(**{**vars(good), "encoding": "bayer_rggb8"})
-    results = [stats.convert(m) for m in (good, truncated, unknown, truncated, good)]
-    assert [r is None for r in results] == [False, True, True, True, False]
-    assert stats.converted == 2 and stats.total_rejected == 3
-    assert stats.as_dict()["rejected_by_reason"] == {"truncated": 2, "unsupported_encoding": 1}
-    assert stats.last_error.startswith("truncated")
 
 
 def test_every_encoding_has_a_test_here():

@@ -14,8 +14,8 @@ from tcvads_ros.runtime.backends.base import Backend
 from tcvads_ros.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.events import EventConfig
-from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline, resize_rgb
+from tcvads_ros.runtime.frames import Frame, resize_rgb
+from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
 
 FPS = 25.0
 DARK, BRIGHT = 20, 230
@@ -72,6 +72,11 @@ def frames(n, bright=(), size=(48, 64), start=0):
     for i in range(start, start + n):
         level = BRIGHT if any(a <= i < b for a, b in bright) else DARK
         yield Frame(np.full((*size, 3), level, np.uint8), i / FPS, i)
+
+
+def collect(explanations):
+    """An `on_explanation` callback that keeps the explanations."""
+    return lambda explanation, header: explanations.append(explanation)
 
 
 def config(**kw):
@@ -141,7 +146,7 @@ def test_records_are_stored_before_they_are_announced(bundle, tmp_path):
     store = EventStore(tmp_path / "events.db")
     seen = []
 
-    def on_explanation(explanation):  # by now the explanation must already be on disk
+    def on_explanation(explanation, header):  # by now the explanation must already be on disk
         seen.append([r["event_id"] for r in store.explanations()] == [explanation.event_id])
 
     pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), config(), stores=[store], on_explanation=on_explanation)
@@ -159,7 +164,7 @@ def test_records_are_stored_before_they_are_announced(bundle, tmp_path):
 def test_fine_clip_has_pre_and_post_roll(bundle):
     backend = FakeBackend(bundle)
     explanations = []
-    pipeline = TwoStagePipeline(bundle, backend, config(), on_explanation=explanations.append)
+    pipeline = TwoStagePipeline(bundle, backend, config(), on_explanation=collect(explanations))
     run(pipeline, frames(1000, bright=[(320, 640)]))
     clip = bundle.manifest.fine_clip_snippets  # 6: 3 up to the start (frame 336), 3 after
     assert backend.clip_lengths == [clip]
@@ -193,7 +198,7 @@ def test_a_short_event_is_classified_on_its_own_frames(bundle):
     cfg = config()
     cfg.events.merge_gap_s = 0.0
     explanations = []
-    pipeline = TwoStagePipeline(bundle, backend, cfg, on_explanation=explanations.append)
+    pipeline = TwoStagePipeline(bundle, backend, cfg, on_explanation=collect(explanations))
     # two anomalies close together: the first ends before its clip's post-roll has arrived, so
     # its clip is cut at its end (last frame repeated) and the second gets a clip of its own
     events = run(pipeline, frames(800, bright=[(160, 192), (208, 240)]))
@@ -245,7 +250,7 @@ def test_memory_is_bounded(bundle):
 def test_heat_map_and_evidence_clip(bundle, tmp_path):
     explanations = []
     cfg = config(output_dir=tmp_path, evidence_clip=True)
-    pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), cfg, on_explanation=explanations.append, fps=FPS)
+    pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), cfg, on_explanation=collect(explanations), fps=FPS)
     run(pipeline, frames(1000, bright=[(320, 640)]))
     (explanation,) = explanations
     image = cv2.imread(explanation.heatmap_path)
@@ -261,7 +266,7 @@ def test_heat_map_and_evidence_clip(bundle, tmp_path):
 def test_real_onnx_backend_end_to_end(bundle):
     explanations = []
     pipeline = TwoStagePipeline(bundle, OnnxRuntimeBackend(bundle, threads=1),
-                                config(threshold=0.0), on_explanation=explanations.append)
+                                config(threshold=0.0), on_explanation=collect(explanations))
     events = run(pipeline, frames(300, size=(120, 160)))
     assert events[0].kind == "start" and events[-1].kind == "end"
     (explanation,) = explanations
@@ -283,7 +288,7 @@ def test_batched_scoring_keeps_the_clips_pre_roll(bundle, score_every):
     for every in (1, score_every):
         explanations = []
         pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), config(score_every=every),
-                                    on_explanation=explanations.append)
+                                    on_explanation=collect(explanations))
         events = run(pipeline, frames(1000, bright=[(480, 1000)]))
         start = next(e for e in events if e.kind == "start")
         assert len(explanations) == 1

@@ -20,9 +20,8 @@ from tcvads_ros.cli import main
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from tcvads_ros.runtime.bundle import MANIFEST, TEXT_TABLE, Bundle
-from tcvads_ros.runtime.fine_text import class_text
+from tcvads_ros.runtime.fine import class_text, classify_clip
 from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.pipeline import classify_clip
 from tcvads_ros.training import bundle_edit
 from tcvads_ros.training.export import export_bundle, load_run
 from tcvads_ros.training.run_folder import RunFolder

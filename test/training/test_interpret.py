@@ -16,7 +16,7 @@ from tcvads_ros.data.synthetic import SynthConfig, generate, plan_benchmark, ren
 from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.runtime.heatmap import frame_heat, overlay
-from tcvads_ros.training import coarse, feature_maps, fine_stage, heatmaps, interpret
+from tcvads_ros.training import coarse, feature_maps, fine_stage, heatmap_figures, interpret
 from tcvads_ros.training.run_folder import RunFolder
 from tcvads_ros.training.train_config import config_mapping, load_config
 
@@ -132,11 +132,11 @@ def test_synthetic_masks_cover_the_drawn_anomaly_only_in_its_frames():
     plan = next(p for p in plan_benchmark(cfg) if p.episodes)
     seg = plan.episodes[0]
     inside, outside = (seg.start + seg.end) // 2, (seg.end if seg.end < cfg.frames else seg.start - 1)
-    masks = heatmaps.synthetic_anomaly_masks(plan, cfg, [inside, outside])
+    masks = heatmap_figures.synthetic_anomaly_masks(plan, cfg, [inside, outside])
     assert masks.shape == (2, 48, 64)
     assert masks[0].any() and not masks[1].any()
     with_layer, without = render_video(plan, cfg, True)[inside], render_video(plan, cfg, False)[inside]
-    assert np.array_equal(masks[0], np.abs(with_layer.astype(int) - without).sum(-1) > heatmaps.MASK_THRESHOLD)
+    assert np.array_equal(masks[0], np.abs(with_layer.astype(int) - without).sum(-1) > heatmap_figures.MASK_THRESHOLD)
 
 
 def _blob_frames(rng, n, height=60, width=80, radius=7):
@@ -165,7 +165,7 @@ def test_heat_maps_have_the_frame_size_and_peak_on_a_learned_anomaly():
     test_frames, regions = _blob_frames(np.random.default_rng(1), 16)
 
     def hit_rate():
-        found = [heatmaps.localise(c, r) for c, r in zip(heatmaps.backbone_cams(backbone, test_frames), regions)]
+        found = [heatmap_figures.localise(c, r) for c, r in zip(heatmap_figures.backbone_cams(backbone, test_frames), regions)]
         return np.mean([f.hit for f in found]), np.mean([f.mass_inside / f.region_share for f in found])
 
     untrained_hits, _ = hit_rate()
@@ -183,7 +183,7 @@ def test_heat_maps_have_the_frame_size_and_peak_on_a_learned_anomaly():
     hits, concentration = hit_rate()
     assert hits >= 14 / 16 and hits > untrained_hits
     assert concentration > 4  # the region holds > 4x its area share of the heat
-    cam = heatmaps.backbone_cams(backbone, test_frames[:1])[0]
+    cam = heatmap_figures.backbone_cams(backbone, test_frames[:1])[0]
     assert cam.shape != test_frames.shape[1:3]  # the CAM is low resolution ...
     assert frame_heat(cam, 60, 80).shape == (60, 80)  # ... the heat map has the frame's size
     assert overlay(test_frames[0], cam).shape == test_frames[0].shape

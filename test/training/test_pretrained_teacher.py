@@ -118,7 +118,7 @@ def test_distilling_the_standin_clip_moves_its_embedding_into_the_backbone(tmp_p
     import numpy as np
 
     from tcvads_ros.data import synthetic as syn
-    from tcvads_ros.runtime.pipeline import resize_rgb
+    from tcvads_ros.runtime.frames import resize_rgb
     from tcvads_ros.training import standin_clip
 
     synth = syn.SynthConfig(videos=6, seed=5, width=128, height=96, frames=64, abnormal_share=1.0, test_share=0.5)

@@ -81,7 +81,7 @@ def test_contrastive_training_lowers_the_loss(tmp_path):
 def test_drawn_scenes_pair_each_snippet_first_frame_with_its_caption(tmp_path):
     """Without --benchmark: the split's videos drawn in memory (two worker processes), each
     snippet's first frame at the CLIP's size with the caption tcvads synth would write."""
-    from tcvads_ros.runtime.pipeline import resize_rgb
+    from tcvads_ros.runtime.frames import resize_rgb
 
     frames, texts, classes = standin_clip.render_split(SYNTH, "train", 32, workers=2, progress=False)
     plans = [p for p in syn.plan_benchmark(SYNTH) if p.split == "train"]

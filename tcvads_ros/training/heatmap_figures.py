@@ -2,7 +2,7 @@
 
 The heat map of a frame is the interpretable MobileNet's CAM (`activation_map`: built from its
 deconvolution maps, tcvads_ros/models/mobilenet.py), computed on the frame resized to the
-backbone's input exactly as the robot does (`runtime.pipeline.resize_rgb`, then the in-graph
+backbone's input exactly as the robot does (`runtime.frames.resize_rgb`, then the in-graph
 `FramePreprocess`), and drawn with the robot's own heat-map code (`runtime.heatmap`: normalise,
 resize to the frame, colour, blend). "Before distillation" is the AFED teacher's backbone,
 "after" the distilled QACM student's (the one that runs on the robot).
@@ -29,8 +29,8 @@ import torch  # noqa: E402
 
 from tcvads_ros.data.synthetic import SynthConfig, VideoPlan, render_frames  # noqa: E402
 from tcvads_ros.models.mobilenet import FramePreprocess, InterpretableMobileNet  # noqa: E402
+from tcvads_ros.runtime.frames import resize_rgb  # noqa: E402
 from tcvads_ros.runtime.heatmap import frame_heat, overlay, peak_location  # noqa: E402
-from tcvads_ros.runtime.pipeline import resize_rgb  # noqa: E402
 from tcvads_ros.training.report import save_figure  # noqa: E402
 
 MASK_THRESHOLD = 24  # summed |RGB difference| above which a pixel belongs to the drawn anomaly
