@@ -100,6 +100,8 @@ EVENT_QOS = QoSProfile(
 )
 # The heat map is a live view: newest only, best effort.
 VIEW_QOS = CAMERA_QOS
+# The fine stage's failures (the stage's running totals): per window in /diagnostics, for the level.
+FINE_FAILURES = ("fine_errors", "heatmap_failures", "evidence_clip_failures")
 # FrameClock counters mirrored into the node's statistics (per window and in total).
 CLOCK_COUNTS = ("lost", "stalls", "stalled", "rate_changes", "rate_adjusted", "rate_skipped", "surplus")
 # Parameters every rclpy node understands besides the ones it declares.
@@ -151,6 +153,7 @@ class TcvadsNode(Node):
         self._qos_timer = None
         self.watchdog = CameraWatchdog(self.values["camera_timeout_s"], self.values["exit_when_stuck"])
         self.exit_code: int | None = None  # set to end the process (`run`): the camera is stuck
+        self._reported: dict[str, int] = {}  # FINE_FAILURES at the last report
         self.diagnostics = self.create_output(DiagnosticArray, "/diagnostics", 10)
 
     # -- parameters ---------------------------------------------------------------------------
@@ -421,9 +424,14 @@ class TcvadsNode(Node):
                   # Skipped numbers (and frames without one) the clock counts only 96 frames on.
                   **{f"pending_{kind}": count for kind, count in pending.items()}}
         window = self.stats.window()
+        extra = self.extra_totals()
+        # The fine stage's failures are running totals there; the level reads this window's.
+        for key in FINE_FAILURES:
+            window[key] = int(extra.get(key, 0)) - self._reported.get(key, 0)
+            self._reported[key] = int(extra.get(key, 0))
         report = diagnostic_report(
             f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
-            window, {**camera, **stuck, **self.stats.totals(), **self._store_totals(), **self.extra_totals()},
+            window, {**camera, **stuck, **self.stats.totals(), **self._store_totals(), **extra},
             notes=clock_notes(provisional, change if window["rate_changes"] else None),
         )
         array = DiagnosticArray()

@@ -281,7 +281,9 @@ def diagnostic_report(
     - ERROR: the input is too sparse for the model: whole snippets got no frame while the camera
       was running (frames lost in transport faster than one per snippet arrives);
     - WARN: more than `LOSS_WARN` of the camera's frames were lost in transport, the event store
-      holds records in memory (its disk refuses writes), or frames were rejected (could not be
+      holds records in memory (its disk refuses writes), the fine stage failed to explain a clip
+      or to write a heat map or evidence clip (``fine_errors``, ``heatmap_failures``,
+      ``evidence_clip_failures`` in the window), or frames were rejected (could not be
       converted) or dropped (the model was slower than the input);
     - OK otherwise. Every figure is also listed as a key/value pair.
     """
@@ -300,6 +302,8 @@ def diagnostic_report(
     elif int(totals.get("store_backlog", 0)):
         level, message = "WARN", (f"{totals['store_backlog']} record(s) held in memory: the event store "
                                   "cannot write (disk full?)")
+    elif failed := sum(int(window.get(k, 0)) for k in ("fine_errors", "heatmap_failures", "evidence_clip_failures")):
+        level, message = "WARN", f"{failed} fine-stage failure(s) (explanation, heat map or evidence clip): see the log"
     elif window["rejected"]:
         level, message = "WARN", f"{window['rejected']} frame(s) could not be converted"
     elif window["dropped"]:

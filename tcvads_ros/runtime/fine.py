@@ -44,6 +44,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from tcvads_ros.errors import ConfigError, TcvadsError
 from tcvads_ros.runtime.backends.base import Backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import RecordStore
@@ -178,12 +179,12 @@ def peak_position(job: FineJob) -> int | None:
 
 
 def write_clip(path: Path, frames: list[Frame], fps: float) -> Path:
-    """Encode RGB frames as an MJPEG AVI (OpenCV writes it everywhere, no licence questions)."""
+    """Encode RGB frames as an MJPEG AVI (OpenCV writes it everywhere, no licence questions);
+    `TcvadsError` when the file cannot be opened for writing."""
     height, width = frames[0].rgb.shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), float(fps), (width, height))
     if not writer.isOpened():
-        log.warning("%s: OpenCV cannot write the evidence clip", path)
-        return path
+        raise TcvadsError(f"{path}: OpenCV cannot write the evidence clip there")
     try:
         for frame in frames:
             writer.write(cv2.cvtColor(resize_rgb(frame.rgb, (height, width)), cv2.COLOR_RGB2BGR))
@@ -225,7 +226,7 @@ class FineStage:
         self.heatmap, self.evidence_clip = heatmap, evidence_clip
         self.fps = fps or (lambda: bundle.manifest.fps)
         if self.output_dir is not None:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
+            make_output_dir(self.output_dir)
         self.queue: queue.Queue[FineJob | None] = queue.Queue(maxsize=max(1, queue_size))
         self.latency = LatencyStats()
         self.stats = Counters() if stats is None else stats
@@ -281,15 +282,39 @@ class FineStage:
         event, frames = job.event, job.frames
         peak = peak_position(job)
         heatmap_path = None
+        # The side outputs never cost the explanation: a failure is counted, logged in one line,
+        # and the explanation goes on without that file.
         if self.output_dir is not None and self.heatmap and peak is not None and job.cams:
             path = self.output_dir / f"{event.event_id}_heatmap.png"
-            heatmap_path = str(save_heatmap(path, frames[peak].rgb, job.cams[peak]).path)
+            try:
+                heatmap_path = str(save_heatmap(path, frames[peak].rgb, job.cams[peak]).path)
+            except (TcvadsError, OSError, cv2.error) as exc:
+                self._side_output_failed("heatmap_failures", event, exc)
         if self.output_dir is not None and self.evidence_clip:
-            write_clip(self.output_dir / f"{event.event_id}_clip.avi", frames,
-                       fps=max(1.0, self.fps() / self.frames_per_sample))
+            path = self.output_dir / f"{event.event_id}_clip.avi"
+            try:
+                write_clip(path, frames, fps=max(1.0, self.fps() / self.frames_per_sample))
+            except (TcvadsError, OSError, cv2.error) as exc:
+                self._side_output_failed("evidence_clip_failures", event, exc)
         return explain_clip(event, frames, result, self.backend.name, str(self.bundle.root),
                             self.frames_per_sample, heatmap_path=heatmap_path,
                             peak_frame=None if peak is None else frames[peak].index)
+
+
+    def _side_output_failed(self, counter: str, event: AnomalyEvent, exc: Exception) -> None:
+        self.stats.add(counter)
+        log.warning("event %s: %s (counted as %s; the explanation goes on without it)",
+                    event.event_id[:8], exc, counter)
+
+
+def make_output_dir(path: Path) -> Path:
+    """Create the folder of heat maps and evidence clips, or say in one line why it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"output_dir {path}: cannot create it ({exc.strerror or exc}); "
+                          "choose a writable folder") from exc
+    return path
 
 
 def _lower_thread_priority(niceness: int = 10) -> None:

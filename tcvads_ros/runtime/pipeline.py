@@ -36,7 +36,7 @@ from tcvads_ros.runtime.clips import ClipCache, ClipCollector
 from tcvads_ros.runtime.event_store import RecordStore, RecordStores
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, EventStateMachine
 from tcvads_ros.runtime.explanation import Explanation
-from tcvads_ros.runtime.fine import FineJob, FineStage
+from tcvads_ros.runtime.fine import FineJob, FineStage, make_output_dir
 from tcvads_ros.runtime.frames import Frame, resize_rgb
 from tcvads_ros.runtime.ring_buffer import ArrayRingBuffer, RingBuffer
 from tcvads_ros.runtime.sampling import SnippetSampler
@@ -226,7 +226,7 @@ class TwoStagePipeline:
         self.clips = ClipCollector(ClipCache(math.inf, max_frames=clip_len + self.coarse.score_every),
                                    clip_len, pre_roll, timeout_s=math.inf, stats=self.stats)
         if cfg.output_dir is not None:
-            Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+            make_output_dir(Path(cfg.output_dir))
         self.fine = FineStage(
             bundle, backend, self.stores, self.coarse.sample_every, on_explanation=on_explanation,
             queue_size=cfg.fine_queue, output_dir=cfg.output_dir, heatmap=cfg.heatmap,

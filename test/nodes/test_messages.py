@@ -217,6 +217,7 @@ def window(**overrides):
     ("overrides", "level"),
     [({}, "OK"), ({"rejected": 2}, "WARN"), ({"dropped": 3}, "WARN"), ({"frames_in": 0}, "STALE"),
      ({"lost": 1}, "WARN"),  # 1 of 31 lost: over 1 %
+     ({"heatmap_failures": 1}, "WARN"), ({"evidence_clip_failures": 2}, "WARN"), ({"fine_errors": 1}, "WARN"),
      ({"frames_in": 300, "lost": 2}, "OK"),  # 2 of 302: within the 1 % budget
      ({"frames_in": 5, "lost": 25, "snippets_missed": 1}, "ERROR"),
      ({"frames_in": 5, "lost": 0, "snippets_missed": 3, "stalls": 1}, "OK")],  # the camera paused: STALE before

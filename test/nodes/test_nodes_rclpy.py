@@ -164,6 +164,14 @@ def test_a_missing_bundle_exits_with_status_2(tmp_path):
     assert code == 2
 
 
+def test_an_output_dir_that_cannot_be_made_exits_with_status_2_and_one_line(bundle, tmp_path, capfd):
+    (tmp_path / "file").write_text("")
+    blocked = overrides(bundle, tmp_path, output_dir=str(tmp_path / "file" / "evidence"), evidence_clip=True)
+    assert run(lambda: FineNode(parameter_overrides=blocked), "fine_node") == 2
+    err = capfd.readouterr().err
+    assert "cannot start: output_dir" in err and "cannot create it" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "yuv422"])
 def test_numpy_conversion_matches_cv_bridge(encoding):
     cv_bridge = pytest.importorskip("cv_bridge", reason="cv_bridge is not installed")

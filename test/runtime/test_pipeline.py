@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from tiny_bundle import make_tiny_bundle
 
+from tcvads_ros.errors import ConfigError
 from tcvads_ros.runtime.backends.base import Backend
 from tcvads_ros.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from tcvads_ros.runtime.event_store import EventStore
@@ -261,6 +262,30 @@ def test_heat_map_and_evidence_clip(bundle, tmp_path):
     while clip.read()[0]:
         count += 1
     assert count == bundle.manifest.fine_clip_snippets
+
+
+def test_an_unwritable_output_folder_costs_no_explanation(bundle, tmp_path):
+    """The folder is replaced by a file after the start (as a disk unmounted under it): the heat
+    map and the evidence clip fail, each counted and logged in one line; the explanation is
+    still stored and announced."""
+    explanations, store = [], RecordingStore()
+    out = tmp_path / "evidence"
+    pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), config(output_dir=out, evidence_clip=True),
+                                stores=[store], on_explanation=collect(explanations), fps=FPS)
+    out.rmdir()
+    out.write_text("not a folder")
+    run(pipeline, frames(1000, bright=[(320, 640)]))
+    (explanation,) = explanations
+    assert explanation.heatmap_path is None and explanation.category
+    assert [r["record_type"] for r in store.records].count("explanation") == 1
+    stats = pipeline.summary()["stats"]
+    assert (stats["heatmap_failures"], stats["evidence_clip_failures"], stats.get("fine_errors", 0)) == (1, 1, 0)
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_in_one_line(bundle, tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"output_dir .*file/evidence: cannot create it"):
+        TwoStagePipeline(bundle, FakeBackend(bundle), config(output_dir=tmp_path / "file" / "evidence"))
 
 
 def test_real_onnx_backend_end_to_end(bundle):
