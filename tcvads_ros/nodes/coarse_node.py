@@ -32,7 +32,7 @@ from tcvads_ros.nodes.messages import anomaly_fields, image_fields, ros_bytes
 from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import COARSE_GRAPHS, FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.event_store import crash_ends
-from tcvads_ros.runtime.events import AnomalyEvent, EventConfig
+from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, gap_problem
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.heatmap import overlay
 from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
@@ -86,7 +86,26 @@ class CoarseNode(TcvadsNode):
 
     # -- parameters ---------------------------------------------------------------------------
     def event_config(self, values: dict[str, Any]) -> EventConfig:
-        return event_settings(bundle_threshold(self.bundle), self.profile, **parameters.event_arguments(values))
+        """The event settings of these parameter values; ConfigError where they cannot work,
+        including a gap_timeout_s shorter than this camera's snippets allow (when its rate is
+        known: given, or estimated by now)."""
+        cfg = event_settings(bundle_threshold(self.bundle), self.profile, **parameters.event_arguments(values))
+        problem = self.gap_problem(cfg)
+        if problem:
+            raise ConfigError(problem)
+        return cfg
+
+    def gap_problem(self, cfg: EventConfig) -> str | None:
+        """`events.gap_problem` for the camera's rate: `camera_fps`, else the estimate (None
+        while there is none)."""
+        with self._clock_lock:
+            fps = self.values["camera_fps"] or (self.clock.fps if self.clock.calibrated else None)
+        if not fps:
+            return None
+        return gap_problem(cfg.gap_timeout_s, self.bundle.manifest.snippet_frames / fps)
+
+    def config_problem(self) -> str | None:
+        return self.gap_problem(self.pipeline.event_config)
 
     def check_change(self, changes: dict[str, Any]) -> str | None:
         try:

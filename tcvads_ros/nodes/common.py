@@ -375,6 +375,11 @@ class TcvadsNode(Node):
         raise NotImplementedError
 
     # -- diagnostics --------------------------------------------------------------------------
+    def config_problem(self) -> str | None:
+        """Why the settings cannot work on this stream as measured so far (an ERROR in
+        /diagnostics), or None."""
+        return None
+
     def extra_totals(self) -> dict[str, Any]:
         """Node-specific counters for /diagnostics."""
         return {}
@@ -431,7 +436,8 @@ class TcvadsNode(Node):
             self._reported[key] = int(extra.get(key, 0))
         report = diagnostic_report(
             f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
-            window, {**camera, **stuck, **self.stats.totals(), **self._store_totals(), **extra},
+            window, {**camera, **stuck, **self.stats.totals(), **self._store_totals(), **extra,
+                     **({"config_problem": problem} if (problem := self.config_problem()) else {})},
             notes=clock_notes(provisional, change if window["rate_changes"] else None),
         )
         array = DiagnosticArray()

@@ -275,7 +275,9 @@ def diagnostic_report(
     """The node's status from one measurement window of `StreamStats` and its running totals;
     `notes` (`clock_notes`) follow the message, and leave the level alone.
 
-    - ERROR: the camera's publisher is matched but no frame came for a while, even through a
+    - ERROR: the settings cannot work on this stream (``config_problem`` in `totals`: a
+      gap_timeout_s shorter than its snippets allow), or
+      the camera's publisher is matched but no frame came for a while, even through a
       new subscription (``camera_stuck_s`` in `totals`: `CameraWatchdog`);
     - STALE: no frame arrived in the window (the camera stopped);
     - ERROR: the input is too sparse for the model: whole snippets got no frame while the camera
@@ -289,7 +291,9 @@ def diagnostic_report(
     """
     lost, received = window.get("lost", 0), window["frames_in"]
     sent = lost + received
-    if "camera_stuck_s" in totals:
+    if "config_problem" in totals:
+        level, message = "ERROR", str(totals["config_problem"])
+    elif "camera_stuck_s" in totals:
         level, message = "ERROR", (f"no camera frame for {float(totals['camera_stuck_s']):.0f} s although its "
                                    "publisher is matched; a new subscription did not help")
     elif received == 0:

@@ -224,7 +224,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec(
         "gap_timeout_s", "double", float(_EVENT.gap_timeout_s),
-        "a jump in camera time longer than this (camera stopped, clock reset) ends the open event",
+        "a jump in camera time longer than this (camera stopped, clock reset) ends the open event; "
+        "at least 1.5 snippets of the camera (16 frames each), else refused, or ERROR in "
+        "/diagnostics while the rate is only estimated",
         nodes=(COARSE,), range=(0.1, 3600.0, 0.0),
     ),
     ParameterSpec(

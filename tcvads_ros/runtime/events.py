@@ -52,6 +52,20 @@ def threshold_problem(on: float, off: float, source: str = "") -> str | None:
             "which it must not exceed; lower threshold_off")
 
 
+def gap_problem(gap_timeout_s: float, sample_interval_s: float) -> str | None:
+    """Why `gap_timeout_s` cannot work on a stream scored every `sample_interval_s` (one snippet
+    of the camera's frames), or None. A gap is a jump between scored samples longer than
+    `gap_timeout_s`; at or below one and a half intervals, the spacing of ordinary samples (a
+    snippet, plus the jitter of which frame starts it) reads as a gap and ends every event before
+    it could start."""
+    least = 1.5 * sample_interval_s
+    if gap_timeout_s >= least:
+        return None
+    return (f"gap_timeout_s ({gap_timeout_s:g} s) is shorter than the stream's scored samples allow: "
+            f"one per snippet, {sample_interval_s:.2f} s apart, so every sample would read as a gap "
+            f"and no event could start; set it to at least {least:.2f} s")
+
+
 @dataclass
 class EventConfig:
     """Thresholds and timings of the event state machine (seconds are stream time).

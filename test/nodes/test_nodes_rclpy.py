@@ -26,6 +26,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from vision_msgs.msg import Classification  # noqa: E402
 
+from tcvads_ros.errors import TcvadsError  # noqa: E402
 from tcvads_ros.nodes.coarse_node import CoarseNode  # noqa: E402
 from tcvads_ros.nodes.common import CAMERA_QOS, EVENT_QOS, run  # noqa: E402
 from tcvads_ros.nodes.fine_node import FineNode  # noqa: E402
@@ -156,6 +157,35 @@ def test_parameters_are_described_validated_and_applied(ros, bundle, tmp_path):
     finally:
         coarse.close()
         coarse.destroy_node()
+
+
+def test_a_gap_timeout_below_the_snippets_is_refused_at_start_at_run_time_and_reported(ros, bundle, tmp_path):
+    """gap_timeout_s shorter than 1.5 snippets (16 frames at 25 fps: 0.64 s; the least is 0.96 s):
+    refused at start when camera_fps is given, refused by SetParameters, and, when the rate is
+    only estimated, an ERROR in /diagnostics once the estimate is made."""
+    with pytest.raises(TcvadsError, match=r"gap_timeout_s \(0.5 s\).*at least 0.96 s"):
+        CoarseNode(parameter_overrides=overrides(bundle, tmp_path, camera_fps=25.0, gap_timeout_s=0.5))
+    coarse = CoarseNode(parameter_overrides=overrides(bundle, tmp_path, camera_fps=25.0), namespace="/gap")
+    refused = coarse.set_parameters([Parameter("gap_timeout_s", value=0.5)])[0]
+    assert not refused.successful and "at least 0.96 s" in refused.reason
+    coarse.close()
+    coarse.destroy_node()
+    coarse = CoarseNode(parameter_overrides=overrides(bundle, tmp_path, gap_timeout_s=0.5, diagnostics_period=0.2),
+                        namespace="/gap")  # the rate unknown yet: accepted
+    tester, _, diagnostics = observe("/gap")
+    camera = tester.create_publisher(Image, TOPIC, 10)
+    executor, _ = spin_in_background(coarse, tester)
+    try:
+        wait_until(lambda: camera.get_subscription_count() >= 1, 30, "discovery")
+        for i in range(int(3 * FPS)):  # more than the 24 intervals of the estimate
+            camera.publish(image(i))
+            time.sleep(1.0 / FPS)
+        wait_until(lambda: diagnostics and diagnostics[-1].status[0].level == DiagnosticStatus.ERROR, 10,
+                   "an ERROR naming gap_timeout_s", detail=lambda: diagnostics[-1].status[0].message)
+        assert "gap_timeout_s (0.5 s)" in diagnostics[-1].status[0].message
+    finally:
+        executor.shutdown()
+        coarse.close()
 
 
 def test_a_missing_bundle_exits_with_status_2(tmp_path):

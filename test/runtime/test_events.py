@@ -350,3 +350,17 @@ def test_every_event_is_consistent_and_the_machine_recovers(cfg, blocks_, seed):
     for name, count in faults.items():
         if count:
             event(f"exercised {name}")
+
+
+def test_a_gap_timeout_shorter_than_the_samples_allow_is_named_with_the_least_that_works():
+    from tcvads_ros.runtime.events import gap_problem
+
+    snippet = 16 / 24  # one scored sample per 16-frame snippet at 24 fps
+    problem = gap_problem(0.5, snippet)
+    assert "gap_timeout_s (0.5 s)" in problem and "at least 1.00 s" in problem
+    assert gap_problem(1.0, snippet) is None and gap_problem(5.0, 16 / 5) is None
+    assert gap_problem(5.0, 16 / 3) is not None  # a 3 fps camera: 5.3 s snippets
+    # And it is the rule: below it, the state machine on such samples never opens an event.
+    machine = EventStateMachine(EventConfig(min_duration_s=1.0, gap_timeout_s=0.5))
+    announced = [e for i in range(60) for e in machine.update(0.9, i * snippet, 16 * i)]
+    assert announced == [] and machine.stats["gaps"] > 0
