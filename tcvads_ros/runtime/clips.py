@@ -17,6 +17,7 @@ fine_node (items: camera frames from its own cache), keyed by the camera's time 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import deque
@@ -25,6 +26,8 @@ from typing import Any
 
 from tcvads_ros.runtime.sampling import RESET_S
 from tcvads_ros.runtime.stats import Counters
+
+log = logging.getLogger(__name__)
 
 # A clip with no item from before its event's start must begin within this many seconds of it
 # (fine_node started late, or a start replayed to it by transient-local QoS: later frames show
@@ -156,11 +159,13 @@ class ClipCollector:
                 return None
             self._open = None
             items = pre + post
-            if not items:
-                self.stats.add("empty_clips")
-                return None
-            if not pre and post[0].stamp > clip.split + COVER_S:
+            if not items or (not pre and post[0].stamp > clip.split + COVER_S):
+                # The cache holds none of the clip's moments: a start replayed to a fine_node
+                # restarted after it (killed while collecting), or a camera that had stopped.
                 self.stats.add("clips_not_covered")
+                log.warning("event %s: no explanation, its clip's frames are not in the cache (%s); "
+                            "counted as clips_not_covered", str(clip.event.event_id)[:8],
+                            "none at all" if not items else "all from after the event started")
                 return None
             self.stats.add("clips")
             return Clip(clip.event, clip.header, pad_clip(items, self.length, self.pre_roll, len(pre)),

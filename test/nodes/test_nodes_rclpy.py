@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,7 @@ from tcvads_ros.nodes.fine_node import FineNode  # noqa: E402
 from tcvads_ros.nodes.messages import frame_from_message  # noqa: E402
 from tcvads_ros.runtime.event_store import EventStore  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[2]
 TOPIC = "/tcvads_test/image"
 FPS = 25.0
 
@@ -129,6 +131,12 @@ def test_coarse_and_fine_nodes_announce_classify_and_explain(ros, bundle, tmp_pa
     assert scores == sorted(scores, reverse=True)
     assert {r.class_id for r in category.results} == set(coarse.bundle.class_names)
     assert got["explanation"][0].data.startswith("ANOMALY ")
+    # Every value either node publishes in /diagnostics is documented in docs/ros2.md.
+    keys = {kv.key for array in got["diagnostics"] for status in array.status for kv in status.values}
+    documented = (REPO / "docs" / "ros2.md").read_text(encoding="utf-8")
+    undocumented = sorted(k for k in keys if f"`{k.removeprefix('total_')}`" not in documented
+                          and f"`{k}`" not in documented)
+    assert not undocumented, f"/diagnostics values not in docs/ros2.md: {undocumented}"
     assert stored.explanations(start["event_id"])
     heat = got["heatmap"][0]
     assert (heat.encoding, heat.height, heat.width) == ("rgb8", 48, 64)

@@ -91,7 +91,7 @@ def test_clip_collector_coalesces_starts_and_follows_the_event():
     assert clips.stats["triggers"] == 2 and clips.stats["triggers_coalesced"] == 1
 
 
-def test_clip_collector_times_out_on_a_stopped_camera_and_counts_empty_clips():
+def test_clip_collector_times_out_on_a_stopped_camera_and_counts_clips_without_frames(caplog):
     cache, clips = collector(timeout_s=2.0)
     cache.push(SimpleNamespace(stamp=10.0, index=0))
     clips.announce(event("start", stamp=10.0), split=10.0)
@@ -102,7 +102,8 @@ def test_clip_collector_times_out_on_a_stopped_camera_and_counts_empty_clips():
     empty_cache, empty = collector()
     empty.announce(event("start", stamp=5.0))
     empty.announce(event("end", stamp=6.0))
-    assert empty.ready() is None and empty.stats["empty_clips"] == 1
+    assert empty.ready() is None and empty.stats["clips_not_covered"] == 1
+    assert "no explanation, its clip's frames are not in the cache (none at all)" in caplog.text
     with pytest.raises(ValueError):
         ClipCollector(empty_cache, length=2, pre_roll=3, timeout_s=1.0)
 
@@ -112,7 +113,7 @@ def test_clip_collector_never_fills_a_stale_start_with_later_frames():
     clips.announce(event("start", stamp=5.0))  # replayed to a fine_node started long after
     for f in frames([100.0, 100.5, 101.0, 101.5, 102.0]):
         cache.push(f)
-    assert clips.ready() is None and clips.stats["empty_clips"] == 1
+    assert clips.ready() is None and clips.stats["clips_not_covered"] == 1
 
 
 def test_clip_collector_drops_a_clip_whose_frames_begin_after_its_event():
