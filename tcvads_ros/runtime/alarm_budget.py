@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tcvads_ros.runtime.events import HYSTERESIS, AnomalyEvent, EventConfig, EventStateMachine
+from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, EventStateMachine
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.pipeline import CoarseDetector
 
@@ -111,8 +111,8 @@ def poisson_upper_rate(count: int, hours: float, confidence: float) -> float:
 def off_threshold(on: float, normal_level: float) -> float:
     """Hysteresis for `on`: an event ends once the score is back at the site's normal level
     (`normal_level`, the `NORMAL_QUANTILE` of its normal scores), but never lower than the default
-    band (`HYSTERESIS` x on) and never above `on`."""
-    return min(on, max(HYSTERESIS * on, normal_level))
+    band (`EventConfig.with_threshold`'s, `events.HYSTERESIS` x on) and never above `on`."""
+    return min(on, max(EventConfig().with_threshold(on).threshold_off, normal_level))
 
 
 def candidate_thresholds(traces: Sequence[ScoreTrace], limit: int = 300) -> np.ndarray:
