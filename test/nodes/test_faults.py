@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -20,6 +21,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from tiny_bundle import make_redness_bundle, write_red_video  # noqa: E402
 
 from tcvads_ros.nodes.common import camera_qos  # noqa: E402
+from tcvads_ros.runtime.event_store import EventStore  # noqa: E402
 
 FPS = 24.0
 STALL_S = 10.0
@@ -81,3 +83,75 @@ def test_a_node_stopped_for_ten_seconds_gets_its_camera_back_and_frees_it_for_ot
         tester.close()
         codes = coarse.stop()
     assert codes == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a 1 MiB tmpfs to fill (CI runs as root)")
+def test_a_full_disk_then_a_sigkill_lose_no_event(bundle, tmp_path):
+    """The event store on a 1 MiB tmpfs (root: CI runs as root). First the disk is full when an
+    event starts: the start is announced all the same, /diagnostics says records are held (WARN),
+    and once space returns they are written, in order. Then coarse_node is SIGKILLed right after
+    the next start is stored: restarted on the same store, it ends that event (reason crash),
+    stored and announced. At the end every stored start has its end."""
+    video = write_red_video(tmp_path / "street.avi", seconds=9.0, fps=FPS, anomalies=[(2.0, 5.0)])
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
+    try:
+        records = _full_disk_then_sigkill(bundle, tmp_path, video, disk)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+    kinds: dict[str, list[str]] = {}
+    for record in records:
+        kinds.setdefault(record["event_id"], []).append(record["kind"])
+    assert len(kinds) == 2, kinds
+    assert all(k[0] == "start" and k[-1] == "end" and k.count("end") == 1 for k in kinds.values()), kinds
+
+
+def _full_disk_then_sigkill(bundle, tmp_path, video, disk) -> list[dict]:
+    args = node_args(bundle, tmp_path, "coarse", "camera_qos:=reliable", "update_interval_s:=1.0")
+    args[args.index(f"event_store:={tmp_path / 'coarse.sqlite'}")] = f"event_store:={disk / 'events.sqlite'}"
+    coarse = NodeProcess("coarse_node", *args, log=tmp_path / "coarse.log")
+    tester = Observer()
+    try:
+        wait_until(lambda: tester.status("coarse_node"), 60, "coarse_node to start")
+        filler = disk / "filler"
+        with open(filler, "wb", buffering=0) as handle:  # the disk fills up
+            try:
+                while True:
+                    handle.write(bytes(4096))
+            except OSError:
+                pass
+        player = play(video, CAMERA, tmp_path / "player1.log", "--depth", "10")
+        wait_until(lambda: tester.events("start"), 30, "the first start, announced on a full disk")
+        held = wait_until(lambda: (s := tester.status("coarse_node")) and int(s.get("store_backlog", 0)) and s, 10,
+                          "the held records in /diagnostics", detail=lambda: tester.status("coarse_node"))
+        assert held["level"] == "WARN" and "held in memory" in held["message"]
+        filler.unlink()  # space again
+        wait_until(lambda: (s := tester.status("coarse_node")) and s.get("store_backlog") == "0", 10,
+                   "the held records to be written", detail=lambda: tester.status("coarse_node"))
+        player.wait(60)
+        wait_until(lambda: tester.events("end"), 30, "the first end")
+        first = tester.events("start")[0]["event_id"]
+
+        player = play(video, CAMERA, tmp_path / "player2.log", "--depth", "10")
+
+        def stored_starts():
+            with EventStore(disk / "events.sqlite") as store:
+                return [r["event_id"] for r in store.events() if r["kind"] == "start"]
+
+        wait_until(lambda: len(stored_starts()) >= 2, 30, "the second start to be stored")
+        coarse.kill()  # SIGKILL: no end is written
+        second = stored_starts()[1]
+        player.kill()
+        coarse = NodeProcess("coarse_node", *args, log=tmp_path / "coarse2.log")
+        crash = wait_until(lambda: [e for e in tester.events("end") if e["event_id"] == second], 60,
+                           "the restarted node to end the event left open")
+        assert crash[0]["reason"] == "crash"
+    finally:
+        tester.close()
+        code = coarse.stop()
+    assert code == 0
+    with EventStore(disk / "events.sqlite") as store:
+        records = store.events()
+    assert (records[0]["event_id"], records[0]["kind"]) == (first, "start")  # held, then written first
+    return records
