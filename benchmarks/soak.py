@@ -2,6 +2,7 @@
 """Soak test: a synthetic 30 fps camera through the two-stage detector, with faults, for a while.
 
     python -m benchmarks.soak --minutes M      (or --seconds S)  [--bundle BUNDLE] [--json FILE]
+    python -m benchmarks.soak --nodes --minutes M [--fault-every S] [--stall-s S]   (real nodes, faults)
 
 The camera is paced in real time and publishes bgr8 messages that go through the project's
 `image_convert` as the ROS node does. It alternates quiet and busy scenes so that the coarse
@@ -244,10 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, default=None,
                         help="a bundle to soak (default: export an untrained one)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
+    parser.add_argument("--nodes", action="store_true",
+                        help="soak coarse_node and fine_node over ROS 2 with stalls, kills and a full disk "
+                             "(benchmarks/soak_nodes.py) instead of the in-process pipeline")
+    parser.add_argument("--fault-every", type=float, default=30.0, help="--nodes: seconds between faults")
+    parser.add_argument("--stall-s", type=float, default=10.0,
+                        help="--nodes: how long a node is stopped, or the disk full")
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else 60.0 * args.minutes
     if seconds <= 0:
         parser.error("the soak must last more than 0 seconds")
+    if args.nodes and not 0 < args.stall_s < args.fault_every:
+        parser.error("--stall-s must be positive and shorter than --fault-every")
 
     from tcvads_ros.runtime.bundle import Bundle
 
@@ -259,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(tmp) / "export"
             subprocess.run([sys.executable, "-c", EXPORT, str(path)], check=True, cwd=REPO)
             path = path / "bundle"
+        if args.nodes:
+            return soak_nodes_main(path, seconds, Path(tmp), args)
         bundle = Bundle.load(path)
         print(f"soaking for {seconds:.0f} s at {FPS:.0f} fps (after an unpaced warm-up)",
               file=sys.stderr, flush=True)
@@ -280,6 +291,30 @@ def main(argv: list[str] | None = None) -> int:
         f"-> {report['rss_end_mb']:.0f} MiB ({report['memory_growth']:+.1%}), late frames "
         f"{report['late_frames']} (max lag {report['max_lag_s']:.2f} s)"
     )
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report))
+    if failures:
+        print("SOAK FAILED: " + ", ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+def soak_nodes_main(bundle: Path, seconds: float, work: Path, args: argparse.Namespace) -> int:
+    from benchmarks.soak_nodes import report_lines, soak_nodes
+
+    print(f"soaking coarse_node and fine_node for {seconds:.0f} s, a fault every {args.fault_every:.0f} s",
+          file=sys.stderr, flush=True)
+    report = soak_nodes(bundle, seconds, work, args.fault_every, args.stall_s)
+    failures = []
+    if report["lost_events"] or report["lost_explanations"]:
+        failures.append("lost events or explanations")
+    if any(v == float("inf") for vs in report["recovery_s"].values() for v in vs):
+        failures.append("a node that did not get its camera back")
+    if any(report["exit_codes"].values()):
+        failures.append(f"exit codes {report['exit_codes']}")
+    report["failures"] = failures
+    print("\n".join(report_lines(report)))
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report))
