@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tcvads_ros.runtime.backends import BACKENDS, create_backend
+from tcvads_ros.runtime.backends import BACKENDS, command_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.events import AnomalyEvent
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"tcvads detect: warning: {warning}", file=sys.stderr, flush=True)
             break  # once: the same advice holds for every source
     many = len(sources) > 1
-    backend = create_backend(args.backend, bundle, device=args.device)
+    backend = command_backend(args, bundle)
     print_lock = threading.Lock()
     progress = None
     total = sum(s.length or 0 for s in sources)
