@@ -51,16 +51,15 @@ class Lists:
 def prepare_synthetic(cfg: DataConfig, folder: Path, progress: bool) -> Path:
     """Generate the benchmark into `folder` unless the same one, by the same generator version, is
     already there (frames cached from older videos are then cached again: `frame_cache.cache_frames`)."""
-    from tcvads_ros.data.synthetic import GENERATOR_VERSION, generate
+    from tcvads_ros.data.synthetic import GENERATOR_VERSION, generate, read_meta
 
     meta = folder / "meta.json"
     wanted = to_mapping(cfg.synth)
-    if meta.is_file():
-        have = json.loads(meta.read_text(encoding="utf-8"))
-        if have.get("synth_config") == wanted and have.get("generator_version") == GENERATOR_VERSION:
-            return folder
+    have = read_meta(folder) or {}
+    if have.get("synth_config") == wanted and have.get("generator_version") == GENERATOR_VERSION:
+        return folder
     generate(folder, cfg.synth, progress=progress)
-    info = json.loads(meta.read_text(encoding="utf-8"))
+    info = read_meta(folder) or {}
     info["synth_config"] = wanted  # what we generated with, to recognise it next time
     meta.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return folder

@@ -17,7 +17,6 @@ features extracted with the stage's own frozen image encoder (cached, resumable)
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -171,7 +170,6 @@ def train_fine(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Cont
 
 def source_fps(lists: experiment.Lists) -> float:
     """Frame rate of the source videos where known (the synthetic benchmark's meta.json)."""
-    meta = lists.train.parent / "meta.json"
-    if meta.is_file():
-        return float(json.loads(meta.read_text(encoding="utf-8")).get("fps", DEFAULT_FPS))
-    return DEFAULT_FPS
+    from tcvads_ros.data.synthetic import read_meta
+
+    return float((read_meta(lists.train.parent) or {}).get("fps", DEFAULT_FPS))

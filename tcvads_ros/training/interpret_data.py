@@ -10,7 +10,6 @@ On synthetic data the generator's plan is recovered, so where each anomaly is dr
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,17 +118,21 @@ def own_validation_data(cfg: TrainConfig, run_dir: Path, models: dict, ctx: Cont
 
 def _synth_folder(folder: Path) -> tuple[Path, Path, SynthConfig]:
     """A `tcvads synth` folder -> (test list, its multiclass annotations, its SynthConfig)."""
+    from tcvads_ros.data.synthetic import read_meta
+
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise DataError(f"{folder}: a --data folder must be `tcvads synth` output (no meta.json)")
+    meta = read_meta(folder)
+    if meta is None:
+        raise DataError(f"{meta_path}: not a readable tcvads synth meta.json")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
         options = meta.get("synth_config") or {  # training adds synth_config; tcvads synth does not
             "videos": meta["videos"], "seed": meta["seed"], "width": meta["width"],
             "height": meta["height"], "frames": meta["frames_per_video"], "fps": meta["fps"],
             "codec": meta["codec"], "cameras": meta["cameras"]}
-    except (ValueError, KeyError) as exc:
-        raise DataError(f"{meta_path}: not a readable tcvads synth meta.json ({exc})") from None
+    except KeyError as exc:
+        raise DataError(f"{meta_path}: not a readable tcvads synth meta.json (no {exc})") from None
     synth = from_mapping(SynthConfig, options, where=str(meta_path))
     return folder / "test.csv", folder / "annotations_multiclasses.txt", synth
 

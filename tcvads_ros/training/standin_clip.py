@@ -55,6 +55,7 @@ from tcvads_ros.data.synthetic import (
     SynthConfig,
     VideoPlan,
     plan_benchmark,
+    read_meta,
     render_frames,
     snippet_captions,
 )
@@ -351,7 +352,7 @@ def pretrain(out_dir: Path, *, benchmark: Path | None = None, synth: SynthConfig
     if benchmark is not None:
         frames, texts, classes = load_split(benchmark, "train", size, read_captions(benchmark), progress)
         test_frames, _, test_classes = load_split(benchmark, "test", size, None, progress)
-        meta = json.loads((benchmark / "meta.json").read_text()) if (benchmark / "meta.json").is_file() else {}
+        meta = read_meta(benchmark) or {}
         source = {"benchmark": str(benchmark), "generator_version": meta.get("generator_version")}
     else:
         workers = threads or len(os.sched_getaffinity(0))  # the cores this process may use
