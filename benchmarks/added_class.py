@@ -41,7 +41,14 @@ from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.progress import progress_bar
 from tcvads_ros.runtime.fine import class_text, retrieve_captions
-from tcvads_ros.training import data, experiment, fine_stage, metrics, standin_clip
+from tcvads_ros.training import (
+    experiment,
+    feature_datasets,
+    fine_stage,
+    metrics,
+    resampling,
+    standin_clip,
+)
 from tcvads_ros.training.run_folder import RunFolder, pick_device, seed_everything
 from tcvads_ros.training.text_rows import TextRows
 from tcvads_ros.training.train_config import load_config
@@ -74,7 +81,7 @@ def train(cfg, names: list[str], leave_out: int | None, split, captions: list[st
         return loss(m, {**batch, "targets": batch["targets"][:, columns.to(batch["targets"].device)]})
 
     run = RunFolder(folder)
-    fit("fine", model, dataset, data.collate_train, loss_without, cfg.fine.optim,
+    fit("fine", model, dataset, feature_datasets.collate_train, loss_without, cfg.fine.optim,
         Context(run, device, cfg.seed, progress=progress), None, checkpoint=False)
     run.save_model("fine", model, fine_stage.FINE, to_mapping(model.cfg),
                    {"model_args": {"class_names": classes, "captions": captions}})
@@ -86,13 +93,13 @@ def train(cfg, names: list[str], leave_out: int | None, split, captions: list[st
 def name_videos(model, table: np.ndarray, bank: np.ndarray, test, top_m: int, device) -> np.ndarray:
     """(N, C) video-level class scores of the test videos with the class x caption `table`."""
     scores = []
-    for item in map(data.collate_test, ([test[i]] for i in range(len(test)))):
+    for item in map(feature_datasets.collate_test, ([test[i]] for i in range(len(test)))):
         chunks, lengths = item["chunks"].to(device), item["chunk_lengths"].to(device)
         whole = chunks.reshape(-1, chunks.shape[-1])[: item["length"]]
         indices, _ = retrieve_captions(bank, whole.cpu().numpy(), top_m)  # the runtime's rule
         text = torch.from_numpy(class_text(table, indices)).to(device).expand(len(chunks), -1, -1)
         probs = model(chunks, text, lengths)["probs"].float().cpu().numpy()
-        scores.append(metrics.video_class_scores(metrics.snippets_to_frames(data.unchunk(probs, item["length"]))))
+        scores.append(metrics.video_class_scores(metrics.snippets_to_frames(resampling.unchunk(probs, item["length"]))))
     return np.stack(scores)
 
 

@@ -127,7 +127,7 @@ def zero_shot(standin: Path, config: Path, overrides: list[str], progress: bool)
     import torch
     import torch.nn.functional as F
 
-    from tcvads_ros.training import data, experiment, fine_stage, metrics
+    from tcvads_ros.training import experiment, feature_datasets, fine_stage, metrics
     from tcvads_ros.training.train_config import load_config
 
     cfg = load_config(config, overrides)
@@ -142,7 +142,7 @@ def zero_shot(standin: Path, config: Path, overrides: list[str], progress: bool)
         scale = float(model.clip.logit_scale.exp())
     probs = []
     for entry in split.test.entries:
-        feats = torch.from_numpy(data.load_features(entry.path)).float()
+        feats = torch.from_numpy(feature_datasets.load_features(entry.path)).float()
         p = (scale * F.normalize(feats, dim=-1) @ text.t()).softmax(-1).numpy()
         probs.append(metrics.snippets_to_frames(p))
     return summary(probs, truth, split, model.class_names)

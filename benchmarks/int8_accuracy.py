@@ -5,7 +5,7 @@
 
 The backbone is quantized as benchmarks/quantize.py does (ONNX Runtime `quantize_static`, QDQ,
 per-channel int8 weights, uint8 activations), calibrated on frames of the site's normal footage
-(the calibration set of benchmarks/calibration.py, one frame per snippet, resized as the detector
+(the calibration set of benchmarks/site_alarms.py, one frame per snippet, resized as the detector
 does), and the int8 copy of the bundle is written next to the footage. Both bundles then score
 the same held-out footage (benchmarks/site_footage.py: the test-normal and test-abnormal sets)
 through the detector's own `CoarseDetector`:
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, required=True)
     parser.add_argument("--footage", type=Path, required=True, help="site footage folder (reused)")
     parser.add_argument("--calibration-frames", type=int, default=64)
-    parser.add_argument("--videos", type=int, default=40, help="normal videos per set (as calibration.py)")
+    parser.add_argument("--videos", type=int, default=40, help="normal videos per set (as site_alarms.py)")
     parser.add_argument("--abnormal-videos", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None)

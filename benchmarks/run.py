@@ -318,7 +318,7 @@ def export_vadclip_head(out_dir: Path, width: int) -> tuple[str, Any]:
 
 def graph_flops(module, graph: str, inputs: dict) -> int:
     """FLOPs of one call of a bundle graph's torch module (the modules export wrote)."""
-    from tcvads_ros.training.export import run_graph_module
+    from tcvads_ros.runtime.backends.torch import run_graph_module
 
     return count_flops_with_attention(lambda: run_graph_module(module, graph, inputs))
 
@@ -700,6 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tcvads_bench_") as tmp:
         from benchmarks.bundles import register_small_clip, untrained_bundle
         from tcvads_ros.runtime.backends import create_backend
+        from tcvads_ros.training.export import source_run_modules
 
         _progress(started, "exporting an untrained default-size bundle")
         if plan.clip_model == SMALL_CLIP:
@@ -708,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = Context(
             plan=plan, device=device, threads=threads, work=Path(tmp), bundle=bundle,
             backend=create_backend("onnxruntime", bundle, device=device, threads=threads),
-            torch_backend=create_backend("torch", bundle, device=device),
+            torch_backend=create_backend("torch", bundle, device=device, modules=source_run_modules(bundle)),
             clip_model=plan.clip_model,
         )
         sections = (

@@ -4,7 +4,7 @@
 episodes from S and the video's number. Rendering videos of the same seed with numbers far
 beyond the benchmark's (`FIRST_INDEX` on) gives new activity in front of the same cameras:
 footage of the site the model was trained for that no training or validation video contains.
-Used by benchmarks/calibration.py and benchmarks/cold_start.py.
+Used by benchmarks/site_alarms.py and benchmarks/cold_start.py.
 """
 
 from __future__ import annotations

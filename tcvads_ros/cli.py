@@ -82,6 +82,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def hand_over_torch_modules(args: argparse.Namespace) -> None:
+    """`--backend torch` (detect, calibrate) runs the graph modules of the bundle's training run.
+    The runtime never imports training, so the entry point, above both, gives the command the
+    training side's loader as ``args.torch_modules(bundle)``; no other backend imports training."""
+    if getattr(args, "backend", None) == "torch":
+        from tcvads_ros.training.export import source_run_modules
+
+        args.torch_modules = source_run_modules
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
@@ -94,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
+        hand_over_torch_modules(args)
         return int(module.run(args) or 0)
     except TcvadsError as exc:
         print(f"tcvads {args.command}: error: {exc}", file=sys.stderr)

@@ -150,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
         bundle = Bundle.load(bundle_dir)  # refused here, before any work, if damaged
         _step("synthesising a test video with a known anomaly")
         video, truth = synth_test_video(work / "test")
-        names = json.loads((work / "test" / "meta.json").read_text())["class_codes"]
+        from tcvads_ros.data.synthetic import read_meta
+
+        names = read_meta(work / "test")["class_codes"]
         fps = TEST_VIDEO["fps"]
         for seg in truth:
             print(f"ground truth: {names.get(seg.label, seg.label)} frames {seg.start}-{seg.end} "

@@ -3,6 +3,7 @@ repository, and nothing that does not exist."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 from pathlib import Path
@@ -45,3 +46,44 @@ def test_every_module_is_in_the_architecture_map():
 def test_everything_the_map_lists_exists():
     stale = sorted(p for p in listed_paths() if not (REPO / p).is_file())
     assert not stale, f"docs/ARCHITECTURE.md lists what does not exist: {stale}"
+
+
+# Each package and what it must never import: the floors of the layout. The runtime (with its
+# backends) runs on the edge without the training side; models and data are below both.
+NEVER_IMPORTS = {
+    "tcvads_ros/runtime": ("tcvads_ros.training", "tcvads_ros.nodes"),
+    "tcvads_ros/models": ("tcvads_ros.training", "tcvads_ros.runtime", "tcvads_ros.nodes"),
+    "tcvads_ros/data": ("tcvads_ros.training", "tcvads_ros.nodes"),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at its top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def upward_imports(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(f"{path.relative_to(REPO)} imports {name}"
+                  for path in (REPO / package).rglob("*.py") for name in imported_modules(path)
+                  if any(name == f or name.startswith(f + ".") for f in forbidden))
+
+
+def test_no_import_runs_up_a_floor():
+    found = [line for package, forbidden in NEVER_IMPORTS.items() for line in upward_imports(package, forbidden)]
+    assert not found, "imports that run up a floor:\n" + "\n".join(found)
+
+
+def test_the_floor_check_sees_an_import_inside_a_function(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "backend.py").write_text(
+        "def load():\n    from tcvads_ros.training.export import load_run\n    return load_run\n")
+    found = sorted(name for name in imported_modules(tmp_path / "pkg" / "backend.py")
+                   if name.startswith("tcvads_ros.training"))
+    assert found == ["tcvads_ros.training.export", "tcvads_ros.training.export.load_run"]

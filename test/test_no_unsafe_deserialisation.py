@@ -249,7 +249,7 @@ def test_training_checkpoint_loader_refuses_a_pickle_posing_as_safetensors(evil,
 
 def test_feature_loader_refuses_a_pickled_npy(evil):
     from tcvads_ros.errors import DataError
-    from tcvads_ros.training.data import load_features
+    from tcvads_ros.training.feature_datasets import load_features
 
     with pytest.raises(DataError, match="allow_pickle=False|Object arrays"):
         load_features(evil["npy"])

@@ -29,7 +29,7 @@ from tcvads_ros.runtime.alarm_budget import (
     poisson_upper_rate,
     score_source,
 )
-from tcvads_ros.runtime.backends import BACKENDS, create_backend
+from tcvads_ros.runtime.backends import BACKENDS, command_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.events import HYSTERESIS
 from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     check_arguments(args)
     bundle = Bundle.load(args.bundle)
     specs = recordings(args.normal)
-    backend = create_backend(args.backend, bundle, device=args.device)
+    backend = command_backend(args, bundle)
     try:
         traces = score_footage(bundle, backend, specs, args)
     finally:

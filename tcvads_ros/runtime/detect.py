@@ -17,19 +17,17 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tcvads_ros.runtime.backends import BACKENDS, create_backend
+from tcvads_ros.runtime.backends import BACKENDS, command_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.events import AnomalyEvent
-from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.model_card import describe, footage_warning, is_synthetic_video
 from tcvads_ros.runtime.multi_stream import MultiStreamPipeline
-from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
+from tcvads_ros.runtime.pipeline import PipelineConfig, StreamUpdate, TwoStagePipeline
 from tcvads_ros.runtime.site_profile import SiteProfile, bundle_threshold, event_settings
 from tcvads_ros.runtime.sources import Source, open_source
 
@@ -123,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"tcvads detect: warning: {warning}", file=sys.stderr, flush=True)
             break  # once: the same advice holds for every source
     many = len(sources) > 1
-    backend = create_backend(args.backend, bundle, device=args.device)
-    print_lock = threading.Lock()
+    backend = command_backend(args, bundle)
     progress = None
     total = sum(s.length or 0 for s in sources)
     if not args.quiet and total and all(s.length for s in sources):  # tqdm stays quiet off a terminal
@@ -133,14 +130,13 @@ def run(args: argparse.Namespace) -> int:
         desc = f"{len(sources)} sources" if many else Path(sources[0].name).name
         progress = progress_bar(total=total, unit="frame", desc=desc, leave=False)
 
-    def say(text: str) -> None:
+    def say(text: str) -> None:  # the main thread's only: explanations come back through `feed`
         if args.quiet:
             return
-        with print_lock:
-            if progress is not None:
-                progress.write(text)
-            else:
-                print(text, flush=True)
+        if progress is not None:
+            progress.write(text)
+        else:
+            print(text, flush=True)
 
     def prefix(i: int) -> str:
         return f"source {i}: " if many else ""
@@ -158,16 +154,21 @@ def run(args: argparse.Namespace) -> int:
             sample_every=sample_every, events=events_cfg, fine=not args.no_fine,
             output_dir=evidence, evidence_clip=evidence is not None,
         )
-
-        def explained(explanation: Explanation, _header: Any, i: int = i) -> None:
-            say("\n".join("    " + prefix(i) + line for line in explanation.to_text().splitlines()))
-
         stores.append(mine)
-        pipelines[i] = TwoStagePipeline(bundle, backend, cfg, mine, on_explanation=explained, fps=source.fps)
+        pipelines[i] = TwoStagePipeline(bundle, backend, cfg, mine, fps=source.fps)
         say(f"tcvads detect: {prefix(i)}{source.name} ({source.fps:.1f} fps) with bundle {bundle.root} "
             f"on {backend.describe()}")
     multi = MultiStreamPipeline(backend, pipelines)
     events = [0] * len(sources)
+
+    def report(updates: dict[int, StreamUpdate]) -> None:
+        for i, update in updates.items():
+            for event in update.events:
+                events[i] += event.kind == "start"
+                say(prefix(i) + event_line(event))
+            for explanation, _header in update.explanations:
+                say("\n".join("    " + prefix(i) + line for line in explanation.to_text().splitlines()))
+
     start = time.perf_counter()
     try:
         live = {i: iter(source) for i, source in enumerate(sources)}
@@ -179,16 +180,13 @@ def run(args: argparse.Namespace) -> int:
                     del live[i]
                 else:
                     batch.append((i, frame))
-            for i, event in multi.push(batch):
-                events[i] += event.kind == "start"
-                say(prefix(i) + event_line(event))
+            report(multi.feed(batch))
             if progress is not None:
                 progress.update(sum(s.position for s in sources) - progress.n)
     except KeyboardInterrupt:
         say("interrupted: closing open events")
     finally:
-        for i, event in multi.close():
-            say(prefix(i) + event_line(event))
+        report(multi.end())
         if progress is not None:
             progress.close()
         for source in sources:

@@ -55,7 +55,7 @@ class Frame:
 
 def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """RGB uint8 frame -> (height, width) = `size`: the one resize of the detector's input,
-    used by training too (training/data.py `sample_snippet_frames`), so that the deployed
+    used by training too (training/frame_cache.py `sample_snippet_frames`), so that the deployed
     model sees the pixels it was trained on.
 
     A large shrink first averages whole blocks (OpenCV's fast integer-factor INTER_AREA path),

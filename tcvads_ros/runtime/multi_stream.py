@@ -22,7 +22,7 @@ import numpy as np
 from tcvads_ros.runtime.backends.base import Backend
 from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.pipeline import TwoStagePipeline
+from tcvads_ros.runtime.pipeline import StreamUpdate, TwoStagePipeline
 
 
 class MultiStreamPipeline:
@@ -30,8 +30,9 @@ class MultiStreamPipeline:
 
     Each pipeline is built by the caller with its own stores, output folder, fps and callbacks
     (so every stream's records stay in the explanation schema). Drive with
-    `push([(stream, frame), ...])` — any number of frames of any streams, each stream's in its
-    own order — and `close()`.
+    `feed([(stream, frame), ...])` — any number of frames of any streams, each stream's in its
+    own order — and `end()`, which hand back each stream's `StreamUpdate`; `push` and `close`
+    hand back the (stream, event) pairs alone.
 
     Args:
         backend: the backend the pipelines share (it runs the batched backbone calls).
@@ -59,6 +60,20 @@ class MultiStreamPipeline:
                 accepted = self.pipelines[name].accept(frame, out["features"][row], out["cam"][row], start)
                 events += [(name, event) for event in accepted]
         return events
+
+    def feed(self, frames: Iterable[tuple[Hashable, Frame]]) -> dict[Hashable, StreamUpdate]:
+        """Frames in, any streams' -> each stream's `StreamUpdate`, as its own `feed` returns it
+        (events in the order of its frames, explanations finished since the last call)."""
+        for pipeline in self.pipelines.values():
+            pipeline.keep_explanations()
+        events: dict[Hashable, list[AnomalyEvent]] = {name: [] for name in self.pipelines}
+        for name, event in self.push(frames):
+            events[name].append(event)
+        return {name: p.update(events[name]) for name, p in self.pipelines.items()}
+
+    def end(self, timeout: float | None = None) -> dict[Hashable, StreamUpdate]:
+        """End every stream -> each one's last `StreamUpdate` (`TwoStagePipeline.end`)."""
+        return {name: p.end(timeout) for name, p in self.pipelines.items()}
 
     def close(self, timeout: float | None = None) -> list[tuple[Hashable, AnomalyEvent]]:
         """End every stream (see `TwoStagePipeline.close`)."""

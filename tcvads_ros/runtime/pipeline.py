@@ -17,14 +17,20 @@
   counted.
 - Every event and explanation is appended to each store (durable) before it is returned or
   handed to the `on_explanation` callback.
+
+A stream's one way in is `TwoStagePipeline.feed(frames) -> StreamUpdate` (events, finished
+explanations, counters) and `end()`; `MultiStreamPipeline.feed` hands back the same per stream.
+`push`, `select`/`process` and `take`/`model_input`/`accept` are the steps `feed` is made of,
+for callers that must decide before they decode (coarse_node) or batch the backbone.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +99,17 @@ class Snippet:
     @property
     def stamp(self) -> float:
         return self.frame.stamp
+
+
+@dataclass
+class StreamUpdate:
+    """What a stream did in one `feed`: the events its frames caused and the explanations its fine
+    stage finished since the last call (each with the header of the frame that announced its
+    event's start), all stored already; and the stream's counters (live, thread-safe)."""
+
+    events: list[AnomalyEvent] = field(default_factory=list)
+    explanations: list[tuple[Explanation, Any]] = field(default_factory=list)
+    stats: Counters = field(default_factory=Counters)
 
 
 class CoarseDetector:
@@ -215,6 +232,10 @@ class TwoStagePipeline:
         """
         self.cfg = cfg = cfg or PipelineConfig()
         self.bundle, self.backend = bundle, backend
+        self.on_explanation = on_explanation
+        # Finished explanations kept for `feed` to hand back, from its first call on (a caller
+        # that never feeds keeps none).
+        self._finished: deque[tuple[Explanation, Any]] | None = None
         self.stores = RecordStores(stores)
         self.fps = fps or bundle.manifest.fps
         self.coarse = CoarseDetector(bundle, backend, cfg)
@@ -228,10 +249,39 @@ class TwoStagePipeline:
         if cfg.output_dir is not None:
             make_output_dir(Path(cfg.output_dir))
         self.fine = FineStage(
-            bundle, backend, self.stores, self.coarse.sample_every, on_explanation=on_explanation,
+            bundle, backend, self.stores, self.coarse.sample_every, on_explanation=self._explained,
             queue_size=cfg.fine_queue, output_dir=cfg.output_dir, heatmap=cfg.heatmap,
             evidence_clip=cfg.evidence_clip, fps=lambda: self.fps, stats=self.stats,
         ) if cfg.fine else None
+
+    def feed(self, frames: Iterable[Frame]) -> StreamUpdate:
+        """The stream's way in: source frames, in order -> the events they caused, the
+        explanations finished since the last call, and the counters."""
+        self.keep_explanations()
+        return self.update([event for frame in frames for event in self.push(frame)])
+
+    def end(self, timeout: float | None = None) -> StreamUpdate:
+        """End the stream (`close`) -> the last events and every explanation not yet handed back."""
+        return self.update(self.close(timeout))
+
+    def keep_explanations(self) -> None:
+        """Keep finished explanations for `update` to hand back (`feed` does this itself)."""
+        if self._finished is None:
+            self._finished = deque()
+
+    def update(self, events: list[AnomalyEvent]) -> StreamUpdate:
+        """`events` with the explanations finished since the last update, and the counters."""
+        finished = []
+        while self._finished:
+            finished.append(self._finished.popleft())
+        return StreamUpdate(events, finished, self.stats)
+
+    def _explained(self, explanation: Explanation, header: Any) -> None:
+        """The fine stage's thread: a stored explanation -> `feed`'s outbox and the callback."""
+        if self._finished is not None:
+            self._finished.append((explanation, header))
+        if self.on_explanation is not None:
+            self.on_explanation(explanation, header)
 
     def push(self, frame: Frame) -> list[AnomalyEvent]:
         """One source frame in; the events it caused out (stored before they are returned)."""

@@ -24,7 +24,7 @@ from tcvads_ros.models.mobilenet import FramePreprocess
 from tcvads_ros.models.pretrained import load_torchvision_mobilenet
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.progress import progress_bar
-from tcvads_ros.training import data, losses, metrics
+from tcvads_ros.training import feature_datasets, losses, metrics, resampling
 from tcvads_ros.training.alarm_threshold import choose_threshold
 from tcvads_ros.training.augment import AugmentConfig, augment_batch
 from tcvads_ros.training.experiment import Split
@@ -68,16 +68,16 @@ def augmenter(cfg: AugmentConfig, model: torch.nn.Module, seed: int,
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, dataset: data.FeatureTestDataset, device: torch.device,
+def predict(model: torch.nn.Module, dataset: feature_datasets.FeatureTestDataset, device: torch.device,
             progress: bool = False, desc: str = "predict") -> list[np.ndarray]:
     """Per-snippet anomaly probabilities (T,) of every video, 256-chunked as VadCLIP tests."""
     model.eval().to(device)
     to_input = input_fn(model, device)
-    loader = DataLoader(dataset, batch_size=1, collate_fn=data.collate_test)
+    loader = DataLoader(dataset, batch_size=1, collate_fn=feature_datasets.collate_test)
     out = []
     for item in progress_bar(loader, desc=desc, leave=False, show=progress):
         logits = model(to_input(item["chunks"].to(device)))
-        out.append(data.unchunk(torch.sigmoid(logits).cpu().numpy(), item["length"]))
+        out.append(resampling.unchunk(torch.sigmoid(logits).cpu().numpy(), item["length"]))
     return out
 
 
@@ -94,7 +94,7 @@ def validation_scores(probs: list[np.ndarray], split: Split) -> tuple[np.ndarray
         return scores, np.concatenate(split.val_truth.frame_gt), "frame"
     scores = np.array([losses.topk_mean(torch.from_numpy(p)[None], torch.tensor([len(p)])).item()
                        for p in probs])
-    labels = np.array([0 if data.is_normal(e.label) else 1 for e in split.val.entries])
+    labels = np.array([0 if feature_datasets.is_normal(e.label) else 1 for e in split.val.entries])
     return scores, labels, "video"
 
 
@@ -111,7 +111,7 @@ def validate(model: torch.nn.Module, split: Split, device: torch.device,
     else:
         model.eval()
         with torch.no_grad():
-            probs = [data.unchunk(torch.sigmoid(score(f)).cpu().numpy(), n) for f, n in features]
+            probs = [resampling.unchunk(torch.sigmoid(score(f)).cpu().numpy(), n) for f, n in features]
     scores, labels, _ = validation_scores(probs, split)
     if labels.min() == labels.max():
         return {"val_AP": float("nan"), "val_AUC": float("nan")}
@@ -127,11 +127,11 @@ def encoded_validation_set(model: torch.nn.Module, split: Split,
         return None
     model.eval().to(ctx.device)
     to_input = input_fn(model, ctx.device)
-    loader = DataLoader(split.val, batch_size=1, collate_fn=data.collate_test)
+    loader = DataLoader(split.val, batch_size=1, collate_fn=feature_datasets.collate_test)
     return [(model.encode(to_input(item["chunks"].to(ctx.device))), item["length"]) for item in loader]
 
 
-def recalibrate_batchnorm(model: torch.nn.Module, dataset: data.FeatureTrainDataset, batch_size: int,
+def recalibrate_batchnorm(model: torch.nn.Module, dataset: feature_datasets.FeatureTrainDataset, batch_size: int,
                           ctx: Context) -> None:
     """Recompute the backbone's BatchNorm running statistics for its final weights.
 
@@ -146,7 +146,7 @@ def recalibrate_batchnorm(model: torch.nn.Module, dataset: data.FeatureTrainData
     if getattr(model, "backbone", None) is None:
         return
     to_input = input_fn(model, ctx.device)
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=data.collate_train)
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=feature_datasets.collate_train)
     with torch.no_grad():
         update_bn((to_input(batch["x"].to(ctx.device)) for batch in loader), model)
     model.eval()
@@ -175,7 +175,7 @@ def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Modu
         def loss_fn(m, batch):
             return loss(m.score(batch["x"]), batch)
     else:
-        dataset, collate = split.train, data.collate_train
+        dataset, collate = split.train, feature_datasets.collate_train
         to_input = input_fn(model, ctx.device)
         augment = augmenter(cfg.teacher.augment, model, ctx.seed, "teacher")
 
@@ -212,7 +212,7 @@ def new_student(cfg: StudentConfig, teacher: torch.nn.Module | None, device: tor
 
 
 @torch.no_grad()
-def encoded_training_set(model: torch.nn.Module, dataset: data.FeatureTrainDataset, ctx: Context,
+def encoded_training_set(model: torch.nn.Module, dataset: feature_datasets.FeatureTrainDataset, ctx: Context,
                          passes: int = 1, teacher_logits: bool = False) -> list[dict]:
     """Backbone features of every training sample (and the model's logits), computed once.
 
@@ -225,7 +225,7 @@ def encoded_training_set(model: torch.nn.Module, dataset: data.FeatureTrainDatas
     for epoch in range(passes):
         if passes > 1:
             dataset.set_epoch(epoch)
-        loader = DataLoader(dataset, batch_size=8, collate_fn=data.collate_train)
+        loader = DataLoader(dataset, batch_size=8, collate_fn=feature_datasets.collate_train)
         for batch in progress_bar(loader, desc="backbone features", leave=False, show=ctx.progress):
             x = to_input(batch["x"].to(ctx.device))
             features = model.encode(x)
@@ -281,7 +281,7 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
     else:
         to_input = input_fn(student, ctx.device)
         augment = augmenter(cfg.augment, student, ctx.seed, "student")
-        trained, dataset, collate = student, split.train, data.collate_train
+        trained, dataset, collate = student, split.train, feature_datasets.collate_train
 
         def loss_fn(m, batch):
             x = to_input(augment(batch["x"]))

@@ -1,12 +1,12 @@
 """The data of one run, resolved from `DataConfig`: lists, splits, caches and ground truth.
 
-Three kinds of data reach the same datasets of `training.data`:
+Three kinds of data reach the same datasets of `training.feature_datasets`:
 
 - ``features``: VadCLIP's released CLIP features (CSV ``path,label`` lists of ``.npy`` files).
   The coarse teacher/student and the fine stage all read them ("features" model input).
 - ``videos``: raw videos listed in CSV ``path,label`` lists. The coarse models train end to end
-  on cached snippet frames (`data.cache_frames`, at the backbone's input size); the fine stage on
-  CLIP features extracted with its own frozen image encoder (`data.extract_features`).
+  on cached snippet frames (`frame_cache.cache_frames`, at the backbone's input size); the fine stage on
+  CLIP features extracted with its own frozen image encoder (`frame_cache.extract_features`).
 - ``synthetic``: `tcvads synth` is run in-process into the cache folder first (unless that
   folder already holds the same benchmark), then it is read as ``videos``; its
   ``train_annotations_multiclasses.txt`` gives frame-level ground truth for validation.
@@ -28,7 +28,7 @@ import numpy as np
 from tcvads_ros.configuration import to_mapping
 from tcvads_ros.data import annotations as ann
 from tcvads_ros.errors import ConfigError, DataError
-from tcvads_ros.training import data
+from tcvads_ros.training import feature_datasets, frame_cache, ground_truth
 from tcvads_ros.training.train_config import DataConfig
 
 
@@ -50,17 +50,16 @@ class Lists:
 
 def prepare_synthetic(cfg: DataConfig, folder: Path, progress: bool) -> Path:
     """Generate the benchmark into `folder` unless the same one, by the same generator version, is
-    already there (frames cached from older videos are then cached again: `data.cache_frames`)."""
-    from tcvads_ros.data.synthetic import GENERATOR_VERSION, generate
+    already there (frames cached from older videos are then cached again: `frame_cache.cache_frames`)."""
+    from tcvads_ros.data.synthetic import GENERATOR_VERSION, generate, read_meta
 
     meta = folder / "meta.json"
     wanted = to_mapping(cfg.synth)
-    if meta.is_file():
-        have = json.loads(meta.read_text(encoding="utf-8"))
-        if have.get("synth_config") == wanted and have.get("generator_version") == GENERATOR_VERSION:
-            return folder
+    have = read_meta(folder) or {}
+    if have.get("synth_config") == wanted and have.get("generator_version") == GENERATOR_VERSION:
+        return folder
     generate(folder, cfg.synth, progress=progress)
-    info = json.loads(meta.read_text(encoding="utf-8"))
+    info = read_meta(folder) or {}
     info["synth_config"] = wanted  # what we generated with, to recognise it next time
     meta.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return folder
@@ -83,9 +82,9 @@ def cached_frames(lists: Lists, cache: Path, size: int, progress: bool,
     videos with `per_snippet` frames per snippet (temporal jitter), the test videos with one."""
     folder = cache / f"frames_{size}"
     train_folder = folder / "train" if per_snippet == 1 else cache / f"frames_{size}x{per_snippet}" / "train"
-    train = data.cache_frames(lists.train, train_folder, size=(size, size), progress=progress,
+    train = frame_cache.cache_frames(lists.train, train_folder, size=(size, size), progress=progress,
                               per_snippet=per_snippet)
-    test = data.cache_frames(lists.test, folder / "test", size=(size, size), progress=progress)
+    test = frame_cache.cache_frames(lists.test, folder / "test", size=(size, size), progress=progress)
     return train.list_path, test.list_path
 
 
@@ -93,17 +92,17 @@ def cached_features(lists: Lists, cache: Path, tag: str, extractor: Callable[[np
                     size: tuple[int, int], progress: bool) -> tuple[Path, Path]:
     """Features of the train and test videos from `extractor` (resumable cache named by `tag`)."""
     folder = cache / f"features_{tag}"
-    train = data.extract_features(lists.train, folder / "train", extractor, size=size, progress=progress)
-    test = data.extract_features(lists.test, folder / "test", extractor, size=size, progress=progress)
+    train = frame_cache.extract_features(lists.train, folder / "train", extractor, size=size, progress=progress)
+    test = frame_cache.extract_features(lists.test, folder / "test", extractor, size=size, progress=progress)
     return train.list_path, test.list_path
 
 
-def split_videos(entries: Sequence[data.FeatureEntry], fraction: float, seed: int) -> set[str]:
+def split_videos(entries: Sequence[feature_datasets.FeatureEntry], fraction: float, seed: int) -> set[str]:
     """Names of the validation videos: `fraction` of the normal and of the abnormal videos."""
     rng = np.random.default_rng(seed)
     chosen: set[str] = set()
     for normal in (True, False):
-        names = sorted({e.name for e in entries if data.is_normal(e.label) == normal})
+        names = sorted({e.name for e in entries if feature_datasets.is_normal(e.label) == normal})
         n = int(round(len(names) * fraction))
         if fraction > 0 and len(names) >= 2:
             n = max(n, 1)
@@ -111,7 +110,7 @@ def split_videos(entries: Sequence[data.FeatureEntry], fraction: float, seed: in
     return chosen
 
 
-def restrict(dataset: data.FeatureTrainDataset, names: set[str], keep: bool) -> data.FeatureTrainDataset:
+def restrict(dataset: feature_datasets.FeatureTrainDataset, names: set[str], keep: bool) -> feature_datasets.FeatureTrainDataset:
     """Keep (or drop) the entries of the videos in `names`, in place; returns the dataset."""
     pairs = [(e, t) for e, t in zip(dataset.entries, dataset.targets) if (e.name in names) == keep]
     if not pairs:
@@ -125,10 +124,10 @@ def restrict(dataset: data.FeatureTrainDataset, names: set[str], keep: bool) -> 
 class Split:
     """Datasets of one input kind (features or frames) over the same videos."""
 
-    train: data.FeatureTrainDataset
-    val: data.FeatureTestDataset | None
-    test: data.FeatureTestDataset
-    val_truth: data.GroundTruth | None  # frame-level truth of the validation videos, if known
+    train: feature_datasets.FeatureTrainDataset
+    val: feature_datasets.FeatureTestDataset | None
+    test: feature_datasets.FeatureTestDataset
+    val_truth: ground_truth.GroundTruth | None  # frame-level truth of the validation videos, if known
 
 
 def build_split(train_list: Path, test_list: Path, cfg: DataConfig, arrays: str, seed: int,
@@ -145,8 +144,8 @@ def build_split(train_list: Path, test_list: Path, cfg: DataConfig, arrays: str,
     if cfg.kind == "features":
         roots = (cfg.feature_root, cfg.test_feature_root or cfg.feature_root)
     jitter = seed if arrays == "frames" and cfg.frames_per_snippet > 1 else None
-    train = data.FeatureTrainDataset(train_list, names, length, roots[0], arrays=arrays, jitter_seed=jitter)
-    test = data.FeatureTestDataset(test_list, names, cfg.max_length, roots[1], dataset=cfg.dataset,
+    train = feature_datasets.FeatureTrainDataset(train_list, names, length, roots[0], arrays=arrays, jitter_seed=jitter)
+    test = feature_datasets.FeatureTestDataset(test_list, names, cfg.max_length, roots[1], dataset=cfg.dataset,
                                    arrays=arrays)
     if snippet_labels:
         if train_segments is None:
@@ -154,30 +153,30 @@ def build_split(train_list: Path, test_list: Path, cfg: DataConfig, arrays: str,
                               "training videos; set data.train_annotations (XD multiclass format) or use "
                               "teacher.supervision=video")
         videos = [(e.name, e.label, _length(train, i)) for i, e in enumerate(train.entries)]
-        truth = data.build_ground_truth(videos, train_segments, cfg.dataset)
+        truth = ground_truth.build_ground_truth(videos, train_segments, cfg.dataset)
         train.frame_labels = dict(zip(truth.names, truth.frame_gt))
     val_names = split_videos(train.entries, cfg.val_fraction, seed)
     if not val_names:
         return Split(train, None, test, None)
-    val = data.FeatureTestDataset(train_list, names, cfg.max_length, roots[0], dataset=cfg.dataset,
+    val = feature_datasets.FeatureTestDataset(train_list, names, cfg.max_length, roots[0], dataset=cfg.dataset,
                                   arrays=arrays)
     restrict(val, val_names, keep=True)
     restrict(train, val_names, keep=False)
     truth = None
     if train_segments is not None:
         videos = [(e.name, e.label, _length(val, i)) for i, e in enumerate(val.entries)]
-        truth = data.build_ground_truth(videos, train_segments, cfg.dataset)
+        truth = ground_truth.build_ground_truth(videos, train_segments, cfg.dataset)
     return Split(train, val, test, truth)
 
 
-def _length(dataset: data.FeatureTrainDataset, index: int) -> int:
+def _length(dataset: feature_datasets.FeatureTrainDataset, index: int) -> int:
     """Snippet count of one entry without loading it (the .npy header)."""
     return int(np.load(dataset.entries[index].path, mmap_mode="r", allow_pickle=False).shape[0])
 
 
-def test_truth(split: Split, lists: Lists, dataset: str) -> data.GroundTruth:
+def test_truth(split: Split, lists: Lists, dataset: str) -> ground_truth.GroundTruth:
     """Ground truth of the test videos, in the test dataset's order."""
     if lists.test_segments is None:
         raise DataError("no test annotations configured (data.annotations / data.multiclass_annotations)")
     videos = [(e.name, e.label, _length(split.test, i)) for i, e in enumerate(split.test.entries)]
-    return data.build_ground_truth(videos, lists.test_segments, dataset, lists.test_frames)
+    return ground_truth.build_ground_truth(videos, lists.test_segments, dataset, lists.test_frames)

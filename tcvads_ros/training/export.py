@@ -7,7 +7,7 @@ graphs and the deployed model cannot disagree with the trained one. After writin
 ONNX Runtime outputs are compared with torch's on sample inputs; a difference above the
 tolerance (`tolerance`: relative to the outputs' magnitude, since float32 rounding grows with
 it) refuses the export, and nothing is left at ``--out``. The torch backend runs the same graph
-modules.
+modules (`source_run_modules` hands them over).
 
 This module imports torch; it is part of the training side, the runtime never imports it.
 """
@@ -32,6 +32,7 @@ from torch import nn
 
 from tcvads_ros import __version__
 from tcvads_ros.errors import BundleError, DataError
+from tcvads_ros.runtime.backends.torch import run_graph_module
 from tcvads_ros.runtime.bundle import (
     FORMAT_VERSION,
     GRAPH_FILES,
@@ -152,16 +153,6 @@ def sample_inputs(manifest: Manifest, seed: int = 0) -> dict[str, dict[str, np.n
             "text": text / np.linalg.norm(text, axis=-1, keepdims=True),
         },
     }
-
-
-def run_graph_module(module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run one graph module on numpy inputs -> numpy outputs keyed by the bundle's tensor names."""
-    device = next(module.parameters(), torch.empty(0)).device
-    args = [torch.from_numpy(np.ascontiguousarray(inputs[name])).to(device) for name in GRAPH_INPUTS[graph]]
-    with torch.no_grad():
-        out = module(*args)
-    out = out if isinstance(out, tuple) else (out,)
-    return {name: o.detach().float().cpu().numpy() for name, o in zip(GRAPH_OUTPUTS[graph], out)}
 
 
 def _export_graph(module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray], path: Path) -> None:
@@ -323,6 +314,18 @@ def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray]
         "fine_temporal": FineTemporalGraph(fine),
     }
     return graphs, table, manifest
+
+
+def source_run_modules(bundle: Bundle) -> dict[str, nn.Module]:
+    """The graph modules of the training run `bundle` was exported from (`manifest.source_run`):
+    what the torch backend runs. The runtime reads no training run, so this side loads them."""
+    run_dir = Path(bundle.manifest.source_run)
+    if not bundle.manifest.source_run or not run_dir.is_dir():
+        raise BundleError(
+            f"{bundle.root}: the torch backend runs the training run the bundle came from, "
+            f"but '{bundle.manifest.source_run}' is not there; use --backend onnxruntime"
+        )
+    return load_run(run_dir)[0]
 
 
 def model_card_for(run: RunFolder) -> dict:

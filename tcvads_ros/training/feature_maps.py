@@ -35,7 +35,7 @@ from sklearn.manifold import TSNE  # noqa: E402
 from sklearn.metrics import recall_score, silhouette_score  # noqa: E402
 
 from tcvads_ros.data.annotations import SNIPPET_FRAMES  # noqa: E402
-from tcvads_ros.training.data import NORMAL  # noqa: E402
+from tcvads_ros.training.feature_datasets import NORMAL  # noqa: E402
 from tcvads_ros.training.report import save_figure  # noqa: E402
 
 PLAIN_PROMPT = "a photo of a {}."

@@ -17,7 +17,6 @@ features extracted with the stage's own frozen image encoder (cached, resumable)
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from tcvads_ros.errors import DataError
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.progress import progress_bar
-from tcvads_ros.training import data, experiment, losses, metrics
+from tcvads_ros.training import experiment, feature_datasets, losses, metrics, resampling
 from tcvads_ros.training.run_folder import DEFAULT_FPS
 from tcvads_ros.training.train_config import TrainConfig
 from tcvads_ros.training.trainer import Context, best_of, fit, main_first
@@ -80,7 +79,7 @@ def fine_data(cfg: TrainConfig, model: torch.nn.Module, lists: experiment.Lists,
     length = cfg.fine.max_length or cfg.data.max_length
     split = experiment.build_split(train_list, test_list, cfg.data, "features", cfg.seed,
                                    lists.train_segments, length)
-    width = data.load_features(split.train.entries[0].path).shape[1]
+    width = feature_datasets.load_features(split.train.entries[0].path).shape[1]
     if width != model.embed_dim:
         raise DataError(f"{split.train.entries[0].path}: features are {width} wide but the fine stage's "
                         f"CLIP ({model.cfg.clip_model}) gives {model.embed_dim}; use the matching fine.model")
@@ -117,20 +116,20 @@ def fine_loss(cfg: TrainConfig, bank: torch.Tensor):
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, dataset: data.FeatureTestDataset, device: torch.device,
+def predict(model: torch.nn.Module, dataset: feature_datasets.FeatureTestDataset, device: torch.device,
             top_m: int, progress: bool = False) -> tuple[list[np.ndarray], list[list[int]]]:
     """Per video: frame-level class probabilities (16·T, C) and the retrieved caption indices."""
     model.eval().to(device)
     bank = model.caption_embeddings()
     probs, captions = [], []
-    loader = DataLoader(dataset, batch_size=1, collate_fn=data.collate_test)
+    loader = DataLoader(dataset, batch_size=1, collate_fn=feature_datasets.collate_test)
     for item in progress_bar(loader, desc="fine predict", leave=False, show=progress):
         chunks, chunk_lengths = item["chunks"].to(device), item["chunk_lengths"].to(device)
         whole = chunks.reshape(-1, chunks.shape[-1])[: item["length"]]
         indices = model.retrieve_captions(whole, top_m, bank)[0]
         text = model.text_features(indices[None]).expand(len(chunks), -1, -1)
         out = model(chunks, text, chunk_lengths)["probs"].float().cpu().numpy()
-        probs.append(metrics.snippets_to_frames(data.unchunk(out, item["length"])))
+        probs.append(metrics.snippets_to_frames(resampling.unchunk(out, item["length"])))
         captions.append(indices.tolist())
     return probs, captions
 
@@ -156,7 +155,7 @@ def train_fine(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Cont
         bank = model.caption_embeddings()
     check = (lambda m: validate(m, split, ctx.device, model.cfg.top_m)) if split.val is not None else None
     monitor = "val_mAP_avg" if split.val_truth is not None else "val_accuracy"
-    history = fit("fine", model, split.train, data.collate_train, fine_loss(cfg, bank), cfg.fine.optim, ctx,
+    history = fit("fine", model, split.train, feature_datasets.collate_train, fine_loss(cfg, bank), cfg.fine.optim, ctx,
                   check, monitor=monitor)
     folder = ctx.run
     captions_copy = "captions" + Path(model_args["path"]).suffix  # for people; model_args has the list
@@ -171,7 +170,6 @@ def train_fine(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Cont
 
 def source_fps(lists: experiment.Lists) -> float:
     """Frame rate of the source videos where known (the synthetic benchmark's meta.json)."""
-    meta = lists.train.parent / "meta.json"
-    if meta.is_file():
-        return float(json.loads(meta.read_text(encoding="utf-8")).get("fps", DEFAULT_FPS))
-    return DEFAULT_FPS
+    from tcvads_ros.data.synthetic import read_meta
+
+    return float((read_meta(lists.train.parent) or {}).get("fps", DEFAULT_FPS))

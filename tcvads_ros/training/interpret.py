@@ -47,7 +47,14 @@ from tqdm import tqdm
 from tcvads_ros.data.annotations import SNIPPET_FRAMES
 from tcvads_ros.errors import DataError
 from tcvads_ros.progress import progress_bar
-from tcvads_ros.training import data, feature_maps, heatmap_figures, losses
+from tcvads_ros.training import (
+    feature_datasets,
+    feature_maps,
+    frame_cache,
+    heatmap_figures,
+    losses,
+    resampling,
+)
 from tcvads_ros.training.coarse import input_fn
 from tcvads_ros.training.entry import script_main
 from tcvads_ros.training.interpret_data import (
@@ -119,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _snippet_frames(path: Path) -> np.ndarray:
     """The video's snippet frames (frame s·16 of snippet s) at its own size, RGB uint8."""
-    return np.stack(list(data.sample_snippet_frames(path)))
+    return np.stack(list(frame_cache.sample_snippet_frames(path)))
 
 
 def explain_heatmaps(args: argparse.Namespace, models: dict, videos: Videos, chosen: list[str],
@@ -139,7 +146,7 @@ def explain_heatmaps(args: argparse.Namespace, models: dict, videos: Videos, cho
         frames = _snippet_frames(videos.sources[name])
         start, end = clip_window(videos, name, len(frames), args.snippets)
         classes = feature_maps.snippet_classes(len(frames), *videos.truth[name])
-        scored = [s for s in range(start, end) if classes[s] != data.NORMAL]
+        scored = [s for s in range(start, end) if classes[s] != feature_datasets.NORMAL]
         if not scored:
             continue
         shown = sorted(set(np.linspace(0, len(scored) - 1, min(args.columns, len(scored)))
@@ -288,9 +295,9 @@ def _classes(videos: Videos, name: str, label: str, length: int, class_names: li
     """Per-snippet classes from the ground truth; without it, the video's first label."""
     if name in videos.truth:
         return feature_maps.snippet_classes(length, *videos.truth[name])
-    target = data.label_target(label, class_names)
-    abnormal = [class_names[c] for c in np.flatnonzero(target) if class_names[c] != data.NORMAL]
-    return [abnormal[0] if abnormal else data.NORMAL] * length
+    target = feature_datasets.label_target(label, class_names)
+    abnormal = [class_names[c] for c in np.flatnonzero(target) if class_names[c] != feature_datasets.NORMAL]
+    return [abnormal[0] if abnormal else feature_datasets.NORMAL] * length
 
 
 def explain_feature_maps(args: argparse.Namespace, models: dict, infos: dict, videos: Videos,
@@ -305,9 +312,9 @@ def explain_feature_maps(args: argparse.Namespace, models: dict, infos: dict, vi
     bar.total += len(dataset)
     for i, entry in enumerate(dataset.entries):
         x = dataset.load(i)
-        chunks, _ = data.chunk(x, dataset.length)
+        chunks, _ = resampling.chunk(x, dataset.length)
         video = model.temporal(torch.from_numpy(chunks).float().to(device))
-        trained.append(data.unchunk(F.normalize(video, dim=-1).cpu().numpy(), len(x)))
+        trained.append(resampling.unchunk(F.normalize(video, dim=-1).cpu().numpy(), len(x)))
         plain.append(x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12))
         indices = model.retrieve_captions(torch.from_numpy(x).float().to(device), top_m, bank)[0]
         text.append(model.text_features(indices[None])[0].cpu().numpy())

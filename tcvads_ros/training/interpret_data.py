@@ -10,7 +10,6 @@ On synthetic data the generator's plan is recovered, so where each anomaly is dr
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,14 @@ from tcvads_ros.configuration import from_mapping
 from tcvads_ros.data import annotations as ann
 from tcvads_ros.data.synthetic import SynthConfig, plan_benchmark
 from tcvads_ros.errors import DataError
-from tcvads_ros.training import data, experiment, fine_stage, stages
+from tcvads_ros.training import (
+    experiment,
+    feature_datasets,
+    fine_stage,
+    frame_cache,
+    ground_truth,
+    stages,
+)
 from tcvads_ros.training.run_folder import STAGES, RunFolder
 from tcvads_ros.training.train_config import TrainConfig
 from tcvads_ros.training.trainer import Context
@@ -43,8 +49,8 @@ def load_models(run_dir: Path) -> tuple[dict, dict]:
 class Videos:
     """The data to explain, aligned by video name."""
 
-    coarse: data.FeatureTestDataset | None  # the coarse models' input: frames or features
-    fine: data.FeatureTestDataset | None  # CLIP snippet features
+    coarse: feature_datasets.FeatureTestDataset | None  # the coarse models' input: frames or features
+    fine: feature_datasets.FeatureTestDataset | None  # CLIP snippet features
     truth: dict[str, tuple[list, list]] = field(default_factory=dict)  # name -> (segments, labels)
     sources: dict[str, Path] = field(default_factory=dict)  # name -> video file
     synthetic: tuple[SynthConfig, dict] | None = None  # config and plans by name: pixels known
@@ -58,11 +64,11 @@ class Videos:
     def labels(self) -> dict[str, str]:
         return {e.name: e.label for d in (self.coarse, self.fine) if d is not None for e in d.entries}
 
-    def index(self, dataset: data.FeatureTestDataset, name: str) -> int:
+    def index(self, dataset: feature_datasets.FeatureTestDataset, name: str) -> int:
         return next(i for i, e in enumerate(dataset.entries) if e.name == name)
 
 
-def _truth_map(truth: data.GroundTruth | None) -> dict[str, tuple[list, list]]:
+def _truth_map(truth: ground_truth.GroundTruth | None) -> dict[str, tuple[list, list]]:
     if truth is None:
         return {}
     return {n: (s, lab) for n, s, lab in zip(truth.names, truth.segments, truth.labels)}
@@ -74,8 +80,8 @@ def _video_files(video_list: Path) -> dict[str, Path]:
     for row in ann.read_feature_list(video_list):
         path = Path(row.path)
         path = path if path.is_absolute() else video_list.parent / path
-        if path.suffix.lower() in data.VIDEO_EXTENSIONS:
-            out[data.video_name(path)[0]] = path
+        if path.suffix.lower() in feature_datasets.VIDEO_EXTENSIONS:
+            out[feature_datasets.video_name(path)[0]] = path
     return out
 
 
@@ -112,17 +118,21 @@ def own_validation_data(cfg: TrainConfig, run_dir: Path, models: dict, ctx: Cont
 
 def _synth_folder(folder: Path) -> tuple[Path, Path, SynthConfig]:
     """A `tcvads synth` folder -> (test list, its multiclass annotations, its SynthConfig)."""
+    from tcvads_ros.data.synthetic import read_meta
+
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise DataError(f"{folder}: a --data folder must be `tcvads synth` output (no meta.json)")
+    meta = read_meta(folder)
+    if meta is None:
+        raise DataError(f"{meta_path}: not a readable tcvads synth meta.json")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
         options = meta.get("synth_config") or {  # training adds synth_config; tcvads synth does not
             "videos": meta["videos"], "seed": meta["seed"], "width": meta["width"],
             "height": meta["height"], "frames": meta["frames_per_video"], "fps": meta["fps"],
             "codec": meta["codec"], "cameras": meta["cameras"]}
-    except (ValueError, KeyError) as exc:
-        raise DataError(f"{meta_path}: not a readable tcvads synth meta.json ({exc})") from None
+    except KeyError as exc:
+        raise DataError(f"{meta_path}: not a readable tcvads synth meta.json (no {exc})") from None
     synth = from_mapping(SynthConfig, options, where=str(meta_path))
     return folder / "test.csv", folder / "annotations_multiclasses.txt", synth
 
@@ -136,13 +146,13 @@ def given_data(path: Path, annotations: Path | None, cfg: TrainConfig, models: d
         annotations = annotations or default_annotations
     if not path.is_file():
         raise DataError(f"{path}: --data list not found")
-    rows = data.read_feature_entries(path)
-    is_video = rows[0].path.suffix.lower() in data.VIDEO_EXTENSIONS
+    rows = feature_datasets.read_feature_entries(path)
+    is_video = rows[0].path.suffix.lower() in feature_datasets.VIDEO_EXTENSIONS
     names = experiment.class_names_of(cfg.data.dataset)
     cache = out / "cache"
 
-    def dataset(list_path: Path, arrays: str) -> data.FeatureTestDataset:
-        return data.FeatureTestDataset(list_path, names, cfg.data.max_length,
+    def dataset(list_path: Path, arrays: str) -> feature_datasets.FeatureTestDataset:
+        return feature_datasets.FeatureTestDataset(list_path, names, cfg.data.max_length,
                                        dataset=cfg.data.dataset, arrays=arrays)
 
     coarse = fine = None
@@ -155,7 +165,7 @@ def given_data(path: Path, annotations: Path | None, cfg: TrainConfig, models: d
                             f"{'videos' if is_video else 'features'}; pass the matching --data")
         if is_video:
             size = coarse_model.backbone.cfg.input_size
-            summary = data.cache_frames(path, cache / f"frames_{size}", size=(size, size),
+            summary = frame_cache.cache_frames(path, cache / f"frames_{size}", size=(size, size),
                                         progress=ctx.progress)
             coarse = dataset(summary.list_path, "frames")
         else:
@@ -163,7 +173,7 @@ def given_data(path: Path, annotations: Path | None, cfg: TrainConfig, models: d
     if "fine" in models:
         model = models["fine"]
         if is_video:
-            summary = data.extract_features(path, cache / "features_clip",
+            summary = frame_cache.extract_features(path, cache / "features_clip",
                                             fine_stage.image_extractor(model, ctx.device),
                                             size=model.input_size, progress=ctx.progress)
             fine = dataset(summary.list_path, "features")
@@ -173,7 +183,7 @@ def given_data(path: Path, annotations: Path | None, cfg: TrainConfig, models: d
     reference = coarse if coarse is not None else fine
     if annotations is not None and reference is not None:
         videos = [(e.name, e.label, len(reference.load(i))) for i, e in enumerate(reference.entries)]
-        truth = data.build_ground_truth(videos, annotations, cfg.data.dataset)
+        truth = ground_truth.build_ground_truth(videos, annotations, cfg.data.dataset)
     videos = Videos(coarse, fine, _truth_map(truth), description=str(path))
     if is_video:
         videos.sources = _video_files(path)
@@ -190,7 +200,7 @@ def choose(videos: Videos, count: int, seed: int) -> list[str]:
         raise DataError(f"{videos.description}: no video is in both the coarse and the fine data")
     labels = videos.labels()
     rng = np.random.default_rng(seed)
-    groups = [[n for n in names if not data.is_normal(labels[n])], [n for n in names if data.is_normal(labels[n])]]
+    groups = [[n for n in names if not feature_datasets.is_normal(labels[n])], [n for n in names if feature_datasets.is_normal(labels[n])]]
     queues = [[group[i] for i in rng.permutation(len(group))] for group in groups]
     order = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
     return order[:count]
@@ -199,7 +209,7 @@ def choose(videos: Videos, count: int, seed: int) -> list[str]:
 def anomalies(videos: Videos, name: str) -> list[tuple[int, int]]:
     """The video's annotated anomaly segments (half-open frame ranges)."""
     segments, labels = videos.truth.get(name, ([], []))
-    return [tuple(s) for s, lab in zip(segments, labels) if lab not in (data.NORMAL, "A")]
+    return [tuple(s) for s, lab in zip(segments, labels) if lab not in (feature_datasets.NORMAL, "A")]
 
 
 def clip_window(videos: Videos, name: str, length: int, snippets: int) -> tuple[int, int]:

@@ -55,6 +55,7 @@ from tcvads_ros.data.synthetic import (
     SynthConfig,
     VideoPlan,
     plan_benchmark,
+    read_meta,
     render_frames,
     snippet_captions,
 )
@@ -120,7 +121,7 @@ def snippet_classes(segments: list[ann.Segment], count: int) -> list[str]:
 def load_split(root: Path, split: str, size: int, captions: dict | None, progress: bool):
     """Snippet first frames (N, size, size, 3) uint8, their captions (or None) and class names."""
     from tcvads_ros.progress import progress_bar
-    from tcvads_ros.training import data
+    from tcvads_ros.training import frame_cache
 
     prefix = "" if split == "test" else "train_"
     segments = ann.read_xd_multiclass(root / f"{prefix}annotations_multiclasses.txt")
@@ -128,7 +129,7 @@ def load_split(root: Path, split: str, size: int, captions: dict | None, progres
     entries = ann.read_feature_list(root / f"{split}.csv")
     for entry in progress_bar(entries, desc=f"frames ({split})", show=progress, leave=False):
         name = Path(entry.path).stem
-        shots = list(data.sample_snippet_frames(root / entry.path, size=(size, size)))
+        shots = list(frame_cache.sample_snippet_frames(root / entry.path, size=(size, size)))
         classes += snippet_classes(segments.get(name, []), len(shots))
         frames += shots
         if captions is not None:
@@ -351,7 +352,7 @@ def pretrain(out_dir: Path, *, benchmark: Path | None = None, synth: SynthConfig
     if benchmark is not None:
         frames, texts, classes = load_split(benchmark, "train", size, read_captions(benchmark), progress)
         test_frames, _, test_classes = load_split(benchmark, "test", size, None, progress)
-        meta = json.loads((benchmark / "meta.json").read_text()) if (benchmark / "meta.json").is_file() else {}
+        meta = read_meta(benchmark) or {}
         source = {"benchmark": str(benchmark), "generator_version": meta.get("generator_version")}
     else:
         workers = threads or len(os.sched_getaffinity(0))  # the cores this process may use

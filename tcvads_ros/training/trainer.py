@@ -59,7 +59,7 @@ def make_loader(dataset: Dataset, batch_size: int, ctx: Context, shuffle: bool, 
                 epoch_seed: int = 0) -> DataLoader:
     """A loader whose order depends only on (seed, epoch): resumption replays the same batches.
 
-    A dataset with ``set_epoch`` (temporal jitter, `data.FeatureTrainDataset`) gets the epoch too.
+    A dataset with ``set_epoch`` (temporal jitter, `feature_datasets.FeatureTrainDataset`) gets the epoch too.
     """
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch_seed)

@@ -122,3 +122,17 @@ def test_batched_onnxruntime_scores_equal_single_stream_scores(bundle):
 def test_at_least_one_stream(bundle):
     with pytest.raises(ValueError, match="at least one stream"):
         MultiStreamPipeline(FakeBackend(bundle), {})
+
+
+def test_feed_hands_each_stream_its_own_update(bundle):
+    backend = FakeBackend(bundle)
+    alone = {name: _alone(bundle, backend, name, fine=True)[0] for name in STREAMS}
+    multi = MultiStreamPipeline(backend, {name: TwoStagePipeline(bundle, backend, config(fine=True))
+                                          for name in STREAMS}, max_batch=3)
+    updates = [multi.feed(push) for push in _interleaved(seed=3)] + [multi.end()]
+    for name, p in multi.pipelines.items():
+        mine = [update[name] for update in updates]
+        events, explanations = alone[name]
+        assert [e.kind for u in mine for e in u.events] == [r["kind"] for r in events], name
+        assert len([x for u in mine for x in u.explanations]) == len(explanations), name
+        assert all(u.stats is p.stats for u in mine)

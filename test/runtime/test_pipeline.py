@@ -319,3 +319,20 @@ def test_batched_scoring_keeps_the_clips_pre_roll(bundle, score_every):
         assert len(explanations) == 1
         clips[every] = (start.start_frame, explanations[0].start_frame)
     assert clips[score_every] == clips[1]  # same event start, same first frame of the clip
+
+
+def test_feed_hands_back_events_explanations_and_counters(bundle):
+    """The stream's one way in: what `push` returns, the explanations a callback would get (each
+    once, by `end` at the latest), and the stream's counters."""
+    stream = list(frames(1000, bright=[(320, 640)]))
+    by_push = TwoStagePipeline(bundle, FakeBackend(bundle), config())
+    pushed = run(by_push, stream) + by_push.close()
+    heard = []
+    pipeline = TwoStagePipeline(bundle, FakeBackend(bundle), config(), on_explanation=collect(heard))
+    updates = [pipeline.feed(stream[i:i + 7]) for i in range(0, len(stream), 7)] + [pipeline.end()]
+    fed = [event for update in updates for event in update.events]
+    assert [(e.kind, e.start_frame, e.frame) for e in fed] == [(e.kind, e.start_frame, e.frame) for e in pushed]
+    explained = [explanation for update in updates for explanation, _header in update.explanations]
+    assert len(explained) == 1 and explained == heard
+    assert all(update.stats is pipeline.stats for update in updates)
+    assert updates[-1].stats.snapshot()["processed"] == -(-len(stream) // 16)  # one per snippet begun

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tcvads_ros.data import annotations as ann
-from tcvads_ros.training import data
+from tcvads_ros.training import feature_datasets, ground_truth
 from tcvads_ros.training.metrics import (
     IOU_THRESHOLDS,
     coarse_metrics,
@@ -298,11 +298,11 @@ def test_coarse_metrics_undefined_and_bad_inputs():
 def _real_videos(vadclip_lists, dataset):
     """(name, label, T) per test video; T covers its annotations (no features here)."""
     if dataset == "xd":
-        entries = data.read_feature_entries(vadclip_lists / "xd_CLIP_rgbtest.csv")
-        segments = data.read_segments(vadclip_lists / "annotations_multiclasses.txt", "xd")
+        entries = feature_datasets.read_feature_entries(vadclip_lists / "xd_CLIP_rgbtest.csv")
+        segments = ground_truth.read_segments(vadclip_lists / "annotations_multiclasses.txt", "xd")
     else:
-        entries = data.read_feature_entries(vadclip_lists / "ucf_CLIP_rgbtest.csv")
-        segments = data.read_segments(vadclip_lists / "Temporal_Anomaly_Annotation.txt", "ucf")
+        entries = feature_datasets.read_feature_entries(vadclip_lists / "ucf_CLIP_rgbtest.csv")
+        segments = ground_truth.read_segments(vadclip_lists / "Temporal_Anomaly_Annotation.txt", "ucf")
     rng = np.random.default_rng(0)
     videos = []
     for e in entries:
@@ -344,7 +344,7 @@ def _random_predictions(gt, n_classes, seed=1):
 
 def test_real_xd_annotations_end_to_end(vadclip_lists):
     videos = _real_videos(vadclip_lists, "xd")
-    gt = data.build_ground_truth(
+    gt = ground_truth.build_ground_truth(
         videos,
         vadclip_lists / "annotations_multiclasses.txt",
         "xd",
@@ -370,7 +370,7 @@ def test_real_xd_annotations_end_to_end(vadclip_lists):
 
 def test_real_ucf_annotations_normal_class_quirk(vadclip_lists):
     videos = _real_videos(vadclip_lists, "ucf")
-    gt = data.build_ground_truth(videos, vadclip_lists / "Temporal_Anomaly_Annotation.txt", "ucf")
+    gt = ground_truth.build_ground_truth(videos, vadclip_lists / "Temporal_Anomaly_Annotation.txt", "ucf")
     assert len(gt.names) == 290 and sum(gt.abnormal) == 140
     classes = ann.UCF_CLASSES
     predictions = _perfect_predictions(gt, classes)

@@ -2,11 +2,12 @@
 
 `auto` picks TensorRT where it is importable and a GPU is visible, else ONNX Runtime. Each
 backend module is imported only when chosen, so the ONNX Runtime path never imports TensorRT or
-torch.
+torch. The torch backend runs graph modules handed to it: the runtime reads no training run.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from tcvads_ros.errors import ConfigError
@@ -47,4 +48,14 @@ def create_backend(kind: str, bundle: Bundle, device: str = "cpu", **options: An
     return TorchBackend(bundle, device=device, **options)
 
 
-__all__ = ["BACKENDS", "Backend", "create_backend", "resolve_kind"]
+def command_backend(args: argparse.Namespace, bundle: Bundle) -> Backend:
+    """The backend a command's --backend and --device ask for. `torch` runs the graph modules
+    that the entry point handed over as ``args.torch_modules(bundle)`` (cli.py loads them from
+    the training side)."""
+    options: dict[str, Any] = {}
+    if args.backend == "torch" and getattr(args, "torch_modules", None) is not None:
+        options["modules"] = args.torch_modules(bundle)
+    return create_backend(args.backend, bundle, device=args.device, **options)
+
+
+__all__ = ["BACKENDS", "Backend", "command_backend", "create_backend", "resolve_kind"]

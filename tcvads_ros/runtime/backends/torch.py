@@ -1,14 +1,15 @@
 """torch backend: the reference. Runs the same graph modules that export writes to ONNX.
 
-The modules come from the training run the bundle was exported from (`manifest.source_run`), or
-are passed in directly (tests, development). Imports torch; never used on the coarse edge path.
+The runtime reads no training run: the modules are handed over by whoever loaded them, the
+training side (`tcvads_ros.training.export.source_run_modules`: the training run the bundle was
+exported from, for `tcvads detect --backend torch`), a benchmark or a test. Imports torch;
+never used on the coarse edge path.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,7 +17,17 @@ from torch import nn
 
 from tcvads_ros.errors import BundleError
 from tcvads_ros.runtime.backends.base import Backend
-from tcvads_ros.runtime.bundle import Bundle
+from tcvads_ros.runtime.bundle import GRAPH_INPUTS, GRAPH_OUTPUTS, Bundle
+
+
+def run_graph_module(module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run one graph module on numpy inputs -> numpy outputs keyed by the bundle's tensor names."""
+    device = next(module.parameters(), torch.empty(0)).device
+    args = [torch.from_numpy(np.ascontiguousarray(inputs[name])).to(device) for name in GRAPH_INPUTS[graph]]
+    with torch.no_grad():
+        out = module(*args)
+    out = out if isinstance(out, tuple) else (out,)
+    return {name: o.detach().float().cpu().numpy() for name, o in zip(GRAPH_OUTPUTS[graph], out)}
 
 
 class TorchBackend(Backend):
@@ -24,17 +35,12 @@ class TorchBackend(Backend):
 
     def __init__(self, bundle: Bundle, device: str = "cpu", modules: Mapping[str, nn.Module] | None = None):
         super().__init__(bundle)
-        from tcvads_ros.training.export import load_run, run_graph_module
-
-        self._run_module = run_graph_module
         if modules is None:
-            run_dir = Path(bundle.manifest.source_run)
-            if not bundle.manifest.source_run or not run_dir.is_dir():
-                raise BundleError(
-                    f"{bundle.root}: the torch backend runs the training run the bundle came from, "
-                    f"but '{bundle.manifest.source_run}' is not there; use --backend onnxruntime"
-                )
-            modules = load_run(run_dir)[0]
+            raise BundleError(
+                f"{bundle.root}: the torch backend runs the training run the bundle came from, and no "
+                "caller handed its graph modules over (tcvads detect and tcvads calibrate load them from "
+                f"the manifest's source_run, '{bundle.manifest.source_run}'); use --backend onnxruntime"
+            )
         self._device = torch.device(device)
         self._modules = {name: m.to(self._device).eval() for name, m in modules.items()}
         self._lock = threading.Lock()
@@ -51,4 +57,4 @@ class TorchBackend(Backend):
     def run(self, graph_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.check_inputs(graph_name, inputs)
         with self._lock:
-            return self._run_module(self._modules[graph_name], graph_name, inputs)
+            return run_graph_module(self._modules[graph_name], graph_name, inputs)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Per-site calibration on held-out synthetic footage: false alarms per hour and recall, before
-and after `tcvads calibrate`.
+"""A site's alarms on held-out synthetic footage: false alarms per hour and recall, before and
+after `tcvads calibrate` (runtime/calibrate.py) sets the site's threshold.
 
-    python -m benchmarks.calibration --bundle BUNDLE --footage DIR [--budgets 5 20] [--json FILE]
+    python -m benchmarks.site_alarms --bundle BUNDLE --footage DIR [--budgets 5 20] [--json FILE]
 
 The site is the bundle's training cameras (benchmarks/site_footage.py, seed 0 at 128x96 and
 24 fps, as config/train/demo.yaml trains): three sets of new activity in front of them that no
