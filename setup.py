@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """tcvads_ros: an ament_python ROS 2 package that is also a pip-installable Python project.
 
 colcon (ROS 2) and pip both read this file. colcon installs the ament index marker, package.xml,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A kind the fine stage never saw, added by name: how often is it recognised? (docs/added_classes.md)
 
 For each abnormal kind X of the synthetic benchmark in turn:

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """What a user would pick instead of TCVADS: VadCLIP-sized temporal models, for timing only.
 
 These are baselines for the benchmarks, not product code, and carry random weights (speed does

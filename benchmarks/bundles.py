@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A default-size model bundle from untrained models, through the project's own export path.
 
 Speed and memory do not depend on the weights, so the benchmarks build the same kind of bundle a

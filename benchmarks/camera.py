@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A synthetic camera that publishes frames the way a ROS 2 driver does (bgr8 sensor_msgs/Image).
 
 The payloads are made once and reused, so the benchmarks time the detector, not the drawing.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The coarse stage on the synthetic benchmark over several seeds, per anomaly kind, with a ceiling.
 
 For each seed: the AFED teacher trained as the paper does (MIL on video labels, Exp. 10) from

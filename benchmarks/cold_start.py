@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Cold start: the coarse scores of a stream's first snippets against the same snippets seen warm.
 
     python -m benchmarks.cold_start --bundle BUNDLE [--videos 12] [--offset 30] [--json FILE]

@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Does the fine stage name anomalies? Its variants on held-out synthetic test videos.
 
     python -m benchmarks.fine_ablation --out runs/fine-ablation [--standin DIR] [--threads 2]

@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """FrameClock per stream: frames lost as counted against the truth, the rate it ends at, and the
 time `number` takes per frame (paid in the nodes' camera callback, under a lock).
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """What the INT8 backbone does to a trained bundle's results: AUC/AP and events against fp32.
 
     python -m benchmarks.int8_accuracy --bundle BUNDLE --footage DIR [--json FILE]

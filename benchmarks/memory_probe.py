@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Peak resident memory of a fresh process running the detector (printed as one JSON line).
 
     python -m benchmarks.memory_probe BUNDLE --stage coarse|full [--frames N] [--threads T]

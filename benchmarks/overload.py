@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Overload: a fine stage made slow on purpose must not slow the coarse stage (docs/performance.md).
 
 ``python -m benchmarks.overload [--quick] [--delay S] [--json FILE]``

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """How closely torchvision's MobileNetV2 features survive in the interpretable backbone at start.
 
 Loads a checkpoint (``--checkpoint``; without one, a randomly initialised torchvision model

@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """INT8 post-training quantization of the coarse backbone for CPUs, with its accuracy and speed.
 
     python -m benchmarks.quantize [--bundle BUNDLE] [--write-bundle OUT] [--json FILE]

@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Camera frames over ROS 2 (Fast DDS, this machine): what reaches coarse_node, and what the node
 costs on top of the streaming core.
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Measured speed, scaling and memory of TCVADS, side by side with what users would pick instead.
 
     python -m benchmarks.run [--quick] [--json results.json] [--device cpu|cuda]

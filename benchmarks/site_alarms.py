@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A site's alarms on held-out synthetic footage: false alarms per hour and recall, before and
 after `tcvads calibrate` (runtime/calibrate.py) sets the site's threshold.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Held-out footage of the cameras a synthetic training benchmark was drawn from (a "site").
 
 `tcvads synth --seed S` draws its camera backgrounds from S and each video's people, cars and

@@ -1,4 +1,6 @@
 #!/usr/bin/env python
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Soak test: a synthetic 30 fps camera through the two-stage detector, with faults, for a while.
 
     python -m benchmarks.soak --minutes M      (or --seconds S)  [--bundle BUNDLE] [--json FILE]
@@ -291,11 +293,16 @@ def main(argv: list[str] | None = None) -> int:
         f"-> {report['rss_end_mb']:.0f} MiB ({report['memory_growth']:+.1%}), late frames "
         f"{report['late_frames']} (max lag {report['max_lag_s']:.2f} s)"
     )
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return finish(report, args.json)
+
+
+def finish(report: dict, json_path: Path | None) -> int:
+    """Write the report (JSON line, and `json_path`), and the exit status: 1 on any failure."""
+    if json_path is not None:
+        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report))
-    if failures:
-        print("SOAK FAILED: " + ", ".join(failures), file=sys.stderr)
+    if report["failures"]:
+        print("SOAK FAILED: " + ", ".join(report["failures"]), file=sys.stderr)
         return 1
     return 0
 
@@ -315,13 +322,7 @@ def soak_nodes_main(bundle: Path, seconds: float, work: Path, args: argparse.Nam
         failures.append(f"exit codes {report['exit_codes']}")
     report["failures"] = failures
     print("\n".join(report_lines(report)))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(report))
-    if failures:
-        print("SOAK FAILED: " + ", ".join(failures), file=sys.stderr)
-        return 1
-    return 0
+    return finish(report, args.json)
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Soak with faults on the real nodes: coarse_node and fine_node as processes over Fast DDS, a
 camera_player that never stops, and a fault every `--fault-every` seconds, in turn:
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Timing, statistics, memory and machine facts shared by the benchmark scripts.
 
 The machines these run on are shared and noisy, so every figure is measured several times,

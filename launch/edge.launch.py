@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Start the TCVADS detector on a camera: coarse_node, and fine_node unless turned off.
 
     ros2 launch tcvads_ros edge.launch.py bundle:=/path/to/bundle image_topic:=/camera/image_raw

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Replay a rosbag2 recording into the detector: `ros2 bag play` plus edge.launch.py.
 
     ros2 launch tcvads_ros replay.launch.py bag:=/path/to/bag bundle:=/path/to/bundle \\

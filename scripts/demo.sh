@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 # The README's first command: set up .venv with what the detector needs (ONNX Runtime, NumPy,
 # OpenCV; no torch), then run it end to end on the model the project ships (models/demo-bundle):
 # a synthetic surveillance video with a known anomaly, detected, explained and compared with the

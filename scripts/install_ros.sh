@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 # Put ROS 2 Jazzy into the project's .venv from the Python package registry, so that the nodes
 # (coarse_node, fine_node) and their tests run on a machine without a ROS install:
 #   rclpy with Fast DDS, std_msgs, sensor_msgs, diagnostic_msgs (wheels, Python 3.11 only), and

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 # Create (or reuse) the project's virtual environment in .venv and install the project into it
 # with the extras named in $1 ("train", "test"; empty: the detector alone, no torch). Run by
 # demo.sh and test.sh.

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 # The README's second command: set up, lint, build the documentation site (a broken link or
 # anchor fails), and run the whole test suite. CI runs this script.
 set -euo pipefail

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """tcvads_ros: real-time, explainable two-stage video anomaly detection (TCVADS) for ROS 2.
 
 The ROS-free core lives in `tcvads_ros.models` (torch modules), `tcvads_ros.runtime` (the streaming

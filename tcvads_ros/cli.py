@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The `tcvads` command: one entry point, one module per subcommand.
 
 Each subcommand lives in the module named in `COMMANDS`, which defines

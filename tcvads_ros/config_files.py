@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Where the configuration files the project ships (`config/`) are, in a checkout or installed.
 
 In a checkout they are in ``config/`` beside the package (and the stand-in CLIP the demo stands

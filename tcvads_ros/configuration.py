@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Configuration is data: dataclasses built from YAML mappings and validated once, at the edge.
 
 `from_mapping(MyConfig, mapping)` builds a (possibly nested) dataclass from a plain mapping and

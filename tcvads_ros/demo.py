@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads demo`: the whole detector on an embedded default.
 
 By default it runs the model the project ships, ``models/demo-bundle`` (made by `tcvads demo

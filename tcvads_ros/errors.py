@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """User-facing errors.
 
 Every error a user can cause (a bad file, a bad option, a corrupt bundle) is a `TcvadsError`

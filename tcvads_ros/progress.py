@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Progress bars for long work, only on a terminal.
 
 `progress_bar` is tqdm with ``disable=None``: tqdm then draws nothing when its output is not a

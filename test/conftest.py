@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Shared test fixtures. Tests mirror the package layout; all run on CPU without network."""
 
 from __future__ import annotations

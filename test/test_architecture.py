@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """docs/ARCHITECTURE.md stays true: its layout lists every module, script and launch file of the
 repository, and nothing that does not exist."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads demo`: the shipped bundle end to end (exact, on any CPU), the `--train` flow without its
 training step (a finished, tiny, untrained run in --out/run is re-used), and what is refused.
 

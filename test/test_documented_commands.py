@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Every command the README and docs/ show runs in CI as shown, so the documentation cannot
 drift from the code.
 

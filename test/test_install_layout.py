@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The installed tree: what colcon/ament expect, and a wheel that works outside the checkout.
 
 The wheel built from setup.py (the same data_files colcon's ament_python install uses) must

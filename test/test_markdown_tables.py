@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Every Markdown table of the README and docs/ renders: its separator row has as many columns
 as its header (a table whose separator is short is shown as plain text)."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Progress bars are drawn on a terminal only: a log file or CI gets no bar updates."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 # Included by scripts/install_ros.sh into every interface package it builds against the
 # registry's ROS 2 wheels (CMAKE_PROJECT_INCLUDE), so those packages build unmodified.
 #

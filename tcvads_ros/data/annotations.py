@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Readers and writers for the real UCF-Crime and XD-Violence annotation formats.
 
 The formats are those of VadCLIP's released lists (see ``shared/data/vadclip-lists``):

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Captions of the synthetic benchmark: `synthetic.SceneFacts` put into varied words.
 
 `tcvads synth` knows what it draws; this module says it the way people caption surveillance

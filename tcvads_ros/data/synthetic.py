@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads synth`: a synthetic surveillance benchmark with exact ground truth.
 
 There are no real videos or weights on the machines this project is built on, so tests, demos,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The TCVADS networks as torch modules, one file per paper component (paper §IV).
 
 Build them by name with ``create_model(name, **cfg)`` (``tcvads_ros.models.registry``). This

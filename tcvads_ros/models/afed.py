@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """AFED teacher (paper §IV.A(1)): interpretable backbone -> Enhanced RWKV -> per-snippet logit.
 
 The teacher reads either frames (one per snippet, through its own InterpretableMobileNet) or

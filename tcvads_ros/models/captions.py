@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The caption bank: the fine stage's "CLIP native text" (paper §IV.B), read as retrieval.
 
 CLIP cannot generate text, so (docs/models.md) the native text of a clip is the few captions of a fixed

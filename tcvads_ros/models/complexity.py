@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads complexity`: parameters and FLOPs of each stage next to the paper's Table X.
 
 Counted, not estimated: parameters from the built modules, FLOPs with

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The fine stage (paper §IV.B, Fig. 3): frozen CLIP, triplet prompts, Enhanced RWKV, Exp. (15)-(16).
 
 - Image branch: per-snippet CLIP image features (frozen open_clip image encoder) -> Enhanced RWKV

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Interpretable MobileNet backbone (paper §IV.A) and the in-graph frame preprocessing.
 
 The backbone is MobileNetV2 (inverted residual stages, torchvision's blocks) with a

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Named backbone settings, as data (open_clip names its architectures the same way).
 
 A model section's ``backbone`` is a preset name (``backbone: tiny``), a mapping of

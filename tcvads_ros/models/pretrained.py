@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A torchvision MobileNetV2 checkpoint (e.g. ImageNet) as the interpretable backbone's start.
 
 Every real user starts from a pretrained backbone (paper §V.B: the coarse stage's MobileNet is

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """QACM, the Quick Anomaly Classification Module (paper §IV.A(2)): the coarse student.
 
 A 3-layer 1-D temporal CNN over the window of per-frame backbone features, ending in one anomaly

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Build any TCVADS network by name: ``create_model(name, **cfg)`` (timm/open_clip style).
 
 ``cfg`` is a plain mapping (e.g. a YAML section) validated by ``configuration.from_mapping``

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Enhanced RWKV (paper §IV.A, Exp. (8)-(9)): two TimeMix blocks, no ChannelMix.
 
 The paper's Exp. (8) ``T = σ(V·Kᵀ + R)`` is a loose sketch; following docs/models.md we implement the

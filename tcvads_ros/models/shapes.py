@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Input shape checks with readable messages, silent while a graph is being traced for export."""
 
 from __future__ import annotations

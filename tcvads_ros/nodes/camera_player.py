@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """camera_player: play a video file, an image folder or a synthetic scene as a ROS 2 camera.
 
     camera_player VIDEO [--topic /camera/image_raw] [--fps 30] [--encoding rgb8|bgr8|jpeg]

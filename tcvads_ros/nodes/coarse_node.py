@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """coarse_node: the always-on coarse stage on a camera topic (paper §IV.A).
 
 Subscribes to the camera (sensor_msgs/Image, or CompressedImage on ``<image_topic>/compressed``)
@@ -29,7 +31,6 @@ from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.common import EVENT_QOS, VIEW_QOS, TcvadsNode, main_for
 from tcvads_ros.nodes.messages import anomaly_fields, image_fields, ros_bytes
-from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import COARSE_GRAPHS, FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.event_store import crash_ends
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, gap_problem
@@ -52,7 +53,7 @@ class CoarseNode(TcvadsNode):
         path = values["site_profile"].strip()
         self.profile = SiteProfile.load_for(path, self.bundle, where=f"site_profile {path}") if path else None
         cfg = PipelineConfig.for_coarse_node(values, self.event_config(values), parameters.output_dir(values))
-        backend = create_backend(values["backend"], self.bundle, device=values["device"])
+        backend = self.make_backend(self.bundle)
         in_process = values["fine_stage_in_process"]
         # Loaded now: a running node never needs the bundle's files again (a bundle replaced or
         # deleted under it changes nothing until a restart).

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """What coarse_node and fine_node share: the rclpy adapter around the plain logic.
 
 Everything here is ROS wiring (parameter declaration, QoS, the camera subscription, the
@@ -66,6 +68,7 @@ from tcvads_ros.nodes.messages import (
     frame_from_message,
 )
 from tcvads_ros.nodes.stream import CameraWatchdog, LatestSlot, StreamStats
+from tcvads_ros.runtime.backends import create_backend, resolve_kind
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
@@ -383,6 +386,16 @@ class TcvadsNode(Node):
     def extra_totals(self) -> dict[str, Any]:
         """Node-specific counters for /diagnostics."""
         return {}
+
+    def make_backend(self, bundle: Any) -> Any:
+        """The backend of parameter ``backend`` for `bundle`; for ``torch``, the graph modules of
+        the training run the bundle came from, loaded here (the runtime reads no training run)."""
+        options = {}
+        if resolve_kind(self.values["backend"]) == "torch":
+            from tcvads_ros.training.export import source_run_modules
+
+            options["modules"] = source_run_modules(bundle)
+        return create_backend(self.values["backend"], bundle, device=self.values["device"], **options)
 
     def open_store(self) -> EventStore:
         """The node's event store (parameter ``event_store``): records the disk refuses are held

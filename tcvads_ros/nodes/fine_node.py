@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """fine_node: the triggered fine stage (paper §IV.B): names and explains each anomaly.
 
 How the clip reaches it: fine_node subscribes to the same camera topic as coarse_node and keeps
@@ -31,7 +33,6 @@ from std_msgs.msg import Header, String
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.common import EVENT_QOS, TcvadsNode, main_for
 from tcvads_ros.nodes.messages import event_from_document, header_from_fields, stamp_seconds
-from tcvads_ros.runtime.backends import create_backend
 from tcvads_ros.runtime.bundle import FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.clips import ClipCache, ClipCollector
 from tcvads_ros.runtime.fine import FineJob, FineStage, coarse_numbering
@@ -50,7 +51,7 @@ class FineNode(TcvadsNode):
         values = self.values
         self.bundle = Bundle.load(values["bundle"])
         manifest = self.bundle.manifest
-        backend = create_backend(values["backend"], self.bundle, device=values["device"])
+        backend = self.make_backend(self.bundle)
         backend.load(FINE_GRAPHS)  # now: a running node never needs the bundle's files again
         self.backend_name = backend.describe()
         self.store = self.open_store()

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Message logic of the nodes, as plain functions (no ROS import): tested without rclpy.
 
 The nodes only call these and construct messages from the returned fields, e.g.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The nodes' ROS parameters, as data.
 
 One table (`PARAMETERS`) is the single source of truth for every parameter of `coarse_node` and

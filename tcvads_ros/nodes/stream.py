@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Flow control of the nodes, as plain classes (no ROS import): tested without rclpy.
 
 - `LatestSlot`: the camera callback puts each frame the model needs here and returns at once;

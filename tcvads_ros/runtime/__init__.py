@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The ROS-free streaming core: frames, conversion, buffers, events, explanations, bundles, backends.
 
 Import the submodules directly (``from tcvads_ros.runtime.events import EventStateMachine``).

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """False alarms per hour of a threshold on a site's normal footage, and the threshold that keeps
 them within a budget (used by `tcvads calibrate`; no torch).
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Model bundles: the folder a trained model travels in, and its verification.
 
 A bundle holds the four ONNX graphs of docs/ARCHITECTURE.md (coarse backbone with its

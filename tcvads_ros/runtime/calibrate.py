@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads calibrate BUNDLE --normal SOURCE [SOURCE ...] --false-alarms-per-hour N --out PROFILE`.
 
 Per-site calibration to an operator's false-alarm budget. The bundle's threshold was chosen on

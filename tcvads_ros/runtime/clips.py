@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The fine stage's clips (paper §IV.B): which sampled frames an event is classified on.
 
 One rule, used in-process by `TwoStagePipeline` (items: the coarse stage's scored snippets) and by

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads detect SOURCE [SOURCE ...] --bundle BUNDLE`: the streaming detector on files,
 folders, cameras or bags.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Durable store of events and explanations: SQLite in WAL mode, each append committed and synced.
 
 `EventStore.append(record)` returns only after the record is on disk (``journal_mode=WAL`` with

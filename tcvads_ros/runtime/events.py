@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The event state machine: per-frame anomaly scores in, start / update / end events out.
 
 A score above `threshold_on` opens a *candidate*; it becomes an event (a ``start`` is announced)

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The explanation document the fine stage publishes for an event (versioned schema).
 
 It says what the fine stage concluded and why (paper §IV.B, "explainable"): the category and

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The fine stage (paper §IV.B): a triggered clip in, a stored explanation out (no torch, no ROS).
 
 One module serves both deployments. The in-process pipeline (`TwoStagePipeline`) hands it the

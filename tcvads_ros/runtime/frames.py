@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The frame that flows through the streaming core: an RGB image with its time and position.
 
 Every source (video file, image folder, camera, rosbag2, ROS topic) produces `Frame`s; the

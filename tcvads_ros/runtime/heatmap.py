@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Heat maps of the coarse backbone: CAM -> [0, 1] map at frame size -> colour overlay -> PNG.
 
 The coarse graph returns a class activation map (CAM) per frame, built from the interpretable

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """ROS-style image messages to RGB numpy frames, without ROS and without cv_bridge.
 
 `image_to_rgb` reads the fields of a `sensor_msgs/Image` (encoding, height, width, step,

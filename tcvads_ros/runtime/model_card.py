@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The model card a bundle's manifest carries: what the model was trained on, how well it did on
 its test split, what it is for, what it is not for, and what made it (docs/runtime.md, "The
 model card").

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Many cameras in one process: one detector per stream, backbone calls batched across streams.
 
 The paper's setting is city surveillance, many fixed cameras per edge box. Each stream keeps

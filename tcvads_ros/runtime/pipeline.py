@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The streaming two-stage detector: frames in, events and explanations out (no torch, no ROS).
 
 - `CoarseDetector` (paper §IV.A, always on): one frame per snippet (`SnippetSampler`: the

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Fixed-capacity ring buffers: O(1) push, memory bounded however long the stream runs.
 
 `ArrayRingBuffer` keeps fixed-shape numpy rows (per-frame backbone features) in one

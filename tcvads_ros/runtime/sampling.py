@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Which camera frames the detector uses, decided from frame numbers and time stamps alone.
 
 - `SnippetSampler`: one frame per snippet of `every` frames (paper §IV.A: the backbone sees one

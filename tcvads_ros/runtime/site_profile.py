@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A stream's event settings: the bundle's threshold, or a site profile's settings, and overrides.
 
 `event_settings` is the one rule by which `tcvads detect` and coarse_node (and every script)

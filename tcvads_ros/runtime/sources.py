@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Frame sources for `tcvads detect`: video file, image folder, camera index, rosbag2.
 
 Each source is an iterable of `Frame`s (RGB uint8, stamp in seconds, index in the source) with

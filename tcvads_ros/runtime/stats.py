@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A stream's statistics: its named counts (`Counters`) and latency figures (`LatencyStats`).
 
 One `Counters` object serves every part of a stream that counts (the snippet sampler, the

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Offline training and evaluation of TCVADS: data, losses, metrics, the run folder, export.
 
 The tools are `tcvads train | evaluate | interpret | export` (the same as the scripts

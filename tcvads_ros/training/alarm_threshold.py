@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The coarse stage's alarm threshold, chosen on the validation split (RUN_DIR/calibration.json).
 
 The edge runtime compares the QACM student's probability with one threshold; it is chosen

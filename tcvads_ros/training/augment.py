@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Training-time augmentation of snippet frames, the same transform for every snippet of a video.
 
 A coarse model reads one frame per snippet and the Enhanced RWKV compares snippets over time,

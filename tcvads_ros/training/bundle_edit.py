@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads bundle`: add, remove and rename a bundle's classes and add captions, without retraining.
 
 The fine stage names an anomaly by comparing the clip's video features with one text feature per

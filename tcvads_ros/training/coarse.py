@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Coarse stage training: AFED teacher, QACM student with distillation, temperature search,
 threshold calibration (paper §IV.A; docs/models.md).
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """What ``python training/<tool>.py`` and ``tcvads <tool>`` share: one parser, one error style.
 
 Each training tool (train, evaluate, interpret) defines ``configure_parser(parser)`` and

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Evaluate a training run: ``python training/evaluate.py RUN_OR_CHECKPOINT [--data FILE] ...``.
 
 ``RUN_OR_CHECKPOINT`` is a run folder of training/train.py (every trained stage in it is

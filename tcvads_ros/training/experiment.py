@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The data of one run, resolved from `DataConfig`: lists, splits, caches and ground truth.
 
 Three kinds of data reach the same datasets of `training.feature_datasets`:

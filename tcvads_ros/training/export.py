@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads export RUN_DIR --out BUNDLE_DIR`: a training run -> a verified model bundle.
 
 The four graphs of docs/ARCHITECTURE.md are torch modules here (`graph_modules`) whose inputs

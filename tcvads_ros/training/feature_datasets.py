@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """VadCLIP feature lists and the datasets that read them: entries, crops, labels, collate.
 
 Feature lists (docs/evaluation.md): a CSV ``path,label``, one ``.npy`` per video and crop, shape

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Feature maps of the fine stage: t-SNE of video and class text features (paper §V.E, Fig. 8).
 
 Each point is one snippet's video feature, coloured by the snippet's class (from the ground-truth

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Fine stage training (paper §IV.B, Exp. 15-19; docs/models.md).
 
 Per clip, the top-m captions of the caption bank are retrieved by CLIP similarity (frozen, so

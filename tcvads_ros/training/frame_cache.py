@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Raw videos: decoded with OpenCV, one frame per 16-frame snippet, cached.
 
 `extract_features` and `cache_frames` take the first frame of each snippet (``s * 16``,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Ground truth of the test videos, from the real annotation formats.
 
 `build_ground_truth`: a 0/1 vector of 16·T frames per test video (frames past 16·T dropped) for

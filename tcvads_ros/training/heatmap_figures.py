@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Coarse heat maps before and after distillation (paper §V.E, Fig. 6 and 7).
 
 The heat map of a frame is the interpretable MobileNet's CAM (`activation_map`: built from its

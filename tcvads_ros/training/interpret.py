@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Interpretability of a trained run (paper §V.E): heat maps, feature maps, surrogate fidelity.
 
 ``python training/interpret.py RUN_DIR --out OUT_DIR [--data PATH] [--videos N] [--samples S]``

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The models and videos an interpretation reads (training/interpret.py).
 
 Without ``--data``: the run's own validation videos, built exactly as training built them

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Training losses of TCVADS (paper §IV, Exp. 10-19).
 
 - `mil_topk_bce`: the teacher's (and the student's hard) loss, paper Exp. (10): weak video

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Evaluation metrics of the VadCLIP protocol (docs/evaluation.md; VadCLIP's code, not its paper).
 
 Coarse-grained (`coarse_metrics`): snippet scores are repeated ×16 to frame level

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads pretrain-backbone`: a stand-in for ImageNet pretraining, on unlabelled frames (no anomaly labels).
 
 Real users start the coarse backbone from torchvision's ImageNet MobileNetV2

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Evaluation outputs: ``metrics.json``, ROC and precision-recall curves, per-video timelines.
 
 `write_evaluation` is what ``training/evaluate.py`` (and the training run's final test) calls

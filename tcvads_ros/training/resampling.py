@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Lengths (VadCLIP ``src/utils/tools.py``): 256 uniform bins or zero padding for training,
 256-chunks for testing.
 

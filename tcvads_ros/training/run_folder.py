@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The run folder: the one module that reads and writes what a training run leaves behind.
 
 Layout (``tcvads train`` writes it; ``tcvads export``, ``tcvads evaluate`` and

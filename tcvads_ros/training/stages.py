@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Runs the stages of `tcvads train` in order over the run's data (the run folder: run_folder.py)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads pretrain-clip`: a small CLIP trained from scratch on synthetic scenes and their captions.
 
 The fine stage (paper §IV.B) stands on a frozen, pretrained CLIP. No CLIP weights can be

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """LIME-style local surrogate fidelity: the R² of paper Table IX (§V.E).
 
 The paper refits each test prediction with LIME [41] and reports the R² of the refit against the

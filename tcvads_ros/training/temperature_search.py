@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Bayesian optimisation of the distillation temperature (paper Exp. 12/13, Fig. 5).
 
 A Gaussian process with a squared-exponential (RBF) kernel, scikit-learn's

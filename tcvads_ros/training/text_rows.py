@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The fine stage's text side, read back from its training run, for rows of a bundle's text table.
 
 A bundle's `class_caption` table holds, for every class c and caption j of the bank, the triplet

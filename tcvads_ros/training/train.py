@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Train TCVADS: ``python training/train.py --config FILE --out RUN_DIR [key.path=value ...]``.
 
 Stages (``--stage`` or the config's ``stage``): ``teacher`` (AFED, MIL top-k BCE, paper Exp. 10),

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The training configuration: `config/train/*.yaml` as dataclasses (built by `from_mapping`).
 
 Model sections (``teacher.model``, ``student.model``, ``fine.model``) are passed as keyword

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """One epoch loop for every stage: AdamW, cosine learning rate, progress bar, per-epoch metrics,
 a checkpoint of the last epoch for `--resume`, DistributedDataParallel under torchrun.
 

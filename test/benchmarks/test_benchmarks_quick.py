@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The benchmark and soak scripts run end to end and report what docs/performance.md promises.
 
 `python -m benchmarks.run --quick` must write every figure with its statistics (values are

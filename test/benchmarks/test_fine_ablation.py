@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """benchmarks/fine_ablation.py's category accuracy: the top anomaly class of the video-level
 scores must be one of the video's kinds; Normal competes only in the second figure."""
 

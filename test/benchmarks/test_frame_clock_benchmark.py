@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`python -m benchmarks.frame_clock` (docs/ros2.md) runs and counts what its streams lost: the
 losses it reports equal the truth it generated, and the rates are the cameras'. Its µs per frame
 are printed for reading, not asserted (no timing in the unit suite)."""

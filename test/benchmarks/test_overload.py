@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Overload, the mechanism (deterministic): a fine stage that does not return must not hold the
 coarse stage up. The stream is pushed to the end while every fine graph call is blocked;
 triggers beyond the bounded queue are dropped or coalesced, every one counted; the fine worker

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`python -m benchmarks.ros_transport --quick` runs end to end under real rclpy and reports its figures
 (values are not checked: they depend on the machine; the full run's are in docs/ros2.md)."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`benchmarks/site_alarms.py` (docs/calibration.md): an event is found where it overlaps an
 episode, with both read half-open (`[start, end)` in frames), as everywhere else."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The speed changes made for the benchmarks compute the same numbers as what they replaced.
 
 - `export.deconvolutions_as_convolutions`: the exported coarse backbone's stride-1 deconvolutions

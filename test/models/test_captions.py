@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """CaptionBank: the shipped bank loads; YAML and text files; clear errors for bad files."""
 
 from __future__ import annotations

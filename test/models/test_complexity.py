@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads complexity`: JSON keys, the paper-sized student, and counted (not constant) FLOPs."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Fine stage: triplet prompts within 77 tokens, retrieval, edge-table rule, frozen encoders."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Interpretable MobileNet and FramePreprocess: shapes, gradients, heat maps, normalisation."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The coarse models export to ONNX (opset 17) and onnxruntime agrees with torch within 1e-4."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A torchvision MobileNetV2 checkpoint into the interpretable backbone: the mapping by name,
 the refusals, and how closely torchvision's features survive the deconvolutions at start."""
 

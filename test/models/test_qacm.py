@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """QACM, its streaming form, QACMStudent and the AFED teacher: shapes, gradients, causality."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """create_model builds every network by name from plain mappings; shapes and gradients for each."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Enhanced RWKV: sequence form == recurrent form == naive O(T²) WKV; stable for large keys."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """launch_testing test of edge.launch.py: publish a synthetic video, expect /anomaly and a category.
 
 Needs ROS 2 (Humble or Jazzy) with this package built and sourced (`colcon build`, then

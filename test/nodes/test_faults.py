@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Faults injected from outside into real node processes over Fast DDS (needs ROS 2: the
 registry's Jazzy wheels, scripts/install_ros.sh), as a robotics team's acceptance test would.
 Faults that need no second process are tried in-process (test_nodes_rclpy.py) and in the

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The launch files, read without ROS: they parse, declare the documented arguments, pass the
 overridden parameters under their real names, and point at files that are installed.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The nodes' message logic, with real ROS 2 Humble message types from `rosbags` (no rclpy).
 
 Every message the nodes publish is built here from the same fields the nodes use, serialised to

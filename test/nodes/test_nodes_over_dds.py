@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """coarse_node and fine_node as separate processes over Fast DDS, started as `ros2 run` starts
 them (console scripts, ``--ros-args --params-file config/edge.yaml``), fed by camera_player
 playing a video with known anomalies.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """coarse_node and fine_node under rclpy, on a synthetic video (needs ROS 2; skipped elsewhere).
 
 Run on a machine with ROS 2 Humble or Jazzy sourced and the project's test dependencies:

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """package.xml declares every ROS package the nodes, launch files and ROS tests import.
 
 `rosdep install` and the build farm only know what package.xml lists: an import missing there

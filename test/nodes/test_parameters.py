@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Parameter specs, their validation, and config/edge.yaml kept in step with them."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """QoS overrides as in every Jazzy node: `qos_overrides.<topic>.<publisher|subscription>.<policy>`
 parameters on coarse_node's command line change the QoS its publishers offer and its camera
 subscription asks for, seen over DDS by another process, and take precedence over camera_qos and

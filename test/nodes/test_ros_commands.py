@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """What a ROS 2 user types, typed: the documented `colcon build`, `source install/setup.bash`,
 `ros2 launch`, `ros2 topic echo`, `ros2 node list`, `ros2 param get/set` and Ctrl-C, as separate
 processes in bash under real rclpy and Fast DDS.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The alarm-budget arithmetic of `tcvads calibrate`: counted alarms, the Poisson bound, the choice."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Backends: ONNX Runtime agrees with the torch reference; TensorRT's engine cache logic."""
 
 from __future__ import annotations

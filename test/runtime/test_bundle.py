@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Bundles: export writes a bundle that loads, and every kind of damage is refused clearly."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads calibrate` on a file, a folder and a bag; the profile in `tcvads detect` and the nodes;
 bad input refused. The redness bundle scores a frame high exactly while it is mostly red, so the
 footage's false alarms are known: one red flash in otherwise normal footage."""

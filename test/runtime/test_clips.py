@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The fine stage's clip rule (runtime/clips.py), shared by the pipeline and fine_node."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The edge path (bundle loading, ONNX Runtime, both pipeline stages, detect) never imports torch."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A stream that starts in the middle of a scene must not alarm by itself (the QACM's padding).
 
 The coarse stage here is an onset detector of known behaviour: the redness backbone

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads detect` end to end: export -> bundle -> detect on encoded videos; clear errors."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Event store: durable, ordered, thread-safe, and nothing announced is lost to SIGKILL."""
 
 from __future__ import annotations

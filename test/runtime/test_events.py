@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Event state machine: targeted cases, then properties over random (faulty) score streams."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Explanation document: validated, JSON round trip, readable text with a 128-character headline."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """FrameClock on camera streams whose true frame numbers are known: receipt jitter, bursts after
 stalls, rate changes, stamps out of order, a bag replayed, and real losses."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Heat maps: normalisation (NaN-safe), peak location, colour overlay, PNG written atomically."""
 
 from __future__ import annotations

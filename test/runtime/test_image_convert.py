@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """ROS image messages -> RGB: pixels checked against OpenCV and an independent BT.601 formula."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Property tests: any image message either converts to the right RGB frame or is rejected with
 a specific, counted reason; nothing else ever escapes (docs/failures.md).
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Model cards: what `tcvads export` writes, what `Bundle.load` refuses, what `tcvads detect` says
 about a bundle and the footage it is pointed at."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Many streams in one process: each stream's events are the events of that stream run alone,
 whatever the batching; one backbone call serves every stream with a sample due."""
 

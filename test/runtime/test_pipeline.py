@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The streaming pipeline: sampling, bounded buffers, events near the truth, the fine worker
 never slowing the coarse stage, durable records before announcements, heat maps and clips."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Ring buffers: contents equal a plain list's tail, memory fixed however much is pushed."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """SnippetSampler and FrameClock against brute-force statements of what they should do."""
 
 from __future__ import annotations

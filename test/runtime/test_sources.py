@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Sources: camera-like recordings decode to the end; folders and rosbag2; clear errors."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A stream's one statistics object: counts added from several threads are all kept, a copy
 taken meanwhile never fails, and a part's scoped view names its counts under its prefix."""
 

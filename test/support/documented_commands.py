@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The shell commands the README and docs/ show, as a reader would copy them.
 
 `commands(path)` yields every command line of the fenced code blocks of a Markdown file

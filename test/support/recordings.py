@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Camera-like recordings for the source and detect tests, encoded here with OpenCV or ffmpeg.
 
 OpenCV's bundled FFmpeg writes MJPEG, XVID and MPEG-4 Part 2 but has no H.264 encoder here, so

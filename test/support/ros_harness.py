@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Running the nodes as a user would, for the tests over DDS: console scripts in their own
 processes, a tester node in the test's process, and waits on conditions (matched endpoints,
 received messages), never on luck.

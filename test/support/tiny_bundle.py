@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """A tiny untrained bundle for the runtime tests: the real export path on toy-sized models.
 
 The coarse graphs use the project's own InterpretableMobileNet, FramePreprocess and QACM at

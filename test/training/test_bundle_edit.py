@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """`tcvads bundle`: classes and captions added, removed and renamed on an exported bundle.
 
 The bundle comes from a real (untrained, tiny) training run, so its text table is the real fine

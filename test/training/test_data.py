@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Tests of the training data modules: feature lists, loading, labels and datasets
 (feature_datasets), 256 resampling/chunking (resampling), ground truth (ground_truth: small
 hand-written and the real annotation files) and raw-video caching (frame_cache: small videos

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """training/interpret.py end to end on a tiny run, and its heat-map and perturbation parts."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """What training must learn, asserted with margins over many test videos, so that no CPU can flip it.
 
 The demo's configuration (config/train/demo.yaml) on a smaller synthetic benchmark: 96 videos, a

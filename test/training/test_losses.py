@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Losses against independent formulations: VadCLIP's per-video loop, torch.distributions."""
 
 from __future__ import annotations

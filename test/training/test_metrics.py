@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Tests of tcvads_ros/training/metrics.py.
 
 `reference_map` below is a deliberately simple, independent formulation of VadCLIP's detection

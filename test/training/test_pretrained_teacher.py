@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The teacher from a pretrained backbone: `tcvads pretrain-backbone` writes a torchvision checkpoint,
 `teacher.pretrained_backbone` loads it, `teacher.freeze_backbone` keeps it as loaded (smoke sizes)."""
 

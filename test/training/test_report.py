@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Tests of tcvads_ros/training/report.py: the evaluation folder's files and metrics.json keys."""
 
 from __future__ import annotations

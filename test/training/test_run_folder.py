@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Run folders written before a model setting existed load as they were trained."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The stand-in CLIP maker: trains on the train split's captions, saves an open_clip folder the
 fine stage loads unchanged, measures zero-shot on the test split."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """LIME-style surrogate fidelity (tcvads_ros/training/surrogate.py) against independent formulations."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Bayesian optimisation of T on cheap known objectives; JSON and plot written."""
 
 from __future__ import annotations

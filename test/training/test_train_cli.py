@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """training/train.py and training/evaluate.py end to end on the smoke config (tiny sizes).
 
 The README's smoke run (every stage, trained by the documented command in a subprocess) is

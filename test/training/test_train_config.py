@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Training configs: ``extends`` merges a file over another; the demo's config is the smoke run
 with more data and steps."""
 

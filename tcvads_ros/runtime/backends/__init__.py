@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """Inference backends behind one interface; `create_backend` picks and builds one.
 
 `auto` picks TensorRT where it is importable and a GPU is visible, else ONNX Runtime. Each

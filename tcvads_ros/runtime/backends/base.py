@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """The one small interface every inference backend implements.
 
 A backend runs the bundle's graphs by name ("coarse_backbone", "coarse_qacm", "fine_image",

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """ONNX Runtime backend: the default where TensorRT is absent. CPU, or CUDA where present.
 
 Each graph's session is created once, on its first use or at `load`, and its interface checked

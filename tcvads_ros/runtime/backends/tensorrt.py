@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """TensorRT backend (TensorRT 10 Python API, cuda-python for memory and streams).
 
 Engines are built from the bundle's ONNX graphs with an explicit precision and cached under a

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
 """torch backend: the reference. Runs the same graph modules that export writes to ONNX.
 
 The runtime reads no training run: the modules are handed over by whoever loaded them, the
