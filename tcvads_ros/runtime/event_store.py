@@ -178,12 +178,15 @@ class EventStore:
                     **{k: self._counts[k] for k in ("held", "written_late", "dropped", "write_failures")}}
 
     def open_events(self) -> list[dict]:
-        """The last stored record of every event that has no ``end`` record, oldest first."""
-        last: dict[str, dict] = {}
-        for record in self.events():
-            if record.get("event_id") is not None:
-                last[str(record["event_id"])] = record
-        return [r for r in last.values() if r.get("kind") != "end"]
+        """The last stored record of every event that has no ``end`` record, in the order written. Only
+        each event's last record is read (by the event index), not the whole store: a node asks
+        at every start."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM records WHERE seq IN (SELECT MAX(seq) FROM records"
+                " WHERE record_type = 'event' AND event_id IS NOT NULL GROUP BY event_id) ORDER BY seq"
+            ).fetchall()
+        return [r for r in (json.loads(body) for (body,) in rows) if r.get("kind") != "end"]
 
     def _select(self, record_type: str, event_id: str | None) -> list[dict]:
         query = "SELECT body FROM records WHERE record_type = ?"
