@@ -18,9 +18,17 @@ import pytest
 pytestmark = [pytest.mark.rclpy, pytest.mark.slow]
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (no ROS 2 on this machine)")
 
-from ros_harness import NodeProcess, Observer, node_args, play, wait_until  # noqa: E402
+from ros_harness import (  # noqa: E402, F401 - redness_bundle, ros_with_processes: the fixtures bundle, ros
+    NodeProcess,
+    Observer,
+    node_args,
+    play,
+    redness_bundle,
+    ros_with_processes,
+    wait_until,
+)
 from sensor_msgs.msg import Image  # noqa: E402
-from tiny_bundle import make_redness_bundle, write_red_video  # noqa: E402
+from tiny_bundle import write_red_video  # noqa: E402
 
 from tcvads_ros.nodes.common import camera_qos  # noqa: E402
 from tcvads_ros.runtime.event_store import EventStore  # noqa: E402
@@ -28,19 +36,6 @@ from tcvads_ros.runtime.event_store import EventStore  # noqa: E402
 FPS = 24.0
 STALL_S = 10.0
 CAMERA = "/camera/image_raw"
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_redness_bundle(tmp_path_factory.mktemp("redness") / "bundle").root
-
-
-@pytest.fixture(autouse=True)
-def ros():
-    rclpy.init()
-    yield
-    NodeProcess.kill_all()
-    rclpy.shutdown()
 
 
 def test_a_node_stopped_for_ten_seconds_gets_its_camera_back_and_frees_it_for_others(bundle, tmp_path):

@@ -25,28 +25,25 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (no ROS 2 on
 from rcl_interfaces.msg import Parameter as ParameterMsg  # noqa: E402
 from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
-from ros_harness import NodeProcess, Observer, node_args, play, played, seconds, wait_until  # noqa: E402
+from ros_harness import (  # noqa: E402, F401 - redness_bundle, ros_with_processes: the fixtures bundle, ros
+    NodeProcess,
+    Observer,
+    node_args,
+    play,
+    played,
+    redness_bundle,
+    ros_with_processes,
+    seconds,
+    wait_until,
+)
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
-from tiny_bundle import make_redness_bundle, write_red_video  # noqa: E402
+from tiny_bundle import write_red_video  # noqa: E402
 
 from tcvads_ros.nodes.common import camera_qos  # noqa: E402
 from tcvads_ros.runtime.event_store import EventStore  # noqa: E402
 
 FPS = 24.0
 TOLERANCE_S = 2.0
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_redness_bundle(tmp_path_factory.mktemp("redness") / "bundle").root
-
-
-@pytest.fixture(autouse=True)
-def ros():
-    rclpy.init()
-    yield
-    NodeProcess.kill_all()  # nothing outlives its test, whatever happened
-    rclpy.shutdown()
 
 
 def truth_stamps(stamps_file: Path, spans: list[tuple[float, float]]) -> list[tuple[float, float]]:

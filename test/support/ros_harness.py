@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
@@ -44,6 +45,25 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, step: fl
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}"
                          + (f"; last seen: {detail()}" if detail else ""))
+
+
+@pytest.fixture(scope="module", name="bundle")
+def redness_bundle(tmp_path_factory):
+    """The bundle whose coarse score is how red the picture is (`tiny_bundle.make_redness_bundle`),
+    for the tests of node processes over DDS: import it into the test module."""
+    from tiny_bundle import make_redness_bundle
+
+    return make_redness_bundle(tmp_path_factory.mktemp("redness") / "bundle").root
+
+
+@pytest.fixture(autouse=True, name="ros")
+def ros_with_processes():
+    """rclpy for the test's own observer; every node process a test started is killed after it,
+    whatever happened. Autouse in the module that imports it."""
+    rclpy.init()
+    yield
+    NodeProcess.kill_all()
+    rclpy.shutdown()
 
 
 class NodeProcess:
