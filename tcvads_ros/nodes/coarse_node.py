@@ -39,9 +39,6 @@ from tcvads_ros.runtime.heatmap import overlay
 from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
 from tcvads_ros.runtime.site_profile import SiteProfile, bundle_threshold, event_settings
 
-# Pipeline counters the node reports its own way: it counts frames from the camera's stamps.
-NODE_COUNTED = ("frames", "missing_frames", "snippets_missed", "restarts")
-
 
 class CoarseNode(TcvadsNode):
     def __init__(self, **node_options: Any) -> None:
@@ -62,7 +59,7 @@ class CoarseNode(TcvadsNode):
         self.store = self.open_store()
         self.pipeline = TwoStagePipeline(
             self.bundle, backend, cfg, stores=[self.store],
-            on_explanation=self.publish_explanation if in_process else None,
+            on_explanation=self.publish_explanation if in_process else None, stats=self.counts,
         )
         self.anomaly = self.create_output(String, "anomaly", EVENT_QOS)
         self.heatmap = self.create_output(Image, "anomaly/heatmap", VIEW_QOS)
@@ -120,7 +117,7 @@ class CoarseNode(TcvadsNode):
 
     # -- frames -------------------------------------------------------------------------------
     def wants(self, number: int) -> bool:
-        return self.sample(self.pipeline.sampler, number)
+        return self.pipeline.select(number)
 
     def process(self, frame: Frame) -> None:
         for event in self.pipeline.process(frame):
@@ -139,10 +136,6 @@ class CoarseNode(TcvadsNode):
         fields = image_fields(newest.frame.header, overlay(newest.frame.rgb, newest.cam, self.values["heatmap_alpha"]))
         fields["data"] = ros_bytes(fields["data"])
         self.heatmap.publish(Image(**fields))
-
-    def extra_totals(self) -> dict[str, Any]:
-        stats = self.pipeline.stats.snapshot()
-        return {key: stats[key] for key in sorted(stats) if key not in NODE_COUNTED}
 
     def close(self) -> None:
         """Stop the camera, end the open event (stored, then published) and let the in-process

@@ -67,14 +67,15 @@ from tcvads_ros.nodes.messages import (
     explanation_fields,
     frame_from_message,
 )
-from tcvads_ros.nodes.stream import CameraWatchdog, LatestSlot, StreamStats
+from tcvads_ros.nodes.stream import CLOCK, CameraWatchdog, LatestSlot, StreamStats
 from tcvads_ros.runtime.backends import create_backend, resolve_kind
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import ImageConversionError
 from tcvads_ros.runtime.model_card import describe, footage_warning
-from tcvads_ros.runtime.sampling import FrameClock, SnippetSampler
+from tcvads_ros.runtime.sampling import FrameClock
+from tcvads_ros.runtime.stats import Counters
 
 try:  # cv_bridge where it is installed; the project's NumPy conversion everywhere else
     from cv_bridge import CvBridge
@@ -103,10 +104,6 @@ EVENT_QOS = QoSProfile(
 )
 # The heat map is a live view: newest only, best effort.
 VIEW_QOS = CAMERA_QOS
-# The fine stage's failures (the stage's running totals): per window in /diagnostics, for the level.
-FINE_FAILURES = ("fine_errors", "heatmap_failures", "evidence_clip_failures")
-# FrameClock counters mirrored into the node's statistics (per window and in total).
-CLOCK_COUNTS = ("lost", "stalls", "stalled", "rate_changes", "rate_adjusted", "rate_skipped", "surplus")
 # Parameters every rclpy node understands besides the ones it declares.
 ROS_PARAMETER_PREFIXES = (parameters.QOS_OVERRIDES,)
 # The QoS policies of the outputs and of the camera subscription that a user may override with
@@ -144,11 +141,14 @@ class TcvadsNode(Node):
         if hasattr(self, "add_pre_set_parameters_callback"):  # Jazzy and later; Humble refuses ints
             self.add_pre_set_parameters_callback(self._coerce_parameters)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.stats = StreamStats()
+        # The stream's one statistics object: the camera frames' fates (`StreamStats`), the frame
+        # clock's counts, and the pipeline's or fine stage's, which a subclass hands this object.
+        self.counts = Counters()
+        self.stats = StreamStats(self.counts)
         self.backend_name = "not loaded"
         self.bridge = CvBridge() if CvBridge is not None else None
-        self.clock = FrameClock(self.values["camera_fps"] or None)
-        self._clock_lock = threading.Lock()  # the camera callback and diagnostics read the clock
+        self.clock = FrameClock(self.values["camera_fps"] or None, stats=self.counts.scoped(CLOCK))
+        self._clock_lock = threading.Lock()  # the camera callback and diagnostics read the clock's state
         self._slot: LatestSlot[tuple[bytes, float, int]] = LatestSlot()  # (serialized msg, arrival, number)
         self._worker: threading.Thread | None = None
         self._subscription = None
@@ -156,7 +156,6 @@ class TcvadsNode(Node):
         self._qos_timer = None
         self.watchdog = CameraWatchdog(self.values["camera_timeout_s"], self.values["exit_when_stuck"])
         self.exit_code: int | None = None  # set to end the process (`run`): the camera is stuck
-        self._reported: dict[str, int] = {}  # FINE_FAILURES at the last report
         self.diagnostics = self.create_output(DiagnosticArray, "/diagnostics", 10)
 
     # -- parameters ---------------------------------------------------------------------------
@@ -320,11 +319,7 @@ class TcvadsNode(Node):
             self.stats.reject("bad_message", queued=False)
             return
         with self._clock_lock:
-            counts = self.clock.stats
-            before = {key: counts[key] for key in CLOCK_COUNTS}
-            number = self.clock.number(stamp)
-            for key in CLOCK_COUNTS:
-                self.stats.count(key, counts[key] - before[key])
+            number = self.clock.number(stamp)  # counts lost / stalled frames into self.counts
         wanted = self.wants(number)
         self.stats.arrived(queued=wanted)
         if wanted and self._slot.put((raw, time.monotonic(), number)):
@@ -333,14 +328,6 @@ class TcvadsNode(Node):
     def wants(self, number: int) -> bool:
         """Whether camera frame `number` goes to the inference thread (called in the callback)."""
         return True
-
-    def sample(self, sampler: SnippetSampler, number: int) -> bool:
-        """`sampler.select(number)`, with the snippets it finds missed added to this node's
-        window statistics."""
-        missed = sampler.stats["snippets_missed"]
-        chosen = sampler.select(number)
-        self.stats.count("snippets_missed", sampler.stats["snippets_missed"] - missed)
-        return chosen
 
     def _work(self) -> None:
         while not self._slot.closed:
@@ -382,10 +369,6 @@ class TcvadsNode(Node):
         """Why the settings cannot work on this stream as measured so far (an ERROR in
         /diagnostics), or None."""
         return None
-
-    def extra_totals(self) -> dict[str, Any]:
-        """Node-specific counters for /diagnostics."""
-        return {}
 
     def make_backend(self, bundle: Any) -> Any:
         """The backend of parameter ``backend`` for `bundle`; for ``torch``, the graph modules of
@@ -442,14 +425,9 @@ class TcvadsNode(Node):
                   # Skipped numbers (and frames without one) the clock counts only 96 frames on.
                   **{f"pending_{kind}": count for kind, count in pending.items()}}
         window = self.stats.window()
-        extra = self.extra_totals()
-        # The fine stage's failures are running totals there; the level reads this window's.
-        for key in FINE_FAILURES:
-            window[key] = int(extra.get(key, 0)) - self._reported.get(key, 0)
-            self._reported[key] = int(extra.get(key, 0))
         report = diagnostic_report(
             f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
-            window, {**camera, **stuck, **self.stats.totals(), **self._store_totals(), **extra,
+            window, {**camera, **stuck, **self.stats.totals(), **self._store_totals(),
                      **({"config_problem": problem} if (problem := self.config_problem()) else {})},
             notes=clock_notes(provisional, change if window["rate_changes"] else None),
         )

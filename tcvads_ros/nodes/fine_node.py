@@ -38,7 +38,6 @@ from tcvads_ros.runtime.clips import ClipCache, ClipCollector
 from tcvads_ros.runtime.fine import FineJob, FineStage, coarse_numbering
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.sampling import SnippetSampler
-from tcvads_ros.runtime.stats import Counters
 
 # The cache holds at most this many frames per second of stream (a 60 fps camera, one frame
 # per snippet kept): memory stays bounded whatever the camera does.
@@ -56,11 +55,10 @@ class FineNode(TcvadsNode):
         self.backend_name = backend.describe()
         self.store = self.open_store()
         self.sample_every = int(manifest.snippet_frames)
-        self.sampler = SnippetSampler(self.sample_every)
+        self.sampler = SnippetSampler(self.sample_every, self.counts)
         seconds = values["clip_cache_seconds"]
         self.cache = ClipCache(seconds, max_frames=math.ceil(seconds * MAX_CAMERA_FPS / self.sample_every) + 1)
         clip_len = int(manifest.fine_clip_snippets)
-        self.counts = Counters()  # the clip collector's and the fine stage's, for /diagnostics
         self.clips = ClipCollector(self.cache, clip_len, timeout_s=values["clip_timeout_s"], stats=self.counts)
         self.create_explanation_outputs()
         self.fine = FineStage(
@@ -84,7 +82,7 @@ class FineNode(TcvadsNode):
 
     # -- input --------------------------------------------------------------------------------
     def wants(self, number: int) -> bool:
-        return self.sample(self.sampler, number)  # one frame per snippet, as coarse_node takes
+        return self.sampler.select(number)  # one frame per snippet, as coarse_node takes
 
     def process(self, frame: Frame) -> None:
         self.cache.push(frame)
@@ -94,14 +92,14 @@ class FineNode(TcvadsNode):
         try:
             event, header = event_from_document(json.loads(msg.data))
         except ValueError as error:  # JSONDecodeError is a ValueError
-            self.stats.count("anomaly_messages_refused")
+            self.counts.add("anomaly_messages_refused")
             self.get_logger().warning(f"anomaly message refused: {error}",
                                       throttle_duration_sec=self.values["reject_log_period"])
             return
         if event.kind == "start" and self.store.explanations(event.event_id):
             # Transient local replays the last announcements to a restarted fine_node: an event
             # explained before the restart (its explanation is in the store) is not explained again.
-            self.stats.count("already_explained")
+            self.counts.add("already_explained")
             return
         self.clips.announce(event, header, split=stamp_seconds(header, default=event.stamp))
         self._submit_ready()
@@ -131,9 +129,6 @@ class FineNode(TcvadsNode):
 
     def _on_error(self, job: FineJob, error: Exception) -> None:
         self.get_logger().error(f"fine stage failed for event {job.event.event_id[:8]}: {error}")
-
-    def extra_totals(self) -> dict[str, Any]:
-        return self.counts.snapshot()
 
     def close(self) -> None:
         """Stop the camera, classify the clip still being collected with the frames that came,

@@ -5,7 +5,8 @@
 - `LatestSlot`: the camera callback puts each frame the model needs here and returns at once;
   the single inference thread takes the newest. A frame replaced before it was taken is a
   dropped frame, counted, so stale frames drop and the drop is visible in /diagnostics.
-- `StreamStats`: counters and per-window rates and latency for /diagnostics.
+- `StreamStats`: a node's frame counts in its stream's one `Counters`, and per-window rates and
+  latency for /diagnostics.
 - `CameraWatchdog`: what to do about a camera that went silent while its publisher is matched.
 
 fine_node's clips are cut by the runtime's own rule (`runtime.clips`), the one the in-process
@@ -17,9 +18,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
+
+from tcvads_ros.runtime.stats import Counters
 
 T = TypeVar("T")
 
@@ -72,116 +74,134 @@ class LatestSlot(Generic[T]):
         return self._closed
 
 
-# Counters reported per window besides frames in, dropped and rejected: frames lost in transport
+# Where a node's counts live in its stream's `Counters`: the camera frames' fates (this module's
+# `StreamStats`) under ``camera.``, the frame clock's (`runtime.sampling.FrameClock`) under
+# ``clock.``; the pipeline and fine stage count under their own names, without a dot.
+CAMERA, CLOCK = "camera.", "clock."
+# Reported per window besides frames in, processed, dropped and rejected: frames lost in transport
 # (gaps in the stamp-derived frame numbers), frames not needed by the model, camera stalls (gaps
 # over a second) and the frames they skipped, snippets for which no frame arrived at all, and
 # changes of the camera's frame rate.
-WINDOW_COUNTS = ("lost", "skipped", "stalls", "stalled", "snippets_missed", "rate_changes")
+WINDOW_COUNTS = {"lost": CLOCK + "lost", "skipped": CAMERA + "skipped", "stalls": CLOCK + "stalls",
+                 "stalled": CLOCK + "stalled", "snippets_missed": "snippets_missed",
+                 "rate_changes": CLOCK + "rate_changes"}
+# The frame clock's counts reported as running totals from the start (0 until they happen).
+CLOCK_TOTALS = ("frames", "repeated", "out_of_order", "resets", "stalled_s", "rate_adjusted", "rate_skipped",
+                "surplus")
+# The snippet sampler's counts of frame numbers, which in a node the frame clock makes from the
+# camera's stamps (lost, stalled, resets): not reported, so that no loss is reported twice.
+SAMPLER_NUMBERS = ("frames", "missing_frames", "restarts")
 
 
 class StreamStats:
-    """Counts frames in, processed, dropped and rejected, and processing latency, per window.
+    """A node's frame counts, in its stream's one `Counters`, and what /diagnostics reports of them.
 
-    Every camera frame is counted with its fate under one lock, so that every snapshot balances:
-    frames_in = skipped + processed + dropped + rejected + queued, where `queued` is the frames
-    handed to the model and not yet done (at most three: one being handed over, one in the slot,
-    one being run).
+    Every camera frame is counted with its fate under the Counters' one lock, so that every
+    snapshot balances: frames_in = skipped + processed + dropped + rejected + queued, where
+    `queued` is the frames handed to the model and not yet done (at most three: one being handed
+    over, one in the slot, one being run).
 
-    `window()` returns the figures since the previous call (rates per second over the window's
-    wall-clock length) and starts a new window; `totals()` the counts since start. Thread safe:
-    the camera callback, the inference thread and the diagnostics timer all touch it.
+    `window()` returns the figures since the previous call (differences of two snapshots; rates
+    per second over the window's wall-clock length) and starts a new window; `totals()` the counts
+    since start: each camera and clock count as ``total_<name>``, every other count of the stream
+    (pipeline, fine stage) under its own name. Thread safe: the camera callback, the inference
+    thread and the diagnostics timer all touch it.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, counts: Counters | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.counts = Counters() if counts is None else counts
+        self.camera = self.counts.scoped(CAMERA)
         self._clock = clock
-        self._lock = threading.Lock()
-        self._totals: Counter = Counter()
-        self._window: Counter = Counter()
+        self._lock = threading.Lock()  # the latency lists and the window's start
         self._latencies: list[float] = []
         self._model: list[float] = []
-        self._rejected: Counter = Counter()
         self._window_start = clock()
+        self._last: dict[str, Any] = {}  # the snapshot at the start of the window
 
     def count(self, name: str, n: int = 1) -> None:
-        """Add to a counter: lost, stalls, snippets_missed (or any other name); a camera frame's
+        """Add to a camera count (``camera_resubscribed``, or any other name); a camera frame's
         own fate goes through `arrived`, `processed`, `reject` and `drop_queued`."""
-        with self._lock:
-            self._add(name, n=n)
-
-    def _add(self, *names: str, n: int = 1) -> None:  # (with the lock held)
-        for name in names:
-            self._totals[name] += n
-            self._window[name] += n
+        self.camera.add(name, n)
 
     def arrived(self, queued: bool) -> None:
         """A camera frame came in: handed to the model (`queued`) or not needed by it (skipped).
         Count it before handing it over, so that `queued` never goes below zero."""
-        with self._lock:
-            if queued:  # a level, not a per-window count
-                self._add("frames_in")
-                self._totals["queued"] += 1
-            else:
-                self._add("frames_in", "skipped")
+        self.camera.add_many({"frames_in": 1, "queued": 1} if queued else {"frames_in": 1, "skipped": 1})
 
     def reject(self, reason: str, queued: bool = True) -> None:
         """A frame that could not be converted or run, by `ImageConversionError.reason`: one the
         model had been handed (`queued`), or one refused on arrival (counted in with it)."""
-        with self._lock:
-            self._rejected[reason] += 1
-            if queued:
-                self._add("rejected")
-                self._totals["queued"] -= 1
-            else:
-                self._add("frames_in", "rejected")
+        change = {"rejected": 1, f"rejected.{reason}": 1}
+        change.update({"queued": -1} if queued else {"frames_in": 1})
+        self.camera.add_many(change)
 
     def drop_queued(self) -> None:
         """A frame handed to the model will never run: replaced by a newer one before the model
         took it (the model is slower than the camera), or the node is shutting down."""
-        with self._lock:
-            self._add("dropped")
-            self._totals["queued"] -= 1
+        self.camera.add_many({"dropped": 1, "queued": -1})
 
     def processed(self, latency_s: float, model_s: float = math.nan) -> None:
         """A frame went through the model; `latency_s` from its arrival to its results, of which
         `model_s` in the model and its outputs (the rest is the node's: hand-over, conversion)."""
         with self._lock:
-            self._add("processed")
-            self._totals["queued"] -= 1
             if math.isfinite(latency_s):
                 self._latencies.append(latency_s)
             if math.isfinite(model_s):
                 self._model.append(model_s)
+        self.camera.add_many({"processed": 1, "queued": -1})
 
     def window(self) -> dict[str, Any]:
+        """The figures since the previous call; the counts are those of `report_counts`."""
+        now_counts = self.counts.snapshot()
         with self._lock:
             now = self._clock()
             span = max(now - self._window_start, 1e-9)
-            counts, latencies, model = self._window, self._latencies, self._model
-            self._window, self._latencies, self._model, self._window_start = Counter(), [], [], now
+            latencies, model, last = self._latencies, self._model, self._last
+            self._latencies, self._model, self._window_start, self._last = [], [], now, now_counts
+
+        def delta(name: str) -> Any:
+            return now_counts.get(name, 0) - last.get(name, 0)
+
         latencies.sort()
+        frames_in, processed = delta(CAMERA + "frames_in"), delta(CAMERA + "processed")
         return {
             "window_s": span,
-            "frames_in": counts["frames_in"],
-            "input_rate_hz": counts["frames_in"] / span,
-            "processing_rate_hz": counts["processed"] / span,
+            "frames_in": frames_in,
+            "input_rate_hz": frames_in / span,
+            "processing_rate_hz": processed / span,
             "latency_mean_ms": 1e3 * sum(latencies) / len(latencies) if latencies else math.nan,
             "model_mean_ms": 1e3 * sum(model) / len(model) if model else math.nan,
             "latency_max_ms": 1e3 * latencies[-1] if latencies else math.nan,
-            "dropped": counts["dropped"],
-            "rejected": counts["rejected"],
-            **{key: counts[key] for key in WINDOW_COUNTS},
+            "dropped": delta(CAMERA + "dropped"),
+            "rejected": delta(CAMERA + "rejected"),
+            **{key: delta(name) for key, name in WINDOW_COUNTS.items()},
+            # The stream's other counts whose window the level reads (the fine stage's failures).
+            **{key: delta(key) for key in WINDOW_TOTALS},
         }
 
     def totals(self) -> dict[str, Any]:
-        with self._lock:
-            totals = dict(self._totals)
-            rejected = dict(sorted(self._rejected.items()))
-        out = {f"total_{k}": totals.get(k, 0)
-               for k in ("frames_in", "lost", "stalled", "skipped", "processed", "dropped", "rejected",
-                         "queued", "snippets_missed")}
-        out["rejected_by_reason"] = rejected
-        out.update({f"total_{k}": v for k, v in sorted(totals.items()) if f"total_{k}" not in out})
+        """Every count since start, from one snapshot: camera and clock counts as
+        ``total_<name>`` (with ``rejected_by_reason``), the others under their own names."""
+        counts = self.counts.snapshot()
+        out = {f"total_{k}": counts.get(CAMERA + k, 0)
+               for k in ("frames_in", "skipped", "processed", "dropped", "rejected", "queued")}
+        out.update({f"total_{k}": counts.get(name, 0) for k, name in WINDOW_COUNTS.items()})
+        out.update({f"total_{k}": counts.get(CLOCK + k, 0) for k in CLOCK_TOTALS})  # 0 until counted
+        out["rejected_by_reason"] = {k[len(CAMERA + "rejected."):]: v for k, v in sorted(counts.items())
+                                     if k.startswith(CAMERA + "rejected.")}
+        for key, value in sorted(counts.items()):
+            if key.startswith(CAMERA + "rejected."):
+                continue
+            if key.startswith((CAMERA, CLOCK)):
+                out.setdefault("total_" + key.split(".", 1)[1], value)
+            elif key not in SAMPLER_NUMBERS and key not in WINDOW_COUNTS:
+                out[key] = value
         return out
+
+
+# The stream's own counts (no dot) reported per window too: the fine stage's failures, whose
+# window the level reads (their running totals are reported under their own names).
+WINDOW_TOTALS = ("fine_errors", "heatmap_failures", "evidence_clip_failures")
 
 
 class CameraWatchdog:

@@ -117,7 +117,8 @@ class StreamUpdate:
 class CoarseDetector:
     """Frames -> per-snippet anomaly probabilities -> `AnomalyEvent`s."""
 
-    def __init__(self, bundle: Bundle, backend: Backend, cfg: PipelineConfig | None = None):
+    def __init__(self, bundle: Bundle, backend: Backend, cfg: PipelineConfig | None = None,
+                 stats: Counters | None = None):
         cfg = cfg or PipelineConfig()
         m = bundle.manifest
         self.backend = backend
@@ -127,8 +128,9 @@ class CoarseDetector:
         if self.sample_every < 1 or self.score_every < 1:
             raise ValueError("sample_every and score_every must be >= 1")
         # The stream's one statistics object: the sampler, this detector, the event state machine
-        # (its names under events_) and, in a TwoStagePipeline, the clip collector and fine stage.
-        self.stats = Counters()
+        # (its names under events_) and, in a TwoStagePipeline, the clip collector and fine stage;
+        # a node passes its stream's, which also holds the camera's counts.
+        self.stats = Counters() if stats is None else stats
         self.events = EventStateMachine(cfg.events or bundle_events(bundle), self.stats.scoped("events_"))
         self.features = ArrayRingBuffer(m.window, m.feature_dim)
         # The snippets of the scored window and those not yet scored (for headers and heat maps;
@@ -225,12 +227,13 @@ class TwoStagePipeline:
     def __init__(self, bundle: Bundle, backend: Backend, cfg: PipelineConfig | None = None,
                  stores: list[RecordStore] | None = None,
                  on_explanation: Callable[[Explanation, Any], None] | None = None,
-                 fps: float | None = None):
+                 fps: float | None = None, stats: Counters | None = None):
         """Args:
             stores: every event and explanation is appended to each before it is announced.
             on_explanation: called (from the fine stage's thread) with each explanation and the
                 header of the frame that announced its event's start.
             fps: the source's frame rate, for the evidence clip (default: the bundle's).
+            stats: the stream's statistics object to count into (default: a new one).
         """
         self.cfg = cfg = cfg or PipelineConfig()
         self.bundle, self.backend = bundle, backend
@@ -240,7 +243,7 @@ class TwoStagePipeline:
         self._finished: deque[tuple[Explanation, Any]] | None = None
         self.stores = RecordStores(stores)
         self.fps = fps or bundle.manifest.fps
-        self.coarse = CoarseDetector(bundle, backend, cfg)
+        self.coarse = CoarseDetector(bundle, backend, cfg, stats)
         clip_len = bundle.manifest.fine_clip_snippets
         pre_roll = None if cfg.pre_roll is None else min(clip_len, cfg.pre_roll)
         # In-process no network lies between the stages: no time-out, and the cache is bounded by

@@ -20,7 +20,7 @@ Neither touches pixels, so callers decide before they decode a frame.
 from __future__ import annotations
 
 import math
-from collections import Counter, deque
+from collections import deque
 
 import numpy as np
 
@@ -146,6 +146,8 @@ class FrameClock:
             simulator restarted): numbering restarts at 0 (``resets``) and the rate is kept; a
             smaller step back is jitter or a stamp out of order.
         history: frames the grid is fitted on.
+        stats: where to count (a node passes its stream's `Counters`, scoped ``clock.``); a new
+            one when None.
 
     ``stats``: ``frames`` (received), ``lost``, ``stalls``, ``stalled_s`` and ``stalled`` (the
     numbers a stall skipped: frames the camera did not send, or that a long outage of the link
@@ -157,7 +159,8 @@ class FrameClock:
     """
 
     def __init__(self, fps: float | None = None, calibration_frames: int = 24,
-                 stall_s: float = 1.0, reset_s: float = RESET_S, history: int = 240) -> None:
+                 stall_s: float = 1.0, reset_s: float = RESET_S, history: int = 240,
+                 stats: Counters | None = None) -> None:
         if fps is not None and fps != 0 and not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive number (or 0/None to estimate), got {fps!r}")
         if calibration_frames < 2:
@@ -167,7 +170,7 @@ class FrameClock:
         # Long enough for a burst to follow its stall and for a rate change to be recognised.
         self.settle_frames = 4 * self.calibration_frames
         self.stall_s, self.reset_s = float(stall_s), float(reset_s)
-        self.stats: Counter = Counter()
+        self.stats = Counters() if stats is None else stats  # a node passes its stream's (scoped)
         self.rate_change: tuple[float, float] | None = None
         self._drift: tuple[float, int] | None = None  # (period before, number) of a drift refit
         self._period = 1.0 / self.given_fps if self.given_fps else None
@@ -211,7 +214,7 @@ class FrameClock:
     def number(self, stamp: float) -> int:
         """Number the frame captured at `stamp` and count what its place says."""
         stamp = float(stamp)
-        self.stats["frames"] += 1
+        self.stats.add("frames", 1)
         if not self._recent:
             return self._restart(stamp)
         previous = self._recent[-1]
@@ -221,11 +224,11 @@ class FrameClock:
             # zero interval says nothing about the period: kept out of `_recent`.
             return self._repeat(stamp)
         if step < -self.reset_s:
-            self.stats["resets"] += 1
+            self.stats.add("resets", 1)
             return self._restart(stamp)
         if step > self.stall_s:
-            self.stats["stalls"] += 1
-            self.stats["stalled_s"] += step
+            self.stats.add("stalls", 1)
+            self.stats.add("stalled_s", step)
         self._recent.append(stamp)
         self._window.append(stamp)
         provisional = not self.calibrated
@@ -274,8 +277,8 @@ class FrameClock:
     def _repeat(self, stamp: float, out_of_order: bool = False) -> int:
         """A frame without a number of its own: it stands for the newest number skipped before
         it, else for the next one skipped after it (it waits in `_pending`)."""
-        self.stats["repeated"] += 1
-        self.stats["out_of_order"] += out_of_order
+        self.stats.add("repeated", 1)
+        self.stats.add("out_of_order", out_of_order)
         newest = self._pending[-1] if self._pending else None
         if newest is not None and newest[1] != "repeated":
             newest[2] -= 1
@@ -329,10 +332,10 @@ class FrameClock:
         while self._pending and self._pending[0][0] < before:
             _, kind, count = self._pending.popleft()
             if kind == "repeated":
-                self.stats["surplus"] += len(count)
+                self.stats.add("surplus", len(count))
                 self._waiting -= len(count)
             else:
-                self.stats[numbers_as or kind] += count
+                self.stats.add(numbers_as or kind, count)
                 self._pending_lost -= kind == "lost"
 
     # -- the period -----------------------------------------------------------------------------
@@ -417,7 +420,7 @@ class FrameClock:
         if waiting > lost or lattice_strength(stamps, [1 / period])[0] >= chance:
             before = self._period if self._drift is None else self._drift[0]
             self._drift = None
-            self.stats["rate_changes"] += 1
+            self.stats.add("rate_changes", 1)
             self.rate_change = (1 / before, 1 / period)
             self._settle(math.inf, numbers_as="rate_skipped")
             self._rebuild(period, stamps)
@@ -487,10 +490,10 @@ class FrameClock:
         before, _ = self._drift
         self._drift = None
         if abs(self._period / before - 1) >= RATE_CHANGE:
-            self.stats["rate_changes"] += 1
+            self.stats.add("rate_changes", 1)
             self.rate_change = (1 / before, 1 / self._period)
         else:
-            self.stats["rate_adjusted"] += 1
+            self.stats.add("rate_adjusted", 1)
 
     def _rebuild(self, period: float, stamps) -> None:
         """Grid the latest stamps with `period`: each read as whole periods around the line

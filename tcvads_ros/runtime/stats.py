@@ -38,6 +38,13 @@ class Counters(Mapping):
         with self._lock:
             self._counts[self._prefix + name] += n
 
+    def add_many(self, changes: Mapping[str, float]) -> None:
+        """Several changes at once: no snapshot sees some of them without the others (a frame
+        counted in without its fate)."""
+        with self._lock:
+            for name, n in changes.items():
+                self._counts[self._prefix + name] += n
+
     def snapshot(self) -> dict[str, Any]:
         """A consistent copy of the counts (this view's names)."""
         with self._lock:

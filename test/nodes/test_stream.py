@@ -171,3 +171,29 @@ def test_the_watchdog_leaves_a_camera_that_stopped_alone_and_can_be_turned_off()
     off = CameraWatchdog(timeout_s=0.0)
     off.frame_arrived(0.0)
     assert off.check(1e6, 1) is None
+
+
+def test_one_counters_object_holds_the_frames_the_clock_and_the_pipeline_and_windows_are_differences():
+    """A node's stream has one statistics object: the frame clock and the pipeline count into it
+    where they happen, and /diagnostics reads windows and totals from its snapshots."""
+    from tcvads_ros.nodes.stream import CLOCK
+    from tcvads_ros.runtime.sampling import FrameClock, SnippetSampler
+    from tcvads_ros.runtime.stats import Counters
+
+    counts = Counters()
+    stats, clock = StreamStats(counts, clock=lambda: 1.0), FrameClock(10.0, stats=counts.scoped(CLOCK))
+    sampler = SnippetSampler(4, counts)
+    # Three frames lost in transport; the clock counts a loss once 96 numbers have passed it.
+    stamps = [k / 10 for k in range(300) if k not in (51, 52, 60)]
+    for stamp in stamps[:100]:
+        stats.arrived(queued=sampler.select(clock.number(stamp)))
+    counts.add("fine_errors")
+    first = stats.window()
+    for stamp in stamps[100:]:
+        stats.arrived(queued=sampler.select(clock.number(stamp)))
+    second, totals = stats.window(), stats.totals()
+    assert first["frames_in"] + second["frames_in"] == totals["total_frames_in"] == len(stamps)
+    assert totals["total_lost"] == first["lost"] + second["lost"] == clock.stats["lost"] == 3
+    assert (first["fine_errors"], second["fine_errors"], totals["fine_errors"]) == (1, 0, 1)
+    assert totals["total_frames"] == len(stamps) and "missing_frames" not in totals  # the clock's, not the sampler's
+    assert totals["total_skipped"] + totals["total_queued"] == len(stamps)
