@@ -141,6 +141,9 @@ class AnomalyEvent:
     peak_frame: int
     peak_stamp: float = 0.0
     reason: str = ""
+    # The name of the camera (stream) the event happened on, where a node serves several;
+    # empty for a single camera and in records stored before cameras were named.
+    camera: str = ""
     # The header of the source frame that caused this announcement (a ROS std_msgs/Header, or
     # None for files), so a publisher can copy it; never stored or serialised.
     source_header: Any = field(default=None, repr=False, compare=False)
@@ -181,6 +184,7 @@ class EventStateMachine:
 
     cfg: EventConfig = field(default_factory=EventConfig)
     stats: Counters = field(default_factory=Counters)
+    camera: str = ""  # carried by every announcement (`AnomalyEvent.camera`)
 
     def __post_init__(self) -> None:
         self._candidate: _OpenEvent | None = None  # above threshold, not yet min_duration long
@@ -334,4 +338,5 @@ class EventStateMachine:
             end_frame=None,
             peak_frame=event.peak_frame,
             peak_stamp=event.peak_stamp,
+            camera=self.camera,
         )

@@ -148,6 +148,9 @@ class FineJob:
         header: the header of the frame that announced the start, handed back with the result.
         cams: each frame's CAM from the coarse stage, where it ran in this process.
         scores: each frame's coarse probability, likewise.
+        stats: the counts of the clip's stream, where one stage serves several (a node's
+            cameras); default: the stage's own.
+        fps: the stream's frame rate for the evidence clip; default: the stage's `fps`.
     """
 
     event: AnomalyEvent
@@ -156,6 +159,8 @@ class FineJob:
     header: Any = None
     cams: list[np.ndarray] | None = None
     scores: list[float] | None = None
+    stats: Counters | None = None
+    fps: float | None = None
 
 
 def coarse_numbering(frames: list[Frame], offset: int) -> list[Frame]:
@@ -241,10 +246,14 @@ class FineStage:
         try:
             self.queue.put_nowait(job)
         except queue.Full:
-            self.stats.add("triggers_dropped")
+            self._stats(job).add("triggers_dropped")
             return False
-        self.stats.add("triggers_queued")
+        self._stats(job).add("triggers_queued")
         return True
+
+    def _stats(self, job: FineJob) -> Counters:
+        """The counts a clip counts into: its stream's where it brought them, else the stage's."""
+        return self.stats if job.stats is None else job.stats
 
     def latency_summary(self) -> dict[str, float]:
         """The fine stage's latency figures, safe from any thread."""
@@ -267,11 +276,11 @@ class FineStage:
             try:
                 explanation = self.explain(job)
                 self.store.append(explanation.to_dict())  # durable before it is announced
-                self.stats.add("explanations")
+                self._stats(job).add("explanations")
                 if self.on_explanation is not None:
                     self.on_explanation(explanation, job.header)
             except Exception as exc:  # a failed explanation must not kill the worker
-                self.stats.add("fine_errors")
+                self._stats(job).add("fine_errors")
                 log.exception("fine stage failed for event %s", job.event.event_id)
                 if self.on_error is not None:
                     self.on_error(job, exc)
@@ -291,22 +300,23 @@ class FineStage:
             try:
                 heatmap_path = str(save_heatmap(path, frames[peak].rgb, job.cams[peak]).path)
             except (TcvadsError, OSError, cv2.error) as exc:
-                self._side_output_failed("heatmap_failures", event, exc)
+                self._side_output_failed("heatmap_failures", job, exc)
         if self.output_dir is not None and self.evidence_clip:
             path = self.output_dir / f"{event.event_id}_clip.avi"
             try:
-                write_clip(path, frames, fps=max(1.0, self.fps() / self.frames_per_sample))
+                fps = job.fps or self.fps()
+                write_clip(path, frames, fps=max(1.0, fps / self.frames_per_sample))
             except (TcvadsError, OSError, cv2.error) as exc:
-                self._side_output_failed("evidence_clip_failures", event, exc)
+                self._side_output_failed("evidence_clip_failures", job, exc)
         return explain_clip(event, frames, result, self.backend.name, str(self.bundle.root),
                             self.frames_per_sample, heatmap_path=heatmap_path,
                             peak_frame=None if peak is None else frames[peak].index)
 
 
-    def _side_output_failed(self, counter: str, event: AnomalyEvent, exc: Exception) -> None:
-        self.stats.add(counter)
+    def _side_output_failed(self, counter: str, job: FineJob, exc: Exception) -> None:
+        self._stats(job).add(counter)
         log.warning("event %s: %s (counted as %s; the explanation goes on without it)",
-                    event.event_id[:8], exc, counter)
+                    job.event.event_id[:8], exc, counter)
 
 
 def make_output_dir(path: Path) -> Path:

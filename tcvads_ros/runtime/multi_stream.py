@@ -11,6 +11,10 @@ dynamic) and each row goes back to its own stream (`TwoStagePipeline.accept`), i
 frames came. A stream's events are therefore those it would produce alone
 (test/runtime/test_multi_stream.py), and one model call serves every camera that has a sample
 due, as DeepStream-style pipelines batch (docs/performance.md, "Many cameras in one process").
+
+The streams may also share one fine stage (one bounded queue for all cameras: coarse_node with
+several cameras): each pipeline is built with it (`TwoStagePipeline`'s ``fine_stage``), and
+`close` closes it once every stream has ended.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 from tcvads_ros.runtime.backends.base import Backend
 from tcvads_ros.runtime.events import AnomalyEvent
+from tcvads_ros.runtime.fine import FineStage
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.pipeline import StreamUpdate, TwoStagePipeline
 
@@ -34,23 +39,32 @@ class MultiStreamPipeline:
     (so every stream's records stay in the explanation schema). Drive with
     `feed([(stream, frame), ...])` — any number of frames of any streams, each stream's in its
     own order — and `end()`, which hand back each stream's `StreamUpdate`; `push` and `close`
-    hand back the (stream, event) pairs alone.
+    hand back the (stream, event) pairs alone. A live source that decides before it decodes
+    (coarse_node) asks each stream's `select` and hands the chosen frames to `process`.
 
     Args:
         backend: the backend the pipelines share (it runs the batched backbone calls).
         pipelines: stream name -> its pipeline.
         max_batch: most frames per backbone call (larger pushes are split).
+        fine_stage: the fine stage the pipelines share, if they do (closed by `close`).
     """
 
-    def __init__(self, backend: Backend, pipelines: Mapping[Hashable, TwoStagePipeline], max_batch: int = 32):
+    def __init__(self, backend: Backend, pipelines: Mapping[Hashable, TwoStagePipeline], max_batch: int = 32,
+                 fine_stage: FineStage | None = None):
         if not pipelines:
             raise ValueError("MultiStreamPipeline needs at least one stream")
         self.backend, self.pipelines, self.max_batch = backend, dict(pipelines), max(1, max_batch)
+        self.fine_stage = fine_stage
         self.batches = 0  # backbone calls made (diagnostics, benchmarks)
 
     def push(self, frames: Iterable[tuple[Hashable, Frame]]) -> list[tuple[Hashable, AnomalyEvent]]:
         """Frames in; the (stream, event) pairs they caused, in the order of the frames."""
-        taken = [(name, frame) for name, frame in frames if self.pipelines[name].take(frame)]
+        return self.process([(name, frame) for name, frame in frames if self.pipelines[name].select(frame.index)])
+
+    def process(self, frames: Iterable[tuple[Hashable, Frame]]) -> list[tuple[Hashable, AnomalyEvent]]:
+        """Frames that their streams' `select` chose, in one batched backbone call (or a few, of
+        `max_batch`); the (stream, event) pairs they caused, in the order of the frames."""
+        taken = [(name, frame) for name, frame in frames if self.pipelines[name].usable(frame)]
         events: list[tuple[Hashable, AnomalyEvent]] = []
         for first in range(0, len(taken), self.max_batch):
             batch = taken[first:first + self.max_batch]
@@ -77,9 +91,17 @@ class MultiStreamPipeline:
         """End every stream -> each one's last `StreamUpdate` (`TwoStagePipeline.end`)."""
         return {name: p.end(timeout) for name, p in self.pipelines.items()}
 
+    def pause(self) -> list[tuple[Hashable, AnomalyEvent]]:
+        """Every stream pauses (`TwoStagePipeline.pause`): the open events end, reason ``paused``."""
+        return [(name, event) for name, p in self.pipelines.items() for event in p.pause()]
+
     def close(self, timeout: float | None = None) -> list[tuple[Hashable, AnomalyEvent]]:
-        """End every stream (see `TwoStagePipeline.close`)."""
-        return [(name, event) for name, p in self.pipelines.items() for event in p.close(timeout)]
+        """End every stream (see `TwoStagePipeline.close`), then the shared fine stage finishes
+        its queued clips."""
+        events = [(name, event) for name, p in self.pipelines.items() for event in p.close(timeout)]
+        if self.fine_stage is not None:
+            self.fine_stage.close(timeout)
+        return events
 
     @property
     def explanations_written(self) -> int:

@@ -118,7 +118,7 @@ class CoarseDetector:
     """Frames -> per-snippet anomaly probabilities -> `AnomalyEvent`s."""
 
     def __init__(self, bundle: Bundle, backend: Backend, cfg: PipelineConfig | None = None,
-                 stats: Counters | None = None):
+                 stats: Counters | None = None, camera: str = ""):
         cfg = cfg or PipelineConfig()
         m = bundle.manifest
         self.backend = backend
@@ -131,7 +131,7 @@ class CoarseDetector:
         # (its names under events_) and, in a TwoStagePipeline, the clip collector and fine stage;
         # a node passes its stream's, which also holds the camera's counts.
         self.stats = Counters() if stats is None else stats
-        self.events = EventStateMachine(cfg.events or bundle_events(bundle), self.stats.scoped("events_"))
+        self.events = EventStateMachine(cfg.events or bundle_events(bundle), self.stats.scoped("events_"), camera)
         self.features = ArrayRingBuffer(m.window, m.feature_dim)
         # The snippets of the scored window and those not yet scored (for headers and heat maps;
         # the fine clip keeps its own, `TwoStagePipeline.clips`).
@@ -155,9 +155,10 @@ class CoarseDetector:
         """Count a frame in; True when it is its snippet's sample and must go through the
         backbone. `push` then runs it alone (`process`); `MultiStreamPipeline` batches the samples
         of many streams into one backbone call and hands each row back through `accept`."""
-        return self.select(frame.index) and self._usable(frame)
+        return self.select(frame.index) and self.usable(frame)
 
-    def _usable(self, frame: Frame) -> bool:
+    def usable(self, frame: Frame) -> bool:
+        """Whether a selected frame has pixels to run (an empty one is counted ``rejected``)."""
         if frame.height == 0 or frame.width == 0:
             self.stats.add("rejected")
             return False
@@ -165,7 +166,7 @@ class CoarseDetector:
 
     def process(self, frame: Frame) -> tuple[list[Snippet], list[AnomalyEvent]]:
         """Run a frame that `select` chose, alone: backbone, ring buffer, and the QACM when due."""
-        if not self._usable(frame):
+        if not self.usable(frame):
             return [], []
         start = time.perf_counter()
         out = self.backend.run("coarse_backbone", {"frames": self.model_input(frame)[None]})
@@ -227,13 +228,19 @@ class TwoStagePipeline:
     def __init__(self, bundle: Bundle, backend: Backend, cfg: PipelineConfig | None = None,
                  stores: list[RecordStore] | None = None,
                  on_explanation: Callable[[Explanation, Any], None] | None = None,
-                 fps: float | None = None, stats: Counters | None = None):
+                 fps: float | None = None, stats: Counters | None = None, camera: str = "",
+                 fine_stage: FineStage | None = None):
         """Args:
             stores: every event and explanation is appended to each before it is announced.
             on_explanation: called (from the fine stage's thread) with each explanation and the
                 header of the frame that announced its event's start.
             fps: the source's frame rate, for the evidence clip (default: the bundle's).
             stats: the stream's statistics object to count into (default: a new one).
+            camera: the stream's name, carried by its events (`AnomalyEvent.camera`).
+            fine_stage: a fine stage shared with other streams (one bounded queue for all of a
+                node's cameras), owned and closed by the caller; its own callback announces the
+                explanations (`on_explanation` and `feed` hand back none). Default, where
+                ``cfg.fine``: a fine stage of this stream's own.
         """
         self.cfg = cfg = cfg or PipelineConfig()
         self.bundle, self.backend = bundle, backend
@@ -243,7 +250,7 @@ class TwoStagePipeline:
         self._finished: deque[tuple[Explanation, Any]] | None = None
         self.stores = RecordStores(stores)
         self.fps = fps or bundle.manifest.fps
-        self.coarse = CoarseDetector(bundle, backend, cfg, stats)
+        self.coarse = CoarseDetector(bundle, backend, cfg, stats, camera)
         clip_len = bundle.manifest.fine_clip_snippets
         pre_roll = None if cfg.pre_roll is None else min(clip_len, cfg.pre_roll)
         # In-process no network lies between the stages: no time-out, and the cache is bounded by
@@ -253,7 +260,8 @@ class TwoStagePipeline:
                                    clip_len, pre_roll, timeout_s=math.inf, stats=self.stats)
         if cfg.output_dir is not None:
             make_output_dir(Path(cfg.output_dir))
-        self.fine = FineStage(
+        self._own_fine = cfg.fine and fine_stage is None
+        self.fine = fine_stage if fine_stage is not None else FineStage(
             bundle, backend, self.stores, self.coarse.sample_every, on_explanation=self._explained,
             queue_size=cfg.fine_queue, output_dir=cfg.output_dir, heatmap=cfg.heatmap,
             evidence_clip=cfg.evidence_clip, fps=lambda: self.fps, stats=self.stats,
@@ -312,6 +320,10 @@ class TwoStagePipeline:
         frames (`MultiStreamPipeline`): its input is `model_input`, its outputs go to `accept`."""
         return self.coarse.take(frame)
 
+    def usable(self, frame: Frame) -> bool:
+        """Whether a frame that `select` chose has pixels to run (`CoarseDetector.usable`)."""
+        return self.coarse.usable(frame)
+
     def model_input(self, frame: Frame) -> np.ndarray:
         """The backbone's input for a taken frame."""
         return self.coarse.model_input(frame)
@@ -353,7 +365,7 @@ class TwoStagePipeline:
     def close(self, timeout: float | None = None) -> list[AnomalyEvent]:
         """End the stream: end the open event, explain a half-collected clip, wait for the worker."""
         events = self._end_stream("shutdown")
-        if self.fine is not None:
+        if self._own_fine:
             self.fine.close(timeout)
         return events
 
@@ -377,11 +389,12 @@ class TwoStagePipeline:
         if clip is not None:
             items = clip.items
             self.fine.submit(FineJob(clip.event, [s.frame for s in items], clip.coalesced, clip.header,
-                                     cams=[s.cam for s in items], scores=[s.score for s in items]))
+                                     cams=[s.cam for s in items], scores=[s.score for s in items],
+                                     stats=self.stats))
 
     @property
     def explanations_written(self) -> int:
-        return 0 if self.fine is None else self.fine.explanations_written
+        return self.stats["explanations"]
 
     def summary(self) -> dict[str, Any]:
         """Counters and latencies for diagnostics and the end-of-run summary (safe from any thread)."""
