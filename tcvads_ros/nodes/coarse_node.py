@@ -29,32 +29,41 @@ from std_msgs.msg import String
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters
+from tcvads_ros.nodes.camera import Camera
 from tcvads_ros.nodes.common import EVENT_QOS, VIEW_QOS, TcvadsNode, main_for
 from tcvads_ros.nodes.messages import anomaly_fields, image_fields, ros_bytes
 from tcvads_ros.runtime.bundle import COARSE_GRAPHS, FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.event_store import crash_ends
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, gap_problem
+from tcvads_ros.runtime.fine import FineStage
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.heatmap import overlay
+from tcvads_ros.runtime.multi_stream import MultiStreamPipeline
 from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
 from tcvads_ros.runtime.site_profile import SiteProfile, bundle_threshold, event_settings
 
 
 class CoarseNode(TcvadsNode):
     def __init__(self, **node_options: Any) -> None:
-        self.pipeline: TwoStagePipeline | None = None
+        self.streams: MultiStreamPipeline | None = None  # every camera's pipeline
         self._owed: list[AnomalyEvent] = []  # ends found at configure, announced at activate
         super().__init__(parameters.COARSE, **node_options)
+
+    @property
+    def pipeline(self) -> TwoStagePipeline | None:
+        """The first camera's pipeline (the only one where `image_topic` names the camera)."""
+        return None if self.streams is None else self.streams.pipelines[self.cameras[0].name]
 
     # -- lifecycle ----------------------------------------------------------------------------
     def load(self) -> None:
         values = self.values
         self.bundle = Bundle.load(values["bundle"])
         # What the -1 thresholds and the timings left at their defaults stand for: a site
-        # profile's settings, else the bundle's threshold (`site_profile.event_settings`).
-        path = values["site_profile"].strip()
-        self.profile = SiteProfile.load_for(path, self.bundle, where=f"site_profile {path}") if path else None
-        cfg = PipelineConfig.for_coarse_node(values, self.event_config(values), parameters.output_dir(values))
+        # profile's settings (each camera's own, `site_profiles`, else `site_profile`), else the
+        # bundle's threshold (`site_profile.event_settings`).
+        paths = parameters.site_profile_paths(values)
+        self.profiles = {name: SiteProfile.load_for(path, self.bundle, where=f"site_profile {path}") if path else None
+                         for name, path in paths.items()}
         backend = self.make_backend(self.bundle)
         in_process = values["fine_stage_in_process"]
         # Loaded now: a running node never needs the bundle's files again (a bundle replaced or
@@ -62,26 +71,43 @@ class CoarseNode(TcvadsNode):
         backend.load(COARSE_GRAPHS + (FINE_GRAPHS if in_process else ()))
         self.backend_name = backend.describe()
         self.store = self.open_store()
-        self.pipeline = TwoStagePipeline(
-            self.bundle, backend, cfg, stores=[self.store],
-            on_explanation=self.publish_explanation if in_process else None, stats=self.counts,
-        )
+        output_dir = parameters.output_dir(values)
+        # One fine stage, one bounded queue, for every camera; each clip counts into its camera's
+        # statistics (`FineJob.stats`).
+        fine = FineStage(
+            self.bundle, backend, self.store, int(self.bundle.manifest.snippet_frames),
+            on_explanation=self.publish_explanation, queue_size=values["max_pending_clips"],
+            output_dir=output_dir, heatmap=output_dir is not None,
+            evidence_clip=output_dir is not None and values["evidence_clip"],
+        ) if in_process else None
+        pipelines = {}
+        for camera in self.cameras:
+            cfg = PipelineConfig.for_coarse_node(values, self.event_config(values, camera), output_dir)
+            pipelines[camera.name] = TwoStagePipeline(self.bundle, backend, cfg, stores=[self.store],
+                                                      stats=camera.counts, camera=camera.name, fine_stage=fine)
+        # The cameras' frames of one wake-up go through the backbone in one batched call.
+        self.streams = MultiStreamPipeline(backend, pipelines, fine_stage=fine)
         self.anomaly = self.create_output(String, "anomaly", EVENT_QOS)
-        self.heatmap = self.create_output(Image, "anomaly/heatmap", VIEW_QOS)
+        self.heatmaps = {camera.name: self.create_output(Image, heatmap_topic(camera.name), VIEW_QOS)
+                         for camera in self.cameras}
         if in_process:
             self.create_explanation_outputs()
-        self._heat_index = -1
+        self._heat_index = {camera.name: -1 for camera in self.cameras}
         # Events a killed predecessor left open in the store end now, stored, and announced at
         # activate (reason "crash"): no start stays without an end.
         for end in crash_ends(self.store):
             self.get_logger().warning(f"event {end.event_id[:8]} was left open by a previous run (crash): "
                                       f"ended at its last known frame {end.end_frame - 1}")
             self._owed.append(end)
-        events = cfg.events
+        for camera in self.cameras:
+            events = pipelines[camera.name].event_config
+            self.get_logger().info(
+                f"{camera.label + ': ' if camera.name else ''}"
+                f"threshold on {events.threshold_on:.3f} / off {events.threshold_off:.3f}"
+                f"{' (site profile ' + paths[camera.name] + ')' if paths[camera.name] else ''}")
         self.get_logger().info(
             f"bundle {self.bundle.root} verified; backend {self.backend_name}; "
-            f"threshold on {events.threshold_on:.3f} / off {events.threshold_off:.3f}"
-            f"{' (site profile ' + values['site_profile'] + ')' if values['site_profile'] else ''}; "
+            f"{len(self.cameras)} camera(s); "
             f"fine stage {'in this process' if in_process else 'in fine_node'}; "
             f"events stored in {self.store.path}"
         )
@@ -90,81 +116,93 @@ class CoarseNode(TcvadsNode):
         while self._owed:
             self._publish(self._owed.pop(0))
 
-    def pause(self) -> int:
-        """The open event ends with reason ``paused``, stored and announced; a half-collected clip
-        is explained with the frames that came."""
-        events = self.pipeline.pause()
-        for event in events:
+    def pause(self) -> None:
+        """Each camera's open event ends with reason ``paused``, stored and announced; a
+        half-collected clip is explained with the frames that came."""
+        cameras = {camera.name: camera for camera in self.cameras}
+        for name, event in self.streams.pause():
             self._publish(event)
-        return sum(event.kind == "end" for event in events)
+            cameras[name].paused_events += event.kind == "end"
 
     def finish(self) -> None:
-        """End the open event (stored, then published) and let the in-process fine stage finish
+        """End the open events (stored, then published) and let the in-process fine stage finish
         its queued clips, all while the context can still publish."""
-        for event in self.pipeline.close(timeout=30.0):
+        for _, event in self.streams.close(timeout=30.0):
             self._publish(event)
         self.store.close()
 
     def unload(self) -> None:
-        self.pipeline = self.store = self.heatmap = self.anomaly = None
+        self.streams = self.store = self.anomaly = None
+        self.heatmaps = {}
 
     # -- parameters ---------------------------------------------------------------------------
-    def event_config(self, values: dict[str, Any]) -> EventConfig:
-        """The event settings of these parameter values; ConfigError where they cannot work,
-        including a gap_timeout_s shorter than this camera's snippets allow (when its rate is
-        known: given, or estimated by now)."""
-        cfg = event_settings(bundle_threshold(self.bundle), self.profile, **parameters.event_arguments(values))
-        problem = self.gap_problem(cfg)
+    def event_config(self, values: dict[str, Any], camera: Camera) -> EventConfig:
+        """`camera`'s event settings for these parameter values; ConfigError where they cannot
+        work, including a gap_timeout_s shorter than the camera's snippets allow (when its rate
+        is known: given, or estimated by now)."""
+        cfg = event_settings(bundle_threshold(self.bundle), self.profiles[camera.name],
+                             **parameters.event_arguments(values))
+        problem = self.gap_problem(cfg, camera)
         if problem:
-            raise ConfigError(problem)
+            raise ConfigError(f"{camera.label} {camera.name}: {problem}" if camera.name else problem)
         return cfg
 
-    def gap_problem(self, cfg: EventConfig) -> str | None:
+    def gap_problem(self, cfg: EventConfig, camera: Camera) -> str | None:
         """`events.gap_problem` for the camera's rate: `camera_fps`, else the estimate (None
         while there is none)."""
-        with self._clock_lock:
-            fps = self.values["camera_fps"] or (self.clock.fps if self.clock.calibrated else None)
+        fps = camera.fps
         if not fps:
             return None
         return gap_problem(cfg.gap_timeout_s, self.bundle.manifest.snippet_frames / fps)
 
-    def config_problem(self) -> str | None:
-        return self.gap_problem(self.pipeline.event_config) if self.pipeline is not None else None
+    def config_problem(self, camera: Camera) -> str | None:
+        if self.streams is None:
+            return None
+        return self.gap_problem(self.streams.pipelines[camera.name].event_config, camera)
 
     def check_change(self, changes: dict[str, Any]) -> str | None:
         if self.bundle is None:  # unconfigured: checked against the bundle at configure
             return None
         try:
-            self.event_config({**self.values, **changes})
+            for camera in self.cameras:
+                self.event_config({**self.values, **changes}, camera)
         except (ConfigError, ValueError) as error:
             return str(error)
         return None
 
     def apply_change(self, changes: dict[str, Any]) -> None:
-        if self.pipeline is not None:  # else read at the next configure
-            self.pipeline.set_event_config(self.event_config(self.values))
+        if self.streams is not None:  # else read at the next configure
+            for camera in self.cameras:
+                self.streams.pipelines[camera.name].set_event_config(self.event_config(self.values, camera))
 
     # -- frames -------------------------------------------------------------------------------
-    def wants(self, number: int) -> bool:
-        return self.pipeline.select(number)
+    def wants(self, camera: Camera, number: int) -> bool:
+        return self.streams.pipelines[camera.name].select(number)
 
-    def process(self, frame: Frame) -> None:
-        for event in self.pipeline.process(frame):
+    def process(self, frames: list[tuple[Camera, Frame]]) -> None:
+        for _, event in self.streams.process([(camera.name, frame) for camera, frame in frames]):
             self._publish(event)
-        if self.heatmap.get_subscription_count() > 0:
-            self._publish_heatmap()
+        for camera, _ in frames:
+            if self.heatmaps[camera.name].get_subscription_count() > 0:
+                self._publish_heatmap(camera.name)
 
     def _publish(self, event: AnomalyEvent) -> None:
         self.anomaly.publish(String(**anomaly_fields(event, event.source_header)))
 
-    def _publish_heatmap(self) -> None:
-        newest = self.pipeline.newest_snippet()
-        if newest is None or newest.frame.index == self._heat_index or newest.frame.header is None:
+    def _publish_heatmap(self, name: str) -> None:
+        newest = self.streams.pipelines[name].newest_snippet()
+        if newest is None or newest.frame.index == self._heat_index[name] or newest.frame.header is None:
             return
-        self._heat_index = newest.frame.index
+        self._heat_index[name] = newest.frame.index
         fields = image_fields(newest.frame.header, overlay(newest.frame.rgb, newest.cam, self.values["heatmap_alpha"]))
         fields["data"] = ros_bytes(fields["data"])
-        self.heatmap.publish(Image(**fields))
+        self.heatmaps[name].publish(Image(**fields))
+
+
+def heatmap_topic(camera: str) -> str:
+    """A camera's heat-map topic: ``anomaly/heatmap``, under the camera's name where the node
+    names its cameras (``front/anomaly/heatmap``)."""
+    return f"{camera}/anomaly/heatmap" if camera else "anomaly/heatmap"
 
 
 main = main_for(CoarseNode, parameters.COARSE)

@@ -2,19 +2,23 @@
 # SPDX-License-Identifier: Apache-2.0
 """What coarse_node and fine_node share: the rclpy adapter around the plain logic.
 
-Everything here is ROS wiring (parameter declaration, QoS, the camera subscription, the
-inference thread, /diagnostics, signals, the process's main). The decisions it applies are made
-by plain, tested code: `parameters` (specs, validation), `messages` (conversion, message fields,
-diagnostic levels), `stream` (newest-wins slot, statistics) and `runtime.sampling` (frame
-numbers from the camera's stamps, one frame per snippet).
+Everything here is ROS wiring (parameter declaration, QoS, the inference thread, /diagnostics,
+signals, the process's main); each camera's subscription, frame clock, statistics and status
+are `camera.Camera`'s. The decisions it applies are made by plain, tested code: `parameters`
+(specs, validation), `messages` (conversion, message fields, diagnostic levels), `stream`
+(newest-wins slot, statistics) and `runtime.sampling` (frame numbers from the camera's stamps,
+one frame per snippet).
 
-Camera frames: the subscription is raw (serialized messages); its callback reads only the
-header stamp from the bytes, numbers the frame from it (`FrameClock`: frames lost in transport
-leave gaps, counted) and asks the node whether it needs that frame (`wants`: one per snippet);
-only those go to the `LatestSlot` and are deserialized, so a frame is copied into Python and
-decoded only when it will be used. One worker thread owns the backend (TensorRT/CUDA work stays
-on one thread) and does conversion and inference; a slow model drops (and counts) stale frames
-instead of queueing them.
+Cameras: a node reads one camera (``image_topic``) or several (``cameras``, NAME=TOPIC each).
+Each camera's callback reads only the header stamp from the serialized message, numbers the
+frame from it (`FrameClock`: frames lost in transport leave gaps, counted) and asks the node
+whether it needs that frame (`wants`: one per snippet); only those go to the camera's
+`LatestSlot` and are deserialized, so a frame is copied into Python and decoded only when it
+will be used. One worker thread owns the backend (TensorRT/CUDA work stays on one thread): it
+takes the newest frame of every camera that has one (`take_each`), converts them and runs them
+through the model together (`process`: one batched backbone call in coarse_node); a slow model
+drops (and counts) stale frames instead of queueing them. /diagnostics carries one status per
+camera.
 
 Lifecycle: both nodes are managed nodes (`rclpy.lifecycle`). configure reads the bundle, loads
 and warms the graphs (TensorRT builds or loads its engines here) and makes the outputs; activate
@@ -45,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
@@ -60,47 +64,28 @@ from rclpy.logging import get_logger
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import SetBool
 from vision_msgs.msg import Classification, ObjectHypothesis
 
 from tcvads_ros.errors import TcvadsError
 from tcvads_ros.nodes import parameters
-from tcvads_ros.nodes.messages import (
-    cdr_header_stamp,
-    classification_message,
-    clock_notes,
-    diagnostic_report,
-    diagnostic_status,
-    explanation_fields,
-    frame_from_message,
-)
-from tcvads_ros.nodes.stream import CLOCK, CameraWatchdog, LatestSlot, StreamStats
+from tcvads_ros.nodes.camera import Camera, camera_qos
+from tcvads_ros.nodes.messages import classification_message, explanation_fields, frame_from_message
+from tcvads_ros.nodes.stream import LatestSlot, take_each
 from tcvads_ros.runtime.backends import create_backend, resolve_kind
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import ImageConversionError
 from tcvads_ros.runtime.model_card import describe, footage_warning
-from tcvads_ros.runtime.sampling import FrameClock
 from tcvads_ros.runtime.stats import Counters
 
 try:  # cv_bridge where it is installed; the project's NumPy conversion everywhere else
     from cv_bridge import CvBridge
 except ImportError:
     CvBridge = None
-
-RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
-
-
-def camera_qos(reliability: str, depth: int) -> QoSProfile:
-    """The camera subscription's QoS: keep the last `depth` messages, volatile."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
-                      reliability=RELIABILITY[reliability], durability=DurabilityPolicy.VOLATILE)
-
 
 # The clock of the node's own timers (diagnostics, QoS re-checks): wall time, never /clock.
 STEADY = Clock(clock_type=ClockType.STEADY_TIME)
@@ -117,11 +102,10 @@ EVENT_QOS = QoSProfile(
 VIEW_QOS = CAMERA_QOS
 # Parameters every rclpy node understands besides the ones it declares.
 ROS_PARAMETER_PREFIXES = (parameters.QOS_OVERRIDES,)
-# The QoS policies of the outputs and of the camera subscription that a user may override with
-# `qos_overrides.<topic>.publisher.<policy>` / `...subscription.<policy>` parameters, as in every
-# Jazzy node (rclpy declares them, read-only, when the publisher or subscription is made).
+# The QoS policies of the outputs that a user may override with
+# `qos_overrides.<topic>.publisher.<policy>` parameters, as in every Jazzy node (rclpy declares
+# them, read-only, when the publisher is made; the camera subscription's: `camera.CAMERA_POLICIES`).
 OUTPUT_POLICIES = (QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY, QoSPolicyKind.DURABILITY)
-CAMERA_POLICIES = (QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY)
 
 
 def descriptor(spec: parameters.ParameterSpec) -> ParameterDescriptor:
@@ -132,12 +116,21 @@ def descriptor(spec: parameters.ParameterSpec) -> ParameterDescriptor:
     return ParameterDescriptor(**fields)
 
 
+def declared_default(spec: parameters.ParameterSpec) -> Any:
+    """What `declare_parameter` takes for a spec's default: an empty string array is declared by
+    its type (rclpy would read ``[]`` as a byte array) and stays unset until given."""
+    if spec.type == "string_array":
+        return list(spec.default) if spec.default else Parameter.Type.STRING_ARRAY
+    return spec.default
+
+
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
 class TcvadsNode(LifecycleNode):
-    """Parameters, lifecycle, camera input, inference thread and /diagnostics; subclasses add the
-    model (`load`, `pause`, `finish`, `unload`)."""
+    """Parameters, lifecycle, cameras (`Camera`), inference thread and /diagnostics; subclasses
+    add the model (`load`, `pause`, `finish`, `unload`) and what it does with frames (`wants`,
+    `process`)."""
 
     def __init__(self, name: str, **node_options: Any) -> None:
         """`node_options` go to rclpy's Node (tests pass parameter_overrides). With parameter
@@ -147,8 +140,8 @@ class TcvadsNode(LifecycleNode):
         specs = parameters.specs_for(name)
         self._check_overrides(name, specs)
         for spec in specs:
-            self.declare_parameter(spec.name, spec.default, descriptor(spec))
-        self.values: dict[str, Any] = {s.name: self.get_parameter(s.name).value for s in specs}
+            self.declare_parameter(spec.name, declared_default(spec), descriptor(spec))
+        self.values: dict[str, Any] = {s.name: self._declared_value(s) for s in specs}
         self.store: EventStore | None = None  # `open_store`
         problem = parameters.check_parameters(self.values)
         if problem:
@@ -158,23 +151,19 @@ class TcvadsNode(LifecycleNode):
         if hasattr(self, "add_pre_set_parameters_callback"):  # Jazzy and later; Humble refuses ints
             self.add_pre_set_parameters_callback(self._coerce_parameters)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        # The stream's one statistics object: the camera frames' fates (`StreamStats`), the frame
-        # clock's counts, and the pipeline's or fine stage's, which a subclass hands this object.
-        self.counts = Counters()
-        self.stats = StreamStats(self.counts)
         self.backend_name = "not loaded"
         self.bridge = CvBridge() if CvBridge is not None else None
         self.bundle: Any = None  # `load`
-        self.paused_events = 0  # events ended by a deactivate
-        self.clock = FrameClock(self.values["camera_fps"] or None, stats=self.counts.scoped(CLOCK))
-        self._clock_lock = threading.Lock()  # the camera callback and diagnostics read the clock's state
-        self._slot: LatestSlot[tuple[bytes, float, int]] = LatestSlot()  # (serialized msg, arrival, number)
-        self._slot.close()  # opened by activate
+        self.steady_clock = STEADY
+        # The cameras (`cameras`, or the one of `image_topic`), each with its own frame clock,
+        # statistics and slot; one inference thread takes from every slot (one condition wakes it).
+        wakeup = threading.Condition()
+        self.cameras = [Camera(self, camera, topic, wakeup)
+                        for camera, topic in parameters.camera_topics(self.values).items()]
+        # Counts of the node rather than of one camera (announcements fine_node refused), shown
+        # in every camera's status.
+        self.node_counts = Counters()
         self._worker: threading.Thread | None = None
-        self._subscription = None
-        self.camera_reliability = ""  # set when the camera subscription is made
-        self._qos_timer = None
-        self.watchdog = CameraWatchdog(self.values["camera_timeout_s"], self.values["exit_when_stuck"])
         self.exit_code: int | None = None  # set to end the process (`run`): the camera is stuck
         self._failure: BaseException | None = None  # why the last configure failed
         self._bringing_up = False
@@ -233,7 +222,7 @@ class TcvadsNode(LifecycleNode):
         """Pause: stop taking frames, end the open event (reason ``paused``) and publish what that
         owes, then the outputs go quiet."""
         self.stop_camera()
-        self.paused_events += self.pause()
+        self.pause()
         self.get_logger().info("inactive (paused): not taking camera frames")
         return super().on_deactivate(state)
 
@@ -283,9 +272,9 @@ class TcvadsNode(LifecycleNode):
     def activated(self) -> None:
         """activate, before the camera starts: publish what was owed while inactive."""
 
-    def pause(self) -> int:
-        """deactivate: end the open event (reason ``paused``), publish it; returns the events ended."""
-        return 0
+    def pause(self) -> None:
+        """deactivate: end each camera's open event (reason ``paused``), publish it, and count it
+        in the camera's ``paused_events``."""
 
     def finish(self) -> None:
         """cleanup / shutdown: end the open event, finish explanations, close the store."""
@@ -294,6 +283,11 @@ class TcvadsNode(LifecycleNode):
         """cleanup: drop the models and what refers to them."""
 
     # -- parameters ---------------------------------------------------------------------------
+    def _declared_value(self, spec: parameters.ParameterSpec) -> Any:
+        """A declared parameter's value; an array left unset (`declared_default`) is its default."""
+        value = self.get_parameter_or(spec.name).value
+        return list(spec.default) if value is None and spec.type == "string_array" else value
+
     def _check_overrides(self, name: str, specs: tuple[parameters.ParameterSpec, ...]) -> None:
         """Judge the `-p` / params-file values before rclpy declares them, so a wrong one gets one
         clear line (TcvadsError: the process exits 2) instead of rclpy's traceback, and an integer
@@ -313,6 +307,8 @@ class TcvadsNode(LifecycleNode):
                 close = difflib.get_close_matches(key, list(parameters.BY_NAME), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise TcvadsError(f"{name}: unknown parameter '{key}'{hint}")
+            if param.type_ == Parameter.Type.NOT_SET and spec.type == "string_array":
+                continue  # an empty YAML list, which rcl reads as unset: the default, empty
             value = parameters.coerce(spec, param.value)
             problem = parameters.check_value(spec, value)
             if problem:
@@ -369,156 +365,87 @@ class TcvadsNode(LifecycleNode):
     def apply_change(self, changes: dict[str, Any]) -> None:
         """Apply accepted changes to the running model."""
 
-    # -- camera -------------------------------------------------------------------------------
+    # -- cameras ------------------------------------------------------------------------------
     @property
-    def camera_topic(self) -> tuple[type, str]:
-        topic = self.values["image_topic"]
-        if self.values["compressed"]:
-            return CompressedImage, topic.rstrip("/") + "/compressed"
-        return Image, topic
+    def camera_reliability(self) -> str:
+        """The reliability of the (first) camera's subscription, once made."""
+        return self.cameras[0].reliability
 
     def start_camera(self) -> None:
-        """Subscribe to the camera and start the inference thread (activate)."""
-        msg_type, topic = self.camera_topic
-        self._slot = LatestSlot()
-        self.watchdog = CameraWatchdog(self.values["camera_timeout_s"], self.values["exit_when_stuck"])
-        self._subscribe(self._choose_reliability(topic))
-        if self._auto_reliability() and self.camera_reliability == "best_effort":
-            # No publisher was discovered yet: best effort can receive from any; look again
-            # until one appears, and go reliable if every publisher offers it.
-            self._qos_timer = self.create_timer(1.0, self._recheck_reliability,
-                                                callback_group=MutuallyExclusiveCallbackGroup(), clock=STEADY)
-        self._worker = threading.Thread(target=self._work, args=(self._slot,),
+        """Subscribe to every camera and start the inference thread (activate)."""
+        for camera in self.cameras:
+            camera.start()
+        self._worker = threading.Thread(target=self._work, args=([c.slot for c in self.cameras],),
                                         name=f"{self.get_name()}-inference", daemon=True)
         self._worker.start()
         bridge = "cv_bridge" if self.bridge is not None else "numpy (cv_bridge not installed)"
-        self.get_logger().info(f"reading {msg_type.__name__} from {topic}; conversion: {bridge}")
-        self._announce_model(topic)
+        self.get_logger().info(f"image conversion: {bridge}")
+        self._announce_model(", ".join(c.topic for c in self.cameras))
 
-    def _announce_model(self, topic: str) -> None:
+    def _announce_model(self, topics: str) -> None:
         """Say what the bundle was trained on (its model card), and warn once where a bundle of
         synthetic drawings reads a camera: a topic is never a `tcvads synth` video."""
         self.get_logger().info(describe(self.bundle.card, self.bundle.root))
-        warning = footage_warning(self.bundle.card, f"camera topic {topic}", source_is_synthetic=False)
+        warning = footage_warning(self.bundle.card, f"camera topic {topics}", source_is_synthetic=False)
         if warning:
             self.get_logger().warning(warning)
 
     def stop_camera(self) -> None:
-        """Unsubscribe and stop the inference thread (deactivate, shutdown); a frame left in the
-        slot is counted as dropped, as is any arriving from now on."""
-        if self._qos_timer is not None:
-            self.destroy_timer(self._qos_timer)
-            self._qos_timer = None
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
-        if self._slot.close():
-            self.stats.drop_queued()
+        """Unsubscribe from every camera and stop the inference thread (deactivate, shutdown); a
+        frame left in a slot is counted as dropped, as is any arriving from now on."""
+        for camera in self.cameras:
+            camera.stop()
         if self._worker is not None:
             self._worker.join(timeout=10.0)
             self._worker = None
 
-    def _auto_reliability(self) -> bool:
-        """Whether camera_qos:=auto chooses the reliability at run time: not where a
-        `qos_overrides.<camera topic>.subscription.reliability` parameter sets it."""
-        _, topic = self.camera_topic
-        override = f"{parameters.QOS_OVERRIDES}{self.resolve_topic_name(topic)}.subscription.reliability"
-        return self.values["camera_qos"] == "auto" and override not in self._parameter_overrides
-
-    def _choose_reliability(self, topic: str) -> str:
-        choice = self.values["camera_qos"]
-        if choice != "auto":
-            return choice
-        offered = [info.qos_profile.reliability for info in self.get_publishers_info_by_topic(topic)]
-        return "reliable" if offered and all(r == ReliabilityPolicy.RELIABLE for r in offered) else "best_effort"
-
-    def _subscribe(self, reliability: str) -> None:
-        msg_type, topic = self.camera_topic
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-        # qos_overrides parameters of the camera subscription take precedence over camera_qos and
-        # camera_queue_depth (rclpy applies them to the profile given here). Where camera_qos:=auto
-        # chooses the reliability, no reliability parameter is declared: it may change at run time,
-        # and a read-only parameter would keep showing the first choice.
-        policies = CAMERA_POLICIES if not self._auto_reliability() else \
-            tuple(p for p in CAMERA_POLICIES if p != QoSPolicyKind.RELIABILITY)
-        # raw=True: the callback gets the serialized message and reads only its stamp; only the
-        # frames the model uses are deserialized (a 720p rgb8 image is 2.7 MB to copy into Python).
-        self._subscription = self.create_subscription(
-            msg_type, topic, self._on_image, camera_qos(reliability, self.values["camera_queue_depth"]),
-            callback_group=MutuallyExclusiveCallbackGroup(), raw=True,
-            qos_overriding_options=QoSOverridingOptions(policies),
-        )
-        self.camera_reliability = self._subscription.qos_profile.reliability.name.lower()
-        self.get_logger().info(
-            f"camera subscription {self.camera_reliability} (camera_qos {self.values['camera_qos']})")
-
-    def _recheck_reliability(self) -> None:
-        _, topic = self.camera_topic
-        if not self.get_publishers_info_by_topic(topic):
-            return
-        self._qos_timer.cancel()
-        if self._choose_reliability(topic) == "reliable":
-            self._subscribe("reliable")
-
-    def _on_image(self, raw: bytes) -> None:
-        """The camera callback: number the frame from its stamp; hand over only frames in use. The
-        frame is counted in with its fate (`StreamStats`), so /diagnostics always balances."""
-        self.watchdog.frame_arrived(time.monotonic())
-        stamp = cdr_header_stamp(raw)
-        if stamp is None:
-            self.stats.reject("bad_message", queued=False)
-            return
-        with self._clock_lock:
-            number = self.clock.number(stamp)  # counts lost / stalled frames into self.counts
-        wanted = self.wants(number)
-        self.stats.arrived(queued=wanted)
-        if wanted and self._slot.put((raw, time.monotonic(), number)):
-            self.stats.drop_queued()  # it replaced a frame never taken, or the node is closing
-
-    def wants(self, number: int) -> bool:
-        """Whether camera frame `number` goes to the inference thread (called in the callback)."""
+    def wants(self, camera: Camera, number: int) -> bool:
+        """Whether frame `number` of `camera` goes to the inference thread (called in the
+        camera's callback)."""
         return True
 
-    def _work(self, slot: LatestSlot) -> None:
-        while not slot.closed:
-            item = slot.take(timeout=0.5)
-            if item is None:
-                continue
-            raw, arrived, number = item
-            try:
-                frame = frame_from_message(self._deserialize(raw), number, self.bridge)
-            except ImageConversionError as error:
-                self.stats.reject(error.reason)
-                self.get_logger().warning(
-                    f"frame {number} rejected ({error}); counted in /diagnostics",
-                    throttle_duration_sec=self.values["reject_log_period"],
-                )
+    def _work(self, slots: list[LatestSlot]) -> None:
+        """The inference thread: the newest frame of every camera that has one, converted, then
+        through the model together (`process`: one batched backbone call in coarse_node)."""
+        while not all(slot.closed for slot in slots):
+            ready = []
+            for camera, item in zip(self.cameras, take_each(slots, timeout=0.5)):
+                if item is None:
+                    continue
+                raw, arrived, number = item
+                try:
+                    frame = frame_from_message(camera.deserialize(raw), number, self.bridge)
+                except ImageConversionError as error:
+                    camera.stats.reject(error.reason)
+                    self.get_logger().warning(
+                        f"frame {number}{' of camera ' + camera.name if camera.name else ''} rejected ({error}); "
+                        "counted in /diagnostics", throttle_duration_sec=self.values["reject_log_period"],
+                    )
+                    continue
+                ready.append((camera, frame, arrived))
+            if not ready:
                 continue
             started = time.monotonic()
             try:
-                self.process(frame)
+                self.process([(camera, frame) for camera, frame, _ in ready])
             except TcvadsError as error:  # bad input the model refuses: count it, keep running
-                self.stats.reject("model_refused")
+                for camera, _, _ in ready:
+                    camera.stats.reject("model_refused")
                 self.get_logger().warning(str(error), throttle_duration_sec=self.values["reject_log_period"])
                 continue
             done = time.monotonic()
-            self.stats.processed(done - arrived, model_s=done - started)
+            for camera, _, arrived in ready:
+                camera.stats.processed(done - arrived, model_s=done - started)
 
-    def _deserialize(self, raw: bytes) -> Any:
-        try:
-            return deserialize_message(raw, self.camera_topic[0])
-        except Exception as error:  # noqa: BLE001 - rclpy raises several types for a bad buffer
-            raise ImageConversionError("bad_message", f"cannot deserialize the camera message: {error}") from error
-
-    def process(self, frame: Frame) -> None:
-        """Run the model on one frame (on the inference thread)."""
+    def process(self, frames: list[tuple[Camera, Frame]]) -> None:
+        """Run the model on the newest frame of each camera that has one (on the inference
+        thread)."""
         raise NotImplementedError
 
     # -- diagnostics --------------------------------------------------------------------------
-    def config_problem(self) -> str | None:
-        """Why the settings cannot work on this stream as measured so far (an ERROR in
-        /diagnostics), or None."""
+    def config_problem(self, camera: Camera) -> str | None:
+        """Why the settings cannot work on `camera`'s stream as measured so far (an ERROR in
+        its /diagnostics status), or None."""
         return None
 
     def make_backend(self, bundle: Any) -> Any:
@@ -550,51 +477,14 @@ class TcvadsNode(LifecycleNode):
         self.store.retry()
         return {f"store_{key}": value for key, value in self.store.counts().items()}
 
-    def _watch_camera(self) -> dict[str, Any]:
-        """`CameraWatchdog`'s step at this report: resubscribe, report ERROR, or end the process."""
-        if self._slot.closed:  # not active: no camera to watch
-            return {}
-        if self._subscription is None:  # dropped at the last report: made again now
-            self._subscribe(self.camera_reliability)
-        now = time.monotonic()
-        action = self.watchdog.check(now, self.count_publishers(self.camera_topic[1]))
-        silent = self.watchdog.silent_s(now)
-        if action == "resubscribe":
-            self.get_logger().warning(f"no camera frame for {silent:.1f} s while its publisher is matched: "
-                                      "making the subscription again")
-            self.stats.count("camera_resubscribed")
-            # Destroyed now, made again at the next report: created in the same callback, the new
-            # reader does not free a publisher that a stalled reliable reader wedged (measured
-            # under this MultiThreadedExecutor; docs/failures.md).
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
-        elif action == "exit":
-            self.get_logger().fatal(f"no camera frame for {silent:.1f} s although the publisher is matched and "
-                                    "the subscription was made again: exiting (status 1) for respawn")
-            self.exit_code = 1
-        return {"camera_stuck_s": silent} if action in ("error", "exit") else {}
-
     def _publish_diagnostics(self) -> None:
-        stuck = self._watch_camera()
-        with self._clock_lock:
-            fps, provisional, change = self.clock.fps, not self.clock.calibrated, self.clock.rate_change
-            pending = self.clock.pending
-        camera = {"camera_fps": fps if fps is not None else float("nan"),
-                  "fps_provisional": provisional, "camera_qos": self.camera_reliability,
-                  # Skipped numbers (and frames without one) the clock counts only 96 frames on.
-                  **{f"pending_{kind}": count for kind, count in pending.items()}}
-        window = self.stats.window()
-        problem = self.config_problem() if self.bundle is not None else None
-        report = diagnostic_report(
-            f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
-            window, {"lifecycle_state": self.state, "paused_events": self.paused_events, **camera, **stuck,
-                     **self.stats.totals(), **self._store_totals(),
-                     **({"config_problem": problem} if problem else {})},
-            notes=clock_notes(provisional, change if window["rate_changes"] else None),
-        )
+        """One DiagnosticArray: a status per camera (`Camera.status`)."""
+        name = f"{self.get_namespace().rstrip('/')}/{self.get_name()}"
+        extra = {"lifecycle_state": self.state, **self.node_counts.snapshot(), **self._store_totals()}
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [diagnostic_status(DiagnosticStatus, KeyValue, report)]
+        array.status = [camera.status(name, extra, self.config_problem(camera) if self.bundle is not None else None)
+                        for camera in self.cameras]
         self.diagnostics.publish(array)
 
     # -- shutdown -----------------------------------------------------------------------------

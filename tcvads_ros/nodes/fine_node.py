@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from std_msgs.msg import Header, String
 
 from tcvads_ros.nodes import parameters
+from tcvads_ros.nodes.camera import Camera
 from tcvads_ros.nodes.common import EVENT_QOS, TcvadsNode, main_for
 from tcvads_ros.nodes.messages import event_from_document, header_from_fields, stamp_seconds
 from tcvads_ros.runtime.bundle import FINE_GRAPHS, Bundle
@@ -44,9 +46,20 @@ from tcvads_ros.runtime.sampling import SnippetSampler
 MAX_CAMERA_FPS = 60.0
 
 
+@dataclass
+class CameraClips:
+    """One camera's clip cutting in fine_node: which of its frames are kept (one per snippet,
+    the coarse stage's rule), the cache they are kept in, and the clips cut from it."""
+
+    sampler: SnippetSampler
+    cache: ClipCache
+    clips: ClipCollector
+
+
 class FineNode(TcvadsNode):
     def __init__(self, **node_options: Any) -> None:
         self.fine: FineStage | None = None
+        self.cameras_clips: dict[str, CameraClips] = {}
         self._anomaly_subscription = None
         super().__init__(parameters.FINE, **node_options)
 
@@ -60,22 +73,26 @@ class FineNode(TcvadsNode):
         self.backend_name = backend.describe()
         self.store = self.open_store()
         self.sample_every = int(manifest.snippet_frames)
-        self.sampler = SnippetSampler(self.sample_every, self.counts)
         seconds = values["clip_cache_seconds"]
-        self.cache = ClipCache(seconds, max_frames=math.ceil(seconds * MAX_CAMERA_FPS / self.sample_every) + 1)
         clip_len = int(manifest.fine_clip_snippets)
-        self.clips = ClipCollector(self.cache, clip_len, timeout_s=values["clip_timeout_s"], stats=self.counts)
+        for camera in self.cameras:  # each camera's frames are cached and cut on their own
+            cache = ClipCache(seconds, max_frames=math.ceil(seconds * MAX_CAMERA_FPS / self.sample_every) + 1)
+            self.cameras_clips[camera.name] = CameraClips(
+                SnippetSampler(self.sample_every, camera.counts), cache,
+                ClipCollector(cache, clip_len, timeout_s=values["clip_timeout_s"], stats=camera.counts))
         self.create_explanation_outputs()
+        # One fine stage, one bounded queue, for every camera (each clip counts into its camera's
+        # statistics: `FineJob.stats`).
         self.fine = FineStage(
             self.bundle, backend, self.store, self.sample_every, on_explanation=self.publish_explanation,
             on_error=self._on_error, queue_size=values["max_pending_clips"],
             output_dir=parameters.output_dir(values) if values["evidence_clip"] else None,
-            evidence_clip=values["evidence_clip"], fps=self._camera_fps, stats=self.counts,
+            evidence_clip=values["evidence_clip"], stats=self.node_counts,
         )
         self.get_logger().info(
             f"bundle {self.bundle.root} verified; backend {self.backend_name}; clips of {clip_len} "
-            f"frames (one per {self.sample_every}) from the camera; explanations stored in "
-            f"{self.store.path}"
+            f"frames (one per {self.sample_every}) from {len(self.cameras)} camera(s); explanations "
+            f"stored in {self.store.path}"
         )
 
     def activated(self) -> None:
@@ -83,22 +100,22 @@ class FineNode(TcvadsNode):
         self._anomaly_subscription = self.create_subscription(
             String, "anomaly", self._on_anomaly, EVENT_QOS, callback_group=MutuallyExclusiveCallbackGroup())
 
-    def pause(self) -> int:
-        """Stop listening; the clip being collected is explained with the frames that came."""
+    def pause(self) -> None:
+        """Stop listening; the clips being collected are explained with the frames that came."""
         self._stop_listening()
-        self._submit_ready(flush=True)
-        return 0
+        for camera in self.cameras:
+            self._submit_ready(camera, flush=True)
 
     def finish(self) -> None:
-        """Classify the clip still being collected with the frames that came, and finish the
+        """Classify the clips still being collected with the frames that came, and finish the
         queued clips, all while the context can still publish."""
-        self._stop_listening()
-        self._submit_ready(flush=True)
+        self.pause()
         self.fine.close(timeout=30.0)
         self.store.close()
 
     def unload(self) -> None:
-        self.fine = self.clips = self.cache = self.store = None
+        self.fine = self.store = None
+        self.cameras_clips = {}
 
     def _stop_listening(self) -> None:
         if self._anomaly_subscription is not None:
@@ -106,55 +123,61 @@ class FineNode(TcvadsNode):
             self._anomaly_subscription = None
 
     def apply_change(self, changes: dict[str, Any]) -> None:
-        if "clip_timeout_s" in changes and self.fine is not None:
-            self.clips.timeout_s = changes["clip_timeout_s"]
+        if "clip_timeout_s" in changes:
+            for clips in self.cameras_clips.values():
+                clips.clips.timeout_s = changes["clip_timeout_s"]
 
     # -- input --------------------------------------------------------------------------------
-    def wants(self, number: int) -> bool:
-        return self.sampler.select(number)  # one frame per snippet, as coarse_node takes
+    def wants(self, camera: Camera, number: int) -> bool:
+        return self.cameras_clips[camera.name].sampler.select(number)  # one frame per snippet, as coarse_node takes
 
-    def process(self, frame: Frame) -> None:
-        self.cache.push(frame)
-        self._submit_ready()
+    def process(self, frames: list[tuple[Camera, Frame]]) -> None:
+        for camera, frame in frames:
+            self.cameras_clips[camera.name].cache.push(frame)
+            self._submit_ready(camera)
 
     def _on_anomaly(self, msg: String) -> None:
         try:
             event, header = event_from_document(json.loads(msg.data))
         except ValueError as error:  # JSONDecodeError is a ValueError
-            self.counts.add("anomaly_messages_refused")
+            self.node_counts.add("anomaly_messages_refused")
             self.get_logger().warning(f"anomaly message refused: {error}",
                                       throttle_duration_sec=self.values["reject_log_period"])
+            return
+        camera = next((c for c in self.cameras if c.name == event.camera), None)
+        if camera is None:  # another node's camera, or a coarse_node configured with other names
+            self.node_counts.add("anomaly_other_camera")
+            self.get_logger().warning(
+                f"anomaly message of camera {event.camera!r} ignored: this node reads "
+                f"{', '.join(repr(c.name) for c in self.cameras)}",
+                throttle_duration_sec=self.values["reject_log_period"])
             return
         if event.kind == "start" and self.store.explanations(event.event_id):
             # Transient local replays the last announcements to a restarted fine_node: an event
             # explained before the restart (its explanation is in the store) is not explained again.
-            self.counts.add("already_explained")
+            camera.counts.add("already_explained")
             return
-        self.clips.announce(event, header, split=stamp_seconds(header, default=event.stamp))
-        self._submit_ready()
+        self.cameras_clips[camera.name].clips.announce(event, header, split=stamp_seconds(header, default=event.stamp))
+        self._submit_ready(camera)
 
-    def _submit_ready(self, flush: bool = False) -> None:
-        clip = self.clips.ready(flush=flush)
+    def _submit_ready(self, camera: Camera, flush: bool = False) -> None:
+        clip = self.cameras_clips[camera.name].clips.ready(flush=flush)
         if clip is None:
             return
-        frames = coarse_numbering(clip.items, self._coarse_offset(clip.event))
-        job = FineJob(clip.event, frames, clip.coalesced, header_from_fields(Header, clip.header))
+        frames = coarse_numbering(clip.items, self._coarse_offset(clip.event, camera))
+        job = FineJob(clip.event, frames, clip.coalesced, header_from_fields(Header, clip.header),
+                      stats=camera.counts, fps=camera.estimated_fps() or self.bundle.manifest.fps)
         if not self.fine.submit(job):
             self.get_logger().warning(
                 f"fine stage busy: clip of event {clip.event.event_id[:8]} dropped (counted)",
                 throttle_duration_sec=self.values["reject_log_period"],
             )
 
-    def _coarse_offset(self, event: Any) -> int:
+    def _coarse_offset(self, event: Any, camera: Camera) -> int:
         """coarse_node's frame number minus ours for the same stamp: the announcement names its
         frame in coarse_node's numbering, which started when that node saw its first frame."""
-        with self._clock_lock:
-            ours = self.clock.number_at(event.stamp)
+        ours = camera.number_at(event.stamp)
         return 0 if ours is None else event.frame - ours
-
-    def _camera_fps(self) -> float:
-        with self._clock_lock:  # the camera callback updates the estimate
-            return self.clock.fps or self.bundle.manifest.fps
 
     def _on_error(self, job: FineJob, error: Exception) -> None:
         self.get_logger().error(f"fine stage failed for event {job.event.event_id[:8]}: {error}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 import sys
 import textwrap
 from collections.abc import Mapping
@@ -37,13 +38,16 @@ FINE = "fine_node"
 BOTH = (COARSE, FINE)
 
 # rcl_interfaces/msg/ParameterType values, by the type names used here.
-ROS_TYPE = {"bool": 1, "integer": 2, "double": 3, "string": 4}
-PYTHON_TYPE = {"bool": bool, "integer": int, "double": float, "string": str}
+ROS_TYPE = {"bool": 1, "integer": 2, "double": 3, "string": 4, "string_array": 9}
+PYTHON_TYPE = {"bool": bool, "integer": int, "double": float, "string": str, "string_array": list}
 
 # The threshold parameters take this value to mean "the bundle's calibrated threshold".
 FROM_BUNDLE = -1.0
 # output_dir values that mean "write no files" (rcl's parser refuses an empty `-p output_dir:=`).
 OFF = ("", "none", "off")
+# A camera's name in `cameras`: a ROS name token, since it names the camera's topics
+# (``<name>/anomaly/heatmap``) and its /diagnostics status.
+CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # camera_qos values: the reliability of the camera subscription.
 CAMERA_QOS = ("auto", "reliable", "best_effort")
 # The event timings' defaults are the event state machine's own (runtime/events.py).
@@ -65,7 +69,7 @@ class ParameterSpec:
 
     Args:
         name: parameter name.
-        type: "bool", "integer", "double" or "string".
+        type: "bool", "integer", "double", "string" or "string_array" (a list of strings).
         default: value when neither the YAML file nor the launch overrides it.
         description: one line shown by `ros2 param describe` and as the YAML comment.
         nodes: the nodes that declare it.
@@ -151,6 +155,14 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         read_only=True,
     ),
     ParameterSpec(
+        "cameras", "string_array", [],
+        "several cameras in one node, each NAME=IMAGE_TOPIC (NAME: a letter, then letters, digits "
+        "or _), with compressed=true IMAGE_TOPIC/compressed; each has its own frame clock, events "
+        "(field camera), /diagnostics status and heat map; one batched model and one fine stage "
+        "serve them all; empty = one camera on image_topic",
+        read_only=True,
+    ),
+    ParameterSpec(
         "compressed", "bool", False,
         "subscribe to sensor_msgs/CompressedImage on IMAGE_TOPIC/compressed instead of raw images",
         read_only=True,
@@ -207,6 +219,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "site profile JSON from `tcvads calibrate` for this camera and bundle: its thresholds "
         "replace the bundle's where threshold_on / threshold_off are -1, and its timings those "
         "timing parameters left at their defaults; empty = none",
+        nodes=(COARSE,), read_only=True,
+    ),
+    ParameterSpec(
+        "site_profiles", "string_array", [],
+        "site profile per camera of cameras, each NAME=PATH; a camera not listed uses "
+        "site_profile",
         nodes=(COARSE,), read_only=True,
     ),
     ParameterSpec(
@@ -314,6 +332,8 @@ def coerce(spec: ParameterSpec, value: Any) -> Any:
     `check_value` to judge."""
     if spec.type == "double" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if spec.type == "string_array" and isinstance(value, tuple):
+        return list(value)
     return value
 
 
@@ -324,6 +344,8 @@ def check_value(spec: ParameterSpec, value: Any) -> str | None:
     # bool, though an int subclass in Python, is neither an integer nor a double here.
     if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
         return f"{spec.name} must be a {spec.type}, got {value!r} ({_ros_type_name(value)})"
+    if kind is list and not all(isinstance(item, str) for item in value):
+        return f"{spec.name} must be a list of strings, got {value!r}"
     if spec.range is not None:
         low, high, _ = spec.range
         if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
@@ -334,7 +356,7 @@ def check_value(spec: ParameterSpec, value: Any) -> str | None:
 
 
 def _ros_type_name(value: Any) -> str:
-    for name, kind in (("bool", bool), ("integer", int), ("double", float), ("string", str)):
+    for name, kind in (("bool", bool), ("integer", int), ("double", float), ("string", str), ("array", list)):
         if isinstance(value, kind):
             return name
     return type(value).__name__
@@ -371,7 +393,51 @@ def check_parameters(values: Mapping[str, Any]) -> str | None:
             return f"{name} must be -1 (from the bundle) or in [0, 1], got {value!r}"
     if on != FROM_BUNDLE and off != FROM_BUNDLE:
         return threshold_problem(on, off)
+    try:
+        camera_topics(values)
+        site_profile_paths(values)
+    except ConfigError as error:
+        return str(error)
     return None
+
+
+def _named_entries(parameter: str, entries: list[str], what: str) -> dict[str, str]:
+    """``NAME=VALUE`` entries of a string-array parameter -> {name: value}; ConfigError naming
+    the entry that is wrong."""
+    out: dict[str, str] = {}
+    for entry in entries:
+        name, sep, value = (part.strip() for part in entry.partition("="))
+        if not sep or not value:
+            raise ConfigError(f"{parameter} entry {entry!r} must be NAME={what}")
+        if not CAMERA_NAME.fullmatch(name):
+            raise ConfigError(f"{parameter} entry {entry!r}: the camera name must be a letter, then letters, "
+                              "digits or _")
+        if name in out:
+            raise ConfigError(f"{parameter} names camera {name!r} twice")
+        out[name] = value
+    return out
+
+
+def camera_topics(values: Mapping[str, Any]) -> dict[str, str]:
+    """The node's cameras: {name: image topic} from `cameras`, or {"": image_topic} (one unnamed
+    camera, as before cameras could be named) where it is empty. ConfigError for a wrong entry."""
+    entries = list(values.get("cameras", ()))
+    if not entries:
+        return {"": values.get("image_topic", BY_NAME["image_topic"].default)}
+    return _named_entries("cameras", entries, "IMAGE_TOPIC")
+
+
+def site_profile_paths(values: Mapping[str, Any]) -> dict[str, str]:
+    """Each camera's site profile path ("" for none): `site_profiles` where it names the camera,
+    else `site_profile`. ConfigError for a wrong entry or a camera not in `cameras`."""
+    cameras = camera_topics(values)
+    paths = _named_entries("site_profiles", list(values.get("site_profiles", ())), "PATH")
+    unknown = [name for name in paths if name not in cameras]
+    if unknown:
+        known = ", ".join(name for name in cameras if name) or "none: cameras is empty"
+        raise ConfigError(f"site_profiles names camera {unknown[0]!r}, which is not in cameras ({known})")
+    default = values.get("site_profile", "").strip()
+    return {name: paths.get(name, default).strip() for name in cameras}
 
 
 def check_change(current: Mapping[str, Any], changes: Mapping[str, Any]) -> str | None:
@@ -436,10 +502,16 @@ def _yaml_value(spec: ParameterSpec) -> str:
     if spec.type == "bool":
         return "true" if value else "false"
     if spec.type == "string":
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _yaml_string(value)
     if spec.type == "double":
         return repr(float(value))
+    if spec.type == "string_array":
+        return "[" + ", ".join(_yaml_string(item) for item in value) + "]"
     return str(value)
+
+
+def _yaml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _allowed(spec: ParameterSpec) -> str:

@@ -4,7 +4,9 @@
 
 - `LatestSlot`: the camera callback puts each frame the model needs here and returns at once;
   the single inference thread takes the newest. A frame replaced before it was taken is a
-  dropped frame, counted, so stale frames drop and the drop is visible in /diagnostics.
+  dropped frame, counted, so stale frames drop and the drop is visible in /diagnostics. A node
+  with several cameras has a slot per camera, all on one condition, and its one inference
+  thread takes the newest frame of every camera that has one at once (`take_each`).
 - `StreamStats`: a node's frame counts in its stream's one `Counters`, and per-window rates and
   latency for /diagnostics.
 - `CameraWatchdog`: what to do about a camera that went silent while its publisher is matched.
@@ -27,13 +29,14 @@ T = TypeVar("T")
 
 
 class LatestSlot(Generic[T]):
-    """A one-item mailbox between a producer callback and a consumer thread (newest wins)."""
+    """A one-item mailbox between a producer callback and a consumer thread (newest wins).
+    Slots made with one `condition` wake one consumer that waits on all of them (`take_each`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, condition: threading.Condition | None = None) -> None:
         self._item: T | None = None
         self._full = False
         self._closed = False
-        self._cond = threading.Condition()
+        self._cond = threading.Condition() if condition is None else condition
         self.dropped = 0
 
     def put(self, item: T) -> bool:
@@ -54,10 +57,13 @@ class LatestSlot(Generic[T]):
         with self._cond:
             if not self._cond.wait_for(lambda: self._full or self._closed, timeout):
                 return None
-            if not self._full:
-                return None
-            item, self._item, self._full = self._item, None, False
-            return item
+            return self._pop()
+
+    def _pop(self) -> T | None:  # (with the condition held)
+        if not self._full:
+            return None
+        item, self._item, self._full = self._item, None, False
+        return item
 
     def close(self) -> bool:
         """Wake the consumer for good (shutdown); returns True when it held an item never taken,
@@ -72,6 +78,19 @@ class LatestSlot(Generic[T]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def take_each(slots: list[LatestSlot[T]], timeout: float | None = None) -> list[T | None]:
+    """The newest item of every slot that holds one (None for the others), waiting up to
+    `timeout` seconds for any; all None on timeout or once every slot is closed. The slots must
+    share one condition (`LatestSlot(condition)`)."""
+    condition = slots[0]._cond
+    if any(slot._cond is not condition for slot in slots):
+        raise ValueError("take_each needs slots made with one condition")
+    with condition:
+        condition.wait_for(lambda: any(slot._full for slot in slots) or all(slot._closed for slot in slots),
+                           timeout)
+        return [slot._pop() for slot in slots]
 
 
 # Where a node's counts live in its stream's `Counters`: the camera frames' fates (this module's
