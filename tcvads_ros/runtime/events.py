@@ -154,9 +154,11 @@ class AnomalyEvent:
         return (self.end_stamp if self.end_stamp is not None else self.stamp) - self.start_stamp
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data, tagged ``record_type: event`` for the event store."""
+        """Plain JSON-ready data, tagged ``record_type: event`` for the event store; ``camera``
+        only where the event has one (a single camera's records stay as they were)."""
         return {"record_type": "event",
-                **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "source_header"}}
+                **{f.name: getattr(self, f.name) for f in fields(self)
+                   if f.name != "source_header" and (f.name != "camera" or self.camera)}}
 
 
 @dataclass
