@@ -272,6 +272,15 @@ def test_anomaly_document_reads_back_into_the_same_event(ts):
     assert messages.stamp_seconds({"stamp": None}, default=3.0) == 3.0
 
 
+def test_anomaly_document_names_the_camera_where_the_event_has_one(ts):
+    event = run_events([0.95] * 12)[0]
+    assert "camera" not in json.loads(messages.anomaly_fields(event)["data"])  # one camera: as before
+    event.camera = "front"
+    document = json.loads(messages.anomaly_fields(event, header(ts))["data"])
+    assert document["camera"] == "front" and list(document)[-2:] == ["header", "schema"]
+    assert messages.event_from_document(document)[0].camera == "front"
+
+
 @pytest.mark.parametrize(
     ("document", "problem"),
     [

@@ -218,3 +218,36 @@ def test_descriptor_fields_fit_the_humble_parameter_descriptor():
             assert not back.integer_range
     assert P.BY_NAME["max_pending_clips"].descriptor_fields()["integer_range"] == [
         {"from_value": 1, "to_value": 16, "step": 1}]
+
+
+def test_cameras_are_name_topic_pairs_and_site_profiles_name_one_of_them():
+    values = P.defaults(P.COARSE)
+    assert P.camera_topics(values) == {"": "/camera/image_raw"}  # empty: today's one camera
+    assert P.site_profile_paths({**values, "site_profile": "/p.json"}) == {"": "/p.json"}
+    two = {**values, "cameras": ["front=/front/image_raw", " back = /back/image "], "site_profile": "/all.json",
+           "site_profiles": ["back=/back.json"]}
+    assert P.check_parameters(two) is None
+    assert P.camera_topics(two) == {"front": "/front/image_raw", "back": "/back/image"}
+    assert P.site_profile_paths(two) == {"front": "/all.json", "back": "/back.json"}
+    for change, problem in [
+        ({"cameras": ["front"]}, "cameras entry 'front' must be NAME=IMAGE_TOPIC"),
+        ({"cameras": ["front="]}, "cameras entry 'front=' must be NAME=IMAGE_TOPIC"),
+        ({"cameras": ["front cam=/x"]}, "the camera name must be a letter, then letters, digits or _"),
+        ({"cameras": ["a=/x", "a=/y"]}, "cameras names camera 'a' twice"),
+        ({"cameras": ["a=/x"], "site_profiles": ["b=/p"]}, "site_profiles names camera 'b', which is not in cameras (a)"),
+        ({"site_profiles": ["b=/p"]}, "not in cameras (none: cameras is empty)"),
+        ({"cameras": "a=/x"}, "cameras must be a string_array, got 'a=/x' (string)"),
+        ({"cameras": ["a=/x", 3]}, "cameras must be a list of strings"),
+    ]:
+        assert problem in P.check_parameters({**values, **change}), change
+
+
+def test_string_arrays_in_yaml_and_the_descriptor():
+    spec = P.BY_NAME["cameras"]
+    assert spec.descriptor_fields()["type"] == 9  # rcl_interfaces PARAMETER_STRING_ARRAY
+    assert P.check_value(spec, ("a=/x",)) is None  # rclpy hands arrays over as tuples too
+    document = {"/**": {"ros__parameters": {"cameras": ["front=/f", "back=/b"], "site_profiles": ["back=/p"]}}}
+    assert P.check_yaml(document)["cameras"] == ["front=/f", "back=/b"]
+    with pytest.raises(ConfigError, match="site_profiles names camera 'side'"):
+        P.check_yaml({"/**": {"ros__parameters": {"cameras": ["front=/f"], "site_profiles": ["side=/p"]}}})
+    assert "    cameras: []\n" in P.render_yaml()

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tcvads_ros.nodes.stream import CameraWatchdog, LatestSlot, StreamStats
+from tcvads_ros.nodes.stream import CameraWatchdog, LatestSlot, StreamStats, take_each
 
 
 def test_latest_slot_keeps_the_newest_and_counts_replaced_items_as_dropped():
@@ -197,3 +197,25 @@ def test_one_counters_object_holds_the_frames_the_clock_and_the_pipeline_and_win
     assert (first["fine_errors"], second["fine_errors"], totals["fine_errors"]) == (1, 0, 1)
     assert totals["total_frames"] == len(stamps) and "missing_frames" not in totals  # the clock's, not the sampler's
     assert totals["total_skipped"] + totals["total_queued"] == len(stamps)
+
+
+def test_take_each_wakes_on_any_camera_and_takes_the_newest_of_every_camera_that_has_one():
+    wakeup = threading.Condition()
+    front, back = LatestSlot(wakeup), LatestSlot(wakeup)
+    assert take_each([front, back], timeout=0.01) == [None, None]
+    front.put("f1")
+    front.put("f2")  # replaces f1, never taken: dropped
+    assert take_each([front, back], timeout=0.01) == ["f2", None] and front.dropped == 1
+    got = []
+    consumer = threading.Thread(target=lambda: got.append(take_each([front, back], timeout=30)))
+    consumer.start()
+    back.put("b1")
+    consumer.join(30)
+    assert got == [[None, "b1"]]
+    front.close()  # one camera closed: the others are still waited on
+    back.put("b2")
+    assert take_each([front, back], timeout=0.01) == [None, "b2"]
+    back.close()
+    assert take_each([front, back], timeout=30) == [None, None]  # all closed: returns at once
+    with pytest.raises(ValueError, match="one condition"):
+        take_each([LatestSlot(), LatestSlot()])

@@ -222,3 +222,20 @@ def test_a_restart_ends_the_events_a_killed_process_left_open(tmp_path):
         assert end.peak_score == opened["peak_score"] and end.start_stamp == opened["start_stamp"]
         assert store.open_events() == [] and crash_ends(store) == []  # stored: a second restart adds none
         assert [r["kind"] for r in store.events(opened["event_id"])][-1] == "end"
+
+
+def test_a_cameras_events_keep_its_name_and_records_without_one_stay_readable(tmp_path):
+    """Events of a named camera carry and store its name, also through a crash end; a single
+    camera's records (and those stored before cameras had names) have none and read as ""."""
+    cfg = EventConfig(min_duration_s=0.0, update_interval_s=0.0, merge_gap_s=0.0, cooldown_s=0.0)
+    named = EventStateMachine(cfg, camera="front").update(0.9, 0.0, 0)
+    unnamed = EventStateMachine(cfg).update(0.9, 0.0, 0)
+    assert named[0].camera == "front" and named[0].to_dict()["camera"] == "front"
+    assert "camera" not in unnamed[0].to_dict()
+    with EventStore(tmp_path / "events.db") as store:
+        store.append(named[0])
+        store.append(unnamed[0])
+    with EventStore(tmp_path / "events.db") as store:
+        ends = {end.event_id: end for end in crash_ends(store)}
+    assert ends[named[0].event_id].camera == "front" and ends[unnamed[0].event_id].camera == ""
+    assert ends[named[0].event_id].to_dict()["reason"] == "crash"

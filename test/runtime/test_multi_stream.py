@@ -13,6 +13,7 @@ from test_pipeline import FakeBackend, config, frames
 from tiny_bundle import make_tiny_bundle
 
 from tcvads_ros.runtime.backends.onnxruntime import OnnxRuntimeBackend
+from tcvads_ros.runtime.fine import FineStage
 from tcvads_ros.runtime.multi_stream import MultiStreamPipeline
 from tcvads_ros.runtime.pipeline import TwoStagePipeline
 
@@ -138,3 +139,31 @@ def test_feed_hands_each_stream_its_own_update(bundle):
         assert [e.kind for u in mine for e in u.events] == [r["kind"] for r in events], name
         assert len([x for u in mine for x in u.explanations]) == len(explanations), name
         assert all(u.stats is p.stats for u in mine)
+
+
+def test_streams_sharing_one_fine_stage_get_their_own_events_explanations_and_counts(bundle):
+    """coarse_node's cameras: each stream names its events, one fine stage (one queue) explains
+    every stream's clips, each clip counted in its own stream's counters; `process` takes frames
+    their streams selected already (a node decides before it decodes) and batches them."""
+    backend = FakeBackend(bundle)
+    alone = {name: _alone(bundle, backend, name, fine=True)[0] for name in STREAMS}
+    store, explained = ListStore(), []
+    batched = FakeBackend(bundle)
+    fine = FineStage(bundle, batched, store, 16, on_explanation=lambda x, header: explained.append(x),
+                     queue_size=16)
+    pipelines = {name: TwoStagePipeline(bundle, batched, config(fine=True), [store], camera=name, fine_stage=fine)
+                 for name in STREAMS}
+    multi = MultiStreamPipeline(batched, pipelines, fine_stage=fine)
+    for push in _interleaved(seed=4):
+        multi.process([(name, frame) for name, frame in push if pipelines[name].select(frame.index)])
+    multi.close()
+    records = store.records
+    for name, (events, explanations) in alone.items():
+        mine = [r for r in records if r["record_type"] == "event" and r.get("camera") == name]
+        assert _comparable(mine)[0] == [{**e, "camera": name} for e in events], name
+        ids = {r["event_id"] for r in mine}
+        assert len([r for r in records if r["record_type"] == "explanation" and r["event_id"] in ids]) \
+            == len(explanations) == pipelines[name].explanations_written, name
+    assert len(explained) == sum(len(x) for _, x in alone.values())
+    assert fine.stats["explanations"] == 0  # counted per stream, not in the stage's own counters
+    assert not fine._thread.is_alive()  # closed once every stream had ended
