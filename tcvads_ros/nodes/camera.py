@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.serialization import deserialize_message
@@ -42,6 +43,8 @@ from tcvads_ros.runtime.stats import Counters
 if TYPE_CHECKING:
     from tcvads_ros.nodes.common import TcvadsNode
 
+# The clock of the node's own timers (diagnostics, QoS re-checks): wall time, never /clock.
+STEADY = Clock(clock_type=ClockType.STEADY_TIME)
 RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 # The QoS policies of the camera subscription a `qos_overrides.<topic>.subscription.<policy>`
 # parameter may set, as in every Jazzy node.
@@ -114,7 +117,7 @@ class Camera:
             # until one appears, and go reliable if every publisher offers it.
             self._qos_timer = node.create_timer(1.0, self._recheck_reliability,
                                                 callback_group=MutuallyExclusiveCallbackGroup(),
-                                                clock=node.steady_clock)
+                                                clock=STEADY)
         node.get_logger().info(f"reading {self.msg_type.__name__} from {self.topic}"
                                + (f" as camera {self.name}" if self.name else ""))
 
@@ -220,10 +223,12 @@ class Camera:
             node.exit_code = 1
         return {"camera_stuck_s": silent} if action in ("error", "exit") else {}
 
-    def status(self, node_name: str, extra: dict[str, Any], problem: str | None) -> DiagnosticStatus:
+    def status(self, node_name: str, lifecycle_state: str, shared: dict[str, Any],
+               problem: str | None) -> DiagnosticStatus:
         """This camera's DiagnosticStatus: named after the node (``tcvads_ros: /ns/node``), with
-        ``/<camera>`` after it where the node names its cameras; `extra`: the node's values
-        (lifecycle state, store counts), `problem`: why the settings cannot work on this camera."""
+        ``/<camera>`` after it where the node names its cameras; `shared`: the node's values that
+        are no one camera's (the event store's counts), `problem`: why the settings cannot work
+        on this camera."""
         stuck = self.watch()
         with self.clock_lock:
             fps, provisional, change = self.clock.fps, not self.clock.calibrated, self.clock.rate_change
@@ -235,10 +240,9 @@ class Camera:
         window = self.stats.window()
         report = diagnostic_report(
             f"tcvads_ros: {node_name}" + (f"/{self.name}" if self.name else ""), self.node.backend_name,
-            window, {"lifecycle_state": extra["lifecycle_state"], "paused_events": self.paused_events,
+            window, {"lifecycle_state": lifecycle_state, "paused_events": self.paused_events,
                      **({"camera": self.name, "image_topic": self.topic} if self.name else {}),
-                     **camera, **stuck, **self.stats.totals(),
-                     **{k: v for k, v in extra.items() if k != "lifecycle_state"},
+                     **camera, **stuck, **self.stats.totals(), **shared,
                      **({"config_problem": problem} if problem else {})},
             notes=clock_notes(provisional, change if window["rate_changes"] else None),
         )

@@ -1,23 +1,26 @@
 # SPDX-FileCopyrightText: 2026 The tcvads_ros authors
 # SPDX-License-Identifier: Apache-2.0
-"""coarse_node: the always-on coarse stage on a camera topic (paper §IV.A).
+"""coarse_node: the always-on coarse stage on one camera topic or several (paper §IV.A).
 
-Subscribes to the camera (sensor_msgs/Image, or CompressedImage on ``<image_topic>/compressed``)
-and publishes, relative to its namespace:
+Subscribes to the camera (sensor_msgs/Image, or CompressedImage on ``<image_topic>/compressed``),
+or to each camera of ``cameras`` (NAME=TOPIC), and publishes, relative to its namespace:
 
 - ``anomaly`` (std_msgs/String, reliable, transient-local depth 10): one JSON line per event
   start / update / end (`messages.ANOMALY_SCHEMA`) with the header of the camera frame that
-  caused it, written to the event store first;
-- ``anomaly/heatmap`` (sensor_msgs/Image rgb8): the CAM over the newest scored frame, rendered
-  only while someone subscribes;
+  caused it (and, with several cameras, the camera's name), written to the event store first;
+- ``anomaly/heatmap`` (``NAME/anomaly/heatmap`` per camera of ``cameras``; sensor_msgs/Image
+  rgb8): the CAM over the camera's newest scored frame, rendered only while someone subscribes;
 - with ``fine_stage_in_process:=true`` also ``anomaly/category`` and ``anomaly/explanation``
-  (see fine_node), from the pipeline's own fine worker on this node's frame buffer;
-- ``/diagnostics``.
+  (see fine_node), from one fine stage (one bounded queue) for every camera;
+- ``/diagnostics``: a status per camera.
 
 Frames are numbered from their header stamps (`FrameClock`) and only the one frame per snippet
-the backbone runs on is decoded (`TwoStagePipeline.select` decides from the number). All
-decisions are made by `TwoStagePipeline` and the plain functions of `messages`; this file only
-moves messages in and out. The bundle and backend load in the constructor, before spinning.
+the backbone runs on is decoded (`TwoStagePipeline.select` decides from the number); each
+camera has its own `TwoStagePipeline`, and the cameras' frames of one wake-up of the inference
+thread go through the backbone in one batched call (`MultiStreamPipeline`), so each camera's
+events are those it would get alone. All decisions are made by the runtime's pipelines and the
+plain functions of `messages`; this file only moves messages in and out. The bundle and backend
+load at configure (`load`), once for all cameras.
 """
 
 from __future__ import annotations

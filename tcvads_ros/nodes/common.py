@@ -57,7 +57,6 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import get_logger
@@ -71,7 +70,7 @@ from vision_msgs.msg import Classification, ObjectHypothesis
 
 from tcvads_ros.errors import TcvadsError
 from tcvads_ros.nodes import parameters
-from tcvads_ros.nodes.camera import Camera, camera_qos
+from tcvads_ros.nodes.camera import STEADY, Camera, camera_qos
 from tcvads_ros.nodes.messages import classification_message, explanation_fields, frame_from_message
 from tcvads_ros.nodes.stream import LatestSlot, take_each
 from tcvads_ros.runtime.backends import create_backend, resolve_kind
@@ -87,8 +86,6 @@ try:  # cv_bridge where it is installed; the project's NumPy conversion everywhe
 except ImportError:
     CvBridge = None
 
-# The clock of the node's own timers (diagnostics, QoS re-checks): wall time, never /clock.
-STEADY = Clock(clock_type=ClockType.STEADY_TIME)
 # Sensor-data QoS with a queue of one frame (best effort, volatile).
 CAMERA_QOS = camera_qos("best_effort", 1)
 # Events: reliable, and the last few kept for late joiners (a dashboard started after an alarm).
@@ -154,7 +151,6 @@ class TcvadsNode(LifecycleNode):
         self.backend_name = "not loaded"
         self.bridge = CvBridge() if CvBridge is not None else None
         self.bundle: Any = None  # `load`
-        self.steady_clock = STEADY
         # The cameras (`cameras`, or the one of `image_topic`), each with its own frame clock,
         # statistics and slot; one inference thread takes from every slot (one condition wakes it).
         wakeup = threading.Condition()
@@ -480,10 +476,11 @@ class TcvadsNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         """One DiagnosticArray: a status per camera (`Camera.status`)."""
         name = f"{self.get_namespace().rstrip('/')}/{self.get_name()}"
-        extra = {"lifecycle_state": self.state, **self.node_counts.snapshot(), **self._store_totals()}
+        shared = {**self.node_counts.snapshot(), **self._store_totals()}
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [camera.status(name, extra, self.config_problem(camera) if self.bundle is not None else None)
+        array.status = [camera.status(name, self.state, shared,
+                                      self.config_problem(camera) if self.bundle is not None else None)
                         for camera in self.cameras]
         self.diagnostics.publish(array)
 

@@ -13,6 +13,11 @@ fine stage only drops (and counts) whole clips in its bounded queue; it never sl
 What happens to a clip (classify, explain, evidence clip, store) is `runtime.fine.FineStage`'s,
 as in the in-process pipeline; this node only publishes what it hands back.
 
+Several cameras (``cameras``, as coarse_node's): a cache, sampler and clip cutter per camera
+(`CameraClips`), each announcement routed to its camera by the ``camera`` it names (one this
+node does not read is counted, ``anomaly_other_camera``), and one fine stage, one bounded queue,
+for all of them.
+
 Publishes, relative to its namespace: ``anomaly/category`` (vision_msgs/Classification with the
 header of the frame that announced the start), ``anomaly/explanation`` (std_msgs/String, the
 readable report) and ``anomaly/explanation/json`` (the versioned JSON document), after storing
