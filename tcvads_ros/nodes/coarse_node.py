@@ -147,7 +147,7 @@ class CoarseNode(TcvadsNode):
                              **parameters.event_arguments(values))
         problem = self.gap_problem(cfg, camera)
         if problem:
-            raise ConfigError(f"{camera.label} {camera.name}: {problem}" if camera.name else problem)
+            raise ConfigError(f"{camera.label}: {problem}" if camera.name else problem)
         return cfg
 
     def gap_problem(self, cfg: EventConfig, camera: Camera) -> str | None:
