@@ -162,3 +162,32 @@ def test_camera_mistakes_are_one_line_and_exit_2(bundle, tmp_path, params, messa
     assert message in log and "Traceback" not in log, log
     assert [line for line in log.splitlines() if line.strip()] == [
         next(line for line in log.splitlines() if "FATAL" in line)]
+
+
+def test_each_camera_has_its_own_site_profile_and_a_parameter_change_reaches_every_camera(bundle, tmp_path):
+    """site_profiles: the back camera's thresholds are its profile's, the front's the bundle's;
+    `ros2 param set` of a timing applies to both (an rclpy node in this process)."""
+    from rclpy.parameter import Parameter
+
+    from tcvads_ros.nodes.coarse_node import CoarseNode
+    from tcvads_ros.runtime.bundle import Bundle
+    from tcvads_ros.runtime.events import EventConfig
+    from tcvads_ros.runtime.site_profile import SiteProfile, bundle_threshold, coarse_graph_hashes
+
+    loaded = Bundle.load(bundle)
+    profile = SiteProfile(EventConfig(threshold_on=0.9, threshold_off=0.7), coarse_graph_hashes(loaded))
+    path = profile.save(tmp_path / "back.json")
+    values = {"bundle": str(bundle), "cameras": ["front=/front/image_raw", "back=/back/image_raw"],
+              "site_profiles": [f"back={path}"], "event_store": str(tmp_path / "events.sqlite"),
+              "output_dir": "none"}
+    node = CoarseNode(parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+    try:
+        pipelines = node.streams.pipelines
+        assert pipelines["back"].event_config.threshold_on == 0.9
+        assert pipelines["front"].event_config.threshold_on == pytest.approx(bundle_threshold(loaded))
+        assert node.set_parameters([Parameter("min_duration_s", value=0.7)])[0].successful
+        assert {p.event_config.min_duration_s for p in pipelines.values()} == {0.7}
+        assert node.describe_parameter("cameras").type == 9 and node.describe_parameter("cameras").read_only
+    finally:
+        node.close()
+        node.destroy_node()
