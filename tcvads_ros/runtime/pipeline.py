@@ -19,6 +19,13 @@
   counted.
 - Every event and explanation is appended to each store (durable) before it is returned or
   handed to the `on_explanation` callback.
+- The second opinion (docs/explanation.md): every explanation carries the fine anomaly score and
+  a verdict, ``confirmed`` or ``disputed``, at the fine threshold (`site_profile.verdict_settings`).
+  With ``confirm_with_fine`` the pipeline holds each event's start (and what follows it) until its
+  verdict and returns it then, with `AnomalyEvent.verdict` set; a disputed alarm is returned too,
+  never dropped. A clip the fine stage could not classify (its queue full, an error) releases its
+  events with no verdict (""), and so does `confirm_timeout_s` of waiting; the events are stored
+  when they happen, held or not.
 
 A stream's one way in is `TwoStagePipeline.feed(frames) -> StreamUpdate` (events, finished
 explanations, counters) and `end()`; `MultiStreamPipeline.feed` hands back the same per stream.
@@ -29,6 +36,7 @@ for callers that must decide before they decode (coarse_node) or batch the backb
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -48,8 +56,19 @@ from tcvads_ros.runtime.fine import FineJob, FineStage, make_output_dir
 from tcvads_ros.runtime.frames import Frame, resize_rgb
 from tcvads_ros.runtime.ring_buffer import ArrayRingBuffer, RingBuffer
 from tcvads_ros.runtime.sampling import SnippetSampler
-from tcvads_ros.runtime.site_profile import bundle_events
+from tcvads_ros.runtime.site_profile import (
+    SecondOpinion,
+    SiteProfile,
+    bundle_events,
+    bundle_fine_threshold,
+    verdict_settings,
+)
 from tcvads_ros.runtime.stats import Counters, LatencyStats
+
+# How long (wall clock) a start held for its verdict waits at most (`PipelineConfig.confirm_timeout_s`):
+# a clip is complete half a clip after the start (about 5 s of stream at the defaults) and the
+# fine stage takes well under a second; a stalled stream or worker must not hold an alarm forever.
+CONFIRM_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -67,6 +86,13 @@ class PipelineConfig:
         output_dir: where heat maps and evidence clips go (none are written when None).
         heatmap: write the heat map of each event's peak frame (needs output_dir).
         evidence_clip: write each fine clip as a video next to the event (needs output_dir).
+        fine_threshold: the verdict's threshold on the fine anomaly score (None: the site
+            profile's, else the bundle's; `site_profile.verdict_settings`).
+        confirm_with_fine: hold each event's announcements until its verdict (None: the site
+            profile's, else off); no effect without the fine stage.
+        site_profile: the stream's site profile (a path, read for this bundle, or loaded), for
+            its second opinion; the event settings come through `events`.
+        confirm_timeout_s: wall-clock seconds a held start waits for its verdict at most.
     """
 
     sample_every: int | None = None
@@ -78,15 +104,30 @@ class PipelineConfig:
     output_dir: Path | None = None
     heatmap: bool = True
     evidence_clip: bool = False
+    fine_threshold: float | None = None
+    confirm_with_fine: bool | None = None
+    site_profile: str | Path | SiteProfile | None = None
+    confirm_timeout_s: float = CONFIRM_TIMEOUT_S
 
     @classmethod
     def for_coarse_node(cls, values: Mapping[str, Any], events: EventConfig,
                         output_dir: Path | None) -> PipelineConfig:
         """coarse_node's configuration from its parameter values (nodes/parameters.py): heat maps
-        wherever there is an output folder, evidence clips where asked too."""
+        wherever there is an output folder, evidence clips where asked too; the second opinion
+        from `confirm_with_fine` (on where true, else the site profile's) and the site profile."""
         return cls(events=events, fine=values["fine_stage_in_process"], fine_queue=values["max_pending_clips"],
                    output_dir=output_dir, heatmap=output_dir is not None,
-                   evidence_clip=output_dir is not None and values["evidence_clip"])
+                   evidence_clip=output_dir is not None and values["evidence_clip"],
+                   confirm_with_fine=True if values.get("confirm_with_fine") else None,
+                   site_profile=str(values.get("site_profile") or "").strip() or None)
+
+    def second_opinion(self, bundle: Bundle) -> SecondOpinion:
+        """The resolved verdict settings for `bundle` (`site_profile.verdict_settings`)."""
+        profile = self.site_profile
+        if profile is not None and not isinstance(profile, SiteProfile):
+            profile = SiteProfile.load_for(profile, bundle)
+        return verdict_settings(bundle_fine_threshold(bundle), profile, fine_threshold=self.fine_threshold,
+                                confirm_with_fine=self.confirm_with_fine)
 
 
 @dataclass
@@ -253,11 +294,24 @@ class TwoStagePipeline:
                                    clip_len, pre_roll, timeout_s=math.inf, stats=self.stats)
         if cfg.output_dir is not None:
             make_output_dir(Path(cfg.output_dir))
+        self.second_opinion = cfg.second_opinion(bundle)
         self.fine = FineStage(
             bundle, backend, self.stores, self.coarse.sample_every, on_explanation=self._explained,
-            queue_size=cfg.fine_queue, output_dir=cfg.output_dir, heatmap=cfg.heatmap,
-            evidence_clip=cfg.evidence_clip, fps=lambda: self.fps, stats=self.stats,
+            on_error=self._failed, queue_size=cfg.fine_queue, output_dir=cfg.output_dir,
+            heatmap=cfg.heatmap, evidence_clip=cfg.evidence_clip, fps=lambda: self.fps,
+            stats=self.stats, fine_threshold=self.second_opinion.fine_threshold,
         ) if cfg.fine else None
+        self.confirming = self.fine is not None and self.second_opinion.confirm_with_fine
+        self.confirm_timeout_s = cfg.confirm_timeout_s
+        self.clock = time.monotonic  # the held starts' time-out (tests replace it)
+        # confirm_with_fine: announcements held, in order, and the verdicts known (written by the
+        # fine stage's thread, read here) by event id; an id in `_waiting` still waits for one.
+        self._held: deque[tuple[AnomalyEvent, float]] = deque()
+        self._waiting: set[str] = set()
+        self._verdicts: dict[str, tuple[str, float | None]] = {}
+        self._verdict_lock = threading.Lock()
+        self._verdicts_given: dict[str, tuple[str, float | None]] = {}
+        self._clip_events: dict[str, list[str]] = {}  # a submitted clip's event -> the ids it answers
 
     def feed(self, frames: Iterable[Frame]) -> StreamUpdate:
         """The stream's way in: source frames, in order -> the events they caused, the
@@ -275,7 +329,9 @@ class TwoStagePipeline:
             self._finished = deque()
 
     def update(self, events: list[AnomalyEvent]) -> StreamUpdate:
-        """`events` with the explanations finished since the last update, and the counters."""
+        """`events` (and held ones whose verdict has come since: `release`) with the explanations
+        finished since the last update, and the counters."""
+        events = events + self.release()
         finished = []
         while self._finished:
             finished.append(self._finished.popleft())
@@ -283,10 +339,53 @@ class TwoStagePipeline:
 
     def _explained(self, explanation: Explanation, header: Any) -> None:
         """The fine stage's thread: a stored explanation -> `feed`'s outbox and the callback."""
+        self._decide(self._clip_events.pop(explanation.event_id, [explanation.event_id]),
+                     explanation.verdict, explanation.fine_anomaly_score)
         if self._finished is not None:
             self._finished.append((explanation, header))
         if self.on_explanation is not None:
             self.on_explanation(explanation, header)
+
+    def _failed(self, job: FineJob, exc: Exception) -> None:
+        """The fine stage's thread: a clip that could not be explained releases its events."""
+        self._decide(self._clip_events.pop(job.event.event_id, [job.event.event_id]), "", None)
+
+    def _decide(self, event_ids: list[str], verdict: str, score: float | None) -> None:
+        if not self.confirming:
+            return
+        with self._verdict_lock:
+            for event_id in event_ids:
+                self._verdicts[event_id] = (verdict, score)
+
+    def _hold(self, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
+        """confirm_with_fine: hold each start and every announcement after one until its verdict;
+        the announcements whose turn has come, in order, the held ones with their verdict."""
+        now = self.clock()
+        for event in events:
+            if event.kind == "start":
+                self._waiting.add(event.event_id)
+            self._held.append((event, now))
+        out = []
+        while self._held:
+            event, since = self._held[0]
+            if event.event_id in self._waiting:
+                with self._verdict_lock:
+                    decided = self._verdicts.get(event.event_id)
+                if decided is None and now - since < self.confirm_timeout_s:
+                    break
+                if decided is None:
+                    self.stats.add("verdicts_timed_out")
+                self._waiting.discard(event.event_id)
+                self._verdicts_given[event.event_id] = decided or ("", None)
+            self._held.popleft()
+            verdict, score = self._verdicts_given.get(event.event_id, ("", None))
+            event.verdict, event.fine_anomaly_score = verdict, score
+            if event.kind == "end":
+                self._verdicts_given.pop(event.event_id, None)
+                with self._verdict_lock:
+                    self._verdicts.pop(event.event_id, None)
+            out.append(event)
+        return out
 
     def push(self, frame: Frame) -> list[AnomalyEvent]:
         """One source frame in; the events it caused out (stored before they are returned)."""
@@ -322,12 +421,23 @@ class TwoStagePipeline:
         return self.handle(*self.coarse.accept(frame, features, cam, start))
 
     def handle(self, scored: list[Snippet], events: list[AnomalyEvent]) -> list[AnomalyEvent]:
-        """What the coarse stage returned for a frame -> stores and fine stage; the events."""
+        """What the coarse stage returned for a frame -> stores and fine stage; the events to
+        announce (with confirm_with_fine, those whose verdict has come, `_hold`)."""
         for event in events:
             self._record(event)
         if self.fine is not None:
             self._collect(scored, events)
-        return events
+        return self._hold(events) if self.confirming else events
+
+    @property
+    def held(self) -> int:
+        """Announcements held for a verdict (confirm_with_fine)."""
+        return len(self._held)
+
+    def release(self) -> list[AnomalyEvent]:
+        """confirm_with_fine: the held announcements whose verdict has come since (or that waited
+        `confirm_timeout_s`), without a new frame; `feed` and `process` release them too."""
+        return self._hold([]) if self.confirming else []
 
     def newest_snippet(self) -> Snippet | None:
         """The newest frame the backbone ran on, with its CAM (for a live heat-map view)."""
@@ -345,14 +455,23 @@ class TwoStagePipeline:
         self.coarse.events.cfg = cfg
 
     def close(self, timeout: float | None = None) -> list[AnomalyEvent]:
-        """End the stream: end the open event, explain a half-collected clip, wait for the worker."""
+        """End the stream: end the open event, explain a half-collected clip, wait for the worker;
+        every held announcement is returned (with its verdict, or "" where none came)."""
         scored, events = self.coarse.close()
         for event in events:
             self._record(event)
         if self.fine is not None:
             self._collect(scored, events, flush=True)
             self.fine.close(timeout)
-        return events
+        if not self.confirming:
+            return events
+        out = self._hold(events)
+        while self._held:  # the worker is done: what has no verdict now gets none
+            event, _ = self._held[0]
+            with self._verdict_lock:
+                self._verdicts.setdefault(event.event_id, ("", None))
+            out += self._hold([])
+        return out
 
     def _record(self, event: AnomalyEvent) -> None:
         self.stores.append(event.to_dict())
@@ -365,8 +484,12 @@ class TwoStagePipeline:
         clip = self.clips.ready(flush=flush)
         if clip is not None:
             items = clip.items
-            self.fine.submit(FineJob(clip.event, [s.frame for s in items], clip.coalesced, clip.header,
-                                     cams=[s.cam for s in items], scores=[s.score for s in items]))
+            ids = [clip.event.event_id, *clip.coalesced]
+            self._clip_events[clip.event.event_id] = ids
+            if not self.fine.submit(FineJob(clip.event, [s.frame for s in items], clip.coalesced, clip.header,
+                                            cams=[s.cam for s in items], scores=[s.score for s in items])):
+                self._clip_events.pop(clip.event.event_id, None)
+                self._decide(ids, "", None)  # dropped: its alarms go out with no verdict
 
     @property
     def explanations_written(self) -> int:
