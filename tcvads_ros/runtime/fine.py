@@ -131,7 +131,7 @@ def explain_clip(event: AnomalyEvent, frames: list[Frame], result: ClipResult, b
                  bundle: str, frames_per_sample: int, heatmap_path: str | None = None,
                  peak_frame: int | None = None, fine_threshold: float | None = None) -> Explanation:
     """The explanation document of a classified clip; with `fine_threshold`, its verdict."""
-    score = result.fine_anomaly_score
+    score = fine_anomaly_score(result.class_scores)
     return Explanation(
         event_id=event.event_id,
         category=result.category,
