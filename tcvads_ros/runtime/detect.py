@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--confirm-with-fine needs the fine stage; drop --no-fine")
     if args.fine_threshold is not None and not 0.0 <= args.fine_threshold <= 1.0:
         raise ConfigError(f"--fine-threshold must be in [0, 1], got {args.fine_threshold}")
-    profile = None if args.site is None else SiteProfile.load_for(args.site, bundle, where=str(args.site))
+    profile = None if args.site is None else SiteProfile.load_for(args.site, bundle, where=str(args.site),
+                                                                fine=not args.no_fine)
     events_cfg = event_settings(bundle_threshold(bundle), profile, threshold_on=args.threshold)
     if profile is not None and not args.quiet:
         print(f"site profile {args.site}: threshold on {events_cfg.threshold_on:.3f} / off "

@@ -294,7 +294,8 @@ class TwoStagePipeline:
                                    clip_len, pre_roll, timeout_s=math.inf, stats=self.stats)
         if cfg.output_dir is not None:
             make_output_dir(Path(cfg.output_dir))
-        self.second_opinion = cfg.second_opinion(bundle)
+        # the fine stage's settings only where it runs (a profile's fine files checked only then)
+        self.second_opinion = cfg.second_opinion(bundle) if cfg.fine else SecondOpinion(bundle_fine_threshold(bundle))
         self.fine = FineStage(
             bundle, backend, self.stores, self.coarse.sample_every, on_explanation=self._explained,
             on_error=self._failed, queue_size=cfg.fine_queue, output_dir=cfg.output_dir,

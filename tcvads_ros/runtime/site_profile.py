@@ -169,15 +169,16 @@ class SiteProfile:
             raise ConfigError(f"{path}: 'second_opinion.confirm_with_fine' must be true or false")
         return SecondOpinion(float(threshold), section["confirm_with_fine"]), dict(files)
 
-    def check_bundle(self, bundle: Bundle, where: str = "site profile") -> None:
+    def check_bundle(self, bundle: Bundle, where: str = "site profile", fine: bool = True) -> None:
         """Refuse a bundle whose coarse graphs are not the ones this profile was calibrated on, or,
-        where the profile holds a fine threshold, whose fine graphs and text table are not."""
+        where the profile holds a fine threshold and `fine` (the fine stage runs), whose fine
+        graphs and text table are not."""
         if coarse_graph_hashes(bundle) != self.coarse_graphs:
             raise ConfigError(
                 f"{where} was calibrated for other coarse graphs than those of bundle {bundle.root} "
                 "(another training run or backbone); run `tcvads calibrate` with this bundle"
             )
-        if self.second_opinion is not None and fine_file_hashes(bundle) != self.fine_files:
+        if fine and self.second_opinion is not None and fine_file_hashes(bundle) != self.fine_files:
             raise ConfigError(
                 f"{where} holds a fine threshold calibrated for other fine graphs or another text "
                 f"table than those of bundle {bundle.root} (another training run, or `tcvads "
@@ -185,10 +186,11 @@ class SiteProfile:
             )
 
     @classmethod
-    def load_for(cls, path: str | Path, bundle: Bundle, where: str | None = None) -> SiteProfile:
-        """`load`, refused for a bundle whose coarse graphs are not the profile's (`check_bundle`)."""
+    def load_for(cls, path: str | Path, bundle: Bundle, where: str | None = None, fine: bool = True) -> SiteProfile:
+        """`load`, refused for a bundle whose coarse graphs (and, with `fine`, fine files) are not
+        the profile's (`check_bundle`)."""
         profile = cls.load(path)
-        profile.check_bundle(bundle, where=where or f"site profile {path}")
+        profile.check_bundle(bundle, where=where or f"site profile {path}", fine=fine)
         return profile
 
 

@@ -259,6 +259,7 @@ def test_a_fine_threshold_is_refused_for_other_fine_files_and_a_damaged_one(bund
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="calibrate --second-opinion"):
         SiteProfile.load_for(path, bundle)
+    assert SiteProfile.load_for(path, bundle, fine=False).events == profile.events  # no fine stage: usable
     for damage, message in [
         (lambda d: d["second_opinion"].update(fine_threshold=1.5), "fine_threshold"),
         (lambda d: d["second_opinion"].update(confirm_with_fine="yes"), "confirm_with_fine"),
