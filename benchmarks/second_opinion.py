@@ -314,6 +314,7 @@ def plot(path: Path, curve: list[dict], rows: list[dict]) -> None:
                         arrowprops={"arrowstyle": "->", "color": "r"})
     ax.plot([], [], "r-", label="calibrated: coarse -> confirmed")
     ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(bottom=0.0)
     ax.set_xlabel("recall of the episodes (%)")
     ax.set_ylabel("false alarms per hour (test normal)")
     ax.legend(fontsize=8)
