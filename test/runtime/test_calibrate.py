@@ -17,6 +17,8 @@ from tiny_bundle import make_redness_bundle, red_scene, write_red_video
 from tcvads_ros.cli import main
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters as P
+from tcvads_ros.runtime.backends import create_backend
+from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
 from tcvads_ros.runtime.site_profile import (
     SecondOpinion,
     SiteProfile,
@@ -254,6 +256,18 @@ def test_a_fine_threshold_is_refused_for_other_fine_files_and_a_damaged_one(bund
                           fine_files=fine_file_hashes(bundle))
     path = profile.save(tmp_path / "site.json")
     assert SiteProfile.load_for(path, bundle).second_opinion == SecondOpinion(0.8, False)
+    # coarse_node's in-process fine stage takes the profile's fine threshold, and its own
+    # confirm_with_fine where set (PipelineConfig.for_coarse_node)
+    values = {**P.defaults(P.COARSE), "fine_stage_in_process": True, "site_profile": str(path),
+              "confirm_with_fine": True}
+    backend = create_backend("onnxruntime", bundle)
+    pipeline = TwoStagePipeline(bundle, backend, PipelineConfig.for_coarse_node(values, profile.events, None))
+    try:
+        assert pipeline.second_opinion == SecondOpinion(0.8, True) and pipeline.fine.fine_threshold == 0.8
+        assert pipeline.confirming
+    finally:
+        pipeline.close(timeout=10)
+        backend.close()
     data = json.loads(path.read_text())
     data["second_opinion"]["fine_files"]["text_table.safetensors"] = "0" * 64  # e.g. a class added
     path.write_text(json.dumps(data))
