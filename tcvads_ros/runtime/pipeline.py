@@ -252,12 +252,12 @@ class CoarseDetector:
                 events.append(event)
         return scored, events
 
-    def close(self) -> tuple[list[Snippet], list[AnomalyEvent]]:
-        """Score what is pending and end the open event (the source ended): the snippets scored
-        last and the events, as `process` returns them."""
+    def close(self, reason: str = "shutdown") -> tuple[list[Snippet], list[AnomalyEvent]]:
+        """Score what is pending and end the open event (the source ended, or paused: `reason`):
+        the snippets scored last and the events, as `process` returns them."""
         scored, events = self._score() if self._unscored and len(self.features) else ([], [])
         headers = {s.frame.index: s.frame.header for s in self.snippets}
-        for event in (ended := self.events.close()):
+        for event in (ended := self.events.close(reason=reason)):
             event.source_header = headers.get(event.frame)  # its last scored frame, if still held
         return scored, events + ended
 
@@ -455,19 +455,35 @@ class TwoStagePipeline:
         (the state machine reads its settings on every sample)."""
         self.coarse.events.cfg = cfg
 
+    def pause(self) -> list[AnomalyEvent]:
+        """The stream stops for a while (a managed node deactivated): score what is pending, end
+        the open event with reason ``paused`` (stored) and explain a half-collected clip; the fine
+        stage keeps running, and frames may come again later. With confirm_with_fine every held
+        announcement goes out now, with its verdict where it has come and none ("") where not (a
+        paused stream must not keep an alarm back; its explanation still follows)."""
+        events = self._end_stream("paused")
+        return self._flush_held(events) if self.confirming else events
+
     def close(self, timeout: float | None = None) -> list[AnomalyEvent]:
         """End the stream: end the open event, explain a half-collected clip, wait for the worker;
         every held announcement is returned (with its verdict, or "" where none came)."""
-        scored, events = self.coarse.close()
+        events = self._end_stream("shutdown")
+        if self.fine is not None:
+            self.fine.close(timeout)
+        return self._flush_held(events) if self.confirming else events
+
+    def _end_stream(self, reason: str) -> list[AnomalyEvent]:
+        scored, events = self.coarse.close(reason)
         for event in events:
             self._record(event)
         if self.fine is not None:
             self._collect(scored, events, flush=True)
-            self.fine.close(timeout)
-        if not self.confirming:
-            return events
+        return events
+
+    def _flush_held(self, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
+        """`events` and every held announcement, in order; what has no verdict yet gets none."""
         out = self._hold(events)
-        while self._held:  # the worker is done: what has no verdict now gets none
+        while self._held:
             event, _ = self._held[0]
             with self._verdict_lock:
                 self._verdicts.setdefault(event.event_id, ("", None))

@@ -426,3 +426,17 @@ def test_a_dropped_clip_or_a_verdict_that_never_comes_releases_the_alarm_without
     backend.fine_gate.set()
     pipeline.close(timeout=10)
     assert pipeline.explanations_written == 6 - dropped  # those still come, with their verdicts
+
+
+def test_a_pause_lets_every_held_alarm_out(bundle):
+    backend = OpinionBackend(bundle, 0.1)
+    backend.fine_gate.clear()  # no verdict can come before the pause
+    pipeline = TwoStagePipeline(bundle, backend, config(confirm_with_fine=True))
+    events = [e for frame in frames(400, bright=[(320, 1000)]) for e in pipeline.push(frame)]
+    assert events == [] and pipeline.held == 1
+    paused = pipeline.pause()
+    assert [(e.kind, e.verdict) for e in paused] == [("start", ""), ("end", "")] and paused[1].reason == "paused"
+    assert pipeline.held == 0
+    backend.fine_gate.set()
+    pipeline.close(timeout=10)
+    assert pipeline.explanations_written == 1  # its explanation, with the verdict, still comes
