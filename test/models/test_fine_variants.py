@@ -153,3 +153,29 @@ def test_hand_crafted_prompt_is_the_words_and_does_not_train(tiny_clip):
     assert torch.count_nonzero(fine.ctx[len(words):]) == 0
     trainable = {n for n, p in fine.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("rwkv.") for n in trainable)
+
+
+@pytest.mark.parametrize("kw", [{"text_temporal": True}, {"visual_prompt": "anomaly_focus"}])
+def test_training_loss_reaches_the_variants_parts(tiny_clip, kw):
+    """fine_stage.fine_loss: the text RWKV gets a gradient through per-snippet text; the
+    anomaly-focus C-branch gets its own MIL BCE term (normal/abnormal video labels)."""
+    from types import SimpleNamespace
+
+    from tcvads_ros.training.fine_stage import fine_loss
+    from tcvads_ros.training.train_config import FineTrainConfig
+
+    fine = make(tiny_clip, **kw)
+    _perturb(fine)
+    bank = fine.caption_embeddings()
+    targets = torch.zeros(3, len(CLASSES))
+    targets[0, 0] = targets[1, 1] = targets[2, 3] = 1.0  # normal, fighting, car accident
+    batch = {"x": F.normalize(torch.randn(3, 6, fine.embed_dim), dim=-1),
+             "lengths": torch.tensor([6, 4, 5]), "targets": targets}
+    parts = fine_loss(SimpleNamespace(fine=FineTrainConfig()), bank)(fine, batch)
+    parts["loss"].backward()
+    assert torch.isfinite(parts["loss"])
+    if kw.get("text_temporal"):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in fine.text_rwkv.parameters()
+                   if p.requires_grad)
+    else:
+        assert parts["c_branch"] > 0 and fine.anomaly_fc.weight.grad.abs().sum() > 0
