@@ -366,12 +366,16 @@ class FineStage(nn.Module):
         seq = text.permute(0, 2, 1, 3).reshape(bsz * n_cls, steps, dim)
         return self.text_rwkv(seq).reshape(bsz, n_cls, steps, dim).permute(0, 2, 1, 3)
 
-    def alignment_matrix(self, snippet_feats: torch.Tensor, text_feats: torch.Tensor) -> torch.Tensor:
+    def alignment_matrix(self, snippet_feats: torch.Tensor, text_feats: torch.Tensor,
+                         lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Fig. 3's alignment matrix per class: (B, C, m, m), s_ij = cos(F_video_i, F_text_j)
         (Exp. (15)) for the m snippets; ``forward``'s logits are τ⁻¹ times its diagonal (text
         branch of Fig. 3; without it every column j holds the clip's one text)."""
-        video = F.normalize(self.temporal(snippet_feats), dim=-1)
+        x = self.temporal(snippet_feats)
+        video = F.normalize(x, dim=-1)
         text = F.normalize(text_feats, dim=-1).to(video.dtype)
+        if self.cfg.visual_prompt != "none":
+            text = self.prompted_text(text, self.visual_prompt(x, lengths)[0], per_snippet=text.dim() == 4)
         if self.cfg.text_temporal:
             text = F.normalize(self.text_temporal(text, video.shape[1]), dim=-1)
         elif text.dim() < 4:

@@ -127,6 +127,8 @@ def test_visual_prompts_follow_vadclip_eq_6_7(tiny_clip, prompt):
     assert torch.allclose(out["logits"], plain(feats, text, lengths)["logits"], atol=1e-4)
     assert ("anomaly_logits" in out) == (prompt == "anomaly_focus")
     _perturb(fine)
+    diagonal = fine.alignment_matrix(feats, text, lengths).diagonal(dim1=-2, dim2=-1).transpose(1, 2)
+    assert torch.allclose(fine(feats, text, lengths)["logits"], diagonal / fine.cfg.tau, atol=1e-4)
     v, logits = fine.visual_prompt(fine.temporal(feats), lengths)
     x = fine.temporal(feats)
     if prompt == "average_frame":
