@@ -96,16 +96,17 @@ def markdown(entries: list[dict], table: str) -> str:
         return "—" if value is None else f"{value:.2f}"
 
     with_paper = table != "text-branch"
-    head = "| row | AP | AUC | mAP@0.1 | mAP@0.3 | mAP@0.5 | mAP AVG | category acc. |"
-    rule = "|---|---|---|---|---|---|---|---|"
+    maps = [f"mAP@{t}" for t in (0.1, 0.2, 0.3, 0.4, 0.5)]
+    head = "| row | AP | AUC | " + " | ".join(maps) + " | mAP AVG | category acc. (%) |"
+    rule = "|---" * (5 + len(maps)) + "|"
     if with_paper:
         head += " paper AP (XD) | paper mAP AVG (XD) |"
         rule += "---|---|"
     lines = [head, rule]
     for e in entries:
-        line = (f"| {e['row']} | {cell(e, 'AP')} | {cell(e, 'AUC')} | {cell(e, 'mAP@0.1')} | "
-                f"{cell(e, 'mAP@0.3')} | {cell(e, 'mAP@0.5')} | **{cell(e, 'mAP_avg')}** | "
-                f"{cell(e, 'accuracy')} |")
+        line = (f"| {e['row']} | {cell(e, 'AP')} | {cell(e, 'AUC')} | "
+                + " | ".join(cell(e, m) for m in maps)
+                + f" | **{cell(e, 'mAP_avg')}** | {cell(e, 'accuracy')} |")
         if with_paper:
             line += f" {paper(e['paper_AP'])} | {paper(e['paper_mAP_avg'])} |"
         lines.append(line)
