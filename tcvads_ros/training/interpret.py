@@ -203,7 +203,8 @@ def explain_heatmaps(args: argparse.Namespace, models: dict, videos: Videos, cho
 
 def explain_gradient_bound(args: argparse.Namespace, models: dict, videos: Videos, chosen: list[str],
                            device: torch.device) -> dict:
-    """Exp. (7) on each coarse backbone, on one frame (the middle snippet's) per explained video."""
+    """Exp. (7) on each coarse backbone, on up to four snippet frames (evenly spaced) of each
+    explained video."""
     names = [n for n in chosen if n in videos.sources]
     backbones = {stage: models[stage].backbone for stage in ("teacher", "student")
                  if stage in models and getattr(models[stage], "backbone", None) is not None}
@@ -212,7 +213,8 @@ def explain_gradient_bound(args: argparse.Namespace, models: dict, videos: Video
     frames = []
     for name in names:
         snippets = _snippet_frames(videos.sources[name])
-        frames.append(snippets[len(snippets) // 2])
+        picked = np.unique(np.linspace(0, len(snippets) - 1, min(4, len(snippets))).round().astype(int))
+        frames += list(snippets[picked])
     result = {"what_it_shows": gradient_bound.WHAT_IT_SHOWS, "videos": names}
     for stage, backbone in backbones.items():
         result[stage] = gradient_bound.measure_frames(backbone, np.stack(frames), args.probes, args.seed,
