@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             mine.append(EventStore(evidence / "events.db"))
         cfg = PipelineConfig(
             sample_every=sample_every, events=events_cfg, fine=not args.no_fine,
-            output_dir=evidence, evidence_clip=evidence is not None,
+            output_dir=evidence, evidence_clip=evidence is not None, stream=source.name,
         )
         stores.append(mine)
         pipelines[i] = TwoStagePipeline(bundle, backend, cfg, mine, fps=source.fps)

@@ -67,6 +67,7 @@ class PipelineConfig:
         output_dir: where heat maps and evidence clips go (none are written when None).
         heatmap: write the heat map of each event's peak frame (needs output_dir).
         evidence_clip: write each fine clip as a video next to the event (needs output_dir).
+        stream: the camera topic or source the frames come from, named in every event.
     """
 
     sample_every: int | None = None
@@ -78,6 +79,7 @@ class PipelineConfig:
     output_dir: Path | None = None
     heatmap: bool = True
     evidence_clip: bool = False
+    stream: str = ""
 
     @classmethod
     def for_coarse_node(cls, values: Mapping[str, Any], events: EventConfig,
@@ -86,7 +88,7 @@ class PipelineConfig:
         wherever there is an output folder, evidence clips where asked too."""
         return cls(events=events, fine=values["fine_stage_in_process"], fine_queue=values["max_pending_clips"],
                    output_dir=output_dir, heatmap=output_dir is not None,
-                   evidence_clip=output_dir is not None and values["evidence_clip"])
+                   evidence_clip=output_dir is not None and values["evidence_clip"], stream=values["image_topic"])
 
 
 @dataclass
@@ -123,6 +125,7 @@ class CoarseDetector:
         m = bundle.manifest
         self.backend = backend
         self.size = tuple(m.coarse_input_size)
+        self.stream = cfg.stream
         self.sample_every = int(cfg.sample_every or m.snippet_frames)
         self.score_every = int(cfg.score_every or m.stride)
         if self.sample_every < 1 or self.score_every < 1:
@@ -207,7 +210,7 @@ class CoarseDetector:
                 self.stats.add("nonfinite_scores")
                 continue
             for event in self.events.update(snippet.score, snippet.frame.stamp, snippet.frame.index):
-                event.source_header = snippet.frame.header
+                event.source_header, event.stream = snippet.frame.header, self.stream
                 events.append(event)
         return scored, events
 
@@ -218,6 +221,7 @@ class CoarseDetector:
         headers = {s.frame.index: s.frame.header for s in self.snippets}
         for event in (ended := self.events.close()):
             event.source_header = headers.get(event.frame)  # its last scored frame, if still held
+            event.stream = self.stream
         return scored, events + ended
 
 
