@@ -101,12 +101,14 @@ def anomaly_message(types: MessageTypes, event: AnomalyEvent) -> Any:
     the header of the frame that caused it (an empty one where none did: a crash end)."""
     fields = event_schema.message_fields(event)
     header = event.source_header
-    if header is not None and event_schema.time_to_seconds(header.stamp) == event.stamp:
-        # the frame's own stamp, to the nanosecond (float seconds keep about 0.2 µs of it)
-        fields["stamp"] = {"sec": int(header.stamp.sec), "nanosec": int(header.stamp.nanosec)}
+    exact = header is not None and event_schema.time_to_seconds(header.stamp) == event.stamp
     for name, value in fields.items():
-        if event_schema.BY_NAME[name].is_time:
-            fields[name] = types.time(**value)
+        if not event_schema.BY_NAME[name].is_time:
+            continue
+        if exact and getattr(event, name) == event.stamp:
+            # the frame's own stamp, to the nanosecond (float seconds keep about 0.2 µs of it)
+            value = {"sec": int(header.stamp.sec), "nanosec": int(header.stamp.nanosec)}
+        fields[name] = types.time(**value)
     if header is None:
         header = types.header(stamp=types.time(sec=0, nanosec=0), frame_id="")
     return types.anomaly_event(header=header, **fields)

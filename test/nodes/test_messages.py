@@ -88,10 +88,11 @@ def with_header(event, hdr):
 
 
 def test_anomaly_message_roundtrips_through_cdr_and_reads_back_as_the_same_event(ts):
-    events = run_events([0.1] * 5 + [0.9] * 20 + [0.1] * 10)
+    events = run_events([0.1] * 5 + [0.6 + 0.01 * i for i in range(20)] + [0.1] * 10)  # peaks as it goes
     kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end" and "update" in kinds
     Msg = ts.types["tcvads_msgs/msg/AnomalyEvent"]
+    same_frame = 0
     for event in events:
         hdr = header(ts, sec=int(event.stamp), nanosec=round(event.stamp % 1 * 1e9))
         msg = roundtrip(ts, messages.anomaly_message(types_of(ts), with_header(event, hdr)))
@@ -99,6 +100,10 @@ def test_anomaly_message_roundtrips_through_cdr_and_reads_back_as_the_same_event
         assert msg.kind == {"start": Msg.KIND_START, "update": Msg.KIND_UPDATE, "end": Msg.KIND_END}[event.kind]
         assert msg.header.frame_id == "front_camera"
         assert msg.stamp == msg.header.stamp  # the frame's own stamp, to the nanosecond
+        for name in ("start_stamp", "end_stamp", "peak_stamp"):  # and every other time of that frame too
+            if getattr(event, name) == event.stamp:
+                assert getattr(msg, name) == msg.stamp, name
+                same_frame += 1
         assert msg.score == pytest.approx(event.score, abs=1e-6)
         assert (msg.end_frame == -1) == (event.kind != "end")
         back, head = messages.event_from_message(msg)
@@ -107,7 +112,7 @@ def test_anomaly_message_roundtrips_through_cdr_and_reads_back_as_the_same_event
             if name in ("header", "record_type", "schema"):
                 continue
             assert getattr(back, name) == (pytest.approx(value, abs=1e-6) if isinstance(value, float) else value), name
-    assert events[-1].reason == Msg.REASON_SCORE
+    assert events[-1].reason == Msg.REASON_SCORE and same_frame
 
 
 def test_anomaly_message_without_a_source_frame_has_an_empty_header_read_back_as_none(ts):
