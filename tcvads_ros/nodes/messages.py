@@ -43,9 +43,6 @@ from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import header_stamp, message_to_frame
 
-# The first keys of an event document: what happened, within `ros2 topic echo`'s 128 characters.
-HEADLINE_KEYS = ("kind", "score", "stamp", "event_id")
-
 # diagnostic_msgs/DiagnosticStatus level names; the node maps them onto the message's constants
 # (bytes in rclpy, int in rosbags) with getattr(DiagnosticStatus, level).
 LEVELS = ("OK", "WARN", "ERROR", "STALE")
@@ -83,17 +80,12 @@ class MessageTypes:
     float_array: Callable[[list[float]], Any] = lambda values: array.array("f", values)
 
 
-def event_document(event: AnomalyEvent) -> dict[str, Any]:
-    """The JSON document of one event transition (`AnomalyEvent.to_dict`, `event_schema`):
-    the record the event store keeps and `tcvads detect` writes, with the header of the frame
-    that caused it (`event.source_header`). Its first keys are `HEADLINE_KEYS`: `ros2 topic echo`
-    cuts strings at 128 characters unless given `--full-length`, and what fits is what happened."""
-    return event.to_dict()
-
-
 def anomaly_json_fields(event: AnomalyEvent) -> dict[str, str]:
-    """std_msgs/String fields for ``anomaly/json``: the event document as one line of JSON."""
-    return {"data": to_json(event_document(event))}
+    """std_msgs/String fields for ``anomaly/json``: the event's JSON document (`AnomalyEvent.to_dict`,
+    the record the event store keeps and `tcvads detect` writes, with the header of the frame that
+    caused it) as one line. Its first keys say what happened (kind, score, stamp, event id):
+    `ros2 topic echo` cuts strings at 128 characters unless given `--full-length`."""
+    return {"data": to_json(event.to_dict())}
 
 
 def anomaly_message(types: MessageTypes, event: AnomalyEvent) -> Any:
@@ -123,13 +115,6 @@ def event_from_message(msg: Any) -> tuple[AnomalyEvent, dict[str, Any]]:
     if header["stamp"] == {"sec": 0, "nanosec": 0}:
         header["stamp"] = None
     return event, header
-
-
-def event_from_document(document: Mapping[str, Any]) -> tuple[AnomalyEvent, dict[str, Any]]:
-    """Read an event document (``anomaly/json``, the event store, `tcvads detect`) back: (the
-    event, its header as plain data). Raises ValueError naming what is wrong."""
-    fields, header = event_schema.read_document(document)
-    return AnomalyEvent(**fields), header
 
 
 def header_from_fields(header_type: Any, data: Mapping[str, Any] | None) -> Any:
