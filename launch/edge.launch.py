@@ -53,6 +53,9 @@ ARGUMENTS = [
      "parameter file (all parameters, commented)", None, None),
     ("respawn", "true", "restart a node that exits", ["true", "false"], None),
     ("respawn_delay", "2.0", "seconds before a node that exited is restarted", None, None),
+    ("autostart", "true", "bring both nodes to active at start (configure: load the bundle; activate: "
+     "take frames); false leaves them unconfigured, for `ros2 lifecycle set` or ~/enable", ["true", "false"],
+     bool),
 ]
 # Earlier names of arguments, still accepted (with a warning) for one release: old -> current.
 RENAMED = {"fine_in_process": "fine_stage_in_process"}

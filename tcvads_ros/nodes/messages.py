@@ -298,12 +298,20 @@ def clock_notes(provisional: bool, rate_change: tuple[float, float] | None) -> l
     return notes
 
 
+# What a managed node that is not active says in /diagnostics (lifecycle state -> message).
+PAUSED = {"inactive": "paused (inactive): not taking camera frames",
+          "unconfigured": "unconfigured: no model loaded, not taking camera frames",
+          "finalized": "shut down"}
+
+
 def diagnostic_report(
     name: str, backend: str, window: Mapping[str, Any], totals: Mapping[str, Any], notes: Sequence[str] = ()
 ) -> DiagnosticReport:
     """The node's status from one measurement window of `StreamStats` and its running totals;
     `notes` (`clock_notes`) follow the message, and leave the level alone.
 
+    - OK with "paused" / "unconfigured": a managed node that is not active takes no frames on
+      purpose (``lifecycle_state`` in `totals`: inactive, unconfigured);
     - ERROR: the settings cannot work on this stream (``config_problem`` in `totals`: a
       gap_timeout_s shorter than its snippets allow), or
       the camera's publisher is matched but no frame came for a while, even through a
@@ -320,7 +328,10 @@ def diagnostic_report(
     """
     lost, received = window.get("lost", 0), window["frames_in"]
     sent = lost + received
-    if "config_problem" in totals:
+    state = totals.get("lifecycle_state", "active")
+    if state != "active":
+        level, message = "OK", PAUSED.get(state, state)
+    elif "config_problem" in totals:
         level, message = "ERROR", str(totals["config_problem"])
     elif "camera_stuck_s" in totals:
         level, message = "ERROR", (f"no camera frame for {float(totals['camera_stuck_s']):.0f} s although its "

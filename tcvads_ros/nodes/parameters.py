@@ -28,6 +28,7 @@ from typing import Any
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.runtime.backends import BACKENDS
+from tcvads_ros.runtime.backends.tensorrt import PRECISIONS
 from tcvads_ros.runtime.clips import CLIP_CACHE_SECONDS, CLIP_TIMEOUT_S
 from tcvads_ros.runtime.events import EventConfig, threshold_problem
 
@@ -125,6 +126,23 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "device", "string", "cpu",
         "device for inference: cpu, cuda or cuda:N",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "precision", "string", "fp16",
+        "TensorRT engine precision (backend tensorrt; the others run the bundle's fp32 graphs)",
+        choices=PRECISIONS, read_only=True,
+    ),
+    ParameterSpec(
+        "engine_cache_dir", "string", "",
+        "folder of the TensorRT engines built from the bundle (backend tensorrt), reused while the "
+        "graphs, TensorRT, GPU and precision match; empty = ~/.cache/tcvads_ros/tensorrt",
+        read_only=True,
+    ),
+    ParameterSpec(
+        "autostart", "bool", True,
+        "bring the node to active at start (configure: load the bundle; activate: take frames); "
+        "false leaves it unconfigured for `ros2 lifecycle set` or ~/enable",
         read_only=True,
     ),
     ParameterSpec(

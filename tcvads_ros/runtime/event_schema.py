@@ -29,7 +29,7 @@ ANOMALY_SCHEMA = "tcvads.anomaly/2"
 # What `read_document` accepts: this version and the one before (same keys, no ``stream``).
 READABLE_SCHEMAS = ("tcvads.anomaly/1", ANOMALY_SCHEMA)
 KINDS = ("start", "update", "end")
-REASONS = ("score", "gap", "clock_reset", "shutdown", "crash")
+REASONS = ("score", "gap", "clock_reset", "shutdown", "paused", "crash")
 # The message's value for a frame number that is not known yet (end_frame before the end).
 NO_FRAME = -1
 

@@ -124,7 +124,8 @@ class AnomalyEvent:
     """One announcement about an event. `end_stamp` / `end_frame` are set on ``end`` only.
 
     `reason` says why an event ended: ``score`` (fell below threshold_off), ``gap`` (the source
-    stopped or time leapt forward), ``clock_reset`` (time jumped back), ``shutdown``, or
+    stopped or time leapt forward), ``clock_reset`` (time jumped back), ``shutdown``, ``paused``
+    (a managed node was deactivated), or
     ``crash`` (left open by a killed process, ended when its successor opened the store:
     `event_store.crash_ends`). `stream` names the camera topic or source it came from.
     Its serialised forms (JSON document, typed message) come from `event_schema.FIELDS`.
@@ -239,15 +240,16 @@ class EventStateMachine:
         out += self._step(score, stamp, frame_index)
         return out
 
-    def close(self, stamp: float | None = None) -> list[AnomalyEvent]:
-        """End the open event (at shutdown or when the source ends); returns its ``end``, if any.
+    def close(self, stamp: float | None = None, reason: str = "shutdown") -> list[AnomalyEvent]:
+        """End the open event (at shutdown, when the source ends, or on a pause: `reason`);
+        returns its ``end``, if any.
 
         `stamp` is the time of the announcement (default: the last sample's; never earlier);
         the event itself ends at its last scored frame. The machine stays usable afterwards.
         """
         if self._event is not None and stamp is not None and math.isfinite(stamp):
             self._last_stamp = max(float(stamp), self._last_stamp)
-        return self._close_at_last("shutdown")
+        return self._close_at_last(reason)
 
     flush = close
 

@@ -214,12 +214,12 @@ class CoarseDetector:
                 events.append(event)
         return scored, events
 
-    def close(self) -> tuple[list[Snippet], list[AnomalyEvent]]:
-        """Score what is pending and end the open event (the source ended): the snippets scored
-        last and the events, as `process` returns them."""
+    def close(self, reason: str = "shutdown") -> tuple[list[Snippet], list[AnomalyEvent]]:
+        """Score what is pending and end the open event (the source ended, or paused: `reason`):
+        the snippets scored last and the events, as `process` returns them."""
         scored, events = self._score() if self._unscored and len(self.features) else ([], [])
         headers = {s.frame.index: s.frame.header for s in self.snippets}
-        for event in (ended := self.events.close()):
+        for event in (ended := self.events.close(reason=reason)):
             event.source_header = headers.get(event.frame)  # its last scored frame, if still held
             event.stream = self.stream
         return scored, events + ended
@@ -348,14 +348,25 @@ class TwoStagePipeline:
         (the state machine reads its settings on every sample)."""
         self.coarse.events.cfg = cfg
 
+    def pause(self) -> list[AnomalyEvent]:
+        """The stream stops for a while (a managed node deactivated): score what is pending, end
+        the open event with reason ``paused`` (stored) and explain a half-collected clip; the fine
+        stage keeps running, and frames may come again later."""
+        return self._end_stream("paused")
+
     def close(self, timeout: float | None = None) -> list[AnomalyEvent]:
         """End the stream: end the open event, explain a half-collected clip, wait for the worker."""
-        scored, events = self.coarse.close()
+        events = self._end_stream("shutdown")
+        if self.fine is not None:
+            self.fine.close(timeout)
+        return events
+
+    def _end_stream(self, reason: str) -> list[AnomalyEvent]:
+        scored, events = self.coarse.close(reason)
         for event in events:
             self._record(event)
         if self.fine is not None:
             self._collect(scored, events, flush=True)
-            self.fine.close(timeout)
         return events
 
     def _record(self, event: AnomalyEvent) -> None:

@@ -26,7 +26,7 @@ REPLAY = REPO / "launch" / "replay.launch.py"
 EDGE_ARGUMENTS = {
     "bundle", "image_topic", "compressed", "backend", "device", "namespace", "threshold_on",
     "threshold_off", "site_profile", "use_fine_stage", "fine_stage_in_process", "params_file", "respawn",
-    "respawn_delay",
+    "respawn_delay", "autostart",
 }
 # The arguments that set no node parameter: the launch's own.
 LAUNCH_ONLY = {"namespace", "use_fine_stage", "params_file", "respawn", "respawn_delay"}

@@ -245,6 +245,7 @@ def launched(terminal, bundle, tmp_path_factory) -> dict:
         wait_until(lambda: "\nkind: start" in text(echo), 30, "the event's start on `ros2 topic echo`")
         out["launch exit"] = interrupt(launch)  # Ctrl-C with the event open
         out["launch"] = text(launch)
+        # Separate subscribers: each gets the end in its own time (under load, seconds apart).
         wait_until(lambda: "\nkind: end" in text(echo) and '"kind": "end"' in text(full)
                    and len(text(score).split("---")) > len(echoed(text(echo))), 30,
                    "the event's end on every `ros2 topic echo`", detail=lambda: text(echo)[-1000:] + text(full)[-1000:])
