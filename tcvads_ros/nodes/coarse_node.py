@@ -5,9 +5,10 @@
 Subscribes to the camera (sensor_msgs/Image, or CompressedImage on ``<image_topic>/compressed``)
 and publishes, relative to its namespace:
 
-- ``anomaly`` (std_msgs/String, reliable, transient-local depth 10): one JSON line per event
-  start / update / end (`messages.ANOMALY_SCHEMA`) with the header of the camera frame that
-  caused it, written to the event store first;
+- ``anomaly`` (tcvads_msgs/AnomalyEvent, reliable, transient-local depth 10): one message per
+  event start / update / end with the header of the camera frame that caused it, written to the
+  event store first; ``anomaly/json`` (std_msgs/String, same QoS): the same as the JSON document
+  the store keeps (`event_schema.ANOMALY_SCHEMA`), for scripts;
 - ``anomaly/heatmap`` (sensor_msgs/Image rgb8): the CAM over the newest scored frame, rendered
   only while someone subscribes;
 - with ``fine_stage_in_process:=true`` also ``anomaly/category`` and ``anomaly/explanation``
@@ -26,11 +27,12 @@ from typing import Any
 
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
+from tcvads_msgs.msg import AnomalyEvent as AnomalyEventMsg
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters
-from tcvads_ros.nodes.common import EVENT_QOS, VIEW_QOS, TcvadsNode, main_for
-from tcvads_ros.nodes.messages import anomaly_fields, image_fields, ros_bytes
+from tcvads_ros.nodes.common import EVENT_QOS, TYPES, VIEW_QOS, TcvadsNode, main_for
+from tcvads_ros.nodes.messages import anomaly_json_fields, anomaly_message, image_fields, ros_bytes
 from tcvads_ros.runtime.bundle import COARSE_GRAPHS, FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.event_store import crash_ends
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, gap_problem
@@ -66,7 +68,8 @@ class CoarseNode(TcvadsNode):
             self.bundle, backend, cfg, stores=[self.store],
             on_explanation=self.publish_explanation if in_process else None, stats=self.counts,
         )
-        self.anomaly = self.create_output(String, "anomaly", EVENT_QOS)
+        self.anomaly = self.create_output(AnomalyEventMsg, "anomaly", EVENT_QOS)
+        self.anomaly_json = self.create_output(String, "anomaly/json", EVENT_QOS)
         self.heatmap = self.create_output(Image, "anomaly/heatmap", VIEW_QOS)
         if in_process:
             self.create_explanation_outputs()
@@ -106,7 +109,7 @@ class CoarseNode(TcvadsNode):
         self.store.close()
 
     def unload(self) -> None:
-        self.pipeline = self.store = self.heatmap = self.anomaly = None
+        self.pipeline = self.store = self.heatmap = self.anomaly = self.anomaly_json = None
 
     # -- parameters ---------------------------------------------------------------------------
     def event_config(self, values: dict[str, Any]) -> EventConfig:
@@ -155,7 +158,8 @@ class CoarseNode(TcvadsNode):
             self._publish_heatmap()
 
     def _publish(self, event: AnomalyEvent) -> None:
-        self.anomaly.publish(String(**anomaly_fields(event, event.source_header)))
+        self.anomaly.publish(anomaly_message(TYPES, event))
+        self.anomaly_json.publish(String(**anomaly_json_fields(event)))
 
     def _publish_heatmap(self) -> None:
         newest = self.pipeline.newest_snippet()

@@ -13,9 +13,11 @@ fine stage only drops (and counts) whole clips in its bounded queue; it never sl
 What happens to a clip (classify, explain, evidence clip, store) is `runtime.fine.FineStage`'s,
 as in the in-process pipeline; this node only publishes what it hands back.
 
-Publishes, relative to its namespace: ``anomaly/category`` (vision_msgs/Classification with the
-header of the frame that announced the start), ``anomaly/explanation`` (std_msgs/String, the
-readable report) and ``anomaly/explanation/json`` (the versioned JSON document), after storing
+Reads the typed ``anomaly`` (tcvads_msgs/AnomalyEvent). Publishes, relative to its namespace:
+``anomaly/category`` (vision_msgs/Classification with the header of the frame that announced
+the start), ``anomaly/explanation`` (tcvads_msgs/AnomalyExplanation: category, class scores,
+captions, the readable report, the files written) and ``anomaly/explanation/json`` (the
+versioned JSON document), after storing
 the explanation in the event store; and ``/diagnostics``. The explanation's frame numbers are
 coarse_node's (the /anomaly announcement carries its number for a stamp;
 `fine.coarse_numbering`), so both nodes name the same frames; its times are the camera's stamps.
@@ -23,16 +25,16 @@ coarse_node's (the /anomaly announcement carries its number for a stamp;
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from std_msgs.msg import Header, String
+from std_msgs.msg import Header
+from tcvads_msgs.msg import AnomalyEvent as AnomalyEventMsg
 
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.common import EVENT_QOS, TcvadsNode, main_for
-from tcvads_ros.nodes.messages import event_from_document, header_from_fields, stamp_seconds
+from tcvads_ros.nodes.messages import event_from_message, header_from_fields, stamp_seconds
 from tcvads_ros.runtime.bundle import FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.clips import ClipCache, ClipCollector
 from tcvads_ros.runtime.fine import FineJob, FineStage, coarse_numbering
@@ -81,7 +83,7 @@ class FineNode(TcvadsNode):
     def activated(self) -> None:
         """Listen to the announcements (transient local: the last few are replayed)."""
         self._anomaly_subscription = self.create_subscription(
-            String, "anomaly", self._on_anomaly, EVENT_QOS, callback_group=MutuallyExclusiveCallbackGroup())
+            AnomalyEventMsg, "anomaly", self._on_anomaly, EVENT_QOS, callback_group=MutuallyExclusiveCallbackGroup())
 
     def pause(self) -> int:
         """Stop listening; the clip being collected is explained with the frames that came."""
@@ -117,10 +119,10 @@ class FineNode(TcvadsNode):
         self.cache.push(frame)
         self._submit_ready()
 
-    def _on_anomaly(self, msg: String) -> None:
+    def _on_anomaly(self, msg: AnomalyEventMsg) -> None:
         try:
-            event, header = event_from_document(json.loads(msg.data))
-        except ValueError as error:  # JSONDecodeError is a ValueError
+            event, header = event_from_message(msg)
+        except ValueError as error:
             self.counts.add("anomaly_messages_refused")
             self.get_logger().warning(f"anomaly message refused: {error}",
                                       throttle_duration_sec=self.values["reject_log_period"])

@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             sample_every=sample_every, events=events_cfg, fine=not args.no_fine,
             output_dir=evidence, evidence_clip=evidence is not None,
             fine_threshold=args.fine_threshold, confirm_with_fine=True if args.confirm_with_fine else None,
-            site_profile=profile,
+            site_profile=profile, stream=source.name,
         )
         stores.append(mine)
         pipelines[i] = TwoStagePipeline(bundle, backend, cfg, mine, fps=source.fps)

@@ -315,7 +315,7 @@ class FineStage:
             except (TcvadsError, OSError, cv2.error) as exc:
                 self._side_output_failed("heatmap_failures", event, exc)
         if self.output_dir is not None and self.evidence_clip:
-            path = self.output_dir / f"{event.event_id}_clip.avi"
+            path = evidence_clip_file(self.output_dir, event.event_id)
             try:
                 write_clip(path, frames, fps=max(1.0, self.fps() / self.frames_per_sample))
             except (TcvadsError, OSError, cv2.error) as exc:
@@ -330,6 +330,11 @@ class FineStage:
         self.stats.add(counter)
         log.warning("event %s: %s (counted as %s; the explanation goes on without it)",
                     event.event_id[:8], exc, counter)
+
+
+def evidence_clip_file(output_dir: Path, event_id: str) -> Path:
+    """Where the evidence clip of event `event_id` is written in `output_dir`."""
+    return Path(output_dir) / f"{event_id}_clip.avi"
 
 
 def make_output_dir(path: Path) -> Path:

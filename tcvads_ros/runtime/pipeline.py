@@ -93,6 +93,7 @@ class PipelineConfig:
         site_profile: the stream's site profile (a path, read for this bundle, or loaded), for
             its second opinion; the event settings come through `events`.
         confirm_timeout_s: wall-clock seconds a held start waits for its verdict at most.
+        stream: the camera topic or source the frames come from, named in every event.
     """
 
     sample_every: int | None = None
@@ -108,6 +109,7 @@ class PipelineConfig:
     confirm_with_fine: bool | None = None
     site_profile: str | Path | SiteProfile | None = None
     confirm_timeout_s: float = CONFIRM_TIMEOUT_S
+    stream: str = ""
 
     @classmethod
     def for_coarse_node(cls, values: Mapping[str, Any], events: EventConfig,
@@ -119,7 +121,8 @@ class PipelineConfig:
                    output_dir=output_dir, heatmap=output_dir is not None,
                    evidence_clip=output_dir is not None and values["evidence_clip"],
                    confirm_with_fine=True if values.get("confirm_with_fine") else None,
-                   site_profile=str(values.get("site_profile") or "").strip() or None)
+                   site_profile=str(values.get("site_profile") or "").strip() or None,
+                   stream=values["image_topic"])
 
     def second_opinion(self, bundle: Bundle) -> SecondOpinion:
         """The resolved verdict settings for `bundle` (`site_profile.verdict_settings`)."""
@@ -164,6 +167,7 @@ class CoarseDetector:
         m = bundle.manifest
         self.backend = backend
         self.size = tuple(m.coarse_input_size)
+        self.stream = cfg.stream
         self.sample_every = int(cfg.sample_every or m.snippet_frames)
         self.score_every = int(cfg.score_every or m.stride)
         if self.sample_every < 1 or self.score_every < 1:
@@ -248,7 +252,7 @@ class CoarseDetector:
                 self.stats.add("nonfinite_scores")
                 continue
             for event in self.events.update(snippet.score, snippet.frame.stamp, snippet.frame.index):
-                event.source_header = snippet.frame.header
+                event.source_header, event.stream = snippet.frame.header, self.stream
                 events.append(event)
         return scored, events
 
@@ -259,6 +263,7 @@ class CoarseDetector:
         headers = {s.frame.index: s.frame.header for s in self.snippets}
         for event in (ended := self.events.close(reason=reason)):
             event.source_header = headers.get(event.frame)  # its last scored frame, if still held
+            event.stream = self.stream
         return scored, events + ended
 
 
