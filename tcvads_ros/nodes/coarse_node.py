@@ -55,7 +55,9 @@ class CoarseNode(TcvadsNode):
         # What the -1 thresholds and the timings left at their defaults stand for: a site
         # profile's settings, else the bundle's threshold (`site_profile.event_settings`).
         path = values["site_profile"].strip()
-        self.profile = SiteProfile.load_for(path, self.bundle, where=f"site_profile {path}") if path else None
+        # Its fine files are checked only where the fine stage runs here (else fine_node's concern).
+        self.profile = SiteProfile.load_for(path, self.bundle, where=f"site_profile {path}",
+                                            fine=values["fine_stage_in_process"]) if path else None
         cfg = PipelineConfig.for_coarse_node(values, self.event_config(values), parameters.output_dir(values))
         backend = self.make_backend(self.bundle)
         in_process = values["fine_stage_in_process"]

@@ -44,12 +44,14 @@ class EventField:
             seconds in JSON (null where unset) and a Time in the message (zero where unset).
         description: what it means, for the .msg comment and the docs.
         optional: unset (JSON null) until the event ends; in the message zero or `NO_FRAME`.
+        nullable: a float that may be unset (JSON null): NaN in the message, read back as None.
     """
 
     name: str
     msg_type: str
     description: str
     optional: bool = False
+    nullable: bool = False
 
     @property
     def is_time(self) -> bool:
@@ -76,7 +78,7 @@ FIELDS = (
     EventField("verdict", "string", "with confirm_with_fine: the fine stage's second opinion on the event (the "
                "VERDICT_ constants); empty where the announcement did not wait for one or none came"),
     EventField("fine_anomaly_score", "float32", "with the verdict: the fine stage's anomaly score, 1 - p(Normal) "
-               "(NaN: none)"),
+               "(NaN: none)", nullable=True),
 )
 VERDICTS = ("confirmed", "disputed")
 BY_NAME = {f.name: f for f in FIELDS}
@@ -181,7 +183,7 @@ def fields_from_message(msg: Any) -> dict[str, Any]:
         elif f.msg_type == "int64":
             out[f.name] = int(value)
         elif f.msg_type == "float32":
-            out[f.name] = float(value)
+            out[f.name] = None if f.nullable and math.isnan(value) else float(value)
         else:
             out[f.name] = str(value)
     return out

@@ -144,13 +144,13 @@ class AnomalyEvent:
     peak_frame: int
     peak_stamp: float = 0.0
     reason: str = ""
+    stream: str = ""  # the camera topic or source (`PipelineConfig.stream`)
     # The fine stage's second opinion, where the announcement waited for it (confirm_with_fine):
     # "confirmed", "disputed", or "" (not waited for, or none came); its fine anomaly score.
     # Stored records hold "" / None: an event is stored when it happens, before its verdict (which
     # its explanation record holds).
     verdict: str = ""
     fine_anomaly_score: float | None = None
-    stream: str = ""
     # The header of the source frame that caused this announcement (a ROS std_msgs/Header, or
     # None for files), so a publisher can copy it; never stored or serialised.
     source_header: Any = field(default=None, repr=False, compare=False)

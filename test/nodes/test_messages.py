@@ -8,6 +8,7 @@ CDR and read back, so a field of the wrong name or type fails here, not on the r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -200,8 +201,9 @@ def test_explanation_is_published_typed_and_as_json(ts):
     assert (msg.start_stamp.sec, msg.end_stamp.sec, msg.start_frame, msg.end_frame) == (10, 14, 100, 140)
     assert msg.text == explanation.to_text() and msg.text.splitlines()[0].startswith("ANOMALY Fighting p=0.80")
     assert (msg.heatmap_path, msg.evidence_clip_path) == ("/evidence/ab_heatmap.png", "/evidence/ab_clip.avi")
-    # no second opinion in this explanation: NaN and no verdict
-    assert math.isnan(msg.fine_anomaly_score) and msg.verdict == ts.types["tcvads_msgs/msg/AnomalyExplanation"].VERDICT_UNKNOWN
+    # the fine anomaly score (1 - p(Normal)) always; no verdict where no fine threshold was given
+    assert msg.fine_anomaly_score == pytest.approx(explanation.fine_anomaly_score) == pytest.approx(0.9)
+    assert explanation.verdict == "" and msg.verdict == ts.types["tcvads_msgs/msg/AnomalyExplanation"].VERDICT_UNKNOWN
     String = ts.types["std_msgs/msg/String"]
     assert Explanation.from_json(roundtrip(ts, String(**messages.explanation_json_fields(explanation))).data) == explanation
 
@@ -209,8 +211,7 @@ def test_explanation_is_published_typed_and_as_json(ts):
 def test_explanation_message_carries_the_fine_stages_second_opinion_where_the_explanation_has_one(ts):
     Msg = ts.types["tcvads_msgs/msg/AnomalyExplanation"]
     explanation = an_explanation()
-    opinion = SimpleNamespace(**{name: getattr(explanation, name) for name in explanation.__dataclass_fields__},
-                              to_text=explanation.to_text, fine_anomaly_score=0.25, verdict=Msg.VERDICT_DISPUTED)
+    opinion = dataclasses.replace(explanation, fine_anomaly_score=0.25, verdict=Msg.VERDICT_DISPUTED, fine_threshold=0.5)
     msg = roundtrip(ts, messages.explanation_message(types_of(ts), opinion, None))
     assert msg.fine_anomaly_score == pytest.approx(0.25) and msg.verdict == "disputed"
     assert (msg.header.stamp.sec, msg.header.frame_id, msg.heatmap_path, msg.evidence_clip_path) == (0, "", "", "")
@@ -393,7 +394,6 @@ def test_unusable_anomaly_messages_are_refused_with_the_reason(ts):
 
 
 def test_explain_clip_covers_the_clip_and_names_the_event():
-    from types import SimpleNamespace
 
     from tcvads_ros.runtime.fine import explain_clip
     from tcvads_ros.runtime.frames import Frame
