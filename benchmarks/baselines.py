@@ -17,7 +17,8 @@ attention window 8 (UCF-Crime), GCN width 256, visual length 256, and its LGT-Ad
   adjacency exp(-|i-j| / e), each two graph convolutions with residuals; concatenated and
   projected back to 512.
 
-`GlobalTransformer` is the plain (global attention) Transformer encoder of the same width that
+The layers live in `tcvads_ros/models/temporal.py` (the fine stage trains the same LGT-Adapter
+for paper Table VII); this file sizes them as VadCLIP does. `GlobalTransformer` is the plain (global attention) Transformer encoder of the same width that
 the paper's Fig. 4 compares against. `VadCLIPTemporalHead` is the LGT-Adapter plus VadCLIP's
 position embedding and binary classifier (C-branch), exported to ONNX for the per-snippet
 detector baseline; its image encoder is the bundle's own `fine_image` graph (open_clip ViT-B/16,
@@ -26,12 +27,18 @@ preprocessing in the graph), so both detectors see the same CLIP export.
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from tcvads_ros.models.temporal import (  # noqa: F401  (re-exported for benchmarks/run.py)
+    EncoderLayer,
+    GlobalTransformer,
+    GraphConvolution,
+    LocalTransformerGCN,
+    QuickGELU,
+    distance_adjacency,
+    similarity_adjacency,
+)
 from tcvads_ros.runtime.backends.onnxruntime import cpu_session_options
 
 WIDTH = 512  # VadCLIP visual_width; also the width of the paper's Fig. 4
@@ -40,112 +47,6 @@ HEADS = 1  # VadCLIP visual_head
 WINDOW = 8  # VadCLIP attn_window (UCF-Crime)
 GCN_WIDTH = WIDTH // 2
 VISUAL_LENGTH = 256  # VadCLIP visual_length: snippets per forward
-
-
-class QuickGELU(nn.Module):
-    """CLIP's GELU approximation x * sigmoid(1.702 x), used throughout VadCLIP."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(1.702 * x)
-
-
-class EncoderLayer(nn.Module):
-    """Pre-norm Transformer encoder layer; attention global (window=None) or per window."""
-
-    def __init__(self, width: int = WIDTH, heads: int = HEADS, window: int | None = None):
-        super().__init__()
-        self.window = window
-        self.ln_1 = nn.LayerNorm(width)
-        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
-        self.ln_2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), QuickGELU(), nn.Linear(4 * width, width))
-
-    def _attention(self, x: torch.Tensor) -> torch.Tensor:
-        if self.window is None:
-            return self.attn(x, x, x, need_weights=False)[0]
-        # Non-overlapping windows, as VadCLIP's block-diagonal mask: fold windows into the batch.
-        b, n, d = x.shape
-        pad = (-n) % self.window
-        padded = F.pad(x, (0, 0, 0, pad))
-        windows = padded.reshape(b * (n + pad) // self.window, self.window, d)
-        mask = None
-        if pad:
-            # Padded positions of the last window must not be attended to.
-            valid = torch.arange(n + pad, device=x.device) < n
-            mask = ~valid.reshape(-1, self.window).repeat(b, 1)
-        out = self.attn(windows, windows, windows, key_padding_mask=mask, need_weights=False)[0]
-        return out.reshape(b, n + pad, d)[:, :n]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self._attention(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class GlobalTransformer(nn.Module):
-    """A Transformer encoder with global self-attention: O(n^2 d) time per forward."""
-
-    def __init__(self, width: int = WIDTH, layers: int = LAYERS, heads: int = HEADS):
-        super().__init__()
-        self.blocks = nn.Sequential(*[EncoderLayer(width, heads) for _ in range(layers)])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(x)
-
-
-class GraphConvolution(nn.Module):
-    """Kipf-Welling graph convolution A (X W) with VadCLIP's residual (1-D conv when widths differ)."""
-
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(in_features, out_features))
-        nn.init.xavier_uniform_(self.weight)
-        self.residual = (
-            nn.Identity()
-            if in_features == out_features
-            else nn.Conv1d(in_features, out_features, kernel_size=5, padding=2)
-        )
-
-    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        out = adjacency @ (x @ self.weight)
-        if isinstance(self.residual, nn.Identity):
-            return out + x
-        return out + self.residual(x.transpose(1, 2)).transpose(1, 2)
-
-
-def similarity_adjacency(x: torch.Tensor, threshold: float = 0.7) -> torch.Tensor:
-    """VadCLIP Eq. 2: frame-wise cosine similarity, values below `threshold` zeroed, row softmax."""
-    unit = F.normalize(x, dim=-1)
-    cos = unit @ unit.transpose(1, 2)
-    return torch.softmax(torch.where(cos > threshold, cos, torch.zeros_like(cos)), dim=-1)
-
-
-def distance_adjacency(n: int, device: torch.device | None = None) -> torch.Tensor:
-    """VadCLIP Eq. 3: exp(-|i - j| / e), the relative-distance adjacency (sigma = 1)."""
-    pos = torch.arange(n, device=device, dtype=torch.float32)
-    return torch.exp(-(pos[:, None] - pos[None, :]).abs() / math.e).unsqueeze(0)
-
-
-class LocalTransformerGCN(nn.Module):
-    """VadCLIP's LGT-Adapter: windowed Transformer (local) followed by two GCN branches (global)."""
-
-    def __init__(
-        self, width: int = WIDTH, layers: int = LAYERS, heads: int = HEADS, window: int = WINDOW
-    ):
-        super().__init__()
-        self.local = nn.Sequential(*[EncoderLayer(width, heads, window) for _ in range(layers)])
-        half = width // 2
-        self.sim_1, self.sim_2 = GraphConvolution(width, half), GraphConvolution(half, half)
-        self.dis_1, self.dis_2 = GraphConvolution(width, half), GraphConvolution(half, half)
-        self.gelu = QuickGELU()
-        self.project = nn.Linear(width, width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.local(x)
-        sim = similarity_adjacency(x)
-        dis = distance_adjacency(x.shape[1], x.device)
-        a = self.gelu(self.sim_2(self.gelu(self.sim_1(x, sim)), sim))
-        b = self.gelu(self.dis_2(self.gelu(self.dis_1(x, dis)), dis))
-        return self.project(torch.cat([a, b], dim=-1))
 
 
 class VadCLIPTemporalHead(nn.Module):

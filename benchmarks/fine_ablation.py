@@ -18,9 +18,20 @@ stage trained on its train split (`tcvads train --stage fine`), for:
   label, no captions), the label alone (no context, no captions), no retrieved captions
   (context + label, CoOp), and the losses' ablation (no contrastive term, β = 0 in Exp. 19);
 - (c') as (c) with a caption bank written in the benchmark's own words
-  (``config/captions-synthetic.yaml``) instead of the default real-world one.
+  (``config/captions-synthetic.yaml``) instead of the default real-world one;
+- paper Table VIII's other prompts (VadCLIP's, all with the class label and no retrieved
+  captions): the hand-crafted prompt "a photo of a {class}" (frozen), and the learnable context
+  with VadCLIP's average-frame or anomaly-focus visual prompt (Eq. 6-7);
+- (e) as (c) with the text branch of Fig. 3 (every snippet's captions through an Enhanced RWKV,
+  the m × m alignment; ``fine.model.text_temporal``);
+- (f) paper Table VII's other temporal models in place of the Enhanced RWKV: RWKV with
+  ChannelMix, VadCLIP's LGT-Adapter (attention window 8), none.
 
-Measured: XD-style mAP@IoU 0.1-0.5 and their mean (`training.metrics.detection_map`, VadCLIP's
+``benchmarks/paper_ablations.py`` runs Tables VII and VIII and the text-branch comparison from
+these variants over several seeds.
+
+Measured: frame-level AP and AUC of the anomaly score 1 − P(Normal) (`metrics.coarse_metrics`),
+XD-style mAP@IoU 0.1-0.5 and their mean (`training.metrics.detection_map`, VadCLIP's
 protocol) and category accuracy on the abnormal test videos: the top-1 of the video-level class
 scores (`metrics.video_class_scores`) among the anomaly classes is one of the video's kinds
 (the fine stage runs on what the coarse stage flagged, so it names an anomaly), and the same
@@ -56,6 +67,19 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                      ["fine.model.n_ctx=0", "fine.model.use_captions=false"]),
     "d_no_captions": ("(d) no retrieved captions (context + label)", ["fine.model.use_captions=false"]),
     "d_no_contrastive": ("(d) no contrastive term (β = 0)", [*FULL, "fine.beta=0.0"]),
+    "d_hand_crafted": ("(d) hand-crafted prompt \"a photo of a {class}\" (frozen; no captions)",
+                       ["fine.model.n_ctx=4", "fine.model.learn_ctx=false", "fine.model.use_captions=false"]),
+    "d_average_frame": ("(d) context + label + average-frame visual prompt (no captions)",
+                        ["fine.model.use_captions=false", "fine.model.visual_prompt=average_frame"]),
+    "d_anomaly_focus": ("(d) context + label + anomaly-focus visual prompt, VadCLIP Eq. 6-7 (no captions)",
+                        ["fine.model.use_captions=false", "fine.model.visual_prompt=anomaly_focus"]),
+    "e_text_rwkv": ("(e) as (c), text branch of Fig. 3 (per-snippet captions through an Enhanced RWKV)",
+                    [*FULL, "fine.model.text_temporal=true"]),
+    "f_rwkv_channelmix": ("(f) as (c), RWKV with ChannelMix instead of the Enhanced RWKV",
+                          [*FULL, "fine.model.temporal=rwkv_channelmix"]),
+    "f_lgt_adapter": ("(f) as (c), LGT-Adapter (window 8) instead of the Enhanced RWKV",
+                      [*FULL, "fine.model.temporal=lgt_adapter", "fine.model.lgt_window=8"]),
+    "f_no_temporal": ("(f) as (c), no temporal model", [*FULL, "fine.model.temporal=none"]),
 }
 ZERO_SHOT = ("b_zero_shot", "(b) stand-in CLIP zero-shot, \"a photo of {class}\"")
 
@@ -82,6 +106,16 @@ def category_accuracy(probs: list[np.ndarray], labels: list[str], class_names: l
     return {"abnormal_videos": count, "accuracy": 100.0 * hits / max(count, 1),
             "accuracy_with_normal": 100.0 * hits_all / max(count, 1),
             "named_per_kind": {k: f"{v[0]}/{v[1]}" for k, v in sorted(per_kind.items())}}
+
+
+def variant_overrides(name: str, standin: Path, base: list[str]) -> list[str]:
+    """The training overrides of variant ``name`` on top of ``base`` (cache, device, user's)."""
+    _, extra = VARIANTS[name]
+    extra = [o.replace("CAPTIONS_SYNTHETIC", str(config_file("captions-synthetic.yaml"))) for o in extra]
+    if name == "a_random_clip":
+        return base + [f"fine.model.clip_model=local-dir:{config_file('train/clip-standin').resolve()}",
+                       "fine.model.checkpoint=null"]
+    return base + standin_clip.fine_overrides(standin) + extra
 
 
 def train_variant(out: Path, config: Path, overrides: list[str], progress: bool) -> Path:
@@ -120,7 +154,10 @@ def summary(probs, truth, split, class_names) -> dict:
 
     result = metrics.detection_map(probs, truth.segments, truth.labels, class_names)
     labels = [e.label for e in split.test.entries]
-    return {**{k: result[k] for k in (*[f"mAP@{t}" for t in metrics.IOU_THRESHOLDS], "mAP_avg")},
+    normal = class_names.index("Normal") if "Normal" in class_names else 0
+    coarse = metrics.coarse_metrics([1.0 - p[:, normal] for p in probs], truth.frame_gt, truth.abnormal)
+    return {"AP": coarse["AP"], "AUC": coarse["AUC"],
+            **{k: result[k] for k in (*[f"mAP@{t}" for t in metrics.IOU_THRESHOLDS], "mAP_avg")},
             **category_accuracy(probs, labels, class_names)}
 
 
@@ -204,8 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     if not (standin / standin_clip.WEIGHTS).is_file():
         standin_clip.pretrain(standin, progress=progress, threads=args.threads)
     base = [f"data.cache_dir={(args.out / 'cache').resolve()}", "device=cpu", *args.overrides]
-    random = [f"fine.model.clip_model=local-dir:{config_file('train/clip-standin').resolve()}",
-              "fine.model.checkpoint=null"]
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     standin_sha = sha256(standin / standin_clip.WEIGHTS)
@@ -220,9 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             label, row = ZERO_SHOT[1], zero_shot(standin, config, base + standin_clip.fine_overrides(standin),
                                                  progress)
         else:
-            label, extra = VARIANTS[name]
-            extra = [o.replace("CAPTIONS_SYNTHETIC", str(config_file("captions-synthetic.yaml"))) for o in extra]
-            overrides = base + (random if name == "a_random_clip" else standin_clip.fine_overrides(standin) + extra)
+            label = VARIANTS[name][0]
+            overrides = variant_overrides(name, standin, base)
             run = train_variant(args.out / name, config, overrides, progress)
             row = evaluate_variant(run, config, overrides, progress)
         results[name] = {"variant": name, "label": label, **row, "seconds": round(time.perf_counter() - started),

@@ -171,7 +171,7 @@ def events_of(store: Path, camera: str | None = None) -> list[tuple[int, int]]:
     """(start_frame, end_frame) of each ended event in `store` (of `camera` where given)."""
     with EventStore(store) as records:
         return [(e["start_frame"], e["end_frame"]) for e in records.events()
-                if e["kind"] == "end" and (camera is None or e.get("camera") == camera)]
+                if e["kind"] == "end" and (camera is None or e.get("stream") == camera)]
 
 
 def run_round(number: int, names: list[str], videos: list[Path], work: Path, statuses: Statuses) -> dict:

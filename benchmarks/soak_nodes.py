@@ -63,14 +63,15 @@ def write_camera(folder: Path, camera: SyntheticCamera) -> None:
 
 
 class Watch:
-    """/anomaly documents and the newest /diagnostics values of coarse_node and fine_node."""
+    """The /anomaly/json documents (the event store's format, so announced and stored records
+    compare as they are) and the newest /diagnostics values of coarse_node and fine_node."""
 
     def __init__(self) -> None:
         self.node = rclpy.create_node("soak_watch")
         self.anomaly: list[dict] = []
         self.status: dict[str, dict[str, str]] = {}
-        self.node.create_subscription(String, "/soak/anomaly", lambda m: self.anomaly.append(json.loads(m.data)),
-                                      EVENT_QOS)
+        self.node.create_subscription(String, "/soak/anomaly/json",
+                                      lambda m: self.anomaly.append(json.loads(m.data)), EVENT_QOS)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._keep, 10)
 
     def _keep(self, array: DiagnosticArray) -> None:

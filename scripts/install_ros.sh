@@ -6,7 +6,8 @@
 #   rclpy with Fast DDS, std_msgs, sensor_msgs, diagnostic_msgs (wheels, Python 3.11 only), and
 #   vision_msgs, which has no wheel: interfaces/vision_msgs is built here from its interface
 #   definitions with the registry's rosidl / ament_cmake wheels and CMake (about 10 s), and
-#   installed into the venv.
+#   installed into the venv; and the project's own interface package, interfaces/tcvads_msgs
+#   (AnomalyEvent, AnomalyExplanation), built the same way.
 # The launch system (launch, launch_ros, launch_testing), the `ros2` command (ros2cli: launch,
 # topic, node, param, service, pkg, run, lifecycle) and composition_interfaces are not on the
 # registry: where a folder of their ROS 2 Jazzy sources sits beside the clone
@@ -106,6 +107,16 @@ if ! "$py" -c "import vision_msgs.msg" 2>/dev/null; then
   build_interfaces vision_msgs "$root/interfaces/vision_msgs"
   "$py" -c "from vision_msgs.msg import Classification, ObjectHypothesis" \
     && echo "==> vision_msgs stand-in installed"
+fi
+# Rebuilt whenever its interface definitions changed since the last build (the stamp file holds
+# their hash), so an edited .msg reaches the venv on the next run.
+msgs_hash=$(cat "$root"/interfaces/tcvads_msgs/msg/*.msg "$root/interfaces/tcvads_msgs/CMakeLists.txt" | sha256sum | cut -c1-64)
+msgs_stamp="$venv/share/tcvads_msgs/interfaces.sha256"
+if ! "$py" -c "import tcvads_msgs.msg" 2>/dev/null || [ "$(cat "$msgs_stamp" 2>/dev/null)" != "$msgs_hash" ]; then
+  echo "==> building tcvads_msgs (interfaces/tcvads_msgs) into .venv"
+  build_interfaces tcvads_msgs "$root/interfaces/tcvads_msgs"
+  "$py" -c "from tcvads_msgs.msg import AnomalyEvent, AnomalyExplanation" \
+    && echo "$msgs_hash" >"$msgs_stamp" && echo "==> tcvads_msgs installed"
 fi
 
 if [ ! -d "$ros2_src" ]; then

@@ -41,7 +41,8 @@ def pytest_ignore_collect(collection_path, config):
 
 def pytest_collection_modifyitems(config, items):
     reasons = {
-        "rclpy": (_missing("rclpy"), "rclpy is not installed (no ROS 2 on this machine)"),
+        "rclpy": (any(_missing(m) for m in ("rclpy", "vision_msgs", "tcvads_msgs")),
+                  "rclpy or the interface packages the nodes use (vision_msgs, tcvads_msgs) are not installed"),
         "launch_testing": (any(_missing(m) for m in ("launch_testing", "launch_ros", "ros2cli", "colcon_core")),
                            "the launch system, ros2 or colcon is not installed (not on the package registry: "
                            "needs a ROS 2 install, or scripts/install_ros.sh with ROS 2's sources beside the clone)"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import itertools
 import json
 import shlex
 from pathlib import Path
@@ -154,6 +155,17 @@ def _check_ros2_param(argv: list[str], line: str) -> None:
         assert parameters.check_value(specs[name], yaml.safe_load(value[0])) is None, f"{line!r}: refused"
 
 
+def _check_colcon(argv: list[str], line: str) -> None:
+    """`colcon build` in a workspace whose src/tcvads_ros is this clone: its base paths are src
+    and the clone's folder of interface packages, which holds tcvads_msgs (colcon does not look
+    inside the tcvads_ros package it finds in src)."""
+    assert argv[0] == "build" and "--base-paths" in argv, line
+    paths = list(itertools.takewhile(lambda word: not word.startswith("-"), argv[argv.index("--base-paths") + 1:]))
+    assert "src" in paths, line
+    clone = [Path(p).relative_to("src/tcvads_ros") for p in paths if p != "src"]
+    assert any((REPO / folder / "tcvads_msgs" / "package.xml").is_file() for folder in clone), line
+
+
 @pytest.mark.parametrize(("path", "line"), LINES, ids=[f"{p.name}:{i}" for i, (p, _) in enumerate(LINES)])
 def test_documented_command_matches_the_code(path: Path, line: str):
     words = shlex.split(line, comments=True)
@@ -184,7 +196,7 @@ def test_documented_command_matches_the_code(path: Path, line: str):
         if argv[0] == "run":
             _check_node("camera_player", argv[3:], line)
     elif program == "colcon":
-        assert argv[0] == "build" and "tcvads_ros" in argv
+        _check_colcon(argv, line)
     elif program.rsplit("/", 1)[-1] in NODES:
         _check_node(program, argv, line)
     elif program == "mkdocs":

@@ -1,7 +1,24 @@
 # SPDX-FileCopyrightText: 2026 The tcvads_ros authors
 # SPDX-License-Identifier: Apache-2.0
 # Included by scripts/install_ros.sh into every interface package it builds against the
-# registry's ROS 2 wheels (CMAKE_PROJECT_INCLUDE), so those packages build unmodified.
+# registry's ROS 2 wheels (CMAKE_PROJECT_INCLUDE), so those packages build unmodified, and by
+# interfaces/tcvads_msgs itself, so that `colcon build` builds it in that .venv too.
+#
+# The wheels come without the setup.bash that sets AMENT_PREFIX_PATH on a ROS install, and rosidl
+# finds its type supports in the ament index there: where the index of this interpreter's
+# environment (the .venv) is not on it, add it. A ROS install's Python has no index of its own,
+# and this then changes nothing.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+execute_process(COMMAND "${Python3_EXECUTABLE}" -c "import sys; print(sys.prefix)"
+                OUTPUT_VARIABLE _tcvads_prefix OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(EXISTS "${_tcvads_prefix}/share/ament_index/resource_index/rosidl_typesupport_c"
+   AND NOT "$ENV{AMENT_PREFIX_PATH}" MATCHES "(^|:)${_tcvads_prefix}(:|$)")
+  if("$ENV{AMENT_PREFIX_PATH}" STREQUAL "")
+    set(ENV{AMENT_PREFIX_PATH} "${_tcvads_prefix}")
+  else()
+    set(ENV{AMENT_PREFIX_PATH} "$ENV{AMENT_PREFIX_PATH}:${_tcvads_prefix}")
+  endif()
+endif()
 #
 # The registry's prebuilt interface wheels export the include folders of the machine that built
 # them (its Python headers and NumPy). CMake refuses imported targets that name folders missing

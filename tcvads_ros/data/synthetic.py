@@ -29,6 +29,8 @@ Output layout (``OUT_DIR``)::
     train_annotations.txt                the same two formats for the train split (exact GT
     train_annotations_multiclasses.txt   everywhere, for validation)
     meta.json                            seed, fps, size, frames per video, version, class codes
+    videos/<name>.wav, sounds.jsonl      with --audio (generator version 3): each video's sound
+                                         track and every sound placed in it (synthetic_audio.py)
     captions.jsonl                       a caption per snippet: {"video", "split", "snippet",
                                          "frame", "caption"} (scene_captions.py words them)
 
@@ -40,6 +42,7 @@ the same ground-truth bytes and the same frames; another seed gives other videos
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from collections.abc import Collection, Iterator
@@ -50,7 +53,7 @@ import cv2
 import numpy as np
 
 from tcvads_ros.configuration import from_mapping
-from tcvads_ros.data import scene_captions
+from tcvads_ros.data import scene_captions, synthetic_audio
 from tcvads_ros.data.annotations import (
     SNIPPET_FRAMES,
     XD_CODES,
@@ -66,6 +69,7 @@ from tcvads_ros.progress import progress_bar
 
 GENERATOR = "tcvads synth"
 GENERATOR_VERSION = 2  # 2: the car accident made visible (CarAccident)
+AUDIO_VERSION = 3  # 3 (--audio): a sound track per video and verbal abuse (synthetic_audio.py)
 # codec name -> (FourCC, file extension); all three are written and read back by opencv's FFmpeg.
 CODECS: dict[str, tuple[str, str]] = {
     "mjpg": ("MJPG", ".avi"),
@@ -76,7 +80,8 @@ ANOMALY_CODES: tuple[str, ...] = ("B1", "B2", "B4", "B5", "B6", "G")
 CAPTIONS_FILE = "captions.jsonl"  # one caption per snippet, beside the videos (docs/synthetic.md)
 
 # Independent random streams, so that one layer never shifts another's draws.
-_PLAN, _CAMERA, _SCENE, _EPISODE, _NOISE, _CAPTION = range(6)
+_PLAN, _CAMERA, _SCENE, _EPISODE, _NOISE, _CAPTION, _AUDIO = range(7)
+CAMERA_SOUND = 1 << 20  # the key of a camera's ambient sound within the _AUDIO streams (beyond any video index)
 _SHIFT = 4  # cv2 sub-pixel drawing: coordinates carry 4 fractional bits
 _ONE = 1 << _SHIFT
 
@@ -95,6 +100,7 @@ class SynthConfig:
     test_share: float = 0.3
     codec: str = "mjpg"
     cameras: int = 4
+    audio: bool = False  # generator version 3: sound tracks, verbal abuse (synthetic_audio.py)
 
     def __post_init__(self) -> None:
         checks = [
@@ -783,6 +789,26 @@ class Explosion(Episode):
         _glow(f, self.x, self.y - 0.3 * r, 0.5 * r, (255, 250, 210), 2.5 * fade)
 
 
+class VerbalAbuse(Episode):
+    """B5 heard, barely seen (generator version 3, with its sound): a figure shouts at another who
+    stands still; the shouter leans in and gestures a little more than a chatting pair does."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.side = int(self.rng.choice([-1, 1]))
+        self.clothes = [_clothes(self.rng, dark=True), _clothes(self.rng)]
+
+    def phase(self, u: int) -> str:
+        return "shouting"
+
+    def draw(self, img, u: int) -> None:
+        h = self.h
+        gesture = 0.45 + 0.35 * math.sin(2 * math.pi * 1.2 * u / self.fps)
+        draw_person(img, self.x, self.y, h, tilt=-self.side * 0.08,
+                    arms=(self.side * gesture, self.side * 0.3), **self.clothes[0])
+        draw_person(img, self.x + self.side * 0.32 * h, self.y, h, arms=(0.1, -0.1), **self.clothes[1])
+
+
 EPISODES: dict[str, type[Episode]] = {
     "B1": Fighting, "B2": Shooting, "B4": Riot, "B5": Abuse, "B6": CarAccident, "G": Explosion,
 }
@@ -795,9 +821,40 @@ def _layers(plan: VideoPlan, cfg: SynthConfig, anomalies: bool = True):
     """The camera, the normal scene's actors and the (segment, episode) layers of one video."""
     cam = make_camera(cfg.seed, plan.camera, cfg.width, cfg.height)
     scene = make_scene(_rng(cfg.seed, _SCENE, plan.index), cam, cfg.fps)
-    episodes = [(seg, EPISODES[seg.label](_rng(cfg.seed, _EPISODE, plan.index, k), cam, cfg.fps, seg))
+    episodes = [(seg, episode_class(plan, cfg, k)(_rng(cfg.seed, _EPISODE, plan.index, k), cam, cfg.fps, seg))
                 for k, seg in enumerate(plan.episodes)] if anomalies else []
     return cam, scene, episodes
+
+
+def is_verbal(plan: VideoPlan, cfg: SynthConfig, k: int) -> bool:
+    """Whether episode `k` of `plan` is verbal abuse: with --audio, half the abuse episodes (from a
+    random stream of their own, so that nothing else changes)."""
+    return cfg.audio and plan.episodes[k].label == "B5" and _rng(cfg.seed, _AUDIO, plan.index, k).random() < 0.5
+
+
+def episode_class(plan: VideoPlan, cfg: SynthConfig, k: int) -> type[Episode]:
+    return VerbalAbuse if is_verbal(plan, cfg, k) else EPISODES[plan.episodes[k].label]
+
+
+def sound_track(plan: VideoPlan, cfg: SynthConfig) -> tuple[np.ndarray, list]:
+    """The video's sound (int16 at `synthetic_audio.AUDIO_RATE`, as long as the video) and the
+    sounds placed in it (`synthetic_audio.SoundEvent`), aligned to its episodes' frames."""
+    _, _, episodes = _layers(plan, cfg)
+    rng = _rng(cfg.seed, _AUDIO, plan.index)
+    seconds = cfg.frames / cfg.fps
+    placed, busy = [], []
+    for k, (seg, episode) in enumerate(episodes):
+        phases = [episode.phase(u) for u in range(seg.end - seg.start)]
+        start = seg.start / cfg.fps
+        busy.append((start, seg.end / cfg.fps + 2.0))  # an explosion's boom outlasts its frames
+        for name, offset, samples, level in synthetic_audio.episode_sounds(
+                seg.label, phases, cfg.fps, rng, verbal=is_verbal(plan, cfg, k)):
+            placed.append((name, start + offset, samples, level, seg.label))
+    for name, at, samples, level in synthetic_audio.distractors(rng, seconds, busy, normal=plan.label == "A"):
+        placed.append((name, at, samples, level, None))
+    ambience = synthetic_audio.camera_ambience(_rng(cfg.seed, _AUDIO, CAMERA_SOUND, plan.camera))
+    track, events = synthetic_audio.render_track(seconds, ambience, rng, placed)
+    return track, [dataclasses.replace(e, video=plan.name) for e in events]
 
 
 @dataclass(frozen=True)
@@ -917,6 +974,7 @@ def _prepare(out_dir: Path, cfg: SynthConfig) -> None:
                               "choose a new or empty OUT_DIR")
         for old in (out_dir / "videos").glob("synth_*"):
             old.unlink()
+        (out_dir / synthetic_audio.SOUNDS_FILE).unlink(missing_ok=True)
     try:
         (out_dir / "videos").mkdir(parents=True, exist_ok=True)
         probe = out_dir / ".write_test"
@@ -931,9 +989,16 @@ def generate(out_dir: str | Path, cfg: SynthConfig, progress: bool = True) -> li
     out_dir = Path(out_dir)
     _prepare(out_dir, cfg)
     plans = plan_benchmark(cfg)
+    sounds = []
     with progress_bar(total=len(plans) * cfg.frames, unit="frame", desc="synth", show=progress) as bar:
         for plan in plans:
             write_video(out_dir / "videos" / f"{plan.name}{cfg.extension}", render_frames(plan, cfg), cfg, bar)
+            if cfg.audio:
+                track, placed = sound_track(plan, cfg)
+                synthetic_audio.write_wav(out_dir / "videos" / f"{plan.name}.wav", track)
+                sounds += placed
+    if cfg.audio:
+        synthetic_audio.write_sounds(out_dir / synthetic_audio.SOUNDS_FILE, sounds)
     for split, prefix in (("test", ""), ("train", "train_")):
         chosen = [p for p in plans if p.split == split]
         segments = {p.name: list(p.episodes) for p in chosen}
@@ -943,7 +1008,9 @@ def generate(out_dir: str | Path, cfg: SynthConfig, progress: bool = True) -> li
                            [ListEntry(f"videos/{p.name}{cfg.extension}", p.label) for p in chosen])
     meta = {
         "generator": GENERATOR,
-        "generator_version": GENERATOR_VERSION,
+        "generator_version": AUDIO_VERSION if cfg.audio else GENERATOR_VERSION,
+        **({"audio": {"rate": synthetic_audio.AUDIO_RATE, "format": "wav pcm_s16le mono",
+                      "path": "videos/<name>.wav", "sounds": synthetic_audio.SOUNDS_FILE}} if cfg.audio else {}),
         "seed": cfg.seed,
         "fps": cfg.fps,
         "width": cfg.width,
@@ -1005,6 +1072,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help=f"video codec: {', '.join(f'{k} ({v[1]})' for k, v in CODECS.items())} (default {d.codec})")
     parser.add_argument("--cameras", type=int, default=d.cameras,
                         help=f"number of distinct camera scenes (default {d.cameras})")
+    parser.add_argument("--audio", action="store_true",
+                        help=f"generator version {AUDIO_VERSION}: also a sound track per video (videos/<name>.wav) "
+                             "and verbal abuse, a kind heard more than seen (docs/synthetic.md)")
     parser.add_argument("--contact-sheet", type=Path, default=None, metavar="PNG",
                         help="also write a picture with example frames of every kind")
 
@@ -1021,6 +1091,7 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
         "videos": args.videos, "seed": args.seed, "width": args.width, "height": args.height,
         "frames": frames, "fps": fps, "abnormal_share": args.abnormal_share,
         "test_share": args.test_share, "codec": args.codec.lower(), "cameras": args.cameras,
+        "audio": bool(getattr(args, "audio", False)),
     })
 
 

@@ -18,6 +18,24 @@
 - Scores: ``s = cos(video_t, text_c)`` (Exp. (15)), ``p = softmax(s / τ)`` over classes
   (Exp. (16), τ = 0.07), video-level class scores = mean of the top-k snippet logits with
   k = ⌊T/16⌋ + 1 (VadCLIP's MIL-Align); ``softmax(video_scores)`` are video class probabilities.
+
+Variants (configuration; docs/models.md says which is the default and why):
+
+- ``text_temporal=True``, the text branch as Fig. 3 draws it: each snippet retrieves its own
+  captions ("for each frame I_T of the video, a basic textual description T_clip is obtained",
+  §IV.B), so the class text features form a sequence over the snippets, (B, T, C, D); a second
+  Enhanced RWKV (``text_rwkv``, same settings as the image one) runs over that sequence for
+  every class, giving F_text. The alignment matrix M (m × m, m snippets; ``alignment_matrix``)
+  holds s_ij = cos(F_video_i, F_text_j) per class; Exp. (16)'s scores are its diagonal, each
+  snippet against its own text. ``text_temporal=False`` (the default): one (C, D) text per clip
+  (the clip's captions) and no text RWKV, the form the edge bundle ships.
+- ``temporal``: the image branch's temporal model (paper Table VII; models/temporal.py).
+- ``visual_prompt`` (paper Table VIII's visual prompts, VadCLIP Eq. 6-7): ``average_frame``
+  adds the normalised mean of the clip's video features to every class embedding,
+  ``anomaly_focus`` the normalised sum weighted by the anomaly confidence A of a binary head
+  (VadCLIP's C-branch, Eq. 4: ``A = σ(FC(FFN(X) + X))``, trained by MIL on video labels);
+  either way ``T = FFN(V + t) + t`` (Eq. 7; the FFN's last layer starts at zero, so T starts
+  as t). ``none`` (the default): the class embeddings as the text branch gives them.
 """
 
 from __future__ import annotations
@@ -33,7 +51,9 @@ from torch import nn
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.mobilenet import FramePreprocess
-from tcvads_ros.models.rwkv import EnhancedRWKV
+from tcvads_ros.models.temporal import TEMPORAL_KINDS, QuickGELU, build_temporal
+
+VISUAL_PROMPTS = ("none", "average_frame", "anomaly_focus")
 
 
 @dataclass
@@ -55,6 +75,16 @@ class FineConfig:
         tau: softmax temperature of Exp. (16).
         top_m: captions retrieved per clip.
         rwkv_blocks, bidirectional, chunk_size: the Enhanced RWKV over snippet features.
+        window: the RWKV's window in snippets (paper §V.B: 256 for XD-Violence, 32 for
+            UCF-Crime; models/rwkv.py); None: the whole clip. ``chunk_size`` only says how it is
+            computed.
+        temporal: the image branch's temporal model, one of models.temporal.TEMPORAL_KINDS
+            (paper Table VII); ``lgt_window``: the LGT-Adapter's attention window.
+        text_temporal: the text branch of Fig. 3 (per-snippet captions, Enhanced RWKV over the
+            text features, the m × m alignment); False: one text per clip (see the docstring).
+        visual_prompt: "none", "average_frame" or "anomaly_focus" (paper Table VIII).
+        learn_ctx: False freezes the context at its ``ctx_init`` words with no random part (a
+            hand-crafted prompt, paper Table VIII's first row).
         use_label, use_captions, class_ctx: which parts of the triplet the prompts hold, for
             the prompt ablations (paper Table VIII; docs/results.md): without the label the
             classes need a context of their own (``class_ctx``, CoOp's class-specific context);
@@ -72,11 +102,27 @@ class FineConfig:
     rwkv_blocks: int = 2
     bidirectional: bool = False
     chunk_size: int = 16
+    window: int | None = None
+    temporal: str = "enhanced_rwkv"
+    lgt_window: int = 64
+    text_temporal: bool = False
+    visual_prompt: str = "none"
+    learn_ctx: bool = True
     use_label: bool = True
     use_captions: bool = True
     class_ctx: bool = False
 
     def __post_init__(self):
+        if self.temporal not in TEMPORAL_KINDS:
+            raise ConfigError(f"fine.temporal: '{self.temporal}' is not one of {', '.join(TEMPORAL_KINDS)}")
+        if self.visual_prompt not in VISUAL_PROMPTS:
+            raise ConfigError(f"fine.visual_prompt: '{self.visual_prompt}' is not one of "
+                              f"{', '.join(VISUAL_PROMPTS)}")
+        if self.window is not None and self.window < 1:
+            raise ConfigError(f"fine.window: must be >= 1 or null, got {self.window}")
+        if self.text_temporal and not self.use_captions:
+            raise ConfigError("fine.text_temporal: the text sequence is made of each snippet's captions; "
+                              "it needs use_captions=true")
         if self.n_ctx < 0 or self.top_m < 1 or self.tau <= 0:
             raise ConfigError(f"fine: need n_ctx >= 0, top_m >= 1 and tau > 0; got n_ctx="
                               f"{self.n_ctx}, top_m={self.top_m}, tau={self.tau}")
@@ -132,7 +178,8 @@ class FineStage(nn.Module):
         self.context_length = int(self.text_tower.positional_embedding.shape[0])
         width = self.text_tower.token_embedding.weight.shape[1]
         shape = (len(self.class_names), cfg.n_ctx, width) if cfg.class_ctx else (cfg.n_ctx, width)
-        self.ctx = nn.Parameter(torch.randn(*shape) * cfg.ctx_init_std)
+        std = cfg.ctx_init_std if cfg.learn_ctx else 0.0  # hand-crafted: the words alone
+        self.ctx = nn.Parameter(torch.randn(*shape) * std, requires_grad=cfg.learn_ctx)
         if cfg.ctx_init and cfg.n_ctx:
             with torch.no_grad():
                 words = torch.tensor(self.tokenizer.encode(cfg.ctx_init)[: cfg.n_ctx])
@@ -150,10 +197,22 @@ class FineStage(nn.Module):
             self.embed_dim = int(self.clip.encode_image(torch.zeros(1, 3, *self.input_size)).shape[-1])
         pre = self.clip.visual.preprocess_cfg
         self.preprocess = FramePreprocess(pre["mean"], pre["std"])
-        self.rwkv = EnhancedRWKV(self.embed_dim, cfg.rwkv_blocks, cfg.bidirectional, cfg.chunk_size)
-        if cfg.rwkv_identity_init:
-            for norm in self.rwkv.norms:
-                nn.init.zeros_(norm.weight)
+        # the image branch's temporal model keeps the name `rwkv` whatever its kind (checkpoints)
+        self.rwkv = build_temporal(cfg.temporal, self.embed_dim, cfg.rwkv_blocks, cfg.bidirectional,
+                                   cfg.chunk_size, cfg.window, cfg.lgt_window, cfg.rwkv_identity_init)
+        if cfg.text_temporal:
+            self.text_rwkv = build_temporal("enhanced_rwkv", self.embed_dim, cfg.rwkv_blocks,
+                                            cfg.bidirectional, cfg.chunk_size, cfg.window,
+                                            identity_init=cfg.rwkv_identity_init)
+        if cfg.visual_prompt != "none":
+            d = self.embed_dim
+            self.prompt_ffn = nn.Sequential(nn.Linear(d, 4 * d), QuickGELU(), nn.Linear(4 * d, d))
+            nn.init.zeros_(self.prompt_ffn[-1].weight)
+            nn.init.zeros_(self.prompt_ffn[-1].bias)
+        if cfg.visual_prompt == "anomaly_focus":  # VadCLIP's C-branch, Eq. 4
+            d = self.embed_dim
+            self.anomaly_ffn = nn.Sequential(nn.Linear(d, 4 * d), QuickGELU(), nn.Linear(4 * d, d))
+            self.anomaly_fc = nn.Linear(d, 1)
 
     @property
     def text_tower(self) -> nn.Module:
@@ -268,20 +327,84 @@ class FineStage(nn.Module):
     # --- scores -------------------------------------------------------------------------
     def forward(self, snippet_feats: torch.Tensor, text_feats: torch.Tensor,
                 lengths: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """snippet_feats (B, T, D), text_feats (C, D) or (B, C, D); lengths (B,) of padded clips.
+        """snippet_feats (B, T, D), text_feats (C, D), (B, C, D) or, per snippet, (B, T, C, D);
+        lengths (B,) of padded clips.
 
         Returns logits (B, T, C) = cos/τ (Exp. (15)), probs (B, T, C) (Exp. (16)),
-        video_scores (B, C) (top-k mean of the logits) and video_probs = softmax(video_scores).
+        video_scores (B, C) (top-k mean of the logits) and video_probs = softmax(video_scores);
+        with the anomaly-focus prompt also anomaly_logits (B, T), the C-branch's.
         """
-        video = F.normalize(self.temporal(snippet_feats), dim=-1)
-        text = F.normalize(text_feats, dim=-1).to(video.dtype)
+        x = self.temporal(snippet_feats)
+        out: dict[str, torch.Tensor] = {}
+        text = F.normalize(text_feats, dim=-1).to(x.dtype)
+        if self.cfg.visual_prompt != "none":
+            prompt, anomaly_logits = self.visual_prompt(x, lengths)
+            if anomaly_logits is not None:
+                out["anomaly_logits"] = anomaly_logits
+            text = self.prompted_text(text, prompt, per_snippet=text.dim() == 4)
+        video = F.normalize(x, dim=-1)
+        if self.cfg.text_temporal:
+            text = F.normalize(self.text_temporal(text, x.shape[1]), dim=-1)
         if text.dim() == 2:
             logits = video @ text.t() / self.cfg.tau
-        else:
+        elif text.dim() == 3:
             logits = torch.einsum("btd,bcd->btc", video, text) / self.cfg.tau
+        else:  # each snippet against its own text: the alignment matrix's diagonal
+            logits = torch.einsum("btd,btcd->btc", video, text) / self.cfg.tau
         video_scores = topk_mean(logits, lengths)
         return {"logits": logits, "probs": logits.softmax(-1), "video_scores": video_scores,
-                "video_probs": video_scores.softmax(-1)}
+                "video_probs": video_scores.softmax(-1), **out}
+
+    def text_temporal(self, text: torch.Tensor, length: int) -> torch.Tensor:
+        """Fig. 3's text branch: class text features (C, D), (B, C, D) or (B, T, C, D) as a
+        sequence over the T snippets, through ``text_rwkv`` per class -> F_text (B, T, C, D)."""
+        if text.dim() == 2:
+            text = text[None]
+        if text.dim() == 3:
+            text = text[:, None].expand(-1, length, -1, -1)
+        bsz, steps, n_cls, dim = text.shape
+        seq = text.permute(0, 2, 1, 3).reshape(bsz * n_cls, steps, dim)
+        return self.text_rwkv(seq).reshape(bsz, n_cls, steps, dim).permute(0, 2, 1, 3)
+
+    def alignment_matrix(self, snippet_feats: torch.Tensor, text_feats: torch.Tensor,
+                         lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Fig. 3's alignment matrix per class: (B, C, m, m), s_ij = cos(F_video_i, F_text_j)
+        (Exp. (15)) for the m snippets; ``forward``'s logits are τ⁻¹ times its diagonal (text
+        branch of Fig. 3; without it every column j holds the clip's one text)."""
+        x = self.temporal(snippet_feats)
+        video = F.normalize(x, dim=-1)
+        text = F.normalize(text_feats, dim=-1).to(video.dtype)
+        if self.cfg.visual_prompt != "none":
+            text = self.prompted_text(text, self.visual_prompt(x, lengths)[0], per_snippet=text.dim() == 4)
+        if self.cfg.text_temporal:
+            text = F.normalize(self.text_temporal(text, video.shape[1]), dim=-1)
+        elif text.dim() < 4:
+            text = (text[None] if text.dim() == 2 else text)[:, None].expand(-1, video.shape[1], -1, -1)
+        return torch.einsum("bid,bjcd->bcij", video, text)
+
+    def visual_prompt(self, video: torch.Tensor, lengths: torch.Tensor | None):
+        """VadCLIP Eq. 6 (anomaly focus) or the average frame: V (B, D), L2-normalised, and the
+        C-branch's anomaly logits (B, T) (None for the average frame)."""
+        bsz, steps, _ = video.shape
+        if lengths is None:
+            lengths = torch.full((bsz,), steps, device=video.device)
+        valid = (torch.arange(steps, device=video.device)[None, :] < lengths.to(video.device)[:, None])
+        if self.cfg.visual_prompt == "average_frame":
+            weights, logits = valid.to(video.dtype), None
+        else:
+            logits = self.anomaly_fc(self.anomaly_ffn(video) + video).squeeze(-1)  # Eq. 4
+            weights = torch.sigmoid(logits) * valid.to(video.dtype)
+        prompt = torch.einsum("bt,btd->bd", weights, video)  # Aᵀ X
+        return F.normalize(prompt, dim=-1), logits
+
+    def prompted_text(self, text: torch.Tensor, prompt: torch.Tensor, per_snippet: bool) -> torch.Tensor:
+        """VadCLIP Eq. 7: T = FFN(V + t) + t, for every class (and snippet) of each clip."""
+        bsz = prompt.shape[0]
+        if text.dim() == 2:
+            text = text[None].expand(bsz, -1, -1)
+        v = prompt[:, None, None] if per_snippet else prompt[:, None]
+        added = text + v
+        return self.prompt_ffn(added) + text
 
 
 def create_clip(cfg: FineConfig) -> nn.Module:

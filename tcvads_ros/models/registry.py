@@ -46,7 +46,7 @@ def _build_fine(cfg: FineConfig, class_names: list[str], captions: Any) -> FineS
 MODEL_REGISTRY: dict[str, ModelSpec] = {
     "mobilenet": ModelSpec(MobileNetConfig, InterpretableMobileNet),
     "enhanced_rwkv": ModelSpec(
-        RWKVConfig, lambda c: EnhancedRWKV(c.dim, c.n_blocks, c.bidirectional, c.chunk_size)),
+        RWKVConfig, lambda c: EnhancedRWKV(c.dim, c.n_blocks, c.bidirectional, c.chunk_size, c.window)),
     "afed": ModelSpec(AFEDConfig, AFEDTeacher),
     "qacm": ModelSpec(QACMModuleConfig, lambda c: QACM(
         c.input_dim, c.hidden, c.kernel_size, c.n_layers, c.dilation_base, c.dropout, c.padding)),

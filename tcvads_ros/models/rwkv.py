@@ -31,6 +31,15 @@ Two forms share one set of weights and agree to float precision:
 ``bidirectional=True`` gives the Vision-RWKV Bi-WKV for offline use: the sum runs over all
 ``i ≠ t`` with decay ``(|t − i| − 1)·w`` plus the bonus at ``i = t``, and the token shift mixes
 the mean of both neighbours. It has no recurrent form.
+
+``window`` (paper §V.B: "the window length in the RWKV module is 256 for XD-Violence and 32 for
+UCF-Crime") cuts the sequence into consecutive windows of ``window`` snippets, each run as a
+sequence of its own (state and token shift start afresh at every window start), as VadCLIP's
+local Transformer limits attention to windows with "no information exchange among windows".
+The whole stack is windowed, not each block, so an output never depends on an input ``window``
+or more snippets before it (a per-block sliding window would compound over the two blocks).
+``window=None`` (the default): one window, the whole sequence. ``chunk_size`` only says how a
+window is computed, never what it sees.
 """
 
 from __future__ import annotations
@@ -278,6 +287,7 @@ class RWKVConfig:
     n_blocks: int = 2
     bidirectional: bool = False
     chunk_size: int = 16
+    window: int | None = None
 
 
 class EnhancedRWKV(nn.Module):
@@ -287,15 +297,19 @@ class EnhancedRWKV(nn.Module):
         dim: feature width D.
         n_blocks: TimeMix blocks (the paper uses two).
         bidirectional: Vision-RWKV style Bi-WKV, for offline use only.
-        chunk_size: steps per chunk of the sequence form.
+        chunk_size: steps per chunk of the sequence form (how it is computed, not what it sees).
+        window: snippets per window (paper §V.B; see the module docstring); None: the whole
+            sequence is one window.
     """
 
     def __init__(self, dim: int, n_blocks: int = 2, bidirectional: bool = False,
-                 chunk_size: int = 16):
+                 chunk_size: int = 16, window: int | None = None):
         super().__init__()
         if n_blocks < 1:
             raise ConfigError(f"EnhancedRWKV: n_blocks must be >= 1, got {n_blocks}")
-        self.dim, self.bidirectional = dim, bidirectional
+        if window is not None and window < 1:
+            raise ConfigError(f"EnhancedRWKV: window must be >= 1 or null, got {window}")
+        self.dim, self.bidirectional, self.window = dim, bidirectional, window
         self.blocks = nn.ModuleList(
             TimeMix(dim, bidirectional, chunk_size, layer_id=i, n_layers=n_blocks)
             for i in range(n_blocks)
@@ -303,8 +317,19 @@ class EnhancedRWKV(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(n_blocks))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Sequence form: x (B, T, D) -> (B, T, D)."""
+        """Sequence form: x (B, T, D) -> (B, T, D), window by window."""
         check_shape(x, ("B", "T", self.dim), "EnhancedRWKV")
+        bsz, length, dim = x.shape
+        w = self.window
+        if w is None or length <= w:
+            return self._stack(x)
+        full = length // w * w  # whole windows folded into the batch; the rest run on their own
+        out = self._stack(x[:, :full].reshape(bsz * (full // w), w, dim)).reshape(bsz, full, dim)
+        if full < length:  # not padded: a bidirectional window would see the padding
+            out = torch.cat([out, self._stack(x[:, full:])], dim=1)
+        return out
+
+    def _stack(self, x: torch.Tensor) -> torch.Tensor:
         for block, norm in zip(self.blocks, self.norms):
             x = x + norm(block(x))
         return x
@@ -313,8 +338,18 @@ class EnhancedRWKV(nn.Module):
         """Zero state (n_blocks, 4, B, D) for ``step``."""
         return torch.stack([b.init_state(batch, dtype, device) for b in self.blocks])
 
-    def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Recurrent form (causal only): x_t (B, D), state -> (y_t (B, D), new state)."""
+    def step(self, x: torch.Tensor, state: torch.Tensor,
+             position: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Recurrent form (causal only): x_t (B, D), state -> (y_t (B, D), new state).
+
+        With a ``window``, ``position`` (t, counted from the sequence's start) is required: the
+        state starts afresh at every window start (t % window == 0), as the sequence form.
+        """
+        if self.window is not None:
+            if position is None:
+                raise ConfigError("EnhancedRWKV.step: a windowed RWKV needs the step's position")
+            if position % self.window == 0:
+                state = self.init_state(x.shape[0], state.dtype, state.device)
         new_states = []
         for block, norm, s in zip(self.blocks, self.norms, state.unbind(0)):
             y, s = block.step(x, s)

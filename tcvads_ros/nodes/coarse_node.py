@@ -5,9 +5,11 @@
 Subscribes to the camera (sensor_msgs/Image, or CompressedImage on ``<image_topic>/compressed``),
 or to each camera of ``cameras`` (NAME=TOPIC), and publishes, relative to its namespace:
 
-- ``anomaly`` (std_msgs/String, reliable, transient-local depth 10): one JSON line per event
-  start / update / end (`messages.ANOMALY_SCHEMA`) with the header of the camera frame that
-  caused it (and, with several cameras, the camera's name), written to the event store first;
+- ``anomaly`` (tcvads_msgs/AnomalyEvent, reliable, transient-local depth 10): one message per
+  event start / update / end with the header of the camera frame that caused it (its ``stream``
+  the camera's name where the node serves several), written to the event store first;
+  ``anomaly/json`` (std_msgs/String, same QoS): the same as the JSON document the store keeps
+  (`event_schema.ANOMALY_SCHEMA`), for scripts;
 - ``anomaly/heatmap`` (``NAME/anomaly/heatmap`` per camera of ``cameras``; sensor_msgs/Image
   rgb8): the CAM over the camera's newest scored frame, rendered only while someone subscribes;
 - with ``fine_stage_in_process:=true`` also ``anomaly/category`` and ``anomaly/explanation``
@@ -25,16 +27,18 @@ load at configure (`load`), once for all cameras.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
+from tcvads_msgs.msg import AnomalyEvent as AnomalyEventMsg
 
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.camera import Camera
-from tcvads_ros.nodes.common import EVENT_QOS, VIEW_QOS, TcvadsNode, main_for
-from tcvads_ros.nodes.messages import anomaly_fields, image_fields, ros_bytes
+from tcvads_ros.nodes.common import EVENT_QOS, TYPES, VIEW_QOS, TcvadsNode, main_for
+from tcvads_ros.nodes.messages import anomaly_json_fields, anomaly_message, image_fields, ros_bytes
 from tcvads_ros.runtime.bundle import COARSE_GRAPHS, FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.event_store import crash_ends
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, gap_problem
@@ -63,9 +67,11 @@ class CoarseNode(TcvadsNode):
         self.bundle = Bundle.load(values["bundle"])
         # What the -1 thresholds and the timings left at their defaults stand for: a site
         # profile's settings (each camera's own, `site_profiles`, else `site_profile`), else the
-        # bundle's threshold (`site_profile.event_settings`).
+        # bundle's threshold (`site_profile.event_settings`). Its fine files are checked only
+        # where the fine stage runs here (else fine_node's concern).
         paths = parameters.site_profile_paths(values)
-        self.profiles = {name: SiteProfile.load_for(path, self.bundle, where=f"site_profile {path}") if path else None
+        self.profiles = {name: SiteProfile.load_for(path, self.bundle, where=f"site_profile {path}",
+                                                    fine=values["fine_stage_in_process"]) if path else None
                          for name, path in paths.items()}
         backend = self.make_backend(self.bundle)
         in_process = values["fine_stage_in_process"]
@@ -75,22 +81,26 @@ class CoarseNode(TcvadsNode):
         self.backend_name = backend.describe()
         self.store = self.open_store()
         output_dir = parameters.output_dir(values)
-        # One fine stage, one bounded queue, for every camera; each clip counts into its camera's
-        # statistics (`FineJob.stats`).
+        # One fine stage, one bounded queue, for every camera; each clip brings its camera's
+        # counts, callbacks and verdict threshold (`FineJob`).
         fine = FineStage(
             self.bundle, backend, self.store, int(self.bundle.manifest.snippet_frames),
-            on_explanation=self.publish_explanation, queue_size=values["max_pending_clips"],
-            output_dir=output_dir, heatmap=output_dir is not None,
+            queue_size=values["max_pending_clips"], output_dir=output_dir, heatmap=output_dir is not None,
             evidence_clip=output_dir is not None and values["evidence_clip"],
         ) if in_process else None
         pipelines = {}
         for camera in self.cameras:
-            cfg = PipelineConfig.for_coarse_node(values, self.event_config(values, camera), output_dir)
-            pipelines[camera.name] = TwoStagePipeline(self.bundle, backend, cfg, stores=[self.store],
-                                                      stats=camera.counts, camera=camera.name, fine_stage=fine)
+            cfg = dataclasses.replace(
+                PipelineConfig.for_coarse_node(values, self.event_config(values, camera), output_dir),
+                stream=camera.name or values["image_topic"], site_profile=self.profiles[camera.name])
+            pipelines[camera.name] = TwoStagePipeline(
+                self.bundle, backend, cfg, stores=[self.store],
+                on_explanation=self.publish_explanation if in_process else None, stats=camera.counts,
+                fine_stage=fine)
         # The cameras' frames of one wake-up go through the backbone in one batched call.
         self.streams = MultiStreamPipeline(backend, pipelines, fine_stage=fine)
-        self.anomaly = self.create_output(String, "anomaly", EVENT_QOS)
+        self.anomaly = self.create_output(AnomalyEventMsg, "anomaly", EVENT_QOS)
+        self.anomaly_json = self.create_output(String, "anomaly/json", EVENT_QOS)
         self.heatmaps = {camera.name: self.create_output(Image, heatmap_topic(camera.name), VIEW_QOS)
                          for camera in self.cameras}
         if in_process:
@@ -135,7 +145,7 @@ class CoarseNode(TcvadsNode):
         self.store.close()
 
     def unload(self) -> None:
-        self.streams = self.store = self.anomaly = None
+        self.streams = self.store = self.anomaly = self.anomaly_json = None
         self.heatmaps = {}
 
     # -- parameters ---------------------------------------------------------------------------
@@ -190,7 +200,8 @@ class CoarseNode(TcvadsNode):
                 self._publish_heatmap(camera.name)
 
     def _publish(self, event: AnomalyEvent) -> None:
-        self.anomaly.publish(String(**anomaly_fields(event, event.source_header)))
+        self.anomaly.publish(anomaly_message(TYPES, event))
+        self.anomaly_json.publish(String(**anomaly_json_fields(event)))
 
     def _publish_heatmap(self, name: str) -> None:
         newest = self.streams.pipelines[name].newest_snippet()

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -66,16 +67,24 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Header, String
 from std_srvs.srv import SetBool
+from tcvads_msgs.msg import AnomalyEvent, AnomalyExplanation
 from vision_msgs.msg import Classification, ObjectHypothesis
 
 from tcvads_ros.errors import TcvadsError
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.camera import STEADY, Camera, camera_qos
-from tcvads_ros.nodes.messages import classification_message, explanation_fields, frame_from_message
+from tcvads_ros.nodes.messages import (
+    MessageTypes,
+    classification_message,
+    explanation_json_fields,
+    explanation_message,
+    frame_from_message,
+)
 from tcvads_ros.nodes.stream import LatestSlot, take_each
 from tcvads_ros.runtime.backends import create_backend, resolve_kind
 from tcvads_ros.runtime.event_store import EventStore
 from tcvads_ros.runtime.explanation import Explanation
+from tcvads_ros.runtime.fine import evidence_clip_file
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import ImageConversionError
 from tcvads_ros.runtime.model_card import describe, footage_warning
@@ -86,6 +95,9 @@ try:  # cv_bridge where it is installed; the project's NumPy conversion everywhe
 except ImportError:
     CvBridge = None
 
+# The classes the typed messages are built of (`messages.anomaly_message`, `explanation_message`).
+TYPES = MessageTypes(header=Header, time=Time, anomaly_event=AnomalyEvent, anomaly_explanation=AnomalyExplanation,
+                     hypothesis=ObjectHypothesis)
 # Sensor-data QoS with a queue of one frame (best effort, volatile).
 CAMERA_QOS = camera_qos("best_effort", 1)
 # Events: reliable, and the last few kept for late joiners (a dashboard started after an alarm).
@@ -338,21 +350,28 @@ class TcvadsNode(LifecycleNode):
         return make(msg_type, topic, profile, qos_overriding_options=QoSOverridingOptions(OUTPUT_POLICIES))
 
     def create_explanation_outputs(self) -> None:
-        """The fine stage's outputs: ``anomaly/category``, ``anomaly/explanation`` and
+        """The fine stage's outputs: ``anomaly/category``, ``anomaly/explanation`` (typed) and
         ``anomaly/explanation/json`` (reliable, transient-local). Not lifecycle publishers: the
         explanation of an event announced before a deactivate is published when it is ready."""
         self.category = self.create_output(Classification, "anomaly/category", EVENT_QOS, managed=False)
-        self.explanation = self.create_output(String, "anomaly/explanation", EVENT_QOS, managed=False)
+        self.explanation = self.create_output(AnomalyExplanation, "anomaly/explanation", EVENT_QOS, managed=False)
         self.explanation_json = self.create_output(String, "anomaly/explanation/json", EVENT_QOS, managed=False)
 
     def publish_explanation(self, explanation: Explanation, header: Header | None) -> None:
         """Publish a stored explanation (`fine.FineStage`'s callback, on its thread); the category
-        carries `header`, the header of the frame that announced the event's start."""
+        and the explanation carry `header`, the header of the frame that announced the event's start."""
         self.category.publish(classification_message(
             Classification, ObjectHypothesis, header or Header(), explanation.class_scores))
-        text, document = explanation_fields(explanation)
-        self.explanation.publish(String(**text))
-        self.explanation_json.publish(String(**document))
+        self.explanation.publish(explanation_message(TYPES, explanation, header, self._evidence_clip(explanation)))
+        self.explanation_json.publish(String(**explanation_json_fields(explanation)))
+
+    def _evidence_clip(self, explanation: Explanation) -> str:
+        """The path of the event's evidence clip where this node writes them and it was written."""
+        folder = parameters.output_dir(self.values)
+        if folder is None or not self.values["evidence_clip"]:
+            return ""
+        path = evidence_clip_file(folder, explanation.event_id)
+        return str(path) if path.is_file() else ""
 
     def check_change(self, changes: dict[str, Any]) -> str | None:
         """Node-specific refusal of a parameter change (after the generic checks)."""

@@ -14,13 +14,15 @@ What happens to a clip (classify, explain, evidence clip, store) is `runtime.fin
 as in the in-process pipeline; this node only publishes what it hands back.
 
 Several cameras (``cameras``, as coarse_node's): a cache, sampler and clip cutter per camera
-(`CameraClips`), each announcement routed to its camera by the ``camera`` it names (one this
-node does not read is counted, ``anomaly_other_camera``), and one fine stage, one bounded queue,
-for all of them.
+(`CameraClips`), each announcement routed to its camera by the ``stream`` it names (the
+camera's name; one this node does not read is counted, ``anomaly_other_camera``), and one fine
+stage, one bounded queue, for all of them.
 
-Publishes, relative to its namespace: ``anomaly/category`` (vision_msgs/Classification with the
-header of the frame that announced the start), ``anomaly/explanation`` (std_msgs/String, the
-readable report) and ``anomaly/explanation/json`` (the versioned JSON document), after storing
+Reads the typed ``anomaly`` (tcvads_msgs/AnomalyEvent). Publishes, relative to its namespace:
+``anomaly/category`` (vision_msgs/Classification with the header of the frame that announced
+the start), ``anomaly/explanation`` (tcvads_msgs/AnomalyExplanation: category, class scores,
+captions, the readable report, the files written) and ``anomaly/explanation/json`` (the
+versioned JSON document), after storing
 the explanation in the event store; and ``/diagnostics``. The explanation's frame numbers are
 coarse_node's (the /anomaly announcement carries its number for a stamp;
 `fine.coarse_numbering`), so both nodes name the same frames; its times are the camera's stamps.
@@ -28,18 +30,18 @@ coarse_node's (the /anomaly announcement carries its number for a stamp;
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from std_msgs.msg import Header, String
+from std_msgs.msg import Header
+from tcvads_msgs.msg import AnomalyEvent as AnomalyEventMsg
 
 from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.camera import Camera
 from tcvads_ros.nodes.common import EVENT_QOS, TcvadsNode, main_for
-from tcvads_ros.nodes.messages import event_from_document, header_from_fields, stamp_seconds
+from tcvads_ros.nodes.messages import event_from_message, header_from_fields, stamp_seconds
 from tcvads_ros.runtime.bundle import FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.clips import ClipCache, ClipCollector
 from tcvads_ros.runtime.fine import FineJob, FineStage, coarse_numbering
@@ -103,7 +105,7 @@ class FineNode(TcvadsNode):
     def activated(self) -> None:
         """Listen to the announcements (transient local: the last few are replayed)."""
         self._anomaly_subscription = self.create_subscription(
-            String, "anomaly", self._on_anomaly, EVENT_QOS, callback_group=MutuallyExclusiveCallbackGroup())
+            AnomalyEventMsg, "anomaly", self._on_anomaly, EVENT_QOS, callback_group=MutuallyExclusiveCallbackGroup())
 
     def pause(self) -> None:
         """Stop listening; the clips being collected are explained with the frames that came."""
@@ -141,19 +143,19 @@ class FineNode(TcvadsNode):
             self.cameras_clips[camera.name].cache.push(frame)
             self._submit_ready(camera)
 
-    def _on_anomaly(self, msg: String) -> None:
+    def _on_anomaly(self, msg: AnomalyEventMsg) -> None:
         try:
-            event, header = event_from_document(json.loads(msg.data))
-        except ValueError as error:  # JSONDecodeError is a ValueError
+            event, header = event_from_message(msg)
+        except ValueError as error:
             self.node_counts.add("anomaly_messages_refused")
             self.get_logger().warning(f"anomaly message refused: {error}",
                                       throttle_duration_sec=self.values["reject_log_period"])
             return
-        camera = next((c for c in self.cameras if c.name == event.camera), None)
+        camera = self.camera_of(event)
         if camera is None:  # another node's camera, or a coarse_node configured with other names
             self.node_counts.add("anomaly_other_camera")
             self.get_logger().warning(
-                f"anomaly message of camera {event.camera!r} ignored: this node reads "
+                f"anomaly message of camera {event.stream!r} ignored: this node reads "
                 f"{', '.join(repr(c.name) for c in self.cameras)}",
                 throttle_duration_sec=self.values["reject_log_period"])
             return
@@ -164,6 +166,13 @@ class FineNode(TcvadsNode):
             return
         self.cameras_clips[camera.name].clips.announce(event, header, split=stamp_seconds(header, default=event.stamp))
         self._submit_ready(camera)
+
+    def camera_of(self, event: Any) -> Camera | None:
+        """The camera an announcement is about: the one its ``stream`` names where the node names
+        its cameras; the node's only camera otherwise (as before cameras had names)."""
+        if not self.cameras[0].name:
+            return self.cameras[0]
+        return next((c for c in self.cameras if c.name == event.stream), None)
 
     def _submit_ready(self, camera: Camera, flush: bool = False) -> None:
         clip = self.cameras_clips[camera.name].clips.ready(flush=flush)

@@ -2,23 +2,25 @@
 # SPDX-License-Identifier: Apache-2.0
 """Message logic of the nodes, as plain functions (no ROS import): tested without rclpy.
 
-The nodes only call these and construct messages from the returned fields, e.g.
-``String(**anomaly_fields(event, header))``. Field values are plain Python (and a NumPy array for
-`uint8[]` data, which `ros_bytes` turns into what rclpy wants), so the same fields build rclpy
-messages on a robot and `rosbags` messages in the tests.
+The nodes only call these with their message classes (`MessageTypes`) and publish what comes
+back, e.g. ``anomaly_message(TYPES, event)``. Field values are plain Python (and a NumPy array for
+`uint8[]` data, which `ros_bytes` turns into what rclpy wants), so the same functions build
+rclpy messages on a robot and `rosbags` messages in the tests.
 
-Topic formats (relative to the nodes' namespace; standard messages only: the package is one
-ament_python package, and custom .msg files would need a second, ament_cmake package):
+Topic formats (relative to the nodes' namespace):
 
-- ``/anomaly`` (std_msgs/String): one compact JSON object per event transition with a versioned
-  schema (`ANOMALY_SCHEMA`). `ros2 topic echo /anomaly` shows one readable line per transition,
-  `--field data | jq` parses it, and it is the same object `tcvads detect` writes as JSON lines
-  and the event store keeps, plus the source header (stamp, frame_id) that String lacks.
+- ``anomaly`` (tcvads_msgs/AnomalyEvent): one typed message per event transition, with the
+  header of the camera frame that caused it; its fields are `runtime.event_schema.FIELDS`, so
+  `ros2 topic echo anomaly --field score`, message_filters, rosbag2 and Foxglove read them.
+- ``anomaly/json`` (std_msgs/String): the same transition as the JSON document of
+  `event_schema` (schema ``tcvads.anomaly/2``), which is also what the event store keeps and
+  `tcvads detect` writes as JSON lines: for scripts (`--field data | jq`).
 - ``anomaly/category`` (vision_msgs/Classification): the fine stage's class scores, best first,
   with the header of the frame that announced the event's start, so time synchronisers can pair
   it with the camera.
-- ``anomaly/explanation`` (std_msgs/String): the explanation as readable text, headline first,
-  and ``anomaly/explanation/json`` (std_msgs/String): the same document as JSON (versioned schema).
+- ``anomaly/explanation`` (tcvads_msgs/AnomalyExplanation): the explanation, typed, with its
+  readable text (headline first) in `text`; ``anomaly/explanation/json`` (std_msgs/String): the
+  same document as JSON (versioned schema).
 - ``anomaly/heatmap`` (sensor_msgs/Image, rgb8): the coarse stage's CAM over the frame.
 - ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): rates, latency, drops, rejections, backend.
 """
@@ -29,18 +31,17 @@ import array
 import json
 import math
 import struct
-from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from tcvads_ros.runtime import event_schema
+from tcvads_ros.runtime.event_schema import header_fields
 from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import header_stamp, message_to_frame
-
-ANOMALY_SCHEMA = "tcvads.anomaly/1"
-HEADLINE_KEYS = ("kind", "score", "stamp", "event_id")
 
 # diagnostic_msgs/DiagnosticStatus level names; the node maps them onto the message's constants
 # (bytes in rclpy, int in rosbags) with getattr(DiagnosticStatus, level).
@@ -66,48 +67,54 @@ def to_json(document: Mapping[str, Any]) -> str:
     return json.dumps(_plain(document), separators=(", ", ": "), ensure_ascii=False, allow_nan=False)
 
 
-def header_fields(header: Any) -> dict[str, Any]:
-    """A std_msgs/Header as plain data, for JSON documents (std_msgs/String has no header)."""
+@dataclass(frozen=True)
+class MessageTypes:
+    """The message classes the typed messages are built of: rclpy's in the nodes, rosbags' in
+    the tests (`float_array` makes a float32[] field's value: array('f') for rclpy)."""
+
+    header: type
+    time: type
+    anomaly_event: type
+    anomaly_explanation: type
+    hypothesis: type
+    float_array: Callable[[list[float]], Any] = lambda values: array.array("f", values)
+
+
+def anomaly_json_fields(event: AnomalyEvent) -> dict[str, str]:
+    """std_msgs/String fields for ``anomaly/json``: the event's JSON document (`AnomalyEvent.to_dict`,
+    the record the event store keeps and `tcvads detect` writes, with the header of the frame that
+    caused it) as one line. Its first keys say what happened (kind, score, stamp, event id):
+    `ros2 topic echo` cuts strings at 128 characters unless given `--full-length`."""
+    return {"data": to_json(event.to_dict())}
+
+
+def anomaly_message(types: MessageTypes, event: AnomalyEvent) -> Any:
+    """The tcvads_msgs/AnomalyEvent of an event transition: `event_schema.message_fields`, with
+    the header of the frame that caused it (an empty one where none did: a crash end)."""
+    fields = event_schema.message_fields(event)
+    header = event.source_header
+    exact = header is not None and event_schema.time_to_seconds(header.stamp) == event.stamp
+    for name, value in fields.items():
+        if not event_schema.BY_NAME[name].is_time:
+            continue
+        if exact and getattr(event, name) == event.stamp:
+            # the frame's own stamp, to the nanosecond (float seconds keep about 0.2 µs of it)
+            value = {"sec": int(header.stamp.sec), "nanosec": int(header.stamp.nanosec)}
+        fields[name] = types.time(**value)
     if header is None:
-        return {"stamp": None, "frame_id": ""}
-    stamp = header.stamp
-    return {
-        "stamp": {"sec": int(stamp.sec), "nanosec": int(stamp.nanosec)},
-        "frame_id": str(header.frame_id),
-    }
+        header = types.header(stamp=types.time(sec=0, nanosec=0), frame_id="")
+    return types.anomaly_event(header=header, **fields)
 
 
-def event_document(event: Any, header: Any = None) -> dict[str, Any]:
-    """The /anomaly document of one event transition (an `AnomalyEvent`), with its source header.
-
-    The body is `AnomalyEvent.to_dict()`, the record the event store keeps, so the topic, the
-    store and `tcvads detect` share one format; `header` is the header of the frame that caused
-    the transition (its stamp is ``event.stamp`` when the frames come from a ROS topic). Keys are
-    ordered for reading: `ros2 topic echo` cuts strings at 128 characters unless given
-    `--full-length`, and what fits is what happened (kind, event id, score, time).
-    """
-    record = event.to_dict()
-    first = {key: record.pop(key) for key in HEADLINE_KEYS}
-    return {**first, **record, "header": header_fields(header), "schema": ANOMALY_SCHEMA}
-
-
-def event_from_document(document: Mapping[str, Any]) -> tuple[AnomalyEvent, dict[str, Any]]:
-    """Read an /anomaly document back: (the event, its header as plain data).
-
-    Raises ValueError naming what is wrong (another schema, a missing field), so a subscriber
-    can count and log a message it cannot use.
-    """
-    if not isinstance(document, Mapping) or document.get("schema") != ANOMALY_SCHEMA:
-        schema = document.get("schema") if isinstance(document, Mapping) else None
-        raise ValueError(f"not a {ANOMALY_SCHEMA} document (schema {schema!r})")
-    known = {f.name: f for f in fields(AnomalyEvent)}
-    missing = [name for name, f in known.items() if name not in document and f.default is MISSING]
-    if missing:
-        raise ValueError(f"/anomaly document lacks {', '.join(missing)}")
-    event = AnomalyEvent(**{name: document[name] for name in known if name in document})
-    if event.kind not in ("start", "update", "end"):
-        raise ValueError(f"/anomaly document has unknown kind {event.kind!r}")
-    return event, dict(document.get("header") or {})
+def event_from_message(msg: Any) -> tuple[AnomalyEvent, dict[str, Any]]:
+    """Read a tcvads_msgs/AnomalyEvent back: (the event, its header as plain data, as
+    `header_fields` gives it; a zero stamp is none). Raises ValueError naming what is wrong (an
+    unknown kind, an empty event id), so a subscriber can count and log a message it cannot use."""
+    event = AnomalyEvent(**event_schema.fields_from_message(msg))
+    header = header_fields(msg.header)
+    if header["stamp"] == {"sec": 0, "nanosec": 0}:
+        header["stamp"] = None
+    return event, header
 
 
 def header_from_fields(header_type: Any, data: Mapping[str, Any] | None) -> Any:
@@ -141,19 +148,39 @@ def cdr_header_stamp(raw: bytes) -> float | None:
     return sec + nanosec * 1e-9
 
 
-def anomaly_fields(event: Any, header: Any = None) -> dict[str, str]:
-    """std_msgs/String fields for /anomaly."""
-    return {"data": to_json(event_document(event, header))}
+def explanation_message(types: MessageTypes, explanation: Any, header: Any, evidence_clip_path: str = "") -> Any:
+    """The tcvads_msgs/AnomalyExplanation of an `Explanation`, with `header` (that of the frame
+    that announced the event's start; an empty one for None) and the evidence clip's path (empty:
+    none was written). `fine_anomaly_score` and `verdict` are read where the explanation has them
+    (NaN and "" where it does not)."""
+    if header is None:
+        header = types.header(stamp=types.time(sec=0, nanosec=0), frame_id="")
+    fine_score = getattr(explanation, "fine_anomaly_score", None)
+    return types.anomaly_explanation(
+        header=header,
+        event_id=explanation.event_id,
+        category=explanation.category,
+        probability=float(explanation.probability),
+        class_scores=[types.hypothesis(class_id=name, score=score)
+                      for name, score in classification_results(explanation.class_scores)],
+        captions=[c.text for c in explanation.captions],
+        caption_similarities=types.float_array([float(c.similarity) for c in explanation.captions]),
+        start_stamp=types.time(**event_schema.seconds_to_time(explanation.start_stamp)),
+        end_stamp=types.time(**event_schema.seconds_to_time(explanation.end_stamp)),
+        start_frame=int(explanation.start_frame),
+        end_frame=int(explanation.end_frame),
+        text=explanation.to_text(),
+        heatmap_path=explanation.heatmap_path or "",
+        evidence_clip_path=evidence_clip_path,
+        fine_anomaly_score=math.nan if fine_score is None else float(fine_score),
+        verdict=str(getattr(explanation, "verdict", "") or ""),
+    )
 
 
-def explanation_fields(explanation: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """std_msgs/String fields of an `Explanation`: (readable text, JSON document).
-
-    The text (`Explanation.to_text()`, headline first) goes on ``~/explanation`` for people and
-    `ros2 topic echo`; the JSON (`to_json()`, carrying `schema_version`) on
-    ``~/explanation/json`` for programs.
-    """
-    return {"data": explanation.to_text()}, {"data": explanation.to_json()}
+def explanation_json_fields(explanation: Any) -> dict[str, str]:
+    """std_msgs/String fields of ``anomaly/explanation/json``: the explanation's JSON document
+    (`to_json()`, carrying `schema_version`), for programs."""
+    return {"data": explanation.to_json()}
 
 
 def classification_results(class_scores: Mapping[str, float]) -> list[tuple[str, float]]:

@@ -278,6 +278,14 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "needed)",
         nodes=(COARSE,), read_only=True,
     ),
+    ParameterSpec(
+        "confirm_with_fine", "bool", False,
+        "with fine_stage_in_process: announce each event's start on /anomaly only with the fine "
+        "stage's verdict, confirmed or disputed (disputed ones are announced too), about 6 s "
+        "later; false = at once, the verdict following on the explanation; false takes the site "
+        "profile's",
+        nodes=(COARSE,), read_only=True,
+    ),
     # -- fine stage ----------------------------------------------------------------------------
     ParameterSpec(
         "output_dir", "string", "~/.ros/tcvads_ros/evidence",
@@ -391,6 +399,9 @@ def check_parameters(values: Mapping[str, Any]) -> str | None:
     for name, value in (("threshold_on", on), ("threshold_off", off)):
         if value != FROM_BUNDLE and value < 0.0:
             return f"{name} must be -1 (from the bundle) or in [0, 1], got {value!r}"
+    if values.get("confirm_with_fine") and values.get("fine_stage_in_process") is False:
+        return ("confirm_with_fine needs fine_stage_in_process:=true (a separate fine_node's verdict "
+                "follows on the explanation topic)")
     if on != FROM_BUNDLE and off != FROM_BUNDLE:
         return threshold_problem(on, off)
     try:

@@ -17,6 +17,11 @@ the budget with the one-sided upper confidence bound of its rate (Garwood's exac
 the rate `mu / T` for which seeing at most `k` alarms has probability `1 - confidence`), not with
 the rate seen. `T` hours with no alarm at all certify a rate of at most ``-ln(1 - confidence) /
 T``: 3.0 / T at 95 %, so a budget of one alarm per hour needs three hours of normal footage.
+
+The second opinion (`calibrate_fine`): the fine stage classifies the clip of every alarm the chosen
+settings raise on the footage (`alarm_clips`: the clips `TwoStagePipeline` would cut, by the same
+`clips.ClipCollector` rule), and the fine threshold is the lowest one whose *confirmed* false
+alarms per hour stay within their own budget at the same confidence, by the same bound.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tcvads_ros.runtime.clips import ClipCache, ClipCollector
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, EventStateMachine
-from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.pipeline import CoarseDetector
+from tcvads_ros.runtime.frames import Frame, resize_rgb
+from tcvads_ros.runtime.pipeline import CoarseDetector, Snippet
 
 # The share of the site's normal scores below the hysteresis threshold (see `off_threshold`).
 NORMAL_QUANTILE = 0.99
@@ -44,27 +50,40 @@ class ScoreTrace:
     stamps: np.ndarray  # (n,) stream seconds
     frames: np.ndarray  # (n,) source frame numbers
     seconds: float  # stream time covered (first sample to one snippet past the last)
+    # The scored snippets' frames (at the fine stage's input size), one per row, where kept for
+    # the fine stage (`score_source`'s `keep_size`).
+    samples: list[Frame] | None = None
 
 
 def score_source(detector: CoarseDetector, frames: Iterable[Frame], name: str, fps: float,
-                 on_frame: Callable[[], None] | None = None) -> ScoreTrace:
-    """Run `detector` (a fresh one per recording) over `frames`; every scored snippet's score."""
+                 on_frame: Callable[[], None] | None = None,
+                 keep_size: tuple[int, int] | None = None) -> ScoreTrace:
+    """Run `detector` (a fresh one per recording) over `frames`; every scored snippet's score,
+    and with `keep_size` its frame resized to that (height, width) for the fine stage."""
     rows: dict[int, tuple[float, float]] = {}
+    kept: dict[int, Frame] = {}
     for frame in frames:
         for snippet in detector.push(frame)[0]:
             rows[snippet.frame.index] = (snippet.score, snippet.frame.stamp)
+            if keep_size is not None:
+                f = snippet.frame
+                kept[f.index] = Frame(resize_rgb(f.rgb, keep_size), f.stamp, f.index)
         if on_frame is not None:
             on_frame()
     for snippet in detector.close()[0]:  # what a stride > 1 left pending
         if math.isfinite(snippet.score):
             rows.setdefault(snippet.frame.index, (snippet.score, snippet.frame.stamp))
+            if keep_size is not None and snippet.frame.index not in kept:
+                f = snippet.frame
+                kept[f.index] = Frame(resize_rgb(f.rgb, keep_size), f.stamp, f.index)
     index = np.array(sorted(rows), dtype=np.int64)
     scores = np.array([rows[i][0] for i in index], dtype=np.float64)
     stamps = np.array([rows[i][1] for i in index], dtype=np.float64)
     finite = np.isfinite(scores)
     index, scores, stamps = index[finite], scores[finite], stamps[finite]
     seconds = float(stamps[-1] - stamps[0]) + detector.sample_every / fps if len(stamps) else 0.0
-    return ScoreTrace(name, scores, stamps, index, seconds)
+    samples = None if keep_size is None else [kept[int(i)] for i in index]
+    return ScoreTrace(name, scores, stamps, index, seconds, samples)
 
 
 def replay(trace: ScoreTrace, cfg: EventConfig) -> list[AnomalyEvent]:
@@ -189,3 +208,106 @@ def calibrate(traces: Sequence[ScoreTrace], base: EventConfig, budget: float,
     chosen = choose(points, budget)
     events = None if chosen is None else base.with_threshold(chosen.threshold_on, chosen.threshold_off)
     return Calibration(sum(t.seconds for t in traces) / 3600.0, points, chosen, events)
+
+
+@dataclass
+class AlarmClip:
+    """The clip the in-process fine stage classifies for an alarm, and the alarms it answers."""
+
+    event_ids: list[str]  # the event whose start opened the clip, and those coalesced into it
+    frames: list[Frame]
+    cut_stamp: float  # stream time when the pipeline cuts it (its newest scored snippet then)
+
+
+def alarm_clips(trace: ScoreTrace, cfg: EventConfig, length: int,
+                pre_roll: int | None = None) -> tuple[list[AnomalyEvent], list[AlarmClip]]:
+    """Every announcement on `trace` with settings `cfg` (as `replay`), and the fine clips
+    `TwoStagePipeline` cuts for them: its cache and `clips.ClipCollector`, fed in its order (a
+    scored snippet into the cache, its events announced, then the clip cut when it is ready).
+    Needs the trace's `samples`."""
+    if trace.samples is None:
+        raise ValueError(f"{trace.name}: its frames were not kept (score_source's keep_size)")
+    collector = ClipCollector(ClipCache(math.inf, max_frames=length + 1), length, pre_roll,
+                              timeout_s=math.inf)
+    machine = EventStateMachine(cfg)
+    events: list[AnomalyEvent] = []
+    clips: list[AlarmClip] = []
+
+    def cut(flush: bool = False) -> None:
+        clip = collector.ready(flush=flush)
+        if clip is not None:
+            clips.append(AlarmClip([clip.event.event_id, *clip.coalesced], [s.frame for s in clip.items],
+                                   collector.cache.newest_stamp()))
+
+    for frame, score in zip(trace.samples, trace.scores):
+        collector.cache.push(Snippet(frame, None, float(score)))
+        for event in machine.update(score, frame.stamp, frame.index):
+            collector.announce(event)
+            events.append(event)
+        cut()
+    for event in machine.close():
+        collector.announce(event)
+        events.append(event)
+    cut(flush=True)
+    return events, clips
+
+
+def alarm_fine_scores(traces: Sequence[ScoreTrace], cfg: EventConfig, length: int,
+                      classify: Callable[[list[Frame]], float]) -> list[float]:
+    """The fine anomaly score of every alarm (event start) on `traces` with settings `cfg`: its
+    clip's, `classify(frames)`; an alarm coalesced into another's clip takes that clip's. An alarm
+    whose clip was never cut (none in the pipeline's rule) gets 1.0: no verdict disputes it."""
+    scores = []
+    for trace in traces:
+        events, clips = alarm_clips(trace, cfg, length)
+        by_event = {}
+        for clip in clips:
+            score = float(classify(clip.frames))
+            by_event.update({event_id: score for event_id in clip.event_ids})
+        scores += [by_event.get(e.event_id, 1.0) for e in events if e.kind == "start"]
+    return scores
+
+
+@dataclass
+class FinePoint:
+    """One candidate fine threshold and the confirmed false alarms on the footage."""
+
+    fine_threshold: float
+    confirmed: int
+    rate_per_hour: float
+    upper_per_hour: float
+
+
+@dataclass
+class FineCalibration:
+    """What `calibrate_fine` found: every candidate and the chosen one (None when the footage
+    cannot certify the budget even with every alarm disputed)."""
+
+    points: list[FinePoint]
+    chosen: FinePoint | None
+
+
+def calibrate_fine(scores: Sequence[float], hours: float, budget: float, confidence: float,
+                   floor: float = 0.0) -> FineCalibration:
+    """The lowest fine threshold, not below `floor`, whose confirmed false alarms (alarms of the
+    normal footage whose fine anomaly score reaches it) stay within `budget` per hour at
+    `confidence` (the Poisson bound of `calibrate`), and stay within it at every higher candidate.
+    Candidates: `floor` and just above each alarm's score (the count changes only there)."""
+    if hours <= 0:
+        raise ValueError("the footage holds no scored snippet")
+    values = np.asarray(scores, dtype=np.float64)
+    above = np.nextafter(values[values >= floor], np.inf)
+    candidates = np.unique(np.concatenate([[floor], np.minimum(above, np.nextafter(1.0, np.inf))]))
+    points = []
+    for threshold in candidates:
+        confirmed = int((values >= threshold).sum())
+        points.append(FinePoint(float(threshold), confirmed, confirmed / hours,
+                                poisson_upper_rate(confirmed, hours, confidence)))
+    chosen = None
+    for point in sorted(points, key=lambda p: p.fine_threshold, reverse=True):
+        if point.upper_per_hour > budget:
+            break
+        chosen = point
+    if chosen is not None and chosen.fine_threshold > 1.0:
+        chosen = None  # only "dispute every alarm" met the budget: no fine threshold in [0, 1] does
+    return FineCalibration(points, chosen)

@@ -11,7 +11,10 @@ whose false alarms per hour stay within N at the given confidence (runtime/alarm
 an exact Poisson upper bound, not the count seen). The hysteresis threshold follows the site's
 normal score level (`alarm_budget.off_threshold`). The result is a site profile (JSON,
 runtime/site_profile.py) for `tcvads detect --site` and coarse_node's `site_profile`; `--plot`
-draws alarms per hour against the threshold. Imports no torch.
+draws alarms per hour against the threshold. With `--second-opinion` the fine stage classifies the
+clip of every alarm the chosen settings raise on the footage, and the profile gets the lowest fine
+threshold whose *confirmed* false alarms per hour stay within `--confirmed-per-hour` (default half
+the budget) by the same bound (`alarm_budget.calibrate_fine`). Imports no torch.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from tcvads_ros.runtime.alarm_budget import (
     NORMAL_QUANTILE,
     BudgetPoint,
     ScoreTrace,
+    alarm_fine_scores,
     calibrate,
+    calibrate_fine,
     count_alarms,
     poisson_upper_rate,
     score_source,
@@ -35,7 +40,14 @@ from tcvads_ros.runtime.backends import BACKENDS, command_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.events import HYSTERESIS
 from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig
-from tcvads_ros.runtime.site_profile import SiteProfile, bundle_events, coarse_graph_hashes
+from tcvads_ros.runtime.site_profile import (
+    SecondOpinion,
+    SiteProfile,
+    bundle_events,
+    bundle_fine_threshold,
+    coarse_graph_hashes,
+    fine_file_hashes,
+)
 from tcvads_ros.runtime.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Source, open_source
 
 
@@ -49,6 +61,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="site profile to write (JSON)")
     parser.add_argument("--confidence", type=float, default=0.95,
                         help="confidence that the true rate is within the budget (default 0.95)")
+    parser.add_argument("--second-opinion", action="store_true",
+                        help="also calibrate the fine stage's verdict: the fine threshold that keeps "
+                             "confirmed false alarms within --confirmed-per-hour")
+    parser.add_argument("--confirmed-per-hour", type=float, metavar="M",
+                        help="with --second-opinion: the budget of confirmed false alarms per hour "
+                             "(default: half of --false-alarms-per-hour)")
+    parser.add_argument("--confirm-with-fine", action="store_true",
+                        help="with --second-opinion: write confirm_with_fine into the profile "
+                             "(announce each event with its verdict, about 6 s later)")
     parser.add_argument("--plot", type=Path, help="write alarms per hour vs threshold here (PNG)")
     parser.add_argument("--topic", help="rosbag2 image topic (default: the bag's only image topic)")
     parser.add_argument("--fps", type=float, help="frame rate of image folders (default 25)")
@@ -87,6 +108,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"{args.out}: exists; choose another --out or add --overwrite")
     if args.out.suffix.lower() != ".json":
         raise ConfigError(f"{args.out}: a site profile is a .json file")
+    if (args.confirmed_per_hour is not None or args.confirm_with_fine) and not args.second_opinion:
+        raise ConfigError("--confirmed-per-hour and --confirm-with-fine need --second-opinion")
+    if args.confirmed_per_hour is not None and not args.confirmed_per_hour > 0:
+        raise ConfigError(f"--confirmed-per-hour must be > 0, got {args.confirmed_per_hour}")
 
 
 def score_footage(bundle: Bundle, backend, specs: list[str], args: argparse.Namespace) -> list[ScoreTrace]:
@@ -106,6 +131,7 @@ def score_footage(bundle: Bundle, backend, specs: list[str], args: argparse.Name
     bar = progress_bar(total=total, unit="frame", desc="scoring normal footage", leave=False,
                        show=not args.quiet)
     traces = []
+    keep = tuple(bundle.manifest.fine_input_size) if getattr(args, "second_opinion", False) else None
     try:
         for source in sources:
             detector = CoarseDetector(bundle, backend, PipelineConfig(sample_every=sample_every, fine=False))
@@ -114,7 +140,7 @@ def score_footage(bundle: Bundle, backend, specs: list[str], args: argparse.Name
             def step(source: Source = source, done: int = done) -> None:
                 bar.update(done + source.position - bar.n)
 
-            trace = score_source(detector, source, source.name, source.fps, on_frame=step)
+            trace = score_source(detector, source, source.name, source.fps, on_frame=step, keep_size=keep)
             if not len(trace.scores):
                 raise SourceError(f"{source.name}: no frame could be scored (too short, or unreadable)")
             traces.append(trace)
@@ -162,15 +188,18 @@ def run(args: argparse.Namespace) -> int:
     backend = command_backend(args, bundle)
     try:
         traces = score_footage(bundle, backend, specs, args)
+        hours = sum(t.seconds for t in traces) / 3600.0
+        base = bundle_events(bundle)
+        budget, confidence = args.false_alarms_per_hour, args.confidence
+        before = count_alarms(traces, base)
+        before_upper = poisson_upper_rate(before, hours, confidence)
+        result = calibrate(traces, base, budget, confidence)
+        points, chosen = result.points, result.chosen
+        second = None
+        if args.second_opinion and chosen is not None:
+            second = second_opinion(bundle, backend, traces, result.events, hours, args)
     finally:
         backend.close()
-    hours = sum(t.seconds for t in traces) / 3600.0
-    base = bundle_events(bundle)
-    budget, confidence = args.false_alarms_per_hour, args.confidence
-    before = count_alarms(traces, base)
-    before_upper = poisson_upper_rate(before, hours, confidence)
-    result = calibrate(traces, base, budget, confidence)
-    points, chosen = result.points, result.chosen
     print(f"tcvads calibrate: {len(traces)} recordings, {hours * 60:.1f} min of normal footage, "
           f"{sum(len(t.scores) for t in traces)} scored snippets")
     print(f"  bundle threshold {base.threshold_on:.3f}: {before} false alarms ({before / hours:.2f}/h, "
@@ -186,7 +215,9 @@ def run(args: argparse.Namespace) -> int:
             "--false-alarms-per-hour or lower --confidence"
         )
     events = result.events
-    profile = SiteProfile(events, coarse_graph_hashes(bundle), calibration={
+    opinion, fine_record = (None, {}) if second is None else second
+    profile = SiteProfile(events, coarse_graph_hashes(bundle), second_opinion=opinion,
+                          fine_files=fine_file_hashes(bundle) if opinion else {}, calibration={
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "bundle": str(bundle.root),
         "false_alarms_per_hour": budget,
@@ -201,10 +232,43 @@ def run(args: argparse.Namespace) -> int:
                     f"{NORMAL_QUANTILE:g} quantile of the normal scores))",
         "bundle_events": asdict(base),
         "bundle_alarms": before,
+        **fine_record,
     })
     profile.save(args.out)
     print(f"  chosen threshold on {events.threshold_on:.3f} / off {events.threshold_off:.3f}: "
           f"{chosen.alarms} false alarms ({chosen.rate_per_hour:.2f}/h, at most "
           f"{chosen.upper_per_hour:.2f}/h at {confidence:.0%} confidence; budget {budget:g}/h)")
+    if opinion is not None:
+        print(f"  second opinion: fine threshold {opinion.fine_threshold:.3f}: {fine_record['fine_confirmed']} "
+              f"of {fine_record['fine_alarms']} false alarms confirmed ({fine_record['fine_rate_per_hour']:.2f}/h, "
+              f"at most {fine_record['fine_upper_per_hour']:.2f}/h at {confidence:.0%} confidence; budget "
+              f"{fine_record['confirmed_per_hour']:g}/h); confirm_with_fine {str(opinion.confirm_with_fine).lower()}")
     print(f"wrote site profile {args.out}: tcvads detect SOURCE --bundle {args.bundle} --site {args.out}")
     return 0
+
+
+def second_opinion(bundle: Bundle, backend, traces: list[ScoreTrace], events, hours: float,
+                   args: argparse.Namespace) -> tuple[SecondOpinion, dict]:
+    """The fine threshold for the profile's settings `events` (see the module's docstring), and
+    what to record of it under `calibration`."""
+    from tcvads_ros.runtime.fine import classify_clip
+
+    budget = args.confirmed_per_hour or args.false_alarms_per_hour / 2.0
+    floor = bundle_fine_threshold(bundle)
+    scores = alarm_fine_scores(traces, events, bundle.manifest.fine_clip_snippets,
+                               lambda frames: classify_clip(bundle, backend, frames).fine_anomaly_score)
+    found = calibrate_fine(scores, hours, budget, args.confidence, floor=floor)
+    if found.chosen is None:
+        need = poisson_upper_rate(0, 1.0, args.confidence) / budget
+        raise ConfigError(
+            f"{hours * 60:.1f} min of normal footage cannot show confirmed false alarms of at most "
+            f"{budget:g}/h at {args.confidence:.0%} confidence: that needs at least {need:.2f} h; record "
+            "more normal footage or raise --confirmed-per-hour"
+        )
+    chosen = found.chosen
+    return SecondOpinion(chosen.fine_threshold, args.confirm_with_fine), {
+        "confirmed_per_hour": budget, "fine_rule": "1 - p(Normal) of the alarm's clip",
+        "fine_floor": floor, "fine_alarms": len(scores), "fine_confirmed": chosen.confirmed,
+        "fine_rate_per_hour": chosen.rate_per_hour, "fine_upper_per_hour": chosen.upper_per_hour,
+        "fine_scores": sorted(round(s, 4) for s in scores),
+    }

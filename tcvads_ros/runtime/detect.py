@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tcvads_ros.errors import ConfigError
 from tcvads_ros.runtime.backends import BACKENDS, command_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
@@ -61,7 +62,11 @@ def clock(seconds: float) -> str:
 def event_line(event: AnomalyEvent) -> str:
     head = f"[{clock(event.stamp)}] {event.kind.upper():6s} event {event.event_id[:8]}"
     if event.kind == "start":
-        return f"{head} score {event.score:.2f} since {clock(event.start_stamp)} (frame {event.start_frame})"
+        verdict = ""
+        if event.verdict:  # announced after the fine stage's verdict (--confirm-with-fine)
+            verdict = f" {event.verdict.upper()} (fine anomaly score {event.fine_anomaly_score:.2f})"
+        return (f"{head} score {event.score:.2f} since {clock(event.start_stamp)} (frame {event.start_frame})"
+                + verdict)
     if event.kind == "update":
         return f"{head} score {event.score:.2f} peak {event.peak_score:.2f}"
     return (f"{head} {clock(event.start_stamp)}-{clock(event.end_stamp)} ({event.duration:.1f} s, "
@@ -86,6 +91,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="site profile from `tcvads calibrate`: its thresholds and timings replace the bundle's")
     parser.add_argument("--threshold", type=float,
                         help="coarse alarm threshold (default: the site profile's, else the bundle's calibrated one)")
+    parser.add_argument("--fine-threshold", type=float, metavar="T",
+                        help="the fine stage's verdict: an alarm is confirmed where 1 - p(Normal) >= T "
+                             "(default: the site profile's, else the bundle's, else 0.5)")
+    parser.add_argument("--confirm-with-fine", action="store_true",
+                        help="announce each event's start only with the fine stage's verdict, "
+                             "confirmed or disputed (about 6 s later at the defaults)")
     parser.add_argument("--sample-every", type=int, help="frames per backbone run (default: snippet length, 16)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-event lines")
 
@@ -102,7 +113,12 @@ def run(args: argparse.Namespace) -> int:
     bundle = Bundle.load(args.bundle)
     if not args.quiet:
         print(describe(bundle.card, bundle.root), flush=True)
-    profile = None if args.site is None else SiteProfile.load_for(args.site, bundle, where=str(args.site))
+    if args.no_fine and args.confirm_with_fine:
+        raise ConfigError("--confirm-with-fine needs the fine stage; drop --no-fine")
+    if args.fine_threshold is not None and not 0.0 <= args.fine_threshold <= 1.0:
+        raise ConfigError(f"--fine-threshold must be in [0, 1], got {args.fine_threshold}")
+    profile = None if args.site is None else SiteProfile.load_for(args.site, bundle, where=str(args.site),
+                                                                fine=not args.no_fine)
     events_cfg = event_settings(bundle_threshold(bundle), profile, threshold_on=args.threshold)
     if profile is not None and not args.quiet:
         print(f"site profile {args.site}: threshold on {events_cfg.threshold_on:.3f} / off "
@@ -155,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = PipelineConfig(
             sample_every=sample_every, events=events_cfg, fine=not args.no_fine,
             output_dir=evidence, evidence_clip=evidence is not None,
+            fine_threshold=args.fine_threshold, confirm_with_fine=True if args.confirm_with_fine else None,
+            site_profile=profile, stream=source.name,
         )
         stores.append(mine)
         pipelines[i] = TwoStagePipeline(bundle, backend, cfg, mine, fps=source.fps)

@@ -8,6 +8,8 @@ here *before* it announces it: a process killed at any moment loses nothing it a
 SQLite replays or discards the log when the file is next opened, so the store always opens
 cleanly after a crash. Records are JSON documents; events carry ``record_type: event``,
 explanations ``record_type: explanation`` (see `AnomalyEvent.to_dict`, `Explanation.to_dict`).
+Event records follow `event_schema` (``schema: tcvads.anomaly/2``); the records of stores
+written before it had no ``schema`` key and no ``stream``, and are read the same way.
 
 When the disk refuses a write (full, an I/O error), the record is not dropped and the caller is
 not stopped (an event's start must still be announced, or its later update and end would refer
@@ -30,6 +32,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter, deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -255,9 +258,8 @@ def crash_ends(store: EventStore, reason: str = "crash") -> list[AnomalyEvent]:
     frames, so no start stays without an end."""
     ends = []
     for last in store.open_events():
-        fields = {k: v for k, v in last.items() if k in AnomalyEvent.__dataclass_fields__ and k != "source_header"}
-        end = AnomalyEvent(**{**fields, "kind": "end", "reason": reason,
-                              "end_stamp": last["stamp"], "end_frame": int(last["frame"]) + 1})
+        end = replace(AnomalyEvent.from_dict(last), kind="end", reason=reason,
+                      end_stamp=last["stamp"], end_frame=int(last["frame"]) + 1)
         store.append(end)
         ends.append(end)
     return ends

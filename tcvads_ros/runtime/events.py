@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from tcvads_ros.runtime import event_schema
 from tcvads_ros.runtime.stats import Counters
 
 EventKind = Literal["start", "update", "end"]
@@ -125,7 +127,8 @@ class AnomalyEvent:
     stopped or time leapt forward), ``clock_reset`` (time jumped back), ``shutdown``, ``paused``
     (a managed node was deactivated), or
     ``crash`` (left open by a killed process, ended when its successor opened the store:
-    `event_store.crash_ends`).
+    `event_store.crash_ends`). `stream` names the camera topic or source it came from.
+    Its serialised forms (JSON document, typed message) come from `event_schema.FIELDS`.
     """
 
     event_id: str
@@ -141,9 +144,13 @@ class AnomalyEvent:
     peak_frame: int
     peak_stamp: float = 0.0
     reason: str = ""
-    # The name of the camera (stream) the event happened on, where a node serves several;
-    # empty for a single camera and in records stored before cameras were named.
-    camera: str = ""
+    stream: str = ""  # the camera topic or source (`PipelineConfig.stream`)
+    # The fine stage's second opinion, where the announcement waited for it (confirm_with_fine):
+    # "confirmed", "disputed", or "" (not waited for, or none came); its fine anomaly score.
+    # Stored records hold "" / None: an event is stored when it happens, before its verdict (which
+    # its explanation record holds).
+    verdict: str = ""
+    fine_anomaly_score: float | None = None
     # The header of the source frame that caused this announcement (a ROS std_msgs/Header, or
     # None for files), so a publisher can copy it; never stored or serialised.
     source_header: Any = field(default=None, repr=False, compare=False)
@@ -154,11 +161,16 @@ class AnomalyEvent:
         return (self.end_stamp if self.end_stamp is not None else self.stamp) - self.start_stamp
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data, tagged ``record_type: event`` for the event store; ``camera``
-        only where the event has one (a single camera's records stay as they were)."""
-        return {"record_type": "event",
-                **{f.name: getattr(self, f.name) for f in fields(self)
-                   if f.name != "source_header" and (f.name != "camera" or self.camera)}}
+        """The event's JSON document (`event_schema.document`: schema ``tcvads.anomaly/2``, with
+        ``record_type: event`` and the source header), as the event store, `tcvads detect` and
+        ``anomaly/json`` keep it."""
+        return event_schema.document(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AnomalyEvent:
+        """The event of a document or event store record of any readable schema version
+        (`event_schema.read_document`); ValueError naming what is wrong."""
+        return cls(**event_schema.read_document(data)[0])
 
 
 @dataclass
@@ -186,7 +198,6 @@ class EventStateMachine:
 
     cfg: EventConfig = field(default_factory=EventConfig)
     stats: Counters = field(default_factory=Counters)
-    camera: str = ""  # carried by every announcement (`AnomalyEvent.camera`)
 
     def __post_init__(self) -> None:
         self._candidate: _OpenEvent | None = None  # above threshold, not yet min_duration long
@@ -340,5 +351,4 @@ class EventStateMachine:
             end_frame=None,
             peak_frame=event.peak_frame,
             peak_stamp=event.peak_stamp,
-            camera=self.camera,
         )

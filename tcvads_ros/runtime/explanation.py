@@ -5,7 +5,10 @@
 It says what the fine stage concluded and why (paper §IV.B, "explainable"): the category and
 its probability, every class's score, the captions of the caption bank that best matched the
 clip (CLIP similarity; the "CLIP native text" of the triplet prompt), the time and frame range
-of the clip, the coarse stage's heat map, and which bundle and backend produced it.
+of the clip, the coarse stage's heat map, and which bundle and backend produced it; and its
+second opinion on the coarse stage's alarm: the fine anomaly score (1 - p(Normal), the rule of
+VadCLIP's anomaly confidence) and the verdict at the fine threshold, ``confirmed`` or
+``disputed`` (docs/explanation.md, "The second opinion").
 
 `to_json()` is the machine form (stored in the event store, one JSON object); `to_text()` is
 the human form published for ``ros2 topic echo``. Its first line is a self-contained headline
@@ -24,7 +27,16 @@ from typing import Any
 
 from tcvads_ros.errors import TcvadsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions a reader reads: version 1 (no second opinion) is read back with the fine anomaly score
+# derived from its class scores and no verdict.
+READABLE_VERSIONS = (1, 2)
+SECOND_OPINION_FIELDS = ("fine_anomaly_score", "verdict", "fine_threshold")
+NORMAL_CLASS = "Normal"  # the class whose probability says "no anomaly" (training's NORMAL)
+VERDICTS = ("confirmed", "disputed", "")  # "": no verdict (a version-1 record)
+# The fine threshold where neither a site profile nor the bundle names one (`thresholds.fine` in
+# its manifest): an alarm is confirmed unless the fine stage gives Normal half or more.
+DEFAULT_FINE_THRESHOLD = 0.5
 HEADLINE_CHARS = 128  # ros2 topic echo's default --truncate-length
 
 
@@ -67,6 +79,18 @@ def _text(name: str, value: Any, allow_empty: bool = False) -> str:
     return value
 
 
+def fine_anomaly_score(class_scores: dict[str, float]) -> float:
+    """The fine stage's anomaly score of a clip: 1 - p(Normal), VadCLIP's anomaly confidence
+    (1 - the similarity to the normal class) on the fine stage's class probabilities; 1.0 where
+    the bundle has no Normal class (nothing speaks for "no anomaly")."""
+    return min(1.0, max(0.0, 1.0 - float(class_scores.get(NORMAL_CLASS, 0.0))))
+
+
+def verdict_of(score: float, threshold: float) -> str:
+    """``confirmed`` where the fine anomaly score reaches the fine threshold, else ``disputed``."""
+    return "confirmed" if score >= threshold else "disputed"
+
+
 @dataclass
 class Explanation:
     """Why the fine stage labelled an event as it did. Validated on construction.
@@ -84,6 +108,11 @@ class Explanation:
         heatmap_path: the heat-map PNG of the event's peak frame, if one was written.
         peak_frame: the frame the heat map was drawn from.
         coarse_peak_score: the coarse stage's highest score during the event.
+        fine_anomaly_score: the fine stage's anomaly score, 1 - p(Normal), in [0, 1]; derived
+            from `class_scores` when not given (`fine_anomaly_score`).
+        verdict: the second opinion on the coarse alarm: ``confirmed`` (fine_anomaly_score >=
+            fine_threshold), ``disputed``, or ``""`` where none was given.
+        fine_threshold: the fine threshold the verdict was given at (None without a verdict).
     """
 
     event_id: str
@@ -100,14 +129,19 @@ class Explanation:
     heatmap_path: str | None = None
     peak_frame: int | None = None
     coarse_peak_score: float | None = None
+    fine_anomaly_score: float | None = None
+    verdict: str = ""
+    fine_threshold: float | None = None
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def __post_init__(self) -> None:
-        if self.schema_version != SCHEMA_VERSION:
+        if self.schema_version not in READABLE_VERSIONS:
             raise ExplanationError(
                 f"explanation schema_version {self.schema_version!r} is not supported by this "
-                f"tcvads_ros (it reads version {SCHEMA_VERSION}); upgrade tcvads_ros to read it"
+                f"tcvads_ros (it reads versions {', '.join(map(str, READABLE_VERSIONS))}); "
+                "upgrade tcvads_ros to read it"
             )
+        self.schema_version = SCHEMA_VERSION  # a version-1 document is read as a version-2 one
         _text("event_id", self.event_id)
         _text("category", self.category)
         self.probability = _finite("probability", self.probability, 0.0, 1.0)
@@ -148,6 +182,24 @@ class Explanation:
             _integer("peak_frame", self.peak_frame)
         if self.coarse_peak_score is not None:
             self.coarse_peak_score = _finite("coarse_peak_score", self.coarse_peak_score)
+        if self.fine_anomaly_score is None:
+            self.fine_anomaly_score = fine_anomaly_score(self.class_scores)
+        self.fine_anomaly_score = _finite("fine_anomaly_score", self.fine_anomaly_score, 0.0, 1.0)
+        if self.verdict not in VERDICTS:
+            raise ExplanationError(
+                f"explanation field 'verdict' must be one of {', '.join(map(repr, VERDICTS))}, "
+                f"got {self.verdict!r}"
+            )
+        if self.fine_threshold is not None:
+            self.fine_threshold = _finite("fine_threshold", self.fine_threshold, 0.0, 1.0)
+        if (self.verdict == "") != (self.fine_threshold is None):
+            raise ExplanationError("explanation fields 'verdict' and 'fine_threshold' come together "
+                                   f"(got verdict {self.verdict!r}, fine_threshold {self.fine_threshold!r})")
+        if self.verdict and self.verdict != verdict_of(self.fine_anomaly_score, self.fine_threshold):
+            raise ExplanationError(
+                f"verdict {self.verdict!r} contradicts fine_anomaly_score {self.fine_anomaly_score} "
+                f"at fine_threshold {self.fine_threshold}"
+            )
 
     @staticmethod
     def _caption(i: int, caption: Any) -> RetrievedCaption:
@@ -187,11 +239,12 @@ class Explanation:
         data = {k: v for k, v in data.items() if k != "record_type"}
         if "schema_version" not in data:
             raise ExplanationError("explanation has no schema_version")
-        known = set(cls.__dataclass_fields__)
+        version = data["schema_version"]
+        known = set(cls.__dataclass_fields__) - (set(SECOND_OPINION_FIELDS) if version == 1 else set())
         unknown = sorted(set(data) - known)
-        if unknown and data["schema_version"] == SCHEMA_VERSION:
+        if unknown and version in READABLE_VERSIONS:
             raise ExplanationError(
-                f"explanation has unknown fields {unknown} for schema {SCHEMA_VERSION}"
+                f"explanation has unknown fields {unknown} for schema {version}"
             )
         missing = sorted(f.name for f in fields(cls) if f.name not in data and f.default is MISSING)
         if missing:
@@ -208,8 +261,9 @@ class Explanation:
 
     def headline(self) -> str:
         """One line, at most 128 characters: what, how sure, when, which event."""
+        verdict = {"confirmed": "confirmed ", "disputed": "DISPUTED "}.get(self.verdict, "")
         line = (
-            f"ANOMALY {self.category} p={self.probability:.2f} "
+            f"ANOMALY {self.category} p={self.probability:.2f} {verdict}"
             f"t={format_span(self.start_stamp, self.end_stamp)} "
             f"frames {self.start_frame}-{self.end_frame} event {self.event_id[:8]}"
         )
@@ -230,6 +284,12 @@ class Explanation:
             "scores:     "
             + ", ".join(f"{name} {score:.3f}" for name, score in self.ranked_scores()),
         ]
+        if self.verdict:
+            relation = ">=" if self.verdict == "confirmed" else "<"
+            lines.append(f"verdict:    {self.verdict} (fine anomaly score {self.fine_anomaly_score:.3f} "
+                         f"{relation} fine threshold {self.fine_threshold:.3f})")
+        else:
+            lines.append(f"verdict:    none (fine anomaly score {self.fine_anomaly_score:.3f})")
         if self.captions:
             lines.append(
                 "scene:      "

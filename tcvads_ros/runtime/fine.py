@@ -17,7 +17,9 @@ For each clip (`FineJob`), on its own thread (`FineStage`):
    best-scored frame where coarse scores came with it;
 3. the heat map of the peak frame, where its CAM came with the clip and an output folder is set;
 4. the evidence clip (`write_clip`), where asked;
-5. the explanation document (`explain_clip`), appended to the store (durable) and only then
+5. the explanation document (`explain_clip`) with its second opinion on the coarse alarm: the
+   fine anomaly score (`explanation.fine_anomaly_score`, 1 - p(Normal)) and the verdict at
+   `fine_threshold`, ``confirmed`` or ``disputed``; appended to the store (durable) and only then
    handed to `on_explanation` with the header of the frame that announced the event's start.
 
 Frame numbers: an explanation names frames in the coarse stage's numbering, so that the event
@@ -51,7 +53,12 @@ from tcvads_ros.runtime.backends.base import Backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import RecordStore
 from tcvads_ros.runtime.events import AnomalyEvent
-from tcvads_ros.runtime.explanation import Explanation
+from tcvads_ros.runtime.explanation import (
+    DEFAULT_FINE_THRESHOLD,
+    Explanation,
+    fine_anomaly_score,
+    verdict_of,
+)
 from tcvads_ros.runtime.frames import Frame, resize_rgb
 from tcvads_ros.runtime.heatmap import save_heatmap
 from tcvads_ros.runtime.stats import Counters, LatencyStats
@@ -67,6 +74,11 @@ class ClipResult:
     category: str
     probability: float
     captions: list[tuple[str, float]]
+
+    @property
+    def fine_anomaly_score(self) -> float:
+        """1 - p(Normal) (`explanation.fine_anomaly_score`)."""
+        return fine_anomaly_score(self.class_scores)
 
 
 # The fine stage's text side in NumPy (paper §IV.B, "CLIP native text"; docs/ARCHITECTURE.md, "Edge
@@ -117,8 +129,9 @@ def classify_clip(bundle: Bundle, backend: Backend, frames: list[Frame]) -> Clip
 
 def explain_clip(event: AnomalyEvent, frames: list[Frame], result: ClipResult, backend: str,
                  bundle: str, frames_per_sample: int, heatmap_path: str | None = None,
-                 peak_frame: int | None = None) -> Explanation:
-    """The explanation document of a classified clip."""
+                 peak_frame: int | None = None, fine_threshold: float | None = None) -> Explanation:
+    """The explanation document of a classified clip; with `fine_threshold`, its verdict."""
+    score = fine_anomaly_score(result.class_scores)
     return Explanation(
         event_id=event.event_id,
         category=result.category,
@@ -134,6 +147,9 @@ def explain_clip(event: AnomalyEvent, frames: list[Frame], result: ClipResult, b
         heatmap_path=heatmap_path,
         peak_frame=event.peak_frame if peak_frame is None else peak_frame,
         coarse_peak_score=event.peak_score,
+        fine_anomaly_score=score,
+        verdict="" if fine_threshold is None else verdict_of(score, fine_threshold),
+        fine_threshold=fine_threshold,
     )
 
 
@@ -151,6 +167,9 @@ class FineJob:
         stats: the counts of the clip's stream, where one stage serves several (a node's
             cameras); default: the stage's own.
         fps: the stream's frame rate for the evidence clip; default: the stage's `fps`.
+        on_explanation, on_error: the stream's callbacks, where one stage serves several;
+            default: the stage's.
+        fine_threshold: the stream's verdict threshold (its site profile's); default: the stage's.
     """
 
     event: AnomalyEvent
@@ -161,6 +180,9 @@ class FineJob:
     scores: list[float] | None = None
     stats: Counters | None = None
     fps: float | None = None
+    on_explanation: Callable[[Explanation, Any], None] | None = None
+    on_error: Callable[[FineJob, Exception], None] | None = None
+    fine_threshold: float | None = None
 
 
 def coarse_numbering(frames: list[Frame], offset: int) -> list[Frame]:
@@ -217,7 +239,9 @@ class FineStage:
         evidence_clip: write the clip as a video, `<event id>_clip.avi`.
         fps: the source's frame rate, asked when an evidence clip is written.
         stats: the stream's counts to count into (``triggers_queued``, ``triggers_dropped``,
-            ``explanations``, ``fine_errors``).
+            ``explanations``, ``fine_errors``, ``verdicts_confirmed``, ``verdicts_disputed``).
+        fine_threshold: the verdict's threshold on the fine anomaly score (a site profile's, the
+            bundle's ``thresholds.fine``, or `DEFAULT_FINE_THRESHOLD`).
     """
 
     def __init__(self, bundle: Bundle, backend: Backend, store: RecordStore, frames_per_sample: int, *,
@@ -225,8 +249,11 @@ class FineStage:
                  on_error: Callable[[FineJob, Exception], None] | None = None,
                  queue_size: int = 2, output_dir: Path | None = None, heatmap: bool = True,
                  evidence_clip: bool = False, fps: Callable[[], float] | None = None,
-                 stats: Counters | None = None):
+                 stats: Counters | None = None, fine_threshold: float = DEFAULT_FINE_THRESHOLD):
         self.bundle, self.backend, self.store = bundle, backend, store
+        if not 0.0 <= fine_threshold <= 1.0:
+            raise ConfigError(f"fine_threshold must be in [0, 1], got {fine_threshold}")
+        self.fine_threshold = float(fine_threshold)
         self.frames_per_sample = frames_per_sample
         self.on_explanation, self.on_error = on_explanation, on_error
         self.output_dir = None if output_dir is None else Path(output_dir)
@@ -276,14 +303,18 @@ class FineStage:
             try:
                 explanation = self.explain(job)
                 self.store.append(explanation.to_dict())  # durable before it is announced
-                self._stats(job).add("explanations")
-                if self.on_explanation is not None:
-                    self.on_explanation(explanation, job.header)
+                stats = self._stats(job)
+                stats.add("explanations")
+                stats.add(f"verdicts_{explanation.verdict}")
+                on_explanation = job.on_explanation or self.on_explanation
+                if on_explanation is not None:
+                    on_explanation(explanation, job.header)
             except Exception as exc:  # a failed explanation must not kill the worker
                 self._stats(job).add("fine_errors")
                 log.exception("fine stage failed for event %s", job.event.event_id)
-                if self.on_error is not None:
-                    self.on_error(job, exc)
+                on_error = job.on_error or self.on_error
+                if on_error is not None:
+                    on_error(job, exc)
             with self._lock:
                 self.latency.add(time.perf_counter() - start)
 
@@ -302,7 +333,7 @@ class FineStage:
             except (TcvadsError, OSError, cv2.error) as exc:
                 self._side_output_failed("heatmap_failures", job, exc)
         if self.output_dir is not None and self.evidence_clip:
-            path = self.output_dir / f"{event.event_id}_clip.avi"
+            path = evidence_clip_file(self.output_dir, event.event_id)
             try:
                 fps = job.fps or self.fps()
                 write_clip(path, frames, fps=max(1.0, fps / self.frames_per_sample))
@@ -310,13 +341,19 @@ class FineStage:
                 self._side_output_failed("evidence_clip_failures", job, exc)
         return explain_clip(event, frames, result, self.backend.name, str(self.bundle.root),
                             self.frames_per_sample, heatmap_path=heatmap_path,
-                            peak_frame=None if peak is None else frames[peak].index)
+                            peak_frame=None if peak is None else frames[peak].index,
+                            fine_threshold=self.fine_threshold if job.fine_threshold is None else job.fine_threshold)
 
 
     def _side_output_failed(self, counter: str, job: FineJob, exc: Exception) -> None:
         self._stats(job).add(counter)
         log.warning("event %s: %s (counted as %s; the explanation goes on without it)",
                     job.event.event_id[:8], exc, counter)
+
+
+def evidence_clip_file(output_dir: Path, event_id: str) -> Path:
+    """Where the evidence clip of event `event_id` is written in `output_dir`."""
+    return Path(output_dir) / f"{event_id}_clip.avi"
 
 
 def make_output_dir(path: Path) -> Path:

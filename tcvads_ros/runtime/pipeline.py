@@ -19,6 +19,13 @@
   counted.
 - Every event and explanation is appended to each store (durable) before it is returned or
   handed to the `on_explanation` callback.
+- The second opinion (docs/explanation.md): every explanation carries the fine anomaly score and
+  a verdict, ``confirmed`` or ``disputed``, at the fine threshold (`site_profile.verdict_settings`).
+  With ``confirm_with_fine`` the pipeline holds each event's start (and what follows it) until its
+  verdict and returns it then, with `AnomalyEvent.verdict` set; a disputed alarm is returned too,
+  never dropped. A clip the fine stage could not classify (its queue full, an error) releases its
+  events with no verdict (""), and so does `confirm_timeout_s` of waiting; the events are stored
+  when they happen, held or not.
 
 A stream's one way in is `TwoStagePipeline.feed(frames) -> StreamUpdate` (events, finished
 explanations, counters) and `end()`; `MultiStreamPipeline.feed` hands back the same per stream.
@@ -29,6 +36,7 @@ for callers that must decide before they decode (coarse_node) or batch the backb
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -48,8 +56,19 @@ from tcvads_ros.runtime.fine import FineJob, FineStage, make_output_dir
 from tcvads_ros.runtime.frames import Frame, resize_rgb
 from tcvads_ros.runtime.ring_buffer import ArrayRingBuffer, RingBuffer
 from tcvads_ros.runtime.sampling import SnippetSampler
-from tcvads_ros.runtime.site_profile import bundle_events
+from tcvads_ros.runtime.site_profile import (
+    SecondOpinion,
+    SiteProfile,
+    bundle_events,
+    bundle_fine_threshold,
+    verdict_settings,
+)
 from tcvads_ros.runtime.stats import Counters, LatencyStats
+
+# How long (wall clock) a start held for its verdict waits at most (`PipelineConfig.confirm_timeout_s`):
+# a clip is complete half a clip after the start (about 5 s of stream at the defaults) and the
+# fine stage takes well under a second; a stalled stream or worker must not hold an alarm forever.
+CONFIRM_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -67,6 +86,14 @@ class PipelineConfig:
         output_dir: where heat maps and evidence clips go (none are written when None).
         heatmap: write the heat map of each event's peak frame (needs output_dir).
         evidence_clip: write each fine clip as a video next to the event (needs output_dir).
+        fine_threshold: the verdict's threshold on the fine anomaly score (None: the site
+            profile's, else the bundle's; `site_profile.verdict_settings`).
+        confirm_with_fine: hold each event's announcements until its verdict (None: the site
+            profile's, else off); no effect without the fine stage.
+        site_profile: the stream's site profile (a path, read for this bundle, or loaded), for
+            its second opinion; the event settings come through `events`.
+        confirm_timeout_s: wall-clock seconds a held start waits for its verdict at most.
+        stream: the camera topic or source the frames come from, named in every event.
     """
 
     sample_every: int | None = None
@@ -78,15 +105,32 @@ class PipelineConfig:
     output_dir: Path | None = None
     heatmap: bool = True
     evidence_clip: bool = False
+    fine_threshold: float | None = None
+    confirm_with_fine: bool | None = None
+    site_profile: str | Path | SiteProfile | None = None
+    confirm_timeout_s: float = CONFIRM_TIMEOUT_S
+    stream: str = ""
 
     @classmethod
     def for_coarse_node(cls, values: Mapping[str, Any], events: EventConfig,
                         output_dir: Path | None) -> PipelineConfig:
         """coarse_node's configuration from its parameter values (nodes/parameters.py): heat maps
-        wherever there is an output folder, evidence clips where asked too."""
+        wherever there is an output folder, evidence clips where asked too; the second opinion
+        from `confirm_with_fine` (on where true, else the site profile's) and the site profile."""
         return cls(events=events, fine=values["fine_stage_in_process"], fine_queue=values["max_pending_clips"],
                    output_dir=output_dir, heatmap=output_dir is not None,
-                   evidence_clip=output_dir is not None and values["evidence_clip"])
+                   evidence_clip=output_dir is not None and values["evidence_clip"],
+                   confirm_with_fine=True if values.get("confirm_with_fine") else None,
+                   site_profile=str(values.get("site_profile") or "").strip() or None,
+                   stream=values["image_topic"])
+
+    def second_opinion(self, bundle: Bundle) -> SecondOpinion:
+        """The resolved verdict settings for `bundle` (`site_profile.verdict_settings`)."""
+        profile = self.site_profile
+        if profile is not None and not isinstance(profile, SiteProfile):
+            profile = SiteProfile.load_for(profile, bundle)
+        return verdict_settings(bundle_fine_threshold(bundle), profile, fine_threshold=self.fine_threshold,
+                                confirm_with_fine=self.confirm_with_fine)
 
 
 @dataclass
@@ -118,11 +162,12 @@ class CoarseDetector:
     """Frames -> per-snippet anomaly probabilities -> `AnomalyEvent`s."""
 
     def __init__(self, bundle: Bundle, backend: Backend, cfg: PipelineConfig | None = None,
-                 stats: Counters | None = None, camera: str = ""):
+                 stats: Counters | None = None):
         cfg = cfg or PipelineConfig()
         m = bundle.manifest
         self.backend = backend
         self.size = tuple(m.coarse_input_size)
+        self.stream = cfg.stream
         self.sample_every = int(cfg.sample_every or m.snippet_frames)
         self.score_every = int(cfg.score_every or m.stride)
         if self.sample_every < 1 or self.score_every < 1:
@@ -131,7 +176,7 @@ class CoarseDetector:
         # (its names under events_) and, in a TwoStagePipeline, the clip collector and fine stage;
         # a node passes its stream's, which also holds the camera's counts.
         self.stats = Counters() if stats is None else stats
-        self.events = EventStateMachine(cfg.events or bundle_events(bundle), self.stats.scoped("events_"), camera)
+        self.events = EventStateMachine(cfg.events or bundle_events(bundle), self.stats.scoped("events_"))
         self.features = ArrayRingBuffer(m.window, m.feature_dim)
         # The snippets of the scored window and those not yet scored (for headers and heat maps;
         # the fine clip keeps its own, `TwoStagePipeline.clips`).
@@ -208,7 +253,7 @@ class CoarseDetector:
                 self.stats.add("nonfinite_scores")
                 continue
             for event in self.events.update(snippet.score, snippet.frame.stamp, snippet.frame.index):
-                event.source_header = snippet.frame.header
+                event.source_header, event.stream = snippet.frame.header, self.stream
                 events.append(event)
         return scored, events
 
@@ -219,6 +264,7 @@ class CoarseDetector:
         headers = {s.frame.index: s.frame.header for s in self.snippets}
         for event in (ended := self.events.close(reason=reason)):
             event.source_header = headers.get(event.frame)  # its last scored frame, if still held
+            event.stream = self.stream
         return scored, events + ended
 
 
@@ -228,7 +274,7 @@ class TwoStagePipeline:
     def __init__(self, bundle: Bundle, backend: Backend, cfg: PipelineConfig | None = None,
                  stores: list[RecordStore] | None = None,
                  on_explanation: Callable[[Explanation, Any], None] | None = None,
-                 fps: float | None = None, stats: Counters | None = None, camera: str = "",
+                 fps: float | None = None, stats: Counters | None = None,
                  fine_stage: FineStage | None = None):
         """Args:
             stores: every event and explanation is appended to each before it is announced.
@@ -236,11 +282,10 @@ class TwoStagePipeline:
                 header of the frame that announced its event's start.
             fps: the source's frame rate, for the evidence clip (default: the bundle's).
             stats: the stream's statistics object to count into (default: a new one).
-            camera: the stream's name, carried by its events (`AnomalyEvent.camera`).
             fine_stage: a fine stage shared with other streams (one bounded queue for all of a
-                node's cameras), owned and closed by the caller; its own callback announces the
-                explanations (`on_explanation` and `feed` hand back none). Default, where
-                ``cfg.fine``: a fine stage of this stream's own.
+                node's cameras), owned and closed by the caller; each clip brings this stream's
+                counts, callbacks and verdict threshold (`FineJob`). Default, where ``cfg.fine``:
+                a fine stage of this stream's own.
         """
         self.cfg = cfg = cfg or PipelineConfig()
         self.bundle, self.backend = bundle, backend
@@ -250,7 +295,7 @@ class TwoStagePipeline:
         self._finished: deque[tuple[Explanation, Any]] | None = None
         self.stores = RecordStores(stores)
         self.fps = fps or bundle.manifest.fps
-        self.coarse = CoarseDetector(bundle, backend, cfg, stats, camera)
+        self.coarse = CoarseDetector(bundle, backend, cfg, stats)
         clip_len = bundle.manifest.fine_clip_snippets
         pre_roll = None if cfg.pre_roll is None else min(clip_len, cfg.pre_roll)
         # In-process no network lies between the stages: no time-out, and the cache is bounded by
@@ -260,12 +305,26 @@ class TwoStagePipeline:
                                    clip_len, pre_roll, timeout_s=math.inf, stats=self.stats)
         if cfg.output_dir is not None:
             make_output_dir(Path(cfg.output_dir))
+        # the fine stage's settings only where it runs (a profile's fine files checked only then)
+        self.second_opinion = cfg.second_opinion(bundle) if cfg.fine else SecondOpinion(bundle_fine_threshold(bundle))
         self._own_fine = cfg.fine and fine_stage is None
         self.fine = fine_stage if fine_stage is not None else FineStage(
             bundle, backend, self.stores, self.coarse.sample_every, on_explanation=self._explained,
-            queue_size=cfg.fine_queue, output_dir=cfg.output_dir, heatmap=cfg.heatmap,
-            evidence_clip=cfg.evidence_clip, fps=lambda: self.fps, stats=self.stats,
+            on_error=self._failed, queue_size=cfg.fine_queue, output_dir=cfg.output_dir,
+            heatmap=cfg.heatmap, evidence_clip=cfg.evidence_clip, fps=lambda: self.fps,
+            stats=self.stats, fine_threshold=self.second_opinion.fine_threshold,
         ) if cfg.fine else None
+        self.confirming = self.fine is not None and self.second_opinion.confirm_with_fine
+        self.confirm_timeout_s = cfg.confirm_timeout_s
+        self.clock = time.monotonic  # the held starts' time-out (tests replace it)
+        # confirm_with_fine: announcements held, in order, and the verdicts known (written by the
+        # fine stage's thread, read here) by event id; an id in `_waiting` still waits for one.
+        self._held: deque[tuple[AnomalyEvent, float]] = deque()
+        self._waiting: set[str] = set()
+        self._verdicts: dict[str, tuple[str, float | None]] = {}
+        self._verdict_lock = threading.Lock()
+        self._verdicts_given: dict[str, tuple[str, float | None]] = {}
+        self._clip_events: dict[str, list[str]] = {}  # a submitted clip's event -> the ids it answers
 
     def feed(self, frames: Iterable[Frame]) -> StreamUpdate:
         """The stream's way in: source frames, in order -> the events they caused, the
@@ -283,7 +342,9 @@ class TwoStagePipeline:
             self._finished = deque()
 
     def update(self, events: list[AnomalyEvent]) -> StreamUpdate:
-        """`events` with the explanations finished since the last update, and the counters."""
+        """`events` (and held ones whose verdict has come since: `release`) with the explanations
+        finished since the last update, and the counters."""
+        events = events + self.release()
         finished = []
         while self._finished:
             finished.append(self._finished.popleft())
@@ -291,10 +352,53 @@ class TwoStagePipeline:
 
     def _explained(self, explanation: Explanation, header: Any) -> None:
         """The fine stage's thread: a stored explanation -> `feed`'s outbox and the callback."""
+        self._decide(self._clip_events.pop(explanation.event_id, [explanation.event_id]),
+                     explanation.verdict, explanation.fine_anomaly_score)
         if self._finished is not None:
             self._finished.append((explanation, header))
         if self.on_explanation is not None:
             self.on_explanation(explanation, header)
+
+    def _failed(self, job: FineJob, exc: Exception) -> None:
+        """The fine stage's thread: a clip that could not be explained releases its events."""
+        self._decide(self._clip_events.pop(job.event.event_id, [job.event.event_id]), "", None)
+
+    def _decide(self, event_ids: list[str], verdict: str, score: float | None) -> None:
+        if not self.confirming:
+            return
+        with self._verdict_lock:
+            for event_id in event_ids:
+                self._verdicts[event_id] = (verdict, score)
+
+    def _hold(self, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
+        """confirm_with_fine: hold each start and every announcement after one until its verdict;
+        the announcements whose turn has come, in order, the held ones with their verdict."""
+        now = self.clock()
+        for event in events:
+            if event.kind == "start":
+                self._waiting.add(event.event_id)
+            self._held.append((event, now))
+        out = []
+        while self._held:
+            event, since = self._held[0]
+            if event.event_id in self._waiting:
+                with self._verdict_lock:
+                    decided = self._verdicts.get(event.event_id)
+                if decided is None and now - since < self.confirm_timeout_s:
+                    break
+                if decided is None:
+                    self.stats.add("verdicts_timed_out")
+                self._waiting.discard(event.event_id)
+                self._verdicts_given[event.event_id] = decided or ("", None)
+            self._held.popleft()
+            verdict, score = self._verdicts_given.get(event.event_id, ("", None))
+            event.verdict, event.fine_anomaly_score = verdict, score
+            if event.kind == "end":
+                self._verdicts_given.pop(event.event_id, None)
+                with self._verdict_lock:
+                    self._verdicts.pop(event.event_id, None)
+            out.append(event)
+        return out
 
     def push(self, frame: Frame) -> list[AnomalyEvent]:
         """One source frame in; the events it caused out (stored before they are returned)."""
@@ -334,12 +438,23 @@ class TwoStagePipeline:
         return self.handle(*self.coarse.accept(frame, features, cam, start))
 
     def handle(self, scored: list[Snippet], events: list[AnomalyEvent]) -> list[AnomalyEvent]:
-        """What the coarse stage returned for a frame -> stores and fine stage; the events."""
+        """What the coarse stage returned for a frame -> stores and fine stage; the events to
+        announce (with confirm_with_fine, those whose verdict has come, `_hold`)."""
         for event in events:
             self._record(event)
         if self.fine is not None:
             self._collect(scored, events)
-        return events
+        return self._hold(events) if self.confirming else events
+
+    @property
+    def held(self) -> int:
+        """Announcements held for a verdict (confirm_with_fine)."""
+        return len(self._held)
+
+    def release(self) -> list[AnomalyEvent]:
+        """confirm_with_fine: the held announcements whose verdict has come since (or that waited
+        `confirm_timeout_s`), without a new frame; `feed` and `process` release them too."""
+        return self._hold([]) if self.confirming else []
 
     def newest_snippet(self) -> Snippet | None:
         """The newest frame the backbone ran on, with its CAM (for a live heat-map view)."""
@@ -359,15 +474,19 @@ class TwoStagePipeline:
     def pause(self) -> list[AnomalyEvent]:
         """The stream stops for a while (a managed node deactivated): score what is pending, end
         the open event with reason ``paused`` (stored) and explain a half-collected clip; the fine
-        stage keeps running, and frames may come again later."""
-        return self._end_stream("paused")
+        stage keeps running, and frames may come again later. With confirm_with_fine every held
+        announcement goes out now, with its verdict where it has come and none ("") where not (a
+        paused stream must not keep an alarm back; its explanation still follows)."""
+        events = self._end_stream("paused")
+        return self._flush_held(events) if self.confirming else events
 
     def close(self, timeout: float | None = None) -> list[AnomalyEvent]:
-        """End the stream: end the open event, explain a half-collected clip, wait for the worker."""
+        """End the stream: end the open event, explain a half-collected clip, wait for the worker;
+        every held announcement is returned (with its verdict, or "" where none came)."""
         events = self._end_stream("shutdown")
         if self._own_fine:
             self.fine.close(timeout)
-        return events
+        return self._flush_held(events) if self.confirming else events
 
     def _end_stream(self, reason: str) -> list[AnomalyEvent]:
         scored, events = self.coarse.close(reason)
@@ -376,6 +495,16 @@ class TwoStagePipeline:
         if self.fine is not None:
             self._collect(scored, events, flush=True)
         return events
+
+    def _flush_held(self, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
+        """`events` and every held announcement, in order; what has no verdict yet gets none."""
+        out = self._hold(events)
+        while self._held:
+            event, _ = self._held[0]
+            with self._verdict_lock:
+                self._verdicts.setdefault(event.event_id, ("", None))
+            out += self._hold([])
+        return out
 
     def _record(self, event: AnomalyEvent) -> None:
         self.stores.append(event.to_dict())
@@ -388,9 +517,17 @@ class TwoStagePipeline:
         clip = self.clips.ready(flush=flush)
         if clip is not None:
             items = clip.items
-            self.fine.submit(FineJob(clip.event, [s.frame for s in items], clip.coalesced, clip.header,
-                                     cams=[s.cam for s in items], scores=[s.score for s in items],
-                                     stats=self.stats))
+            ids = [clip.event.event_id, *clip.coalesced]
+            self._clip_events[clip.event.event_id] = ids
+            # The clip brings its stream's counts, callbacks and verdict threshold, so that a fine
+            # stage shared by several streams answers each in its own terms.
+            if not self.fine.submit(FineJob(clip.event, [s.frame for s in items], clip.coalesced, clip.header,
+                                            cams=[s.cam for s in items], scores=[s.score for s in items],
+                                            stats=self.stats, on_explanation=self._explained,
+                                            on_error=self._failed,
+                                            fine_threshold=self.second_opinion.fine_threshold)):
+                self._clip_events.pop(clip.event.event_id, None)
+                self._decide(ids, "", None)  # dropped: its alarms go out with no verdict
 
     @property
     def explanations_written(self) -> int:

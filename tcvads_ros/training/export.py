@@ -289,6 +289,11 @@ def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray]
         student, fine = run.load_stage("student"), run.load_stage("fine")
     except DataError as exc:
         raise BundleError(f"{exc} (is this a finished training run? tcvads train)") from exc
+    if getattr(fine.cfg, "text_temporal", False):
+        # the bundle's fine_temporal graph takes one (C, D) text per clip; Fig. 3's text branch
+        # needs every snippet's captions (docs/models.md)
+        raise BundleError(f"{run_dir}: the fine stage was trained with fine.model.text_temporal=true "
+                          "(per-snippet text through the RWKV); bundles ship the per-clip text branch")
     with torch.no_grad():
         table = {"class_caption": fine.class_caption_table().float().numpy(),
                  "captions": fine.caption_embeddings().float().numpy()}

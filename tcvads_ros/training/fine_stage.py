@@ -12,6 +12,11 @@ the bank's embeddings are computed once), class text features follow the edge ru
 
 θ_align are all trainable parameters (Enhanced RWKV + learnable context), θ_contrast those of
 the text side (the learnable context), which alone moves the class text features.
+With Fig. 3's text branch (``fine.model.text_temporal``) every snippet retrieves its own
+captions, so the class text features are (B, T, C, D) and L_contrast averages over the
+snippets too. With the anomaly-focus visual prompt (``fine.model.visual_prompt``) the C-branch
+that weights it is trained as VadCLIP trains it: BCE of its top-k mean against the video's
+normal/abnormal label (Exp. (10)'s loss), added to L.
 The fine stage reads CLIP features: VadCLIP's released ones, or for raw/synthetic videos
 features extracted with the stage's own frozen image encoder (cached, resumable).
 """
@@ -90,8 +95,20 @@ def fine_data(cfg: TrainConfig, model: torch.nn.Module, lists: experiment.Lists,
 
 def retrieve(model: torch.nn.Module, feats: torch.Tensor, lengths: torch.Tensor, bank: torch.Tensor,
              top_m: int) -> torch.Tensor:
-    """(B, m) caption indices of each clip (over its valid snippets)."""
+    """(B, m) caption indices of each clip (over its valid snippets); with Fig. 3's text branch
+    (``text_temporal``) (B, T, m), every snippet's own (padding rows retrieve too; their scores
+    are masked later)."""
+    if model.cfg.text_temporal:
+        return snippet_captions(feats, bank, top_m)
     return torch.stack([model.retrieve_captions(f[: int(n)], top_m, bank)[0] for f, n in zip(feats, lengths)])
+
+
+@torch.no_grad()
+def snippet_captions(feats: torch.Tensor, bank: torch.Tensor, top_m: int) -> torch.Tensor:
+    """(..., T, m): the top-m captions of every snippet by cosine similarity (CLIP native text,
+    per frame as §IV.B has it)."""
+    sims = torch.nn.functional.normalize(feats, dim=-1) @ bank.to(feats.dtype).t()
+    return sims.topk(min(top_m, bank.shape[0]), dim=-1).indices
 
 
 def text_side(model: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -108,11 +125,16 @@ def fine_loss(cfg: TrainConfig, bank: torch.Tensor):
         text = model.text_features(retrieve(model, feats, lengths, bank, model.cfg.top_m))  # (B, C, D)
         out = m(feats, text, lengths)
         align = losses.mil_align_loss(out["video_scores"], batch["targets"])
-        contrast = losses.contrastive_loss(text, normal_index=0, margin=f.margin)
+        contrast = losses.contrastive_loss(text.reshape(-1, *text.shape[-2:]), normal_index=0, margin=f.margin)
         l2_align = losses.l2_penalty(p for p in model.parameters() if p.requires_grad)
         l2_text = losses.l2_penalty(text_side(model))
         loss = f.alpha * (align + f.lambda1 * l2_align) + f.beta * (contrast + f.lambda2 * l2_text)
-        return {"loss": loss, "align": align, "contrast": contrast}
+        parts = {"align": align, "contrast": contrast}
+        if "anomaly_logits" in out:  # the anomaly-focus prompt's C-branch (VadCLIP Eq. 4)
+            abnormal = (batch["targets"][:, 1:].sum(-1) > 0).float()
+            parts["c_branch"] = losses.mil_topk_bce(out["anomaly_logits"], abnormal, lengths)
+            loss = loss + parts["c_branch"]
+        return {"loss": loss, **parts}
 
     return loss_fn
 
@@ -129,7 +151,14 @@ def predict(model: torch.nn.Module, dataset: feature_datasets.FeatureTestDataset
         chunks, chunk_lengths = item["chunks"].to(device), item["chunk_lengths"].to(device)
         whole = chunks.reshape(-1, chunks.shape[-1])[: item["length"]]
         indices = model.retrieve_captions(whole, top_m, bank)[0]
-        text = model.text_features(indices[None]).expand(len(chunks), -1, -1)
+        if model.cfg.text_temporal:  # every snippet's own captions, chunked as the features
+            per_snippet = model.text_features(snippet_captions(whole, bank, top_m))  # (T, C, D)
+            padded = torch.zeros(chunks.shape[0] * chunks.shape[1], *per_snippet.shape[1:],
+                                 dtype=per_snippet.dtype, device=device)
+            padded[: len(per_snippet)] = per_snippet
+            text = padded.reshape(*chunks.shape[:2], *per_snippet.shape[1:])
+        else:
+            text = model.text_features(indices[None]).expand(len(chunks), -1, -1)
         out = model(chunks, text, chunk_lengths)["probs"].float().cpu().numpy()
         probs.append(metrics.snippets_to_frames(resampling.unchunk(out, item["length"])))
         captions.append(indices.tolist())

@@ -13,7 +13,10 @@ Writes into OUT_DIR:
   (tcvads_ros/training/feature_maps.py);
 - ``interpretability.json``  the surrogate R² of the coarse and the fine stage per clip and
   averaged (Table IX; tcvads_ros/training/surrogate.py), the paper's values beside them, the heat maps'
-  localisation scores (synthetic data) and t-SNE scores, and every setting used.
+  localisation scores (synthetic data) and t-SNE scores, Exp. (7)'s gradient comparison of each
+  coarse backbone (``gradient_bound``: per stage, the squared Frobenius norms of the
+  convolution's and the deconvolution's Jacobian with respect to the input pixels;
+  tcvads_ros/training/gradient_bound.py), and every setting used.
 
 Data: without ``--data`` the run's own validation videos (the split training held out; its test
 videos when it held none). ``--data`` takes a `tcvads synth` folder (its test split and
@@ -53,6 +56,7 @@ from tcvads_ros.training import (
     feature_datasets,
     feature_maps,
     frame_cache,
+    gradient_bound,
     heatmap_figures,
     losses,
     resampling,
@@ -96,6 +100,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kernel-width", type=float, default=0.25, help="LIME kernel width")
     parser.add_argument("--alpha", type=float, default=0.0, help="Ridge alpha of the surrogate "
                                                                  "(0: least squares; LIME: 1)")
+    parser.add_argument("--probes", type=_positive, default=8,
+                        help="Hutchinson probes per map for Exp. (7)'s Jacobian norms (default 8)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -119,6 +125,11 @@ def run(args: argparse.Namespace) -> int:
         if stage in result["surrogate_r2"]:
             print(f"surrogate R² x100, {stage}: {result['surrogate_r2'][stage]['mean_x100']:.1f} "
                   f"(paper Table IX: {paper})")
+    for stage, bound in result.get("gradient_bound", {}).items():
+        if isinstance(bound, dict) and "stages" in bound:
+            ratios = ", ".join(f"{s['ratio']:.2f}" for s in bound["stages"])
+            print(f"Exp. (7), {stage}: ‖∂F_A/∂f‖² > ‖∂F_C/∂f‖² at {bound['holds_at_stages']} of "
+                  f"{bound['of_stages']} stages (ratios {ratios}); {gradient_bound.WHAT_IT_SHOWS}")
     print(f"written to {args.out}")
     return 0
 
@@ -184,6 +195,30 @@ def explain_heatmaps(args: argparse.Namespace, models: dict, videos: Videos, cho
     result = {"figures": ["fig6_heatmaps.png", *[s["figure"] for s in summary]], "clips": summary}
     if videos.synthetic is not None:
         result["localisation"] = {stage: heatmap_figures.summarise(f) for stage, f in found.items()}
+    return result
+
+
+# --------------------------------------------------------------------------- Exp. (7)
+
+
+def explain_gradient_bound(args: argparse.Namespace, models: dict, videos: Videos, chosen: list[str],
+                           device: torch.device) -> dict:
+    """Exp. (7) on each coarse backbone, on up to four snippet frames (evenly spaced) of each
+    explained video."""
+    names = [n for n in chosen if n in videos.sources]
+    backbones = {stage: models[stage].backbone for stage in ("teacher", "student")
+                 if stage in models and getattr(models[stage], "backbone", None) is not None}
+    if not backbones or not names:
+        return {"skipped": "needs coarse models on frames and video files"}
+    frames = []
+    for name in names:
+        snippets = _snippet_frames(videos.sources[name])
+        picked = np.unique(np.linspace(0, len(snippets) - 1, min(4, len(snippets))).round().astype(int))
+        frames += list(snippets[picked])
+    result = {"what_it_shows": gradient_bound.WHAT_IT_SHOWS, "videos": names}
+    for stage, backbone in backbones.items():
+        result[stage] = gradient_bound.measure_frames(backbone, np.stack(frames), args.probes, args.seed,
+                                                      device)
     return result
 
 
@@ -369,6 +404,7 @@ def interpret(args: argparse.Namespace) -> dict:
                            "blur_sigma": f"input size x {BLUR_SIGMA_SHARE}"}}
     with progress_bar(total=0, desc="interpret", unit="step", show=not args.no_progress) as bar:
         result["heatmaps"] = explain_heatmaps(args, models, videos, chosen, device, bar)
+        result["gradient_bound"] = explain_gradient_bound(args, models, videos, chosen, device)
         result["surrogate_r2"] = explain_surrogates(args, models, infos, videos, chosen, surrogate,
                                                     device, bar)
         result["surrogate_r2"]["paper_table_ix_x100"] = PAPER_TABLE_IX

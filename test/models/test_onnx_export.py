@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import torch
 from torch import nn
 
@@ -68,10 +69,12 @@ def test_qacm_matches_onnxruntime(tmp_path):
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
-def test_enhanced_rwkv_matches_onnxruntime_at_a_fixed_length(tmp_path):
-    """The chunked scan is traced for one length (bundles export the fine clip at a fixed T)."""
+@pytest.mark.parametrize("window", [None, 8])
+def test_enhanced_rwkv_matches_onnxruntime_at_a_fixed_length(tmp_path, window):
+    """The chunked scan is traced for one length (bundles export the fine clip at a fixed T);
+    with a window (§V.B) too, whose windows fold into the batch."""
     torch.manual_seed(0)
-    rwkv = EnhancedRWKV(16, chunk_size=8)
+    rwkv = EnhancedRWKV(16, chunk_size=8, window=window)
     features = torch.randn(1, 21, 16) * 3
     session = _export(rwkv, (features,), ["features"], ["video"], None, tmp_path / "rwkv.onnx")
     other = torch.randn(1, 21, 16) * 3

@@ -204,3 +204,60 @@ def test_several_chunk_levels_with_large_keys_equal_naive(bidirectional):
     fast = wkv(w, u, k, v, 3, bidirectional)
     slow = naive_wkv(w, u, k - 80, v, bidirectional)  # shifting every key by 80 cancels
     assert torch.allclose(fast, slow, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("window,length", [(4, 13), (5, 10), (8, 8)])
+def test_window_sees_no_snippet_window_or_more_back(window, length, bidirectional):
+    """Paper §V.B's RWKV window: perturbing an input ``window`` or more snippets before an
+    output leaves it unchanged, for every (output, input) pair; perturbing one inside the
+    output's window (its own window start up to itself) changes it."""
+    torch.manual_seed(window)
+    model = EnhancedRWKV(6, chunk_size=3, bidirectional=bidirectional, window=window).double()
+    with torch.no_grad():
+        for norm in model.norms:  # non-trivial gains (the default 1 is fine too)
+            norm.weight.uniform_(0.5, 1.5)
+    x = torch.randn(1, length, 6, dtype=torch.float64)
+    with torch.no_grad():
+        base = model(x)
+        for src in range(length):
+            bumped = x.clone()
+            bumped[:, src] += 3.0
+            moved = (model(bumped) - base).abs().amax(-1)[0]  # (T,): change of each output
+            for t in range(length):
+                if t - src >= window:
+                    assert moved[t] == 0.0, (src, t)
+                if t // window == src // window and (bidirectional or src <= t):
+                    assert moved[t] > 1e-6, (src, t)
+
+
+def test_window_none_sees_the_whole_past_and_chunk_size_changes_nothing():
+    torch.manual_seed(0)
+    x = torch.randn(1, 20, 6, dtype=torch.float64)
+    model = EnhancedRWKV(6, chunk_size=4).double()
+    with torch.no_grad():
+        base = model(x)
+        bumped = x.clone()
+        bumped[:, 0] += 3.0
+        assert (model(bumped) - base)[0, -1].abs().max() > 1e-6  # 19 back still matters
+        for chunk in (2, 7, 32):  # how it is computed, not what it sees
+            for block in model.blocks:
+                block.chunk_size = chunk
+            assert torch.allclose(model(x), base, atol=1e-10)
+
+
+def test_windowed_step_form_equals_sequence_form_and_needs_positions():
+    torch.manual_seed(3)
+    model = EnhancedRWKV(8, chunk_size=3, window=5).double()
+    x = torch.randn(2, 13, 8, dtype=torch.float64)
+    state = model.init_state(2, dtype=x.dtype)
+    ys = []
+    with torch.no_grad():
+        for t in range(13):
+            y, state = model.step(x[:, t], state, position=t)
+            ys.append(y)
+        assert torch.allclose(torch.stack(ys, 1), model(x), atol=1e-9)
+        with pytest.raises(ConfigError, match="position"):
+            model.step(x[:, 0], model.init_state(2, dtype=x.dtype))
+    with pytest.raises(ConfigError, match="window"):
+        EnhancedRWKV(8, window=0)

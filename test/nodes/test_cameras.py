@@ -113,8 +113,8 @@ def test_one_node_pair_serves_two_cameras_each_with_its_own_events_status_and_he
         wait_until(lambda: len(tester.events("end")) == 3, 30, "the open events to end",
                    detail=lambda: tester.events("end"))
         for name, spans in SPANS.items():
-            starts = [d for d in tester.events("start") if d["camera"] == name]
-            ends = [d for d in tester.events("end") if d["camera"] == name]
+            starts = [d for d in tester.events("start") if d["stream"] == name]
+            ends = [d for d in tester.events("end") if d["stream"] == name]
             assert len(starts) == len(ends) == len(spans), tester.events()
             for start, end, (a, _) in zip(starts, ends, truth[name]):
                 assert start["event_id"] == end["event_id"]
@@ -138,8 +138,8 @@ def test_one_node_pair_serves_two_cameras_each_with_its_own_events_status_and_he
         codes = {"coarse": coarse.stop(), "fine": fine.stop() if fine is not None else 0}
     assert codes == {"coarse": 0, "fine": 0}, coarse.text()[-2000:] + (fine.text()[-2000:] if fine else "")
     with EventStore(tmp_path / "coarse.sqlite") as store:
-        stored = {e["event_id"]: e["camera"] for e in store.events() if e["kind"] == "start"}
-    assert stored == {event_id: d["camera"] for event_id, d in by_id.items()}
+        stored = {e["event_id"]: e["stream"] for e in store.events() if e["kind"] == "start"}
+    assert stored == {event_id: d["stream"] for event_id, d in by_id.items()}
     # The fine stage finishes the clips still being collected when its node stops: every event
     # explained once, whichever camera it came from.
     with EventStore(tmp_path / ("coarse.sqlite" if in_process else "fine.sqlite")) as store:

@@ -10,7 +10,6 @@ threshold_on is 0, so an event starts whatever the untrained model scores.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 import unittest
@@ -29,7 +28,7 @@ from ament_index_python.packages import get_package_share_directory  # noqa: E40
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
-from std_msgs.msg import String  # noqa: E402
+from tcvads_msgs.msg import AnomalyEvent  # noqa: E402
 from vision_msgs.msg import Classification  # noqa: E402
 
 from launch import LaunchDescription  # noqa: E402
@@ -67,7 +66,7 @@ class TestEdgeLaunch(unittest.TestCase):
         rclpy.init()
         node = rclpy.create_node("edge_launch_tester")
         anomalies, categories = [], []
-        node.create_subscription(String, "anomaly", anomalies.append, EVENT_QOS)
+        node.create_subscription(AnomalyEvent, "anomaly", anomalies.append, EVENT_QOS)
         node.create_subscription(Classification, "anomaly/category", categories.append, EVENT_QOS)
         camera = node.create_publisher(Image, TOPIC, 10)
         try:
@@ -83,7 +82,7 @@ class TestEdgeLaunch(unittest.TestCase):
             node.destroy_node()
             rclpy.shutdown()
         self.assertTrue(anomalies, "no message on /anomaly")
-        self.assertEqual(json.loads(anomalies[0].data)["kind"], "start")
+        self.assertEqual(anomalies[0].kind, AnomalyEvent.KIND_START)
         self.assertTrue(categories, "no message on /anomaly/category")
         self.assertEqual(categories[0].header.frame_id, "launch_cam")
         self.assertGreater(len(categories[0].results), 1)

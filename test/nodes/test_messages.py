@@ -8,8 +8,11 @@ CDR and read back, so a field of the wrong name or type fails here, not on the r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -17,26 +20,40 @@ import pytest
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from tcvads_ros.nodes import messages
+from tcvads_ros.runtime.event_schema import ANOMALY_SCHEMA, read_document
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, EventStateMachine
 from tcvads_ros.runtime.explanation import Explanation
 from tcvads_ros.runtime.image_convert import ImageConversionError
 
+REPO = Path(__file__).resolve().parents[2]
 # vision_msgs is not in rosbags' stores; its Humble definitions (vision_msgs 4.x) are registered
-# from the message text, as on a robot.
+# from the message text, as on a robot; tcvads_msgs from the package's own .msg files.
 VISION_MSGS = {
     "vision_msgs/msg/ObjectHypothesis": "string class_id\nfloat64 score\n",
     "vision_msgs/msg/Classification": "std_msgs/Header header\nObjectHypothesis[] results\n",
 }
+TCVADS_MSGS = {f"tcvads_msgs/msg/{path.stem}": path.read_text()
+               for path in sorted((REPO / "interfaces" / "tcvads_msgs" / "msg").glob("*.msg"))}
 
 
 @pytest.fixture(scope="module")
 def ts():
     store = get_typestore(Stores.ROS2_HUMBLE)
     types = {}
-    for name, text in VISION_MSGS.items():
+    for name, text in {**VISION_MSGS, **TCVADS_MSGS}.items():
         types.update(get_types_from_msg(text, name))
     store.register(types)
     return store
+
+
+def types_of(ts) -> messages.MessageTypes:
+    """The message classes of `ts` for the typed messages (float32[] as NumPy, as rosbags wants)."""
+    return messages.MessageTypes(
+        header=ts.types["std_msgs/msg/Header"], time=ts.types["builtin_interfaces/msg/Time"],
+        anomaly_event=ts.types["tcvads_msgs/msg/AnomalyEvent"],
+        anomaly_explanation=ts.types["tcvads_msgs/msg/AnomalyExplanation"],
+        hypothesis=ts.types["vision_msgs/msg/ObjectHypothesis"],
+        float_array=lambda values: np.array(values, dtype=np.float32))
 
 
 def roundtrip(ts, msg):
@@ -66,42 +83,82 @@ def run_events(scores, fps=10.0):
     return out + machine.close()
 
 
-def test_anomaly_message_roundtrips_and_puts_what_happened_first(ts):
-    events = run_events([0.1] * 5 + [0.9] * 20 + [0.1] * 10)
+def with_header(event, hdr):
+    event.source_header = hdr
+    return event
+
+
+def test_anomaly_message_roundtrips_through_cdr_and_reads_back_as_the_same_event(ts):
+    events = run_events([0.1] * 5 + [0.6 + 0.01 * i for i in range(20)] + [0.1] * 10)  # peaks as it goes
     kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end" and "update" in kinds
+    Msg = ts.types["tcvads_msgs/msg/AnomalyEvent"]
+    same_frame = 0
+    for event in events:
+        hdr = header(ts, sec=int(event.stamp), nanosec=round(event.stamp % 1 * 1e9))
+        msg = roundtrip(ts, messages.anomaly_message(types_of(ts), with_header(event, hdr)))
+        assert msg.kind == event.kind and msg.event_id == events[0].event_id
+        assert msg.kind == {"start": Msg.KIND_START, "update": Msg.KIND_UPDATE, "end": Msg.KIND_END}[event.kind]
+        assert msg.header.frame_id == "front_camera"
+        assert msg.stamp == msg.header.stamp  # the frame's own stamp, to the nanosecond
+        for name in ("start_stamp", "end_stamp", "peak_stamp"):  # and every other time of that frame too
+            if getattr(event, name) == event.stamp:
+                assert getattr(msg, name) == msg.stamp, name
+                same_frame += 1
+        assert msg.score == pytest.approx(event.score, abs=1e-6)
+        assert (msg.end_frame == -1) == (event.kind != "end")
+        back, head = messages.event_from_message(msg)
+        assert head == {"stamp": {"sec": hdr.stamp.sec, "nanosec": hdr.stamp.nanosec}, "frame_id": "front_camera"}
+        for name, value in event.to_dict().items():
+            if name in ("header", "record_type", "schema"):
+                continue
+            assert getattr(back, name) == (pytest.approx(value, abs=1e-6) if isinstance(value, float) else value), name
+    assert events[-1].reason == Msg.REASON_SCORE and same_frame
+
+
+def test_anomaly_message_without_a_source_frame_has_an_empty_header_read_back_as_none(ts):
+    end = AnomalyEvent("e1", "end", 0.5, 0.75, 1.0, 2.0, 2.0, 0, 20, 21, 10, reason="crash")  # scores exact in float32
+    msg = roundtrip(ts, messages.anomaly_message(types_of(ts), end))
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id) == (0, 0, "")
+    back, head = messages.event_from_message(msg)
+    assert back == end and head == {"stamp": None, "frame_id": ""}
+
+
+def test_anomaly_json_is_the_event_document_with_what_happened_first(ts):
+    events = run_events([0.1] * 5 + [0.9] * 20 + [0.1] * 10)
     hdr = header(ts)
     String = ts.types["std_msgs/msg/String"]
     for event in events:
-        msg = roundtrip(ts, String(**messages.anomaly_fields(event, hdr)))
+        msg = roundtrip(ts, String(**messages.anomaly_json_fields(with_header(event, hdr))))
         doc = json.loads(msg.data)
         assert list(doc)[:4] == ["kind", "score", "stamp", "event_id"]
-        assert doc["schema"] == messages.ANOMALY_SCHEMA
+        assert doc["schema"] == ANOMALY_SCHEMA == "tcvads.anomaly/2"
         assert doc["event_id"] == events[0].event_id
         assert doc["kind"] == event.kind
         assert doc["header"] == {"stamp": {"sec": 1_700_000_000, "nanosec": 250_000_000}, "frame_id": "front_camera"}
-        # The body is the event store's record: nothing lost but float rounding.
+        # The event store's record: nothing lost but float rounding.
         record = event.to_dict()
-        assert set(doc) == set(record) | {"header", "schema"}
+        assert list(doc) == list(record)
         for key, value in record.items():
             if isinstance(value, float):
                 assert doc[key] == pytest.approx(value, abs=1e-4)
             else:
                 assert doc[key] == value
         assert "\n" not in msg.data
-    # What `ros2 topic echo` shows by default (128 characters) still says kind, score and time.
-    shown = messages.anomaly_fields(events[0], hdr)["data"][:128]
+    # What `ros2 topic echo anomaly/json` shows by default (128 characters) still says kind, score and time.
+    shown = messages.anomaly_json_fields(events[0])["data"][:128]
     start = events[0]
     for text in ('"kind": "start"', f'"score": {round(start.score, 4)}', f'"stamp": {round(start.stamp, 4)}',
                  f'"event_id": "{start.event_id}"'):
         assert text in shown
 
 
-def test_anomaly_json_turns_non_finite_numbers_into_null():
+def test_anomaly_json_turns_non_finite_numbers_into_null(ts):
     event = AnomalyEvent("e1", "end", math.nan, 0.9, 1.0, 2.0, 2.0, 0, 20, 21, 10)
-    doc = json.loads(messages.anomaly_fields(event)["data"])
+    doc = json.loads(messages.anomaly_json_fields(event)["data"])
     assert doc["score"] is None and doc["peak_score"] == 0.9
     assert doc["header"] == {"stamp": None, "frame_id": ""}
+    assert math.isnan(roundtrip(ts, messages.anomaly_message(types_of(ts), event)).score)  # NaN in the message
 
 
 def test_classification_lists_every_class_best_first_with_the_source_header(ts):
@@ -121,18 +178,44 @@ def test_classification_sorts_nan_last():
     assert [name for name, _ in pairs] == ["c", "b", "a"]
 
 
-def test_explanation_is_published_as_text_and_json(ts):
-    explanation = Explanation(
-        event_id="ab" * 16, category="Fighting", probability=0.8,
-        class_scores={"Normal": 0.1, "Fighting": 0.8, "Shooting": 0.1},
-        captions=[("two people fighting in a hallway", 0.31)],
-        start_stamp=10.0, end_stamp=14.0, start_frame=100, end_frame=140,
-        backend="onnxruntime", bundle="bundle-v1",
-    )
-    text, document = messages.explanation_fields(explanation)
+def an_explanation(**changes):
+    return Explanation(**{
+        "event_id": "ab" * 16, "category": "Fighting", "probability": 0.8,
+        "class_scores": {"Normal": 0.1, "Fighting": 0.8, "Shooting": 0.1},
+        "captions": [("two people fighting in a hallway", 0.31), ("a crowd in a hallway", 0.2)],
+        "start_stamp": 10.0, "end_stamp": 14.0, "start_frame": 100, "end_frame": 140,
+        "backend": "onnxruntime", "bundle": "bundle-v1", **changes,
+    })
+
+
+def test_explanation_is_published_typed_and_as_json(ts):
+    explanation = an_explanation(heatmap_path="/evidence/ab_heatmap.png")
+    hdr = header(ts, frame_id="cam_left")
+    msg = roundtrip(ts, messages.explanation_message(types_of(ts), explanation, hdr, "/evidence/ab_clip.avi"))
+    assert msg.header.frame_id == "cam_left" and msg.header.stamp.nanosec == 250_000_000
+    assert (msg.event_id, msg.category, msg.probability) == (explanation.event_id, "Fighting", pytest.approx(0.8))
+    assert [h.class_id for h in msg.class_scores] == ["Fighting", "Normal", "Shooting"]  # best first
+    assert [h.score for h in msg.class_scores] == pytest.approx([0.8, 0.1, 0.1])
+    assert msg.captions == ["two people fighting in a hallway", "a crowd in a hallway"]
+    assert list(msg.caption_similarities) == pytest.approx([0.31, 0.2])
+    assert (msg.start_stamp.sec, msg.end_stamp.sec, msg.start_frame, msg.end_frame) == (10, 14, 100, 140)
+    assert msg.text == explanation.to_text() and msg.text.splitlines()[0].startswith("ANOMALY Fighting p=0.80")
+    assert (msg.heatmap_path, msg.evidence_clip_path) == ("/evidence/ab_heatmap.png", "/evidence/ab_clip.avi")
+    # the fine anomaly score (1 - p(Normal)) always; no verdict where no fine threshold was given
+    assert msg.fine_anomaly_score == pytest.approx(explanation.fine_anomaly_score) == pytest.approx(0.9)
+    assert explanation.verdict == "" and msg.verdict == ts.types["tcvads_msgs/msg/AnomalyExplanation"].VERDICT_UNKNOWN
     String = ts.types["std_msgs/msg/String"]
-    assert roundtrip(ts, String(**text)).data.splitlines()[0].startswith("ANOMALY Fighting p=0.80")
-    assert Explanation.from_json(roundtrip(ts, String(**document)).data) == explanation
+    assert Explanation.from_json(roundtrip(ts, String(**messages.explanation_json_fields(explanation))).data) == explanation
+
+
+def test_explanation_message_carries_the_fine_stages_second_opinion_where_the_explanation_has_one(ts):
+    Msg = ts.types["tcvads_msgs/msg/AnomalyExplanation"]
+    explanation = an_explanation()
+    opinion = dataclasses.replace(explanation, fine_anomaly_score=0.25, verdict=Msg.VERDICT_DISPUTED, fine_threshold=0.5)
+    msg = roundtrip(ts, messages.explanation_message(types_of(ts), opinion, None))
+    assert msg.fine_anomaly_score == pytest.approx(0.25) and msg.verdict == "disputed"
+    assert (msg.header.stamp.sec, msg.header.frame_id, msg.heatmap_path, msg.evidence_clip_path) == (0, "", "", "")
+    assert Msg.VERDICT_CONFIRMED == "confirmed"
 
 
 def test_heatmap_image_fields_make_an_rgb8_image_that_converts_back(ts):
@@ -266,39 +349,51 @@ def test_diagnostic_array_roundtrips_with_the_types_level_constants(ts):
 def test_anomaly_document_reads_back_into_the_same_event(ts):
     hdr = header(ts, sec=100, nanosec=500_000_000)
     for event in run_events([0.1] * 3 + [0.95] * 12 + [0.0] * 6):
-        back, head = messages.event_from_document(json.loads(messages.anomaly_fields(event, hdr)["data"]))
-        assert back == event  # floats survive to 1e-6: stamps still pick the right frames
+        fields, head = read_document(json.loads(messages.anomaly_json_fields(with_header(event, hdr))["data"]))
+        assert AnomalyEvent(**fields) == event  # floats survive to 1e-6: stamps still pick the right frames
         assert messages.stamp_seconds(head, default=-1.0) == 100.5
     assert messages.stamp_seconds({"stamp": None}, default=3.0) == 3.0
 
 
-def test_anomaly_document_names_the_camera_where_the_event_has_one(ts):
-    event = run_events([0.95] * 12)[0]
-    assert "camera" not in json.loads(messages.anomaly_fields(event)["data"])  # one camera: as before
-    event.camera = "front"
-    document = json.loads(messages.anomaly_fields(event, header(ts))["data"])
-    assert document["camera"] == "front" and list(document)[-2:] == ["header", "schema"]
-    assert messages.event_from_document(document)[0].camera == "front"
+def test_a_version_1_document_still_reads():
+    """What /anomaly carried as JSON before it was typed (schema tcvads.anomaly/1: no stream)."""
+    v1 = {"kind": "start", "score": 0.999691, "stamp": 1796541837.282778, "event_id": "cec7cb9d5d634133b110118deb14e8d8",
+          "record_type": "event", "peak_score": 0.999691, "start_stamp": 1796541836.616112, "end_stamp": None,
+          "start_frame": 48, "frame": 64, "end_frame": None, "peak_frame": 48, "peak_stamp": 1796541836.616112,
+          "reason": "", "header": {"stamp": {"sec": 1796541837, "nanosec": 282778368}, "frame_id": "camera"},
+          "schema": "tcvads.anomaly/1"}
+    fields, head = read_document(v1)
+    event = AnomalyEvent(**fields)
+    assert (event.kind, event.frame, event.stream) == ("start", 64, "") and head["frame_id"] == "camera"
 
 
 @pytest.mark.parametrize(
     ("document", "problem"),
     [
-        ({"schema": "other/1"}, "not a tcvads.anomaly/1"),
-        ([1, 2], "not a tcvads.anomaly/1"),
-        ({"schema": messages.ANOMALY_SCHEMA, "kind": "start"}, "lacks event_id"),
+        ({"schema": "other/1"}, "not a tcvads.anomaly/2"),
+        ([1, 2], "must be a JSON object"),
+        ({"schema": ANOMALY_SCHEMA, "kind": "start"}, "lacks score, stamp, event_id"),
     ],
 )
 def test_unusable_anomaly_documents_are_refused_with_the_reason(document, problem):
     with pytest.raises(ValueError, match=problem):
-        messages.event_from_document(document)
-    event = json.loads(messages.anomaly_fields(run_events([0.9] * 10)[0])["data"])
+        read_document(document)
+    event = json.loads(messages.anomaly_json_fields(run_events([0.9] * 10)[0])["data"])
     with pytest.raises(ValueError, match="unknown kind"):
-        messages.event_from_document({**event, "kind": "begin"})
+        read_document({**event, "kind": "begin"})
+
+
+def test_unusable_anomaly_messages_are_refused_with_the_reason(ts):
+    msg = messages.anomaly_message(types_of(ts), run_events([0.9] * 10)[0])
+    msg.kind = "begin"
+    with pytest.raises(ValueError, match="unknown kind 'begin'"):
+        messages.event_from_message(msg)
+    msg.kind, msg.event_id = "start", ""
+    with pytest.raises(ValueError, match="empty event_id"):
+        messages.event_from_message(msg)
 
 
 def test_explain_clip_covers_the_clip_and_names_the_event():
-    from types import SimpleNamespace
 
     from tcvads_ros.runtime.fine import explain_clip
     from tcvads_ros.runtime.frames import Frame

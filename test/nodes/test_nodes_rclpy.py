@@ -27,6 +27,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from ros_harness import wait_until  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
+from tcvads_msgs.msg import AnomalyEvent, AnomalyExplanation  # noqa: E402
 from vision_msgs.msg import Classification  # noqa: E402
 
 from tcvads_ros.errors import TcvadsError  # noqa: E402
@@ -93,10 +94,13 @@ def test_coarse_and_fine_nodes_announce_classify_and_explain(ros, bundle, tmp_pa
     coarse = CoarseNode(parameter_overrides=overrides(bundle, tmp_path))
     fine = FineNode(parameter_overrides=overrides(bundle, tmp_path))
     tester = rclpy.create_node("tcvads_tester")
-    got = {"anomaly": [], "category": [], "explanation": [], "heatmap": [], "diagnostics": []}
-    tester.create_subscription(String, "anomaly", got["anomaly"].append, EVENT_QOS)
+    got = {"anomaly": [], "anomaly/json": [], "category": [], "explanation": [], "explanation/json": [],
+           "heatmap": [], "diagnostics": []}
+    tester.create_subscription(AnomalyEvent, "anomaly", got["anomaly"].append, EVENT_QOS)
+    tester.create_subscription(String, "anomaly/json", got["anomaly/json"].append, EVENT_QOS)
     tester.create_subscription(Classification, "anomaly/category", got["category"].append, EVENT_QOS)
-    tester.create_subscription(String, "anomaly/explanation", got["explanation"].append, EVENT_QOS)
+    tester.create_subscription(AnomalyExplanation, "anomaly/explanation", got["explanation"].append, EVENT_QOS)
+    tester.create_subscription(String, "anomaly/explanation/json", got["explanation/json"].append, EVENT_QOS)
     tester.create_subscription(Image, "anomaly/heatmap", got["heatmap"].append, CAMERA_QOS)
     tester.create_subscription(DiagnosticArray, "/diagnostics", got["diagnostics"].append, 10)
     camera = tester.create_publisher(Image, TOPIC, 10)
@@ -119,27 +123,38 @@ def test_coarse_and_fine_nodes_announce_classify_and_explain(ros, bundle, tmp_pa
         executor.shutdown()
         coarse.close()
         fine.close()
-    documents = [json.loads(m.data) for m in got["anomaly"]]
-    assert documents and documents[0]["kind"] == "start", "no /anomaly start"
-    start = documents[0]
-    assert start["schema"] == "tcvads.anomaly/1" and start["header"]["frame_id"] == "test_cam"
+    assert got["anomaly"] and got["anomaly"][0].kind == AnomalyEvent.KIND_START, "no /anomaly start"
+    start = got["anomaly"][0]
+    assert start.header.frame_id == "test_cam" and start.stamp == start.header.stamp and start.stream == TOPIC
+    # anomaly/json: the same transitions as the event store's JSON documents
+    documents = [json.loads(m.data) for m in got["anomaly/json"]]
+    n = min(len(documents), len(got["anomaly"]))  # (the last of either may still have been on its way)
+    assert n >= 1 and [(d["kind"], d["event_id"]) for d in documents[:n]] == [
+        (m.kind, m.event_id) for m in got["anomaly"][:n]]
+    assert documents[0]["schema"] == "tcvads.anomaly/2" and documents[0]["header"]["frame_id"] == "test_cam"
     stored = EventStore(tmp_path / "events.sqlite")
-    assert start["event_id"] in {e["event_id"] for e in stored.events()}  # stored before published
+    assert start.event_id in {e["event_id"] for e in stored.events()}  # stored before published
+    record = stored.events(start.event_id)[0]  # the same document, but for the topic's rounding
+    assert list(record) == list(documents[0])
+    assert all(record[k] == (pytest.approx(v, abs=1e-6) if isinstance(v, float) else v) for k, v in documents[0].items())
     category = got["category"][0]
     assert category.header.frame_id == "test_cam"
-    assert (category.header.stamp.sec, category.header.stamp.nanosec) == (
-        start["header"]["stamp"]["sec"], start["header"]["stamp"]["nanosec"])
+    assert (category.header.stamp.sec, category.header.stamp.nanosec) == (start.header.stamp.sec, start.header.stamp.nanosec)
     scores = [r.score for r in category.results]
     assert scores == sorted(scores, reverse=True)
     assert {r.class_id for r in category.results} == set(coarse.bundle.class_names)
-    assert got["explanation"][0].data.startswith("ANOMALY ")
+    explanation = got["explanation"][0]
+    assert explanation.text.startswith("ANOMALY ") and explanation.event_id == start.event_id
+    assert explanation.header == category.header and explanation.category == category.results[0].class_id
+    assert [(h.class_id, h.score) for h in explanation.class_scores] == [(r.class_id, r.score) for r in category.results]
+    assert json.loads(got["explanation/json"][0].data)["event_id"] == start.event_id
     # Every value either node publishes in /diagnostics is documented in docs/ros2.md.
     keys = {kv.key for array in got["diagnostics"] for status in array.status for kv in status.values}
     documented = (REPO / "docs" / "ros2.md").read_text(encoding="utf-8")
     undocumented = sorted(k for k in keys if f"`{k.removeprefix('total_')}`" not in documented
                           and f"`{k}`" not in documented)
     assert not undocumented, f"/diagnostics values not in docs/ros2.md: {undocumented}"
-    assert stored.explanations(start["event_id"])
+    assert stored.explanations(start.event_id)
     heat = got["heatmap"][0]
     assert (heat.encoding, heat.height, heat.width) == ("rgb8", 48, 64)
     statuses = {s.name: {kv.key: kv.value for kv in s.values} for d in got["diagnostics"] for s in d.status}
@@ -225,11 +240,11 @@ def test_numpy_conversion_matches_cv_bridge(encoding):
 
 
 def observe(namespace: str):
-    """A tester node with the /anomaly documents and /diagnostics of the nodes in `namespace`
+    """A tester node with the /anomaly messages and /diagnostics of the nodes in `namespace`
     (its own namespace: nothing a node of another test left on the graph reaches it)."""
     tester = rclpy.create_node("tcvads_tester")
     anomaly, diagnostics = [], []
-    tester.create_subscription(String, f"{namespace}/anomaly", lambda m: anomaly.append(json.loads(m.data)), EVENT_QOS)
+    tester.create_subscription(AnomalyEvent, f"{namespace}/anomaly", anomaly.append, EVENT_QOS)
     tester.create_subscription(DiagnosticArray, "/diagnostics", lambda m: diagnostics.append(m)
                                if m.status and m.status[0].name.endswith(f"{namespace}/coarse_node") else None, 10)
     return tester, anomaly, diagnostics
@@ -259,15 +274,16 @@ def test_a_restart_ends_the_open_event_and_a_full_disk_loses_no_announcement(ros
             "level": diagnostics[-1].status[0].level} if diagnostics else {}
     try:
         wait_until(lambda: anomaly, 20, "the crash end (transient local)")
-        assert (anomaly[0]["kind"], anomaly[0]["reason"], anomaly[0]["event_id"]) == ("end", "crash", left_open.event_id)
+        assert (anomaly[0].kind, anomaly[0].reason, anomaly[0].event_id) == ("end", "crash", left_open.event_id)
+        assert anomaly[0].header.stamp.sec == 0 and anomaly[0].end_frame == left_open.frame + 1  # no frame caused it
         wait_until(lambda: camera.get_subscription_count() >= 1, 30, "discovery")
         store_db("PRAGMA query_only=1")  # the disk refuses writes (test_event_store fills it for real)
         i = 0
-        while not [d for d in anomaly if d["kind"] == "start"] and i < 40 * FPS:
+        while not [m for m in anomaly if m.kind == "start"] and i < 40 * FPS:
             camera.publish(image(i))
             i += 1
             time.sleep(1.0 / FPS)
-        (start,) = [d for d in anomaly if d["kind"] == "start"]  # announced although not on disk
+        (start,) = [m for m in anomaly if m.kind == "start"]  # announced although not on disk
 
         def held():  # the camera keeps running (a window without frames reads STALE, which outranks WARN)
             nonlocal i
@@ -286,8 +302,8 @@ def test_a_restart_ends_the_open_event_and_a_full_disk_loses_no_announcement(ros
         coarse.close()
     stored = EventStore(tmp_path / "events.sqlite").events()
     assert [(r["event_id"], r["kind"]) for r in stored[:3]] == [
-        (left_open.event_id, "start"), (left_open.event_id, "end"), (start["event_id"], "start")]
-    assert stored[-1]["kind"] == "end" and stored[-1]["event_id"] == start["event_id"]  # closed at shutdown
+        (left_open.event_id, "start"), (left_open.event_id, "end"), (start.event_id, "start")]
+    assert stored[-1]["kind"] == "end" and stored[-1]["event_id"] == start.event_id  # closed at shutdown
 
 
 def test_with_sim_time_and_no_clock_diagnostics_still_report_and_a_deleted_bundle_changes_nothing(
@@ -314,7 +330,7 @@ def test_with_sim_time_and_no_clock_diagnostics_still_report_and_a_deleted_bundl
             camera.publish(image(i))
             i += 1
             time.sleep(1.0 / FPS)
-        assert anomaly and anomaly[0]["kind"] == "start"
+        assert anomaly and anomaly[0].kind == "start"
         values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
         assert values["rejected_by_reason"] == "none" and int(values["total_processed"]) >= 1
     finally:

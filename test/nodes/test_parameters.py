@@ -220,6 +220,19 @@ def test_descriptor_fields_fit_the_humble_parameter_descriptor():
         {"from_value": 1, "to_value": 16, "step": 1}]
 
 
+def test_confirm_with_fine_reaches_the_pipeline_and_needs_the_in_process_fine_stage(tmp_path):
+    values = {**P.defaults(P.COARSE), "fine_stage_in_process": True}
+    assert values["confirm_with_fine"] is False
+    cfg = pipeline_config(values, 0.5)
+    assert cfg.confirm_with_fine is None and cfg.site_profile is None  # the profile's, else off
+    cfg = pipeline_config({**values, "confirm_with_fine": True, "site_profile": str(tmp_path / "s.json")}, 0.5)
+    assert cfg.confirm_with_fine is True and cfg.site_profile == str(tmp_path / "s.json")
+    assert P.check_parameters({**values, "confirm_with_fine": True}) is None
+    problem = P.check_parameters({**values, "confirm_with_fine": True, "fine_stage_in_process": False})
+    assert "needs fine_stage_in_process" in problem
+    assert "read-only" in P.check_change(values, {"confirm_with_fine": True})
+
+
 def test_cameras_are_name_topic_pairs_and_site_profiles_name_one_of_them():
     values = P.defaults(P.COARSE)
     assert P.camera_topics(values) == {"": "/camera/image_raw"}  # empty: today's one camera

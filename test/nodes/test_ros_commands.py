@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from documented_commands import ros2_commands
 from ros_harness import BIN, REPO, wait_until
 from tiny_bundle import make_redness_bundle, write_red_bag, write_red_video
@@ -132,8 +133,19 @@ def documented(start: str, **values: str) -> str:
 
 
 def echoed(output: str) -> list[dict]:
-    """The /anomaly documents in `ros2 topic echo --full-length` output."""
+    """The typed /anomaly messages in `ros2 topic echo /anomaly` output (YAML, one per `---`)."""
+    messages = [yaml.safe_load(chunk) for chunk in output.split("\n---") if "\nkind: " in "\n" + chunk]
+    return [m for m in messages if isinstance(m, dict)]
+
+
+def echoed_json(output: str) -> list[dict]:
+    """The /anomaly/json documents in `ros2 topic echo --full-length` output."""
     return [json.loads(line[len("data: '"):-1]) for line in output.splitlines() if line.startswith("data: '{")]
+
+
+def keys(document: dict) -> list:
+    """The field names of a message or document, nested ones as (name, [their keys])."""
+    return [(k, keys(v)) if isinstance(v, dict) else k for k, v in document.items()]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -174,7 +186,7 @@ def home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def terminal(workspaces, home) -> Terminal:
-    """The symlink-install workspace built, as docs/ros2.md builds it, and sourced."""
+    """The symlink-install workspace built, as docs/ros2.md builds it (both packages), and sourced."""
     workspace = workspaces["symlink"]
     colcon_build(workspace, documented("colcon build --symlink-install"))
     return Terminal(workspace, home)
@@ -197,15 +209,16 @@ def bundle(tmp_path_factory) -> Path:
 def launched(terminal, bundle, tmp_path_factory) -> dict:
     """edge.launch.py as documented, a camera (camera_player through `ros2 run`) playing a street
     on which a fire starts at 2 s and is still burning when the video ends, `ros2 topic echo
-    /anomaly` (default and --full-length), `ros2 node list`, `ros2 param get/set`, and then
-    Ctrl-C to `ros2 launch` with the event open. Returns every command's output."""
+    /anomaly` (the typed message, and its --field score), `ros2 topic echo /anomaly/json
+    --full-length`, `ros2 node list`, `ros2 param get/set`, and then Ctrl-C to `ros2 launch`
+    with the event open. Returns every command's output."""
     tmp = tmp_path_factory.mktemp("launched")
     video = write_red_video(tmp / "street.avi", seconds=6.0, fps=FPS, anomalies=[(2.0, 6.0)])
     launch = terminal.start(documented("ros2 launch tcvads_ros edge.launch.py bundle:=/data/tcvads/bundle "
                                        "image_topic:=/camera/image_raw", **{"/data/tcvads/bundle": str(bundle)}),
                             tmp / "launch.log")
     out: dict = {}
-    echo = full = None
+    echo = score = full = None
     try:
         # Discovery is eventually consistent: the ros2 daemon's graph can miss a node for a moment
         # after listing it (seen under load), so the line is typed again until both are listed.
@@ -219,30 +232,36 @@ def launched(terminal, bundle, tmp_path_factory) -> dict:
         out["param set read-only"] = terminal.run("ros2 param set /coarse_node bundle /elsewhere")
         out["qos parameter"] = terminal.run(documented("ros2 param get /coarse_node qos_overrides."))
         publisher_known(terminal, "/anomaly")
+        publisher_known(terminal, "/anomaly/json")
         echo = terminal.start(documented("ros2 topic echo /anomaly"), tmp / "echo.log")
-        full = terminal.start(documented("ros2 topic echo /anomaly --full-length"), tmp / "echo_full.log")
-        wait_until(lambda: terminal.poll("ros2 topic info /anomaly").count("Subscription count: 3"), 30,
-                   "both echoes subscribed to /anomaly", step=0.5)  # fine_node is the third
+        score = terminal.start(documented("ros2 topic echo /anomaly --field score"), tmp / "echo_score.log")
+        full = terminal.start(documented("ros2 topic echo /anomaly/json --full-length"), tmp / "echo_full.log")
+        wait_until(lambda: terminal.poll("ros2 topic info /anomaly").count("Subscription count: 3")
+                   and terminal.poll("ros2 topic info /anomaly/json").count("Subscription count: 1"), 30,
+                   "the echoes subscribed to /anomaly and /anomaly/json", step=0.5)  # fine_node is the third
         player = terminal.run(documented("ros2 run tcvads_ros camera_player", **{"video.mp4": str(video)})
                               + " --wait-subscribers 2", timeout=90)
         out["player"] = json.loads(player.strip().splitlines()[-1])
-        wait_until(lambda: '"kind": "start"' in text(full), 30, "the event's start on `ros2 topic echo`")
+        wait_until(lambda: "\nkind: start" in text(echo), 30, "the event's start on `ros2 topic echo`")
         out["launch exit"] = interrupt(launch)  # Ctrl-C with the event open
         out["launch"] = text(launch)
-        # Both echoes are separate subscribers: each gets the end in its own time (under load, seconds apart).
-        wait_until(lambda: all('"kind": "end"' in text(proc) for proc in (echo, full)), 30,
-                   "the event's end on both `ros2 topic echo`s", detail=lambda: text(echo)[-500:] + text(full)[-500:])
-        for proc in (echo, full):
+        # Separate subscribers: each gets the end in its own time (under load, seconds apart).
+        wait_until(lambda: "\nkind: end" in text(echo) and '"kind": "end"' in text(full)
+                   and len(text(score).split("---")) > len(echoed(text(echo))), 30,
+                   "the event's end on every `ros2 topic echo`", detail=lambda: text(echo)[-1000:] + text(full)[-1000:])
+        for proc in (echo, score, full):
             interrupt(proc, 30)
-        out["echo"], out["echo full"] = text(echo), text(full)
+        out["echo"], out["echo score"], out["echo full"] = text(echo), text(score), text(full)
     finally:
         if launch.poll() is None:
             out["launch"] = text(launch)
-        stop(launch, echo, full)  # a failed fixture leaves no node behind for the tests after it
+        stop(launch, echo, score, full)  # a failed fixture leaves no node behind for the tests after it
     return out
 
 
 def test_colcon_build_symlink_install_installs_the_package_and_its_data_files(terminal):
+    """Both packages of the clone, built in the workspace: the nodes import the workspace's
+    tcvads_msgs, not the one install_ros.sh put into .venv."""
     share = terminal.workspace / "install" / "tcvads_ros" / "share" / "tcvads_ros"
     for name in ("package.xml", "launch/edge.launch.py", "launch/replay.launch.py", "config/edge.yaml",
                  "models/backbone-standin/backbone.json"):
@@ -251,13 +270,18 @@ def test_colcon_build_symlink_install_installs_the_package_and_its_data_files(te
     assert terminal.run("ros2 pkg prefix tcvads_ros").strip() == str(terminal.workspace / "install" / "tcvads_ros")
     executables = terminal.run("ros2 pkg executables tcvads_ros").split()
     assert {"coarse_node", "fine_node", "camera_player"} <= set(executables)
+    msgs = terminal.workspace / "install" / "tcvads_msgs"
+    assert terminal.run("ros2 pkg prefix tcvads_msgs").strip() == str(msgs)
+    imported = terminal.run('python -c "import tcvads_msgs.msg as m; print(m.__file__, m.AnomalyEvent.KIND_START)"')
+    assert imported.split() == [str(msgs / "lib" / "python3.11" / "site-packages" / "tcvads_msgs" / "msg" / "__init__.py"),
+                                "start"]
 
 
 @pytest.fixture(scope="module")
 def plain_workspace(workspaces) -> Path:
-    """The plain-install workspace built with the documented `colcon build --packages-select`."""
+    """The plain-install workspace built with the documented plain `colcon build` of both packages."""
     workspace = workspaces["plain"]
-    colcon_build(workspace, documented("colcon build --packages-select"))
+    colcon_build(workspace, documented("colcon build --base-paths"))
     return workspace
 
 
@@ -265,6 +289,7 @@ def test_plain_colcon_build_installs_a_copy_that_launches(plain_workspace, home)
     workspace = plain_workspace
     share = workspace / "install" / "tcvads_ros" / "share" / "tcvads_ros"
     assert (share / "launch" / "edge.launch.py").is_file() and not (share / "launch" / "edge.launch.py").is_symlink()
+    assert (workspace / "install" / "tcvads_msgs" / "share" / "tcvads_msgs" / "msg" / "AnomalyEvent.msg").is_file()
     shown = Terminal(workspace, home).run("ros2 launch tcvads_ros edge.launch.py --show-args")
     assert "'fine_stage_in_process':" in shown and f"default: '{share / 'config' / 'edge.yaml'}'" in shown
 
@@ -279,16 +304,24 @@ def test_ros2_node_list_and_param_get_set(launched):
 
 
 def test_ros2_topic_echo_shows_the_event_and_ctrl_c_ends_it(launched):
-    documents = echoed(launched["echo full"])
-    kinds = [d["kind"] for d in documents]
+    messages = echoed(launched["echo"])
+    kinds = [m["kind"] for m in messages]
     assert kinds[0] == "start" and kinds[-1] == "end", kinds
-    assert len({d["event_id"] for d in documents}) == 1
-    end = documents[-1]
+    assert len({m["event_id"] for m in messages}) == 1
+    end = messages[-1]
     assert end["reason"] == "shutdown" and end["header"]["frame_id"] == "camera"
-    # the default echo cuts the line at 128 characters, after what happened
-    short = [line for line in launched["echo"].splitlines() if line.startswith("data: ")]
-    assert short and all(line.startswith("data: '{\"kind\": ") and line.endswith("...'") for line in short)
-    assert len(short) == len(documents)
+    assert end["stream"] == "/camera/image_raw" and end["end_frame"] == end["frame"] + 1
+    assert messages[0]["stamp"] == messages[0]["header"]["stamp"] and messages[0]["end_frame"] == -1
+    # --field score: the scores alone, one per message, as the typed message has them
+    scores = [float(chunk.strip()) for chunk in launched["echo score"].split("---") if chunk.strip()]
+    assert scores == pytest.approx([m["score"] for m in messages]) and all(0.0 <= s <= 1.0 for s in scores)
+    # anomaly/json: the same transitions as the event store's JSON documents
+    documents = echoed_json(launched["echo full"])
+    assert [(d["kind"], d["event_id"], d["frame"]) for d in documents] == [
+        (m["kind"], m["event_id"], m["frame"]) for m in messages]
+    assert all(d["schema"] == "tcvads.anomaly/2" for d in documents)
+    assert documents[-1]["reason"] == "shutdown" and documents[-1]["header"]["frame_id"] == "camera"
+    assert list(documents[0])[:4] == ["kind", "score", "stamp", "event_id"]  # what fits the default echo
 
 
 def test_ctrl_c_stops_both_nodes_cleanly(launched):
@@ -299,14 +332,16 @@ def test_ctrl_c_stops_both_nodes_cleanly(launched):
 
 
 def test_the_documented_echo_output_is_what_ros2_topic_echo_prints(launched):
-    """docs/ros2.md shows output captured by this test: the same lines, keys and order, for every
-    kind of message shown (values differ from run to run)."""
-    block = next(b for b in blocks_after(DOC, "$ ros2 topic echo /anomaly --full-length"))
-    shown = echoed("\n".join(block))
-    captured = {d["kind"]: list(d) for d in echoed(launched["echo full"])}
-    assert shown and {d["kind"] for d in shown} <= set(captured)
-    for document in shown:
-        assert list(document) == captured[document["kind"]]
+    """docs/ros2.md shows output captured by this test: the same fields, in the same order, for
+    every kind of message shown, typed and as JSON (values differ from run to run)."""
+    for marker, read, output in (("$ ros2 topic echo /anomaly", echoed, launched["echo"]),
+                                 ("$ ros2 topic echo /anomaly/json --full-length", echoed_json, launched["echo full"])):
+        block = next(blocks_after(DOC, marker))
+        shown = read("\n".join(block))
+        captured = {d["kind"]: keys(d) for d in read(output)}
+        assert shown and {d["kind"] for d in shown} <= set(captured), marker
+        for document in shown:
+            assert keys(document) == captured[document["kind"]], marker
 
 
 def blocks_after(path: Path, marker: str):
@@ -332,8 +367,8 @@ def replayed(terminal, bundle, tmp_path_factory) -> dict:
     try:
         # echo learns the type from a publisher it can see; transient local then replays what it missed
         publisher_known(terminal, "/anomaly")
-        echo = terminal.start("ros2 topic echo /anomaly --full-length", tmp / "echo.log")
-        wait_until(lambda: '"kind": "end"' in text(echo), 60, "the replayed event's end",
+        echo = terminal.start("ros2 topic echo /anomaly", tmp / "echo.log")
+        wait_until(lambda: "\nkind: end" in text(echo), 60, "the replayed event's end",
                    detail=lambda: text(launch)[-2000:] + text(echo)[-2000:])
         status = interrupt(launch)
         interrupt(echo, 30)

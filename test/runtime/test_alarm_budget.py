@@ -85,3 +85,36 @@ def test_sweep_bounds_fall_with_the_threshold_and_the_top_has_no_alarm():
     assert all(a.alarms >= b.alarms for a, b in zip(points, points[1:]))
     hours = len(scores) / 1.5 / 3600
     assert points[-1].upper_per_hour == pytest.approx(poisson_upper_rate(0, hours, 0.95))
+
+
+def test_the_fine_threshold_keeps_confirmed_alarms_within_their_budget():
+    from tcvads_ros.runtime.alarm_budget import calibrate_fine
+
+    scores = [0.2, 0.6, 0.9, 0.95]  # four false alarms in one hour; bounds: k=0 3.0, k=1 4.74, k=3 7.75
+    found = calibrate_fine(scores, 1.0, budget=5.0, confidence=0.95, floor=0.5)
+    assert found.chosen.confirmed == 1 and 0.9 < found.chosen.fine_threshold <= 0.95
+    loose = calibrate_fine(scores, 1.0, budget=100.0, confidence=0.95, floor=0.5)
+    assert loose.chosen.fine_threshold == 0.5 and loose.chosen.confirmed == 3  # never below the floor
+    assert calibrate_fine(scores, 1.0, budget=2.0, confidence=0.95).chosen is None  # 3.0/h at best
+    assert calibrate_fine([1.0], 1.0, budget=4.0, confidence=0.95).chosen is None  # cannot dispute 1.0
+
+
+def test_alarm_clips_are_cut_as_the_pipeline_cuts_them():
+    from tcvads_ros.runtime.alarm_budget import ScoreTrace, alarm_clips
+    from tcvads_ros.runtime.frames import Frame
+
+    n, fps = 60, 25.0 / 16
+    scores = np.where((np.arange(n) >= 20) & (np.arange(n) < 30), 0.9, 0.1)
+    stamps = np.arange(n) / fps
+    samples = [Frame(np.zeros((2, 2, 3), np.uint8), float(t), 16 * i) for i, t in enumerate(stamps)]
+    trace = ScoreTrace("t", scores, stamps, np.arange(n) * 16, n / fps, samples)
+    cfg = EventConfig(threshold_on=0.5, threshold_off=0.4, min_duration_s=0.5, update_interval_s=0)
+    events, clips = alarm_clips(trace, cfg, length=6)
+    start = next(e for e in events if e.kind == "start")
+    (clip,) = clips
+    assert clip.event_ids == [start.event_id] and len(clip.frames) == 6
+    # three up to and including the start's frame, three after; cut when the third has arrived
+    assert [f.index for f in clip.frames] == [start.frame + 16 * k for k in range(-2, 4)]
+    assert clip.cut_stamp == pytest.approx(start.stamp + 3 / fps)
+    with pytest.raises(ValueError, match="keep_size"):
+        alarm_clips(ScoreTrace("t", scores, stamps, np.arange(n) * 16, n / fps), cfg, 6)

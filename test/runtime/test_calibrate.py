@@ -17,12 +17,17 @@ from tiny_bundle import make_redness_bundle, red_scene, write_red_video
 from tcvads_ros.cli import main
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.nodes import parameters as P
+from tcvads_ros.runtime.backends import create_backend
+from tcvads_ros.runtime.pipeline import PipelineConfig, TwoStagePipeline
 from tcvads_ros.runtime.site_profile import (
+    SecondOpinion,
     SiteProfile,
     bundle_events,
     bundle_threshold,
     coarse_graph_hashes,
     event_settings,
+    fine_file_hashes,
+    verdict_settings,
 )
 
 FPS, SECONDS, FLASH = 25.0, 24.0, [(8.0, 11.0)]  # 24 s of footage, a 3 s red flash in it
@@ -207,3 +212,79 @@ def test_the_profiles_timings_apply_where_the_parameters_keep_their_defaults(bun
     assert events == profile.events
     events = event_settings(bundle_threshold(bundle), profile, **P.event_arguments({**values, "cooldown_s": 3.0}))
     assert (events.min_duration_s, events.cooldown_s) == (1.25, 3.0)
+
+
+def test_second_opinion_calibrates_a_fine_threshold_that_detect_applies(bundle, video, tmp_path, capsys):
+    # The flash is the footage's one alarm (at most 711/h at 95 %, within 2000/h). A confirmed
+    # budget of 500/h allows no confirmed alarm: the fine threshold must dispute the flash's clip.
+    path = tmp_path / "site.json"
+    assert calibrate(bundle, [video], 2000, path, "--second-opinion", "--confirmed-per-hour", "500",
+                     "--confirm-with-fine") == 0
+    assert "second opinion: fine threshold" in capsys.readouterr().out
+    profile = SiteProfile.load_for(path, bundle)
+    (score,) = profile.calibration["fine_scores"]
+    assert profile.calibration["fine_alarms"] == 1 and profile.calibration["fine_confirmed"] == 0
+    assert profile.second_opinion.fine_threshold > score and profile.second_opinion.fine_threshold >= 0.5
+    assert profile.second_opinion.confirm_with_fine
+    assert verdict_settings(0.5, profile) == profile.second_opinion
+    assert verdict_settings(0.5, profile, fine_threshold=0.0, confirm_with_fine=False) == SecondOpinion(0.0, False)
+    assert verdict_settings(0.7) == SecondOpinion(0.7, False)
+    # detect holds the start for its verdict and announces it, disputed
+    events = tmp_path / "events.jsonl"
+    assert main(["detect", str(video), "--bundle", str(bundle.root), "--backend", "onnxruntime", "--site",
+                 str(path), "--events", str(events)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("START") == 1 and "DISPUTED (fine anomaly score" in out and "DISPUTED t=" in out
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    (explanation,) = [r for r in records if r["record_type"] == "explanation"]
+    assert explanation["verdict"] == "disputed"
+    assert explanation["fine_threshold"] == profile.second_opinion.fine_threshold
+    # an explicit --fine-threshold wins over the profile's: confirmed at 0
+    assert main(["detect", str(video), "--bundle", str(bundle.root), "--backend", "onnxruntime", "--site",
+                 str(path), "--fine-threshold", "0", "--quiet", "--events", str(events)]) == 0
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [r["verdict"] for r in records if r["record_type"] == "explanation"] == ["confirmed"]
+    # a budget the footage cannot certify is refused, nothing written
+    assert calibrate(bundle, [video], 2000, tmp_path / "no.json", "--second-opinion", "--confirmed-per-hour",
+                     "100") == 2
+    assert "confirmed false alarms of at most 100/h" in capsys.readouterr().err
+    assert not (tmp_path / "no.json").exists()
+
+
+def test_a_fine_threshold_is_refused_for_other_fine_files_and_a_damaged_one(bundle, tmp_path):
+    profile = SiteProfile(bundle_events(bundle), coarse_graph_hashes(bundle), second_opinion=SecondOpinion(0.8),
+                          fine_files=fine_file_hashes(bundle))
+    path = profile.save(tmp_path / "site.json")
+    assert SiteProfile.load_for(path, bundle).second_opinion == SecondOpinion(0.8, False)
+    # coarse_node's in-process fine stage takes the profile's fine threshold, and its own
+    # confirm_with_fine where set (PipelineConfig.for_coarse_node)
+    values = {**P.defaults(P.COARSE), "fine_stage_in_process": True, "site_profile": str(path),
+              "confirm_with_fine": True}
+    backend = create_backend("onnxruntime", bundle)
+    pipeline = TwoStagePipeline(bundle, backend, PipelineConfig.for_coarse_node(values, profile.events, None))
+    try:
+        assert pipeline.second_opinion == SecondOpinion(0.8, True) and pipeline.fine.fine_threshold == 0.8
+        assert pipeline.confirming
+    finally:
+        pipeline.close(timeout=10)
+        backend.close()
+    data = json.loads(path.read_text())
+    data["second_opinion"]["fine_files"]["text_table.safetensors"] = "0" * 64  # e.g. a class added
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="calibrate --second-opinion"):
+        SiteProfile.load_for(path, bundle)
+    assert SiteProfile.load_for(path, bundle, fine=False).events == profile.events  # no fine stage: usable
+    for damage, message in [
+        (lambda d: d["second_opinion"].update(fine_threshold=1.5), "fine_threshold"),
+        (lambda d: d["second_opinion"].update(confirm_with_fine="yes"), "confirm_with_fine"),
+        (lambda d: d["second_opinion"].pop("fine_files"), "must hold exactly"),
+    ]:
+        broken = json.loads(json.dumps(data))
+        damage(broken)
+        path.write_text(json.dumps(broken))
+        with pytest.raises(ConfigError, match=message):
+            SiteProfile.load(path)
+    # a profile without the section reads as before: no second opinion
+    data.pop("second_opinion")
+    path.write_text(json.dumps(data))
+    assert SiteProfile.load_for(path, bundle).second_opinion is None

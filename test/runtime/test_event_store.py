@@ -224,18 +224,13 @@ def test_a_restart_ends_the_events_a_killed_process_left_open(tmp_path):
         assert [r["kind"] for r in store.events(opened["event_id"])][-1] == "end"
 
 
-def test_a_cameras_events_keep_its_name_and_records_without_one_stay_readable(tmp_path):
-    """Events of a named camera carry and store its name, also through a crash end; a single
-    camera's records (and those stored before cameras had names) have none and read as ""."""
+def test_a_streams_name_survives_the_store_and_a_crash_end(tmp_path):
+    """Events of a node's named camera carry its name (`stream`), also through a crash end."""
     cfg = EventConfig(min_duration_s=0.0, update_interval_s=0.0, merge_gap_s=0.0, cooldown_s=0.0)
-    named = EventStateMachine(cfg, camera="front").update(0.9, 0.0, 0)
-    unnamed = EventStateMachine(cfg).update(0.9, 0.0, 0)
-    assert named[0].camera == "front" and named[0].to_dict()["camera"] == "front"
-    assert "camera" not in unnamed[0].to_dict()
+    start = EventStateMachine(cfg).update(0.9, 0.0, 0)[0]
+    start.stream = "front"
     with EventStore(tmp_path / "events.db") as store:
-        store.append(named[0])
-        store.append(unnamed[0])
+        store.append(start)
     with EventStore(tmp_path / "events.db") as store:
-        ends = {end.event_id: end for end in crash_ends(store)}
-    assert ends[named[0].event_id].camera == "front" and ends[unnamed[0].event_id].camera == ""
-    assert ends[named[0].event_id].to_dict()["reason"] == "crash"
+        (end,) = crash_ends(store)
+    assert (end.stream, end.reason) == ("front", "crash")

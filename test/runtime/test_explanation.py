@@ -105,6 +105,12 @@ def test_wall_clock_stamps_read_as_utc_times():
         (dict(backend=""), "backend"),
         (dict(heatmap_path=3), "heatmap_path"),
         (dict(schema_version=SCHEMA_VERSION + 1), "upgrade"),
+        (dict(fine_anomaly_score=1.2), "fine_anomaly_score"),
+        (dict(verdict="maybe", fine_threshold=0.5), "verdict"),
+        (dict(verdict="confirmed"), "fine_threshold"),
+        (dict(fine_threshold=0.5), "fine_threshold"),
+        (dict(verdict="disputed", fine_threshold=0.5), "contradicts"),
+        (dict(verdict="confirmed", fine_threshold=float("nan")), "fine_threshold"),
     ],
 )
 def test_invalid_documents_are_refused_with_the_field_named(changes, needle):
@@ -124,7 +130,7 @@ def test_reading_back_checks_the_document():
     with pytest.raises(ExplanationError, match="schema_version"):
         Explanation.from_dict({k: v for k, v in data.items() if k != "schema_version"})
     with pytest.raises(ExplanationError, match="newer|upgrade"):
-        Explanation.from_dict({**data, "schema_version": 2, "colour": "red"})
+        Explanation.from_dict({**data, "schema_version": SCHEMA_VERSION + 1, "colour": "red"})
     with pytest.raises(ExplanationError, match="JSON"):
         Explanation.from_json("{not json")
     with pytest.raises(ExplanationError, match="object"):
@@ -184,3 +190,29 @@ def test_a_corrupted_field_is_accepted_or_refused_cleanly(field, value):
     except ExplanationError:
         return
     assert Explanation.from_json(doc.to_json()) == doc
+
+
+def test_the_second_opinion_is_one_minus_p_normal_and_its_verdict_is_shown():
+    doc = make(verdict="confirmed", fine_threshold=0.5)
+    assert doc.fine_anomaly_score == pytest.approx(0.95)  # 1 - p(Normal), derived
+    back = Explanation.from_json(doc.to_json())
+    assert (back.fine_anomaly_score, back.verdict, back.fine_threshold) == (pytest.approx(0.95), "confirmed", 0.5)
+    assert doc.headline().startswith("ANOMALY Fighting p=0.87 confirmed t=12.40-15.90s")
+    assert "verdict:    confirmed (fine anomaly score 0.950 >= fine threshold 0.500)" in doc.to_text()
+    disputed = make(class_scores={"Normal": 0.7, "Fighting": 0.87}, verdict="disputed", fine_threshold=0.5)
+    assert disputed.fine_anomaly_score == pytest.approx(0.3)
+    assert "p=0.87 DISPUTED t=" in disputed.headline() and len(disputed.headline()) <= HEADLINE_CHARS
+    assert "verdict:    disputed (fine anomaly score 0.300 < fine threshold 0.500)" in disputed.to_text()
+    # no Normal class: nothing speaks for "no anomaly"
+    assert make(class_scores={"Fighting": 0.87}).fine_anomaly_score == 1.0
+
+
+def test_version_one_records_are_still_read_with_the_score_derived_and_no_verdict():
+    old = {k: v for k, v in make().to_dict().items() if k not in ("fine_anomaly_score", "verdict", "fine_threshold")}
+    old["schema_version"] = 1
+    doc = Explanation.from_dict(json.loads(json.dumps(old)))
+    assert doc.schema_version == SCHEMA_VERSION == 2
+    assert (doc.fine_anomaly_score, doc.verdict, doc.fine_threshold) == (pytest.approx(0.95), "", None)
+    assert "verdict:    none" in doc.to_text() and doc.headline().startswith("ANOMALY Fighting p=0.87 t=")
+    with pytest.raises(ExplanationError, match="unknown fields"):  # version 1 never had them
+        Explanation.from_dict({**old, "verdict": "confirmed"})

@@ -5,6 +5,7 @@ whatever the batching; one backbone call serves every stream with a sample due."
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
@@ -149,9 +150,9 @@ def test_streams_sharing_one_fine_stage_get_their_own_events_explanations_and_co
     alone = {name: _alone(bundle, backend, name, fine=True)[0] for name in STREAMS}
     store, explained = ListStore(), []
     batched = FakeBackend(bundle)
-    fine = FineStage(bundle, batched, store, 16, on_explanation=lambda x, header: explained.append(x),
-                     queue_size=16)
-    pipelines = {name: TwoStagePipeline(bundle, batched, config(fine=True), [store], camera=name, fine_stage=fine)
+    fine = FineStage(bundle, batched, store, 16, queue_size=16)
+    pipelines = {name: TwoStagePipeline(bundle, batched, dataclasses.replace(config(fine=True), stream=name), [store],
+                                        on_explanation=lambda x, header: explained.append(x), fine_stage=fine)
                  for name in STREAMS}
     multi = MultiStreamPipeline(batched, pipelines, fine_stage=fine)
     for push in _interleaved(seed=4):
@@ -159,8 +160,8 @@ def test_streams_sharing_one_fine_stage_get_their_own_events_explanations_and_co
     multi.close()
     records = store.records
     for name, (events, explanations) in alone.items():
-        mine = [r for r in records if r["record_type"] == "event" and r.get("camera") == name]
-        assert _comparable(mine)[0] == [{**e, "camera": name} for e in events], name
+        mine = [r for r in records if r["record_type"] == "event" and r["stream"] == name]
+        assert _comparable(mine)[0] == events, name
         ids = {r["event_id"] for r in mine}
         assert len([r for r in records if r["record_type"] == "explanation" and r["event_id"] in ids]) \
             == len(explanations) == pipelines[name].explanations_written, name

@@ -338,3 +338,105 @@ def test_feed_hands_back_events_explanations_and_counters(bundle):
     assert len(explained) == 1 and explained == heard
     assert all(update.stats is pipeline.stats for update in updates)
     assert updates[-1].stats.snapshot()["processed"] == -(-len(stream) // 16)  # one per snippet begun
+
+
+class OpinionBackend(FakeBackend):
+    """FakeBackend whose fine stage gives the Normal class probability `normal`."""
+
+    def __init__(self, bundle, normal):
+        super().__init__(bundle)
+        self.normal = normal
+
+    def run(self, graph_name, inputs):
+        out = super().run(graph_name, inputs)
+        if graph_name == "fine_temporal":
+            t = inputs["features"].shape[1]
+            probs = np.tile(np.array([self.normal, 1.0 - self.normal, 0.0], np.float32), (1, t, 1))
+            out = {"probs": probs, "video_scores": probs[:, 0]}
+        return out
+
+
+def wait_for(pipeline, events, kind="start"):
+    """Release held announcements until one of `kind` comes (the worker is another thread)."""
+    for _ in range(1000):
+        events += pipeline.release()
+        if any(e.kind == kind for e in events):
+            return events
+        threading.Event().wait(0.01)
+    raise AssertionError(f"no {kind} was released")
+
+
+@pytest.mark.parametrize("normal, verdict", [(0.1, "confirmed"), (0.9, "disputed")])
+def test_confirm_with_fine_announces_each_start_with_its_verdict_never_hiding_it(bundle, normal, verdict):
+    store = RecordingStore()
+    backend = OpinionBackend(bundle, normal)
+    backend.fine_gate.clear()  # the verdict cannot come before the gate opens
+    pipeline = TwoStagePipeline(bundle, backend, config(confirm_with_fine=True), stores=[store])
+    stream = list(frames(1000, bright=[(320, 640)]))
+    events = []
+    for frame in stream[:700]:
+        events += pipeline.push(frame)
+    # the event started (frame 336) and ended, both stored at once, neither announced yet
+    assert events == [] and pipeline.held >= 2
+    assert [r["kind"] for r in store.records if r["record_type"] == "event"][0] == "start"
+    backend.fine_gate.set()
+    events = wait_for(pipeline, events)
+    for frame in stream[700:]:
+        events += pipeline.push(frame)
+    events += pipeline.close(timeout=10)
+    kinds = [e.kind for e in events if e.kind != "update"]
+    assert kinds == ["start", "end"] and len({e.event_id for e in events}) == 1  # in order, all of them
+    assert all(e.verdict == verdict and e.fine_anomaly_score == pytest.approx(1 - normal) for e in events)
+    (explanation,) = [r for r in store.records if r["record_type"] == "explanation"]
+    assert explanation["verdict"] == verdict and explanation["fine_threshold"] == 0.5
+    assert pipeline.stats[f"verdicts_{verdict}"] == 1
+
+
+def test_without_confirm_with_fine_the_start_is_announced_at_once_and_the_verdict_follows(bundle):
+    explanations = []
+    pipeline = TwoStagePipeline(bundle, OpinionBackend(bundle, 0.9), config(fine_threshold=0.05),
+                                on_explanation=collect(explanations))
+    events = [e for frame in frames(400, bright=[(320, 1000)]) for e in pipeline.push(frame)]
+    assert [e.kind for e in events] == ["start"] and events[0].verdict == ""
+    pipeline.close(timeout=10)
+    (explanation,) = explanations  # 1 - 0.9 = 0.1 >= 0.05
+    assert explanation.verdict == "confirmed" and explanation.fine_threshold == 0.05
+
+
+def test_a_dropped_clip_or_a_verdict_that_never_comes_releases_the_alarm_without_one(bundle):
+    backend = OpinionBackend(bundle, 0.1)
+    backend.fine_gate.clear()  # the fine stage hangs until released
+    pipeline = TwoStagePipeline(bundle, backend, config(fine_queue=1, confirm_with_fine=True))
+    bursts = [(s, s + 96) for s in range(100, 100 + 6 * 300, 300)]  # 6 separate anomalies
+    events = []
+    for frame in frames(100 + 6 * 300, bright=bursts):
+        events += pipeline.push(frame)
+    # the first two clips wait (worker and queue): everything after the first start waits behind
+    # it, in order; the dropped clips' alarms will go out with no verdict
+    dropped = pipeline.summary()["stats"]["triggers_dropped"]
+    assert events == [] and dropped >= 4  # one or two clips wait (in the worker, the queue)
+    now = [0.0]
+    pipeline.clock = lambda: now[0]
+    pipeline.feed([])  # held from this clock's 0 on ... (the first ones from the real clock's time)
+    now[0] = 1e12  # ... far past confirm_timeout_s: no verdict came for the first start
+    released = pipeline.release()
+    starts = [e for e in released if e.kind == "start"]
+    assert len(starts) == 6 and all(e.verdict == "" for e in starts)
+    assert pipeline.stats["verdicts_timed_out"] >= 1 and pipeline.held == 0
+    backend.fine_gate.set()
+    pipeline.close(timeout=10)
+    assert pipeline.explanations_written == 6 - dropped  # those still come, with their verdicts
+
+
+def test_a_pause_lets_every_held_alarm_out(bundle):
+    backend = OpinionBackend(bundle, 0.1)
+    backend.fine_gate.clear()  # no verdict can come before the pause
+    pipeline = TwoStagePipeline(bundle, backend, config(confirm_with_fine=True))
+    events = [e for frame in frames(400, bright=[(320, 1000)]) for e in pipeline.push(frame)]
+    assert events == [] and pipeline.held == 1
+    paused = pipeline.pause()
+    assert [(e.kind, e.verdict) for e in paused] == [("start", ""), ("end", "")] and paused[1].reason == "paused"
+    assert pipeline.held == 0
+    backend.fine_gate.set()
+    pipeline.close(timeout=10)
+    assert pipeline.explanations_written == 1  # its explanation, with the verdict, still comes

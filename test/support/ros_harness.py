@@ -24,10 +24,11 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
-from std_msgs.msg import String
+from tcvads_msgs.msg import AnomalyEvent, AnomalyExplanation
 from vision_msgs.msg import Classification
 
 from tcvads_ros.nodes.common import EVENT_QOS
+from tcvads_ros.runtime.event_schema import fields_from_message, header_fields
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv's console scripts: coarse_node, fine_node, camera_player
@@ -143,9 +144,15 @@ def played(player: NodeProcess) -> dict:
     return json.loads(player.text().strip().splitlines()[-1])
 
 
+def event_fields(msg: AnomalyEvent) -> dict[str, Any]:
+    """A typed /anomaly message as {field: value}, stamps in seconds (None where unset before
+    the end), its header as {stamp: {sec, nanosec}, frame_id}: what tests index by name."""
+    return {**fields_from_message(msg), "header": header_fields(msg.header)}
+
+
 class Observer:
-    """A node in the test's process that records /anomaly, the category, the explanation and
-    /diagnostics of one namespace, spun on its own thread."""
+    """A node in the test's process that records /anomaly (typed, as `event_fields`), the
+    category, the explanation's text and /diagnostics of one namespace, spun on its own thread."""
 
     def __init__(self, namespace: str = "", name: str = "tcvads_tester") -> None:
         self.node = rclpy.create_node(name, namespace=namespace or "/")
@@ -167,10 +174,10 @@ class Observer:
                     into.append(convert(msg))
             return callback
 
-        self.node.create_subscription(String, "anomaly", keep(self.anomaly, lambda m: json.loads(m.data)), EVENT_QOS)
+        self.node.create_subscription(AnomalyEvent, "anomaly", keep(self.anomaly, event_fields), EVENT_QOS)
         self.node.create_subscription(Classification, "anomaly/category", keep(self.category), EVENT_QOS)
-        self.node.create_subscription(String, "anomaly/explanation", keep(self.explanation, lambda m: m.data),
-                                      EVENT_QOS)
+        self.node.create_subscription(AnomalyExplanation, "anomaly/explanation",
+                                      keep(self.explanation, lambda m: m.text), EVENT_QOS)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", keep(self.diagnostics, status_by_name), 10)
 
     def events(self, kind: str | None = None) -> list[dict]:
@@ -214,5 +221,5 @@ def status_by_name(array: DiagnosticArray) -> dict[str, dict]:
 
 
 def seconds(header: dict) -> float:
-    """Seconds of an /anomaly document's header stamp."""
+    """Seconds of an /anomaly message's header stamp (as `event_fields` gives it)."""
     return header["stamp"]["sec"] + header["stamp"]["nanosec"] * 1e-9

@@ -19,6 +19,7 @@ from recordings import write_recording
 from tiny_bundle import CAPTIONS, CLASSES, make_tiny_run
 
 from tcvads_ros.cli import main
+from tcvads_ros.configuration import to_mapping
 from tcvads_ros.models.registry import create_model
 from tcvads_ros.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from tcvads_ros.runtime.bundle import MANIFEST, TEXT_TABLE, Bundle
@@ -272,3 +273,20 @@ def test_a_link_to_a_bundle_edits_the_folder_it_points_to(bundle_dir, tmp_path, 
     monkeypatch.chdir(bundle_dir)
     edit("remove-class", ".", "Climbing")  # from inside the bundle
     assert "Climbing" not in Bundle.load(bundle_dir).class_names
+
+
+def test_a_fine_stage_with_figure_3s_text_branch_is_not_exported(exported, tmp_path):
+    """The bundle's fine_temporal graph takes one text per clip; a fine stage trained with
+    per-snippet text through a text RWKV (fine.model.text_temporal) is refused, not exported
+    into a bundle that would feed it other text than it was trained on."""
+    from tcvads_ros.errors import BundleError
+
+    run = tmp_path / "run"
+    shutil.copytree(exported[0], run)
+    folder = RunFolder(run)
+    info = json.loads((run / "fine.json").read_text())
+    model = create_model(info["model"], **{**info["config"], "text_temporal": True}, **info["model_args"])
+    folder.save_model("fine", model, info["model"], to_mapping(model.cfg),
+                      {k: v for k, v in info.items() if k not in ("model", "config")})
+    with pytest.raises(BundleError, match="text_temporal"):
+        load_run(run)

@@ -61,6 +61,11 @@ def _check_outputs(out, frame_size):
     assert clip["frame_size"] == list(frame_size)
     assert set(result["heatmaps"]["localisation"]) == {"teacher", "student"}  # synthetic: pixels known
     assert result["feature_maps"]["tcvads"]["snippets"] > 0
+    bound = result["gradient_bound"]  # Exp. (7), per backbone and stage
+    assert "does not show" in bound["what_it_shows"]
+    for stage in ("teacher", "student"):
+        assert bound[stage]["of_stages"] == 7 and len(bound[stage]["stages"]) == 7
+        assert all(s["conv_sq"] > 0 for s in bound[stage]["stages"])
     return result
 
 

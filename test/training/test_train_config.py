@@ -54,3 +54,13 @@ def test_relative_path_overrides_are_stored_absolute(tmp_path, monkeypatch):
     assert cfg.fine.model["clip_model"] == f"local-dir:{tmp_path / 'arch'}"
     assert cfg.data.cache_dir == tmp_path / "cache" and cfg.teacher.pretrained_backbone is None
     assert load_config(CONFIGS / "smoke.yaml", ["fine.model.clip_model=ViT-B-16"]).fine.model["clip_model"] == "ViT-B-16"
+
+
+@pytest.mark.parametrize("name,window", [("xd.yaml", 256), ("ucf.yaml", 32), ("xd-videos.yaml", 256),
+                                         ("ucf-videos.yaml", 32)])
+def test_the_papers_rwkv_windows_are_in_the_dataset_configs(name, window):
+    """§V.B: "the window length in the RWKV module is 256 for XD-Violence and 32 for UCF-Crime"."""
+    from tcvads_ros.models.registry import model_config
+
+    cfg = load_config(CONFIGS / name)
+    assert model_config("fine", cfg.fine.model).window == window
