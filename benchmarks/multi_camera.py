@@ -142,7 +142,8 @@ def run_setup(label: str, nodes: dict[str, list[str]], status_of: dict[str, str]
         def settled() -> bool:  # every frame received counted with its fate, and none queued
             for i, name in enumerate(status_of.values()):
                 s = statuses.get(name)
-                if not s or int(s["total_frames_in"]) + int(s["total_lost"]) < published[i] - 1 \
+                received = int(s["total_frames_in"]) + int(s["total_lost"]) + int(s["pending_lost"]) if s else 0
+                if not s or received < published[i] - 1 \
                         or s["total_queued"] != "0" or s["frames_in"] != "0":
                     return False
             return True
