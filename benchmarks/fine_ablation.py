@@ -217,6 +217,22 @@ def table(rows: list[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+
+def prepare(args: argparse.Namespace) -> tuple[Path, Path, list[str]]:
+    """What every ablation command sets up first (this one and paper_ablations): torch's threads,
+    the output folder, the training config (default config/train/synthetic.yaml), the stand-in
+    CLIP (made where missing) and the overrides every run gets."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    config = args.config or config_file("train/synthetic.yaml")
+    standin = args.standin or standin_clip.shipped_standin()
+    if not (standin / standin_clip.WEIGHTS).is_file():
+        standin_clip.pretrain(standin, progress=not args.no_progress, threads=args.threads)
+    return config, standin, [f"data.cache_dir={(args.out / 'cache').resolve()}", "device=cpu", *args.overrides]
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="work folder (runs, cache, results)")
@@ -230,17 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="for every variant")
     args = parser.parse_args(argv)
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     progress = not args.no_progress
-    args.out.mkdir(parents=True, exist_ok=True)
-    config = args.config or config_file("train/synthetic.yaml")
-    standin = args.standin or standin_clip.shipped_standin()
-    if not (standin / standin_clip.WEIGHTS).is_file():
-        standin_clip.pretrain(standin, progress=progress, threads=args.threads)
-    base = [f"data.cache_dir={(args.out / 'cache').resolve()}", "device=cpu", *args.overrides]
+    config, standin, base = prepare(args)
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     standin_sha = sha256(standin / standin_clip.WEIGHTS)

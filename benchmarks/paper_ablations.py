@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import fine_ablation
-from tcvads_ros.config_files import config_file
 from tcvads_ros.runtime.bundle import sha256
 from tcvads_ros.training import standin_clip
 
@@ -126,14 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="for every run")
     args = parser.parse_intermixed_args(argv)
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     progress = not args.no_progress
-    args.out.mkdir(parents=True, exist_ok=True)
-    config = args.config or config_file("train/synthetic.yaml")
-    standin = args.standin or standin_clip.shipped_standin()
+    config, standin, base = fine_ablation.prepare(args)
     standin_sha = sha256(standin / standin_clip.WEIGHTS)
     runs_path = args.out / "runs.json"  # every (variant, seed) measured in this folder
     measured = json.loads(runs_path.read_text()) if runs_path.is_file() else {}
@@ -141,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{runs_path}: measured on another stand-in CLIP than {standin}; give a new --out")
     measured["standin_sha256"] = standin_sha
     runs = measured.setdefault("runs", {})
-    base = [f"data.cache_dir={(args.out / 'cache').resolve()}", "device=cpu", *args.overrides]
     started_all = time.perf_counter()
     for seed in args.seeds:
         for _, variant, _, _ in TABLES[args.table]:

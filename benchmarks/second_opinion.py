@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.site_alarms import overlaps
-from benchmarks.site_footage import site_config, write_site_videos
+from benchmarks.site_footage import calibration_and_test_sets
 
 TARGET_RATIO = 0.5  # confirmed false alarms at most half the coarse ones ...
 TARGET_RECALL_POINTS = 5.0  # ... at no more than this many points of recall lost
@@ -167,15 +167,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bundle = Bundle.load(args.bundle)
     m = bundle.manifest
-    minute = site_config(1, 0, 128, 96, m.fps, 60.0)
-    half = site_config(1, 0, 128, 96, m.fps, 30.0)
     n = args.calibration_videos
-    sets = {
-        "calibration": write_site_videos(args.footage / "calibration", minute, n, first=0),
-        "test_normal": write_site_videos(args.footage / "test_normal", minute, n, first=1000),
-        "test_abnormal": write_site_videos(args.footage / "test_abnormal", half, args.abnormal_videos,
-                                           first=2000, abnormal=True, seed=1),
-    }
+    sets = calibration_and_test_sets(args.footage, m.fps, n, args.abnormal_videos)
     backend = create_backend("onnxruntime", bundle, threads=args.threads)
     recordings: dict[str, list[Recording]] = {}
     bar = progress_bar(total=sum(len(v) for v in sets.values()), unit="video", desc="scoring")

@@ -59,3 +59,18 @@ def site_config(videos: int, seed: int, width: int, height: int, fps: float, sec
     """The benchmark's camera settings with another video length."""
     base = SynthConfig(videos=videos, seed=seed, width=width, height=height, fps=fps, cameras=cameras)
     return replace(base, frames=int(round(seconds * fps)))
+
+
+def calibration_and_test_sets(root: Path, fps: float, normal_videos: int, abnormal_videos: int) -> dict[str, list]:
+    """The footage of the site benchmarks (site_alarms, second_opinion), written under `root`:
+    ``calibration`` and ``test_normal`` (`normal_videos` one-minute normal videos each, of other
+    activity), and ``test_abnormal`` (`abnormal_videos` half-minute videos with one episode each),
+    all 128x96 in front of the same camera at `fps`."""
+    minute = site_config(1, 0, 128, 96, fps, 60.0)
+    half = site_config(1, 0, 128, 96, fps, 30.0)
+    return {
+        "calibration": write_site_videos(root / "calibration", minute, normal_videos, first=0),
+        "test_normal": write_site_videos(root / "test_normal", minute, normal_videos, first=1000),
+        "test_abnormal": write_site_videos(root / "test_abnormal", half, abnormal_videos,
+                                           first=2000, abnormal=True, seed=1),
+    }

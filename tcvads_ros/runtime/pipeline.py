@@ -36,7 +36,6 @@ for callers that must decide before they decode (coarse_node) or batch the backb
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -64,6 +63,7 @@ from tcvads_ros.runtime.site_profile import (
     verdict_settings,
 )
 from tcvads_ros.runtime.stats import Counters, LatencyStats
+from tcvads_ros.runtime.verdict_gate import VerdictGate
 
 # How long (wall clock) a start held for its verdict waits at most (`PipelineConfig.confirm_timeout_s`):
 # a clip is complete half a clip after the start (about 5 s of stream at the defaults) and the
@@ -314,16 +314,9 @@ class TwoStagePipeline:
             heatmap=cfg.heatmap, evidence_clip=cfg.evidence_clip, fps=lambda: self.fps,
             stats=self.stats, fine_threshold=self.second_opinion.fine_threshold,
         ) if cfg.fine else None
-        self.confirming = self.fine is not None and self.second_opinion.confirm_with_fine
-        self.confirm_timeout_s = cfg.confirm_timeout_s
-        self.clock = time.monotonic  # the held starts' time-out (tests replace it)
-        # confirm_with_fine: announcements held, in order, and the verdicts known (written by the
-        # fine stage's thread, read here) by event id; an id in `_waiting` still waits for one.
-        self._held: deque[tuple[AnomalyEvent, float]] = deque()
-        self._waiting: set[str] = set()
-        self._verdicts: dict[str, tuple[str, float | None]] = {}
-        self._verdict_lock = threading.Lock()
-        self._verdicts_given: dict[str, tuple[str, float | None]] = {}
+        # confirm_with_fine: announcements wait at the gate for their event's verdict.
+        self.gate = VerdictGate(cfg.confirm_timeout_s, self.stats) \
+            if self.fine is not None and self.second_opinion.confirm_with_fine else None
         self._clip_events: dict[str, list[str]] = {}  # a submitted clip's event -> the ids it answers
 
     def feed(self, frames: Iterable[Frame]) -> StreamUpdate:
@@ -364,41 +357,8 @@ class TwoStagePipeline:
         self._decide(self._clip_events.pop(job.event.event_id, [job.event.event_id]), "", None)
 
     def _decide(self, event_ids: list[str], verdict: str, score: float | None) -> None:
-        if not self.confirming:
-            return
-        with self._verdict_lock:
-            for event_id in event_ids:
-                self._verdicts[event_id] = (verdict, score)
-
-    def _hold(self, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
-        """confirm_with_fine: hold each start and every announcement after one until its verdict;
-        the announcements whose turn has come, in order, the held ones with their verdict."""
-        now = self.clock()
-        for event in events:
-            if event.kind == "start":
-                self._waiting.add(event.event_id)
-            self._held.append((event, now))
-        out = []
-        while self._held:
-            event, since = self._held[0]
-            if event.event_id in self._waiting:
-                with self._verdict_lock:
-                    decided = self._verdicts.get(event.event_id)
-                if decided is None and now - since < self.confirm_timeout_s:
-                    break
-                if decided is None:
-                    self.stats.add("verdicts_timed_out")
-                self._waiting.discard(event.event_id)
-                self._verdicts_given[event.event_id] = decided or ("", None)
-            self._held.popleft()
-            verdict, score = self._verdicts_given.get(event.event_id, ("", None))
-            event.verdict, event.fine_anomaly_score = verdict, score
-            if event.kind == "end":
-                self._verdicts_given.pop(event.event_id, None)
-                with self._verdict_lock:
-                    self._verdicts.pop(event.event_id, None)
-            out.append(event)
-        return out
+        if self.gate is not None:
+            self.gate.decide(event_ids, verdict, score)
 
     def push(self, frame: Frame) -> list[AnomalyEvent]:
         """One source frame in; the events it caused out (stored before they are returned)."""
@@ -444,17 +404,17 @@ class TwoStagePipeline:
             self._record(event)
         if self.fine is not None:
             self._collect(scored, events)
-        return self._hold(events) if self.confirming else events
+        return self.gate.hold(events) if self.gate is not None else events
 
     @property
     def held(self) -> int:
         """Announcements held for a verdict (confirm_with_fine)."""
-        return len(self._held)
+        return self.gate.held if self.gate is not None else 0
 
     def release(self) -> list[AnomalyEvent]:
         """confirm_with_fine: the held announcements whose verdict has come since (or that waited
         `confirm_timeout_s`), without a new frame; `feed` and `process` release them too."""
-        return self._hold([]) if self.confirming else []
+        return self.gate.hold([]) if self.gate is not None else []
 
     def newest_snippet(self) -> Snippet | None:
         """The newest frame the backbone ran on, with its CAM (for a live heat-map view)."""
@@ -478,7 +438,7 @@ class TwoStagePipeline:
         announcement goes out now, with its verdict where it has come and none ("") where not (a
         paused stream must not keep an alarm back; its explanation still follows)."""
         events = self._end_stream("paused")
-        return self._flush_held(events) if self.confirming else events
+        return self.gate.flush(events) if self.gate is not None else events
 
     def close(self, timeout: float | None = None) -> list[AnomalyEvent]:
         """End the stream: end the open event, explain a half-collected clip, wait for the worker;
@@ -486,7 +446,7 @@ class TwoStagePipeline:
         events = self._end_stream("shutdown")
         if self._own_fine:
             self.fine.close(timeout)
-        return self._flush_held(events) if self.confirming else events
+        return self.gate.flush(events) if self.gate is not None else events
 
     def _end_stream(self, reason: str) -> list[AnomalyEvent]:
         scored, events = self.coarse.close(reason)
@@ -495,16 +455,6 @@ class TwoStagePipeline:
         if self.fine is not None:
             self._collect(scored, events, flush=True)
         return events
-
-    def _flush_held(self, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
-        """`events` and every held announcement, in order; what has no verdict yet gets none."""
-        out = self._hold(events)
-        while self._held:
-            event, _ = self._held[0]
-            with self._verdict_lock:
-                self._verdicts.setdefault(event.event_id, ("", None))
-            out += self._hold([])
-        return out
 
     def _record(self, event: AnomalyEvent) -> None:
         self.stores.append(event.to_dict())

@@ -264,7 +264,7 @@ def test_a_fine_threshold_is_refused_for_other_fine_files_and_a_damaged_one(bund
     pipeline = TwoStagePipeline(bundle, backend, PipelineConfig.for_coarse_node(values, profile.events, None))
     try:
         assert pipeline.second_opinion == SecondOpinion(0.8, True) and pipeline.fine.fine_threshold == 0.8
-        assert pipeline.confirming
+        assert pipeline.gate is not None  # confirm_with_fine on
     finally:
         pipeline.close(timeout=10)
         backend.close()

@@ -416,7 +416,7 @@ def test_a_dropped_clip_or_a_verdict_that_never_comes_releases_the_alarm_without
     dropped = pipeline.summary()["stats"]["triggers_dropped"]
     assert events == [] and dropped >= 4  # one or two clips wait (in the worker, the queue)
     now = [0.0]
-    pipeline.clock = lambda: now[0]
+    pipeline.gate.clock = lambda: now[0]
     pipeline.feed([])  # held from this clock's 0 on ... (the first ones from the real clock's time)
     now[0] = 1e12  # ... far past confirm_timeout_s: no verdict came for the first start
     released = pipeline.release()
