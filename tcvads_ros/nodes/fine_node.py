@@ -47,6 +47,7 @@ from tcvads_ros.runtime.clips import ClipCache, ClipCollector
 from tcvads_ros.runtime.fine import FineJob, FineStage, coarse_numbering
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.sampling import SnippetSampler
+from tcvads_ros.runtime.site_profile import bundle_fine_threshold, verdict_settings
 
 # The cache holds at most this many frames per second of stream (a 60 fps camera, one frame
 # per snippet kept): memory stays bounded whatever the camera does.
@@ -95,6 +96,9 @@ class FineNode(TcvadsNode):
             on_error=self._on_error, queue_size=values["max_pending_clips"],
             output_dir=parameters.output_dir(values) if values["evidence_clip"] else None,
             evidence_clip=values["evidence_clip"], stats=self.node_counts,
+            # The verdict at the bundle's fine threshold (`site_profile.verdict_settings` without a
+            # profile: site profiles are coarse_node's parameter).
+            fine_threshold=verdict_settings(bundle_fine_threshold(self.bundle)).fine_threshold,
         )
         self.get_logger().info(
             f"bundle {self.bundle.root} verified; backend {self.backend_name}; clips of {clip_len} "

@@ -150,3 +150,21 @@ def test_cleanup_lets_go_of_the_models_and_configure_loads_them_again(bundle, tm
         node.close()
         node.destroy_node()
     assert node.state == "finalized"
+
+
+def test_fine_node_gives_its_verdicts_at_the_bundles_fine_threshold(tmp_path):
+    """fine_node's verdicts use the bundle's calibrated fine threshold (`thresholds.fine`), as the
+    in-process fine stage does where no site profile sets one."""
+    from rclpy.parameter import Parameter
+    from tiny_bundle import make_redness_bundle
+
+    from tcvads_ros.nodes.fine_node import FineNode
+
+    bundle = make_redness_bundle(tmp_path / "bundle", thresholds={"coarse": 0.5, "fine": 0.73}).root
+    node = FineNode(parameter_overrides=[Parameter("bundle", value=str(bundle)),
+                                         Parameter("event_store", value=str(tmp_path / "events.sqlite"))])
+    try:
+        assert node.fine.fine_threshold == pytest.approx(0.73)
+    finally:
+        node.close()
+        node.destroy_node()
