@@ -42,7 +42,6 @@ the same ground-truth bytes and the same frames; another seed gives other videos
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 from collections.abc import Collection, Iterator
@@ -853,8 +852,7 @@ def sound_track(plan: VideoPlan, cfg: SynthConfig) -> tuple[np.ndarray, list]:
     for name, at, samples, level in synthetic_audio.distractors(rng, seconds, busy, normal=plan.label == "A"):
         placed.append((name, at, samples, level, None))
     ambience = synthetic_audio.camera_ambience(_rng(cfg.seed, _AUDIO, CAMERA_SOUND, plan.camera))
-    track, events = synthetic_audio.render_track(seconds, ambience, rng, placed)
-    return track, [dataclasses.replace(e, video=plan.name) for e in events]
+    return synthetic_audio.render_track(plan.name, seconds, ambience, rng, placed)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,6 @@ AUDIO_RATE = 16000  # samples per second: speech and impacts; enough for log-mel
 SOUNDS_FILE = "sounds.jsonl"  # every sound placed, with its time (docs/synthetic.md)
 # Distractors: loud, short or tonal sounds of ordinary streets, which must not alarm.
 DISTRACTORS = ("door_slam", "car_horn", "music")
-# The sound of each episode kind (synthetic.EPISODES' codes; "B5v" is verbal abuse).
-EPISODE_SOUNDS = {"B1": "fight", "B2": "gunshot", "B4": "riot_roar", "B5": "abuse_screams",
-                  "B5v": "shouting", "B6": "crash", "G": "explosion"}
 # Overall level: the loudest sounds (an explosion, a gunshot) just below full scale.
 HEADROOM = 0.9
 
@@ -78,7 +75,13 @@ def _decay(n: int, seconds: float, rate: int = AUDIO_RATE) -> np.ndarray:
 
 
 def _seconds(s: float, rate: int = AUDIO_RATE) -> int:
+    """A length in samples: at least one."""
     return max(1, int(round(s * rate)))
+
+
+def _at(s: float, rate: int = AUDIO_RATE) -> int:
+    """A position in samples: the sample nearest `s` seconds, never before the first."""
+    return max(0, int(round(s * rate)))
 
 
 def _voice(rng: np.random.Generator, seconds: float, pitch: float, glide: float = 0.0) -> np.ndarray:
@@ -116,7 +119,7 @@ def explosion(rng: np.random.Generator) -> np.ndarray:
     swell = np.sin(2 * np.pi * 38 * t) * _decay(n, 0.5) * np.minimum(1.0, t / 0.01)
     debris = np.zeros(n)
     for _ in range(12):
-        at = _seconds(rng.uniform(0.3, 2.0))
+        at = _at(rng.uniform(0.3, 2.0))
         hit = _band(rng.standard_normal(_seconds(0.05)), 800, 5000) * _decay(_seconds(0.05), 0.01)
         debris[at:at + hit.size] += 0.3 * hit[: n - at]
     return _normalised(_normalised(rumble) + swell + debris)
@@ -130,7 +133,7 @@ def crash(rng: np.random.Generator) -> np.ndarray:
     metal = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(300, 1200, 4)) * _decay(n, 0.25) / 4
     glass = np.zeros(n)
     for _ in range(25):
-        at = _seconds(rng.uniform(0.02, 0.7))
+        at = _at(rng.uniform(0.02, 0.7))
         m = _seconds(0.04)
         tinkle = np.sin(2 * np.pi * rng.uniform(2500, 6000) * np.arange(m) / AUDIO_RATE) * _decay(m, 0.008)
         glass[at:at + m] += rng.uniform(0.2, 0.6) * tinkle[: n - at]
@@ -146,7 +149,7 @@ def roar(rng: np.random.Generator, seconds: float) -> np.ndarray:
     out = bed * swell
     for _ in range(max(1, int(seconds * 2))):
         shout = _voice(rng, rng.uniform(0.3, 0.8), rng.uniform(180, 320))
-        at = _seconds(rng.uniform(0, max(seconds - 0.8, 0.01)))
+        at = _at(rng.uniform(0, max(seconds - 0.8, 0.01)))
         out[at:at + shout.size] += 0.6 * shout[: n - at]
     return _normalised(out)
 
@@ -164,13 +167,13 @@ def shouting(rng: np.random.Generator, seconds: float, scream: bool = False, blo
     if scream:
         for _ in range(max(1, int(seconds / 1.5))):
             cry = _voice(rng, rng.uniform(0.4, 0.9), rng.uniform(550, 800), glide=rng.uniform(100, 300))
-            start = _seconds(rng.uniform(0, max(seconds - 0.9, 0.01)))
+            start = _at(rng.uniform(0, max(seconds - 0.9, 0.01)))
             out[start:start + cry.size] += 0.8 * cry[: n - start]
     if blows:
         for _ in range(max(1, int(seconds * 2))):
             m = _seconds(0.08)
             thud = _band(rng.standard_normal(m), 60, 500) * _decay(m, 0.02)
-            start = _seconds(rng.uniform(0, max(seconds - 0.1, 0.01)))
+            start = _at(rng.uniform(0, max(seconds - 0.1, 0.01)))
             out[start:start + m] += 0.7 * _normalised(thud)[: n - start]
     return _normalised(out)
 
@@ -235,7 +238,7 @@ def ambient(rng: np.random.Generator, amb: Ambience, n: int) -> np.ndarray:
     m = _seconds(0.03)
     step = _band(rng.standard_normal(m), 100, 2000) * _decay(m, 0.006)
     for at in np.arange(rng.uniform(0, 1), n / AUDIO_RATE, 1.0 / amb.steps_per_s):
-        i = _seconds(at + rng.normal(0, 0.02))
+        i = _at(at + rng.normal(0, 0.02))
         steps[i:i + m] += amb.footsteps * _normalised(step)[: max(0, n - i)]
     return street + hum + murmur + steps
 
@@ -288,19 +291,20 @@ def distractors(rng: np.random.Generator, seconds: float, busy: list[tuple[float
     return placed
 
 
-def render_track(seconds: float, ambience: Ambience, rng: np.random.Generator,
+def render_track(video: str, seconds: float, ambience: Ambience, rng: np.random.Generator,
                  placed: list[tuple[str, float, np.ndarray, float, str | None]]) -> tuple[np.ndarray, list[SoundEvent]]:
     """Mix the background and the placed sounds (name, start s, samples, level, episode code) into
-    `seconds` of int16 samples; the events list what was placed (clipped to the track)."""
+    `seconds` of int16 samples; the events list what was placed in `video`'s track (clipped to
+    the track)."""
     n = _seconds(seconds)
     track = ambient(rng, ambience, n)
     events = []
     for sound, start, samples, level, episode in placed:
-        i = _seconds(start) if start > 0 else 0
+        i = _at(start)
         part = samples[: max(0, n - i)]
         track[i:i + part.size] += level * part
         if part.size:
-            events.append(SoundEvent("", sound, round(i / AUDIO_RATE, 6), round((i + part.size) / AUDIO_RATE, 6), episode))
+            events.append(SoundEvent(video, sound, round(i / AUDIO_RATE, 6), round((i + part.size) / AUDIO_RATE, 6), episode))
     pcm = np.clip(track * HEADROOM, -1.0, 1.0)
     return (pcm * 32767).astype(np.int16), events
 
