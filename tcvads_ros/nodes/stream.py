@@ -104,6 +104,9 @@ CAMERA, CLOCK = "camera.", "clock."
 WINDOW_COUNTS = {"lost": CLOCK + "lost", "skipped": CAMERA + "skipped", "stalls": CLOCK + "stalls",
                  "stalled": CLOCK + "stalled", "snippets_missed": "snippets_missed",
                  "rate_changes": CLOCK + "rate_changes"}
+# The stream's own counts (no dot) reported per window too: the fine stage's failures, whose
+# window the level reads (their running totals are reported under their own names).
+WINDOW_TOTALS = ("fine_errors", "heatmap_failures", "evidence_clip_failures")
 # The frame clock's counts reported as running totals from the start (0 until they happen).
 CLOCK_TOTALS = ("frames", "repeated", "out_of_order", "resets", "stalled_s", "rate_adjusted", "rate_skipped",
                 "surplus")
@@ -170,7 +173,8 @@ class StreamStats:
         self.camera.add_many({"processed": 1, "queued": -1})
 
     def window(self) -> dict[str, Any]:
-        """The figures since the previous call; the counts are those of `report_counts`."""
+        """The figures since the previous call: rates, latencies, and the counts of the frames'
+        fates, `WINDOW_COUNTS` and `WINDOW_TOTALS` as differences of two snapshots."""
         now_counts = self.counts.snapshot()
         with self._lock:
             now = self._clock()
@@ -217,10 +221,6 @@ class StreamStats:
                 out[key] = value
         return out
 
-
-# The stream's own counts (no dot) reported per window too: the fine stage's failures, whose
-# window the level reads (their running totals are reported under their own names).
-WINDOW_TOTALS = ("fine_errors", "heatmap_failures", "evidence_clip_failures")
 
 
 class CameraWatchdog:
