@@ -5,7 +5,10 @@
 A bundle holds the four ONNX graphs of docs/ARCHITECTURE.md (coarse backbone with its
 preprocessing in the graph, QACM with the sigmoid in the graph, CLIP image encoder with CLIP's
 preprocessing in the graph, RWKV temporal head with cosine / tau / softmax in the graph), the
-class x caption text table (safetensors) and `manifest.json`. `Bundle.load` refuses a bundle whose
+class x caption text table (safetensors) and `manifest.json`. A bundle trained with sound also
+holds the audio graph (`coarse_audio`: a snippet's log-mel patch -> its audio feature; the
+manifest's ``audio`` settings, `audio_features.AudioSpec`), and its QACM reads the visual and
+the audio feature side by side (docs/audio.md). `Bundle.load` refuses a bundle whose
 manifest, files, hashes, format version or class count do not fit, with a `BundleError` that names
 the problem and says what to do. It opens no graph: each backend opens a graph once, when it is
 first used, and checks its tensor names and shapes then (`Bundle.check_interface`, same kind of
@@ -24,12 +27,14 @@ import numpy as np
 
 from tcvads_ros.configuration import from_mapping, to_mapping
 from tcvads_ros.errors import BundleError, ConfigError
+from tcvads_ros.runtime.audio_features import AudioSpec
 from tcvads_ros.runtime.model_card import ModelCard, check_card, load_card
 
 # 2: `class_prompts` and `edits` (bundles edited by `tcvads bundle`, docs/added_classes.md); a
 # version-1 manifest reads as one with neither. 3: `model_card` (runtime/model_card.py); an
-# earlier manifest reads as one without a card.
-FORMAT_VERSION = 3
+# earlier manifest reads as one without a card. 4: `audio` (the audio branch, docs/audio.md); an
+# earlier manifest reads as one without sound.
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
 TEXT_TABLE = "text_table.safetensors"
 
@@ -41,23 +46,36 @@ GRAPH_FILES = {
     "fine_image": "fine_image.onnx",
     "fine_temporal": "fine_temporal.onnx",
 }
-# The graphs of each stage: a node loads its stage's graphs before it takes frames.
+# The audio graph: only in a bundle trained with sound (manifest `audio` set; `Bundle.graphs`).
+AUDIO_GRAPH = "coarse_audio"
+AUDIO_FILE = "coarse_audio.onnx"
+# The graphs of each stage: a node loads its stage's graphs before it takes frames (and the
+# audio graph where the bundle has one: `Bundle.coarse_graphs`).
 COARSE_GRAPHS = ("coarse_backbone", "coarse_qacm")
 FINE_GRAPHS = ("fine_image", "fine_temporal")
 GRAPH_INPUTS = {
     "coarse_backbone": {"frames": (None, "coarse_h", "coarse_w", 3)},
-    "coarse_qacm": {"features": (1, None, "feature_dim")},
+    # the visual feature, then the audio feature where the bundle has sound (qacm_dim)
+    "coarse_qacm": {"features": (1, None, "qacm_dim")},
+    AUDIO_GRAPH: {"mel": (None, "n_mels", "mel_frames")},
     "fine_image": {"frames": (None, "fine_h", "fine_w", 3)},
     "fine_temporal": {"features": (1, "fine_clip", "fine_feature_dim"), "text": ("classes", "fine_feature_dim")},
 }
 GRAPH_OUTPUTS = {
     "coarse_backbone": {"features": (None, "feature_dim"), "cam": (None, None, None)},
     "coarse_qacm": {"scores": (1, None)},
+    AUDIO_GRAPH: {"features": (None, "audio_dim")},
     "fine_image": {"features": (None, "fine_feature_dim")},
     "fine_temporal": {"probs": (1, "fine_clip", "classes"), "video_scores": (1, "classes")},
 }
-# The files whose sha256 a model card lists: the model it describes (docs/runtime.md).
+# The files whose sha256 a model card lists: the model it describes (docs/runtime.md); and the
+# audio graph, in a bundle with sound (`card_describes`).
 CARD_DESCRIBES = [*GRAPH_FILES.values(), TEXT_TABLE]
+
+
+def card_describes(manifest: Manifest) -> list[str]:
+    """The files the model card of a bundle with this manifest describes."""
+    return CARD_DESCRIBES + ([AUDIO_FILE] if manifest.audio else [])
 
 
 @dataclass
@@ -93,10 +111,21 @@ class Manifest:
     class_prompts: dict = field(default_factory=dict)
     edits: list = field(default_factory=list)  # one record per `tcvads bundle` edit, oldest first
     model_card: dict = field(default_factory=dict)  # `ModelCard` as plain data; {}: none
+    audio: dict = field(default_factory=dict)  # `AudioSpec` as plain data; {}: a bundle without sound
+
+    @property
+    def audio_spec(self) -> AudioSpec | None:
+        """The audio branch's settings, or None for a bundle without sound."""
+        return AudioSpec.from_manifest(self.audio) if self.audio else None
 
     def sizes(self) -> dict[str, int]:
         """Values the graph shape specs above refer to by name."""
+        audio = self.audio_spec
         return {
+            "qacm_dim": self.feature_dim + (audio.embedding_dim if audio else 0),
+            "n_mels": audio.n_mels if audio else None,
+            "mel_frames": audio.mel_frames if audio else None,
+            "audio_dim": audio.embedding_dim if audio else None,
             "coarse_h": self.coarse_input_size[0],
             "coarse_w": self.coarse_input_size[1],
             "fine_h": self.fine_input_size[0],
@@ -129,7 +158,7 @@ def write_manifest(folder: Path, manifest: Manifest, vouch_card: bool = False) -
     }
     if manifest.model_card and vouch_card:
         manifest.model_card = {**manifest.model_card,
-                               "graphs": {name: manifest.files.get(name) for name in CARD_DESCRIBES}}
+                               "graphs": {name: manifest.files.get(name) for name in card_describes(manifest)}}
     path = folder / MANIFEST
     path.write_text(json.dumps(to_mapping(manifest), indent=2) + "\n", encoding="utf-8")
     return path
@@ -153,9 +182,24 @@ class Bundle:
     def captions(self) -> list[str]:
         return self.manifest.captions
 
+    @property
+    def audio(self) -> AudioSpec | None:
+        """The audio branch's settings; None for a bundle without sound."""
+        return self.manifest.audio_spec
+
+    @property
+    def graphs(self) -> dict[str, str]:
+        """Graph name -> file of every graph this bundle holds."""
+        return {**GRAPH_FILES, **({AUDIO_GRAPH: AUDIO_FILE} if self.manifest.audio else {})}
+
+    @property
+    def coarse_graphs(self) -> tuple[str, ...]:
+        """The coarse stage's graphs: the backbone, the QACM, and the audio graph where there is one."""
+        return COARSE_GRAPHS + ((AUDIO_GRAPH,) if self.manifest.audio else ())
+
     def path(self, name: str) -> Path:
         """Path of a bundle file, by file name or graph name ("coarse_qacm")."""
-        return self.root / GRAPH_FILES.get(name, name)
+        return self.root / self.graphs.get(name, name)
 
     def sha256(self, name: str) -> str:
         return self.manifest.files[self.path(name).name]
@@ -209,7 +253,8 @@ class Bundle:
         except ConfigError as exc:
             raise BundleError(f"{manifest_path}: {exc}; {redo}") from exc
         _check_names(manifest_path, manifest)
-        expected = set(GRAPH_FILES.values()) | {TEXT_TABLE}
+        audio = manifest.audio_spec  # a BundleError where the audio settings are wrong
+        expected = set(GRAPH_FILES.values()) | {TEXT_TABLE} | ({AUDIO_FILE} if audio else set())
         unlisted = sorted(expected - set(manifest.files))
         if unlisted:
             raise BundleError(f"{manifest_path}: {', '.join(unlisted)} not listed in 'files'; {redo}")
@@ -224,7 +269,7 @@ class Bundle:
                 )
         card = load_card(manifest.model_card, str(manifest_path))
         if card is not None:
-            check_card(card, manifest.files, CARD_DESCRIBES, str(manifest_path))
+            check_card(card, manifest.files, card_describes(manifest), str(manifest_path))
         return cls(root, manifest, _load_text_table(root / TEXT_TABLE, manifest), card)
 
 

@@ -36,6 +36,8 @@ from tcvads_ros import __version__
 from tcvads_ros.errors import BundleError, DataError
 from tcvads_ros.runtime.backends.torch import run_graph_module
 from tcvads_ros.runtime.bundle import (
+    AUDIO_FILE,
+    AUDIO_GRAPH,
     FORMAT_VERSION,
     GRAPH_FILES,
     GRAPH_INPUTS,
@@ -146,9 +148,13 @@ def sample_inputs(manifest: Manifest, seed: int = 0) -> dict[str, dict[str, np.n
     dc, t = manifest.fine_feature_dim, manifest.fine_clip_snippets
     unit = rng.standard_normal((1, t, dc)).astype(np.float32)
     text = rng.standard_normal((len(manifest.class_names), dc)).astype(np.float32)
+    sizes, audio = manifest.sizes(), manifest.audio_spec
+    sounds = {} if audio is None else {AUDIO_GRAPH: {"mel": (rng.standard_normal(
+        (2, audio.n_mels, audio.mel_frames)) * 3 - 6).astype(np.float32)}}  # log energies, roughly
     return {
+        **sounds,
         "coarse_backbone": {"frames": rng.integers(0, 256, (2, h, w, 3), dtype=np.uint8)},
-        "coarse_qacm": {"features": rng.standard_normal((1, manifest.window, manifest.feature_dim)).astype(np.float32)},
+        "coarse_qacm": {"features": rng.standard_normal((1, manifest.window, sizes["qacm_dim"])).astype(np.float32)},
         "fine_image": {"frames": rng.integers(0, 256, (2, hc, wc, 3), dtype=np.uint8)},
         "fine_temporal": {
             "features": unit / np.linalg.norm(unit, axis=-1, keepdims=True),
@@ -165,6 +171,7 @@ def _export_graph(module: nn.Module, graph: str, inputs: Mapping[str, np.ndarray
     dynamic = {
         "coarse_backbone": {"frames": {0: "n"}, "features": {0: "n"}, "cam": {0: "n"}},
         "coarse_qacm": {"features": {1: "w"}, "scores": {1: "w"}},
+        AUDIO_GRAPH: {"mel": {0: "n"}, "features": {0: "n"}},
         "fine_image": {"frames": {0: "n"}, "features": {0: "n"}},
         "fine_temporal": {"text": {0: "classes"}, "probs": {2: "classes"}, "video_scores": {1: "classes"}},
     }[graph]
@@ -249,7 +256,8 @@ def _write_bundle(graphs: Mapping[str, nn.Module], text_table: Mapping[str, np.n
     if manifest.model_card:
         manifest.model_card["made_by"] = {**manifest.model_card["made_by"], "versions": manifest.versions}
     samples = sample_inputs(manifest)
-    for graph, file in GRAPH_FILES.items():
+    files = {**GRAPH_FILES, **({AUDIO_GRAPH: AUDIO_FILE} if manifest.audio else {})}
+    for graph, file in files.items():
         module = graphs[graph].eval()
         _export_graph(module, graph, samples[graph], out / file)
         error, limit = check_graph(out / file, module, graph, samples[graph])

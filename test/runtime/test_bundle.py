@@ -228,3 +228,33 @@ def test_text_table_is_float32_and_read_without_torch(bundle):
     table = bundle.text_table
     assert table["captions"].dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(table["captions"], axis=-1), 1.0, atol=1e-5)
+
+
+def test_a_bundle_with_sound_holds_the_audio_graph_and_its_qacm_reads_both_features(tmp_path):
+    from tiny_bundle import TINY_AUDIO
+
+    from tcvads_ros.runtime.audio_features import AudioSpec
+    from tcvads_ros.runtime.backends import create_backend
+    from tcvads_ros.runtime.bundle import AUDIO_FILE, AUDIO_GRAPH
+
+    bundle, _ = make_tiny_bundle(tmp_path / "b", audio=TINY_AUDIO.to_dict())
+    assert bundle.audio == TINY_AUDIO and isinstance(bundle.audio, AudioSpec)
+    assert AUDIO_FILE in bundle.manifest.files and AUDIO_GRAPH in bundle.coarse_graphs
+    assert bundle.manifest.model_card == {} or AUDIO_FILE in bundle.manifest.model_card["graphs"]
+    backend = create_backend("onnxruntime", bundle)
+    mel = np.full((3, TINY_AUDIO.n_mels, TINY_AUDIO.mel_frames), -6.0, np.float32)
+    assert backend.run(AUDIO_GRAPH, {"mel": mel})["features"].shape == (3, TINY_AUDIO.embedding_dim)
+    width = bundle.manifest.feature_dim + TINY_AUDIO.embedding_dim
+    scores = backend.run("coarse_qacm", {"features": np.zeros((1, 5, width), np.float32)})["scores"]
+    assert scores.shape == (1, 5)
+    # The audio graph is part of what the manifest vouches for: removing it is refused.
+    (tmp_path / "b" / AUDIO_FILE).unlink()
+    with pytest.raises(BundleError, match="coarse_audio.onnx"):
+        Bundle.load(tmp_path / "b")
+
+
+def test_a_bundle_without_sound_has_no_audio_graph(bundle):
+    from tcvads_ros.runtime.bundle import AUDIO_GRAPH, COARSE_GRAPHS
+
+    assert bundle.audio is None and bundle.coarse_graphs == COARSE_GRAPHS
+    assert AUDIO_GRAPH not in bundle.graphs

@@ -17,10 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from tcvads_ros.models.audio import AudioEncoder, AudioEncoderConfig
 from tcvads_ros.models.mobilenet import FramePreprocess, InterpretableMobileNet, MobileNetConfig
 from tcvads_ros.models.qacm import QACM
 from tcvads_ros.models.rwkv import EnhancedRWKV
-from tcvads_ros.runtime.bundle import Manifest
+from tcvads_ros.runtime.audio_features import AudioSpec
+from tcvads_ros.runtime.bundle import AUDIO_GRAPH, Manifest
 from tcvads_ros.training.export import (
     CoarseBackboneGraph,
     CoarseQACMGraph,
@@ -52,6 +54,11 @@ class Fine(nn.Module):
                 "video_probs": video_scores.softmax(-1)}
 
 
+# The audio settings of a tiny bundle with sound (`tiny_manifest(audio=TINY_AUDIO.to_dict())`):
+# the default feature rule, a small audio feature.
+TINY_AUDIO = AudioSpec(embedding_dim=4)
+
+
 def tiny_manifest(**overrides) -> Manifest:
     fields = dict(
         format_version=0, created="", versions={},
@@ -75,14 +82,18 @@ def tiny_graphs(manifest: Manifest, seed: int = 0) -> dict[str, nn.Module]:
                 mean=manifest.coarse_mean, std=manifest.coarse_std,
             )),
         ),
-        "coarse_qacm": CoarseQACMGraph(QACM(manifest.feature_dim, hidden=8)),
+        "coarse_qacm": CoarseQACMGraph(QACM(manifest.sizes()["qacm_dim"], hidden=8)),
         "fine_image": FineImageGraph(fine),
         "fine_temporal": FineTemporalGraph(fine),
     }
+    audio = manifest.audio_spec
+    if audio is not None:
+        graphs[AUDIO_GRAPH] = AudioEncoder(AudioEncoderConfig(n_mels=audio.n_mels, embedding_dim=audio.embedding_dim,
+                                                              channels=4))
     # Untrained batch norms (zero bias, unit statistics) let the toy backbone's activations die
     # out to ~1e-7; random affine parameters give outputs worth comparing between backends.
-    for module in graphs["coarse_backbone"].modules():
-        if isinstance(module, nn.BatchNorm2d):
+    for module in [m for g in graphs.values() for m in g.modules()]:
+        if isinstance(module, nn.BatchNorm2d) and module.num_features > 1:
             nn.init.uniform_(module.weight, 0.5, 1.5)
             nn.init.uniform_(module.bias, 0.0, 0.5)
     return graphs

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from tcvads_ros.errors import BundleError
-from tcvads_ros.runtime.bundle import GRAPH_FILES, GRAPH_INPUTS, Bundle
+from tcvads_ros.runtime.bundle import GRAPH_INPUTS, Bundle
 
 
 class Backend(ABC):
@@ -48,8 +48,8 @@ class Backend(ABC):
     @staticmethod
     def check_inputs(graph_name: str, inputs: dict[str, np.ndarray]) -> None:
         """Refuse a wrong graph or input name with a message naming the expected ones."""
-        if graph_name not in GRAPH_FILES:
-            raise BundleError(f"unknown graph '{graph_name}' (graphs: {', '.join(GRAPH_FILES)})")
+        if graph_name not in GRAPH_INPUTS:
+            raise BundleError(f"unknown graph '{graph_name}' (graphs: {', '.join(GRAPH_INPUTS)})")
         want = set(GRAPH_INPUTS[graph_name])
         if set(inputs) != want:
             raise BundleError(f"graph '{graph_name}' takes inputs {sorted(want)}, got {sorted(inputs)}")
