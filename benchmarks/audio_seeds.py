@@ -15,7 +15,7 @@ per hour on held-out normal footage of the benchmark's cameras with their distra
 training calibrates on the validation videos (the bundle's). Every snippet's sound is the
 runtime's feature rule (`runtime.audio_features`, through training's audio cache).
 
-    python -m benchmarks.audio_seeds --out runs/audio-seeds --seeds 0 1 2
+    python -m benchmarks.audio_seeds --out runs/audio-seeds --seeds 0 1 2 [--fusion-seeds 0 1 2]
     python -m benchmarks.audio_seeds --out /tmp/audio-quick --quick
 
 The backbone is the shipped pretrained one, frozen (teacher.freeze_backbone), so every model
@@ -101,7 +101,7 @@ def write_footage(out: Path, synth, count: int, seconds: float) -> Path:
     return out / "footage.csv"
 
 
-def test_kinds(cfg, names: list[str], lengths: list[int]) -> list[list[tuple[str, int, int]]]:
+def episode_kinds(cfg, names: list[str], lengths: list[int]) -> list[list[tuple[str, int, int]]]:
     """Per test video: (kind, start, end) of each episode, in frames cut to the 16·T scored ones;
     verbal abuse named apart from abuse (`synthetic.is_verbal`)."""
     from tcvads_ros.data.annotations import SNIPPET_FRAMES, XD_CODES
@@ -275,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="results folder (one run folder per seed and variant)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--fusion-seeds", type=int, nargs="*", default=None,
-                        help="seeds on which the other alignment rules are trained too (default: all)")
+    parser.add_argument("--fusion-seeds", type=int, nargs="*", default=[0],
+                        help="seeds on which the other alignment rules are trained too (default: 0)")
     parser.add_argument("--config", type=Path, default=CONFIG)
     parser.add_argument("--cache", type=Path, help="data cache shared by the runs (default OUT/cache)")
     parser.add_argument("--footage-videos", type=int, default=40, help="held-out normal videos (one minute each)")
@@ -296,7 +296,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.overrides = [*QUICK, *args.overrides]
     args.cache = (args.cache or args.out / "cache").resolve()
-    fusion_seeds = args.seeds if args.fusion_seeds is None else args.fusion_seeds
     cfg = load_config(args.config, [f"data.cache_dir={args.cache}", *args.overrides])
     chosen = (cfg.teacher.model.get("audio") or {}).get("fusion", AudioFusionConfig.fusion)
     seconds = 8.0 if args.quick else 60.0
@@ -307,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         folders = {}
         for name, overrides in variants(chosen).items():
-            if name.startswith("fusion:") and seed not in fusion_seeds:
+            if name.startswith("fusion:") and seed not in args.fusion_seeds:
                 continue
             folders[name] = args.out / f"seed{seed}" / name.replace(":", "-")
             train(folders[name], args, seed, overrides)
@@ -317,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         listener = RunFolder(folders["audio"], writable=False).load_stage("teacher")
         split = coarse_data(seed_cfg, lists, args.cache, listener, False)
         truth = experiment.test_truth(split, lists, seed_cfg.data.dataset)
-        kinds = test_kinds(seed_cfg, truth.names, [len(g) // 16 for g in truth.frame_gt])
+        kinds = episode_kinds(seed_cfg, truth.names, [len(g) // 16 for g in truth.frame_gt])
         footage = footage_dataset(footage_list, seed_cfg, listener, args.cache)
         runs[seed] = {name: evaluate(folder, seed_cfg, split, truth, kinds, footage, scorer)
                       for name, folder in folders.items()}
