@@ -214,3 +214,13 @@ def test_a_run_with_sound_exports_a_bundle_that_hears(tmp_path):
         audio[heard > 0] = backend.run(AUDIO_GRAPH, {"mel": mel[heard > 0]})["features"]
         got = backend.run("coarse_qacm", {"features": np.concatenate([visual, audio], axis=-1)})["scores"]
         np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_the_shipped_audio_demo_bundle_hears_and_says_what_it_learnt():
+    from tcvads_ros.runtime.bundle import AUDIO_GRAPH, Bundle
+
+    bundle = Bundle.load(REPO / "models" / "demo-audio-bundle")  # hashes and card checked
+    assert bundle.audio == AudioSpec(embedding_dim=16) and AUDIO_GRAPH in bundle.coarse_graphs
+    assert bundle.card.trained_on["generator_version"] == 3 and bundle.card.trained_on["sound"]
+    assert any("drawings of sound" in limit for limit in bundle.card.limitations)
+    assert bundle.card.made_by["command"] == "tcvads export runs/demo-audio --out models/demo-audio-bundle"
