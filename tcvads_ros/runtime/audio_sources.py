@@ -138,6 +138,11 @@ class TrackFeeder:
             self._next = next(self._chunks, None)
         return out
 
+    @property
+    def done(self) -> bool:
+        """Whether every chunk has been given."""
+        return self._next is None
+
     def rest(self) -> list[AudioChunk]:
         """Every chunk not yet given (the frames have ended)."""
         out = [] if self._next is None else [self._next]

@@ -283,6 +283,14 @@ class CoarseDetector:
         self._sound_over = False
         self.audio.push(chunk)
 
+    def audio_refused(self, reason: str) -> None:
+        """A chunk of sound that could not be read before it got here (`audio_convert`'s reason,
+        e.g. a PCM format not read): counted as the buffer counts its refusals."""
+        if self.audio is None:
+            self.stats.add("audio.chunks_ignored")
+            return
+        self.stats.add_many({"audio.chunks": 1, "audio.chunks_refused": 1, f"audio.refused_{reason}": 1})
+
     def no_sound(self, why: str = "") -> None:
         """The source has no sound (a file without an audio track): score from vision at once
         and, for a bundle with sound, say so once."""
@@ -557,6 +565,11 @@ class TwoStagePipeline:
         callback calls it beside the frame callback). A bundle without sound counts it
         ``audio.chunks_ignored`` and says once that it does not listen (`notices`)."""
         self.coarse.push_audio(chunk)
+
+    def audio_refused(self, reason: str) -> None:
+        """A chunk of the stream's sound that could not be read (`audio_convert.AudioConversionError`'s
+        reason): counted ``audio.chunks_refused`` and ``audio.refused_<reason>`` (any thread)."""
+        self.coarse.audio_refused(reason)
 
     def no_sound(self, why: str = "") -> None:
         """The source has no sound: score from vision without waiting, and say so once where the
