@@ -188,8 +188,8 @@ class HeardSound:
     impulse: Impulse | None
 
     @classmethod
-    def of(cls, window: AudioWindow) -> HeardSound:
-        return cls(window.coverage, window.level_dbfs, window.impulse)
+    def of(cls, window: AudioWindow, impulse: Impulse | None = None) -> HeardSound:
+        return cls(window.coverage, window.level_dbfs, impulse)
 
 
 @dataclass
@@ -456,6 +456,9 @@ class CoarseDetector:
             silent = self.backend.run("coarse_qacm", {"features": window})["scores"][0]
             for snippet, score in zip(scored, silent[-new:]):
                 snippet.silent_score = float(score)
+                if snippet.sound is not None and snippet.sound.coverage > 0:  # its loudest impulse, again
+                    heard = self.audio.window(snippet.stamp, count=False)  # from the buffer (kept KEEP_S)
+                    snippet.sound = HeardSound.of(heard, heard.impulse(self.audio_spec.rate))
         events = []
         for snippet, score in zip(scored, scores[-new:]):
             snippet.score = float(score)
