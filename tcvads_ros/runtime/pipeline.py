@@ -326,6 +326,11 @@ class CoarseDetector:
                     self.notice("sound_lost", f"{self.stream_name}: no sound since {window.end:.2f} s or earlier "
                                               "(its sound stopped, or comes too late): scoring from vision while "
                                               "it is missing")
+                elif self.audio.received:
+                    self.notice("no_sound", f"{self.stream_name}: sound arrives but none of it falls in the snippets' "
+                                            f"windows (its newest sound ends {self.audio.end - window.end:+.1f} s from "
+                                            "the latest window): are sound and frames stamped on one clock? Scoring "
+                                            "from vision only")
                 else:
                     self.notice("no_sound", f"the bundle listens but {self.stream_name} has had no sound so far: "
                                             "scoring from vision only")

@@ -320,3 +320,18 @@ def test_sound_in_bursts_scores_as_sound_on_time(audio_bundle):
     bursty.end()
     assert np.array_equal(audio_rows(bursty), audio_rows(on_time))
     assert bursty.stats["audio.snippets_partial"] == 0 and bursty.stats["audio.chunks_late"] == 0
+
+
+def test_sound_on_another_clock_than_the_frames_is_named(audio_bundle):
+    # sound stamped with the wall clock, frames from 0: no window ever hears anything
+    p = pipeline(audio_bundle)
+    chunks = AudioTrack(noise(10.0)[:, None], RATE, start_s=1.7e9).chunks()
+    updates = []
+    for frame in scene(8.0):
+        if frame.index % 2 == 0:  # a chunk every 0.08 s, as the microphone sends them
+            p.push_audio(next(chunks))
+        updates.append(p.feed([frame]))
+    updates.append(p.end())
+    said = notices(updates)
+    assert len(said) == 1 and "are sound and frames stamped on one clock?" in said[0]
+    assert p.stats["audio.snippets_missing"] == p.stats["processed"] == 13
