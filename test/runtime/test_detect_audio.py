@@ -161,3 +161,28 @@ def test_the_bag_readers_message_definitions_are_the_interface_packages():
 
     for name, text in AUDIO_MSGS.items():
         assert fields((folder / f"{name.rsplit('/', 1)[1]}.msg").read_text()) == fields(text), name
+
+
+def test_calibrate_hears_what_the_bundle_hears(hearing, tmp_path, capsys):
+    # normal footage of a site with a door slam (two bangs): a bundle that listens alarms on it,
+    # so its site threshold must rise above it; the profile names the audio graph
+    from tcvads_ros.runtime.site_profile import SiteProfile
+
+    # a softer slam than the others here: its score stays below 1.0, which a threshold can clear
+    video = write_av(tmp_path / "site.mp4", frames(24.0), 0.3 * bangs(24.0, BANGS))
+    mute = write_av(tmp_path / "mute.mp4", frames(24.0), None)
+    common = ["--false-alarms-per-hour", "600", "--backend", "onnxruntime"]  # 1 alarm in 24 s: 711/h
+    assert main(["calibrate", str(hearing.root), "--normal", str(video), "--out", str(tmp_path / "a.json"),
+                 "--quiet", *common]) == 0
+    heard = SiteProfile.load(tmp_path / "a.json")
+    assert heard.calibration["bundle_alarms"] == 1 and heard.events.threshold_on > 0.5
+    assert "coarse_audio.onnx" in heard.coarse_graphs
+    capsys.readouterr()
+    assert main(["calibrate", str(hearing.root), "--normal", str(mute), "--out", str(tmp_path / "b.json"),
+                 *common]) == 0
+    assert "no sound (the file has no audio track" in capsys.readouterr().err
+    assert SiteProfile.load(tmp_path / "b.json").calibration["bundle_alarms"] == 0
+    # and detect takes the profile calibrated on this bundle
+    assert main(["detect", str(video), "--bundle", str(hearing.root), "--no-fine", "--backend", "onnxruntime",
+                 "--site", str(tmp_path / "a.json")]) == 0
+    assert "START" not in capsys.readouterr().out
