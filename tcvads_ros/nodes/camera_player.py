@@ -131,10 +131,13 @@ def load_frames(spec: str, size: tuple[int, int] | None, limit: int) -> tuple[li
 
 @dataclass(frozen=True)
 class Item:
-    """One message of the play: at `offset` seconds from the start of the play (stream time, on
-    the schedule), a frame (`index` into the frames) or an audio chunk (`index` into the chunks)."""
+    """One message of the play: a frame (`index` into the frames) or an audio chunk (`index` into
+    the chunks), stamped `stamp` seconds from the start of the play and sent `send` seconds from
+    it: a frame at its stamp, a chunk once its last sample is in, as a microphone driver sends a
+    buffer when it is full."""
 
-    offset: float
+    send: float
+    stamp: float
     kind: str  # "frame" or "audio"
     index: int
 
@@ -146,7 +149,9 @@ def schedule(count: int, n_frames: int, fps: float, speed: float, pauses: dict[i
     at k / fps) cycled with them; all played `speed` times as fast, and held still for the
     seconds of `pauses` before the frame (number) each names. A frame comes before a chunk of the
     same moment. Only the sound of the file's frames plays: from its first frame to the end of
-    the last one played."""
+    the last one played. A chunk is stamped with the time of its first sample and sent at
+    that of its end (its sound arrives a chunk after the frames it belongs to, as a live
+    microphone's does)."""
     period = n_frames / fps  # the file's seconds per cycle
     held = sorted(pauses.items())
 
@@ -155,14 +160,15 @@ def schedule(count: int, n_frames: int, fps: float, speed: float, pauses: dict[i
         before = sum(s for f, s in held if (f <= frame if frame is not None else f / fps <= file_s + 1e-9))
         return file_s / speed + before
 
-    items = [Item(offset(k / fps, k), "frame", k % n_frames) for k in range(count)]
+    items = [Item(offset(k / fps, k), offset(k / fps, k), "frame", k % n_frames) for k in range(count)]
     end = count / fps
     for cycle in range(int(np.ceil(count / n_frames))):
         for i, chunk in enumerate(chunks):
             file_s = cycle * period + chunk.stamp
             if 0.0 <= chunk.stamp < period and file_s < end:
-                items.append(Item(offset(file_s), "audio", i))
-    items.sort(key=lambda item: (item.offset, item.kind != "frame"))
+                stamp = offset(file_s)
+                items.append(Item(stamp + chunk.duration / speed, stamp, "audio", i))
+    items.sort(key=lambda item: (item.send, item.kind != "frame"))
     return items
 
 
@@ -243,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.monotonic()
         wall = node.get_clock().now().nanoseconds * 1e-9 - start  # monotonic -> wall-clock seconds
         for item in items:
-            at = start + item.offset
-            delay = at - time.monotonic()
+            at = start + item.stamp
+            delay = start + item.send - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             # Stamped with its capture time on the schedule, as a camera stamps at exposure (a
