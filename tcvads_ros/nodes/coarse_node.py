@@ -106,6 +106,9 @@ class CoarseNode(TcvadsNode):
         # The cameras' frames of one wake-up go through the backbone in one batched call.
         self.streams = MultiStreamPipeline(backend, pipelines, fine_stage=fine)
         self.microphones = self._microphones()
+        # Snippets wait for their sound (a chunk comes once its last sample is in): look for the
+        # ones whose sound has come every 0.1 s between frames, not only at the next frame.
+        self.idle_s = 0.1 if self.microphones else 0.5
         self.anomaly = self.create_output(AnomalyEventMsg, "anomaly", EVENT_QOS)
         self.anomaly_json = self.create_output(String, "anomaly/json", EVENT_QOS)
         self.heatmaps = {camera.name: self.create_output(Image, heatmap_topic(camera.name), VIEW_QOS)
@@ -172,7 +175,7 @@ class CoarseNode(TcvadsNode):
     def _microphones(self) -> list[Any]:
         """A `Microphone` per audio topic of the cameras (`parameters.audio_topics`), each serving
         the cameras that name it; none where the bundle does not listen (said once: the topics
-        are not read)."""
+        are not read). A camera without a topic is scored from vision, as its pipeline says once."""
         topics = parameters.audio_topics(self.values)
         if self.bundle.audio is None:
             if any(topics.values()):
@@ -184,9 +187,8 @@ class CoarseNode(TcvadsNode):
         for camera in self.cameras:
             if topics[camera.name]:
                 served.setdefault(topics[camera.name], []).append(camera)
-            else:
-                self.get_logger().warning(f"the bundle listens but {camera.label} has no audio_topic: "
-                                          "scoring it from vision only")
+            else:  # scored from vision without waiting for sound; the pipeline says so once (`_say_notices`)
+                self.streams.pipelines[camera.name].no_sound("no audio_topic")
         if not served:
             return []
         try:  # audio_common_msgs is needed only to listen
@@ -256,6 +258,21 @@ class CoarseNode(TcvadsNode):
         for camera, _ in frames:
             if self.heatmaps[camera.name].get_subscription_count() > 0:
                 self._publish_heatmap(camera.name)
+        self._say_notices()
+
+    def idle(self) -> None:
+        """Between frames: the events of snippets whose sound has come since they waited for it
+        (and, with confirm_with_fine, held announcements whose verdict came)."""
+        for _, event in self.streams.release():
+            self._publish(event)
+        self._say_notices()
+
+    def _say_notices(self) -> None:
+        """Log each camera's one-time notices (a bundle that listens and a camera without
+        sound, or the other way round; a microphone gone silent)."""
+        for camera in self.cameras:
+            for notice in self.streams.pipelines[camera.name].pop_notices():
+                self.get_logger().warning(notice)
 
     def _publish(self, event: AnomalyEvent) -> None:
         self.anomaly.publish(anomaly_message(TYPES, event))
