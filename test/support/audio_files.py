@@ -1,0 +1,68 @@
+# SPDX-FileCopyrightText: 2026 The tcvads_ros authors
+# SPDX-License-Identifier: Apache-2.0
+"""Video files with sound, made in the tests: frames and a sound track muxed by PyAV (H.264 or
+MPEG-4 video, AAC / PCM / FLAC / Opus sound in MP4, MKV or AVI), and WAV files."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+def bangs(seconds: float, at: list[float], rate: int = 16000, level: float = 0.02, seed: int = 0) -> np.ndarray:
+    """Quiet noise with a loud 20 ms bang (a decaying burst, peak 0.9) at each time of `at`."""
+    rng = np.random.default_rng(seed)
+    x = level * rng.standard_normal(int(round(seconds * rate)))
+    burst = 0.9 * np.exp(-np.arange(int(0.02 * rate)) / (0.004 * rate)) * np.sign(rng.standard_normal(int(0.02 * rate)))
+    for t in at:
+        i = int(round(t * rate))
+        x[i:i + burst.size] += burst[: max(0, x.size - i)]
+    return np.clip(x, -1, 1).astype(np.float32)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    """16-bit PCM WAV of (n,) or (n, channels) float samples (PyAV)."""
+    return write_av(path, None, samples, rate, audio_codec="pcm_s16le")
+
+
+def write_av(path: Path, frames: list[np.ndarray] | None, samples: np.ndarray | None, rate: int = 16000,
+             fps: float = 25.0, video_codec: str = "libx264", audio_codec: str = "aac",
+             audio_start_s: float = 0.0) -> Path:
+    """A file with RGB `frames` (uint8 (H, W, 3); None: sound only) and `samples` ((n,) or
+    (n, channels) floats; None: no sound), the sound starting `audio_start_s` after the first frame."""
+    import av
+
+    path = Path(path)
+    with av.open(str(path), "w") as out:
+        video = audio = None
+        if frames is not None:
+            video = out.add_stream(video_codec, rate=Fraction(fps).limit_denominator(1001))
+            video.height, video.width = frames[0].shape[:2]
+            video.pix_fmt = "yuv420p"
+        if samples is not None:
+            samples = np.asarray(samples, np.float32)
+            samples = samples[:, None] if samples.ndim == 1 else samples
+            layout = {1: "mono", 2: "stereo"}[samples.shape[1]]
+            audio = out.add_stream(audio_codec, rate=rate, layout=layout)
+        if video is not None:
+            for rgb in frames:
+                for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+                    out.mux(packet)
+            for packet in video.encode(None):
+                out.mux(packet)
+        if audio is not None:
+            fmt = audio.codec_context.codec.audio_formats[0].name
+            resampler = av.AudioResampler(format=fmt, layout=audio.layout.name, rate=rate)
+            step, offset = 1024, int(round(audio_start_s * rate))
+            for first in range(0, samples.shape[0], step):
+                piece = np.ascontiguousarray(samples[first:first + step])
+                frame = av.AudioFrame.from_ndarray(piece.reshape(1, -1), format="flt", layout=audio.layout.name)
+                frame.sample_rate, frame.pts, frame.time_base = rate, offset + first, Fraction(1, rate)
+                for converted in resampler.resample(frame):
+                    for packet in audio.encode(converted):
+                        out.mux(packet)
+            for packet in audio.encode(None):
+                out.mux(packet)
+    return path
