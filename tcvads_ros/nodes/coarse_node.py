@@ -196,7 +196,8 @@ class CoarseNode(TcvadsNode):
         except ImportError as error:
             raise ConfigError(f"audio_topic needs audio_common_msgs ({error}): install ros-<distro>-audio-common-msgs, "
                               "or run scripts/install_ros.sh, which builds its stand-in") from error
-        microphones = [Microphone(self, topic, cameras, self._push_audio) for topic, cameras in served.items()]
+        microphones = [Microphone(self, topic, cameras, self._push_audio, self._refuse_audio)
+                       for topic, cameras in served.items()]
         for microphone in microphones:
             for camera in microphone.cameras:
                 camera.microphone = microphone
@@ -207,6 +208,12 @@ class CoarseNode(TcvadsNode):
         streams = self.streams
         if streams is not None:
             streams.pipelines[camera.name].push_audio(chunk)
+
+    def _refuse_audio(self, camera: Camera, reason: str) -> None:
+        """A chunk of `camera`'s sound that could not be read, counted by `reason` in its stream."""
+        streams = self.streams
+        if streams is not None:
+            streams.pipelines[camera.name].audio_refused(reason)
 
     # -- parameters ---------------------------------------------------------------------------
     def event_config(self, values: dict[str, Any], camera: Camera) -> EventConfig:

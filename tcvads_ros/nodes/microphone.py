@@ -18,9 +18,10 @@ microphone in a room of cameras): one subscription, each chunk handed to each of
   camera's clock (`messages.audio_chunk`: `audio_convert.pcm_to_float`), and goes to each camera's
   pipeline (`TwoStagePipeline.push_audio`, which is thread-safe), which aligns it to the frames
   by stamps alone and counts it (``audio.`` in the camera's Counters). A chunk that cannot be
-  read is counted by reason in every camera it was for (``audio.chunks``,
-  ``audio.chunks_refused`` and ``audio.refused_<reason>``, as the pipeline counts a chunk it
-  refuses) and logged, throttled, as a frame that cannot be converted is.
+  read is counted by reason in the pipeline of every camera it was for
+  (`TwoStagePipeline.audio_refused`: ``audio.chunks``, ``audio.chunks_refused`` and
+  ``audio.refused_<reason>``, as the pipeline counts a chunk it refuses itself) and logged,
+  throttled, as a frame that cannot be converted is.
 """
 
 from __future__ import annotations
@@ -52,11 +53,11 @@ POLICIES = (QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILIT
 
 class Microphone:
     """The audio `topic` of `node` and the `cameras` it is the sound of; `push(camera, chunk)`
-    hands a chunk to a camera's pipeline."""
+    hands a chunk to a camera's pipeline, `refuse(camera, reason)` counts one that cannot be read."""
 
     def __init__(self, node: TcvadsNode, topic: str, cameras: list[Camera],
-                 push: Callable[[Camera, AudioChunk], None]) -> None:
-        self.node, self.topic, self.cameras, self._push = node, topic, cameras, push
+                 push: Callable[[Camera, AudioChunk], None], refuse: Callable[[Camera, str], None]) -> None:
+        self.node, self.topic, self.cameras, self._push, self._refuse = node, topic, cameras, push, refuse
         self.info_topic = audio_info_topic(topic)
         self.format: AudioFormat | None = None  # from the newest readable AudioInfo
         self.info_problem, self._reason = "", ""  # why the newest AudioInfo cannot be used, its reason
@@ -110,8 +111,7 @@ class Microphone:
             chunk = audio_chunk(msg, self.format)
         except AudioConversionError as error:
             for camera in self.cameras:
-                camera.counts.add_many({"audio.chunks": 1, "audio.chunks_refused": 1,
-                                        f"audio.refused_{error.reason}": 1})
+                self._refuse(camera, error.reason)
             self.node.get_logger().warning(
                 f"audio chunk from {self.topic} refused ({error}); counted in /diagnostics",
                 throttle_duration_sec=self.node.values["reject_log_period"])
