@@ -559,3 +559,19 @@ def test_a_camera_that_does_not_listen_is_not_judged_by_sound():
     # frames come first: a frame problem is what the status says
     report = messages.diagnostic_report("n", "onnxruntime", window(frames_in=0, audio_chunks=0), dict(LISTENING))
     assert report.level == "STALE"
+
+
+def test_every_count_of_the_sound_that_diagnostics_can_carry_is_documented():
+    """Whatever the sound's counts a camera's status may carry (the buffer's, the pipeline's, the
+    refusals by reason, the window's) is named in docs/ros2.md, as the DDS tests check for the
+    values a run happened to publish."""
+    from tcvads_ros.nodes.stream import AUDIO_WINDOW
+    from tcvads_ros.runtime.audio import COUNTERS
+    from tcvads_ros.runtime.audio_convert import REASONS
+
+    documented = (REPO / "docs" / "ros2.md").read_text(encoding="utf-8")
+    reasons = (*REASONS, messages.NO_INFO, messages.BAD_MESSAGE, "overlap", "bad_stamp")
+    names = [*(f"audio.{name}" for name in (*COUNTERS, "chunks_ignored", "nonfinite_features")),
+             *(f"audio.refused_{reason}" for reason in reasons),
+             *(f"audio_{name}" for name in AUDIO_WINDOW), "audio_topic", "audio_info"]
+    assert not [name for name in names if f"`{name}`" not in documented]
