@@ -173,10 +173,14 @@ def schedule(count: int, n_frames: int, fps: float, speed: float, pauses: dict[i
 
 
 def load_sound(spec: str, seconds: float) -> list[AudioChunk]:
-    """The sound of the source in chunks of `seconds` on the file's clock (empty: it has none)."""
+    """The sound of a video or audio file in chunks of `seconds` on the file's clock (empty: it
+    has none, or the source is not a file: a folder of images, a synthetic scene, a rosbag2,
+    whose sound `ros2 bag play` replays with its own stamps)."""
     from tcvads_ros.runtime.audio_sources import read_audio_track
+    from tcvads_ros.runtime.sources import _is_rosbag
 
-    if spec.startswith("synthetic:") or Path(spec).is_dir():
+    path = Path(spec)
+    if spec.startswith("synthetic:") or path.is_dir() or _is_rosbag(path):
         return []
     track = read_audio_track(spec)
     return [] if track is None else list(track.chunks(seconds))
@@ -206,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"camera_player: {error}", file=sys.stderr)
         return 2
     if args.audio_topic and not chunks:
-        print(f"camera_player: {args.source} has no sound (no audio stream, no WAV beside it): "
-              f"nothing is published on {args.audio_topic}", file=sys.stderr)
+        print(f"camera_player: {args.source} has no sound camera_player plays (no audio stream, no WAV beside "
+              f"it; a rosbag2's sound is replayed by ros2 bag play): nothing is published on {args.audio_topic}",
+              file=sys.stderr)
     # The file's frame k plays at k / fps seconds; --fps and --rate make the file play `speed`
     # times as fast, its sound too (its AudioInfo rate scaled, so samples and stamps keep one clock).
     speed = (args.fps or file_fps) * args.rate / file_fps
