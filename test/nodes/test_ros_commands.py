@@ -440,6 +440,7 @@ def listened(terminal, tmp_path_factory) -> dict:
     launch = terminal.start(documented("ros2 launch tcvads_ros edge.launch.py bundle:=/data/tcvads/bundle audio_topic:=",
                                        **{"/data/tcvads/bundle": str(bundle)}), tmp / "launch.log")
     out: dict = {}
+    echo = None
     try:
         wait_until(lambda: "reading sound (AudioDataStamped)" in text(launch)
                    and text(launch).count("active: taking camera frames") == 2,
@@ -449,24 +450,23 @@ def listened(terminal, tmp_path_factory) -> dict:
                               + " --wait-subscribers 2 --wait-audio-subscribers 1", timeout=90)
         out["player"] = json.loads(player.strip().splitlines()[-1])
         name = "tcvads_ros: /coarse_node"
-
-        seen: list[str] = []
+        publisher_known(terminal, "/diagnostics")
+        echo = terminal.start(documented("ros2 topic echo /diagnostics"), tmp / "echo.log")
 
         def counted() -> str:
-            echoed = terminal.poll(documented("ros2 topic echo /diagnostics --once"))
-            seen.append(echoed)
-            values = diagnostic_values(echoed, name)
-            return echoed if int(values.get("audio.chunks", 0)) >= out["player"]["audio_chunks"] else ""
+            for message in reversed(text(echo).split("\n---")):
+                if int(diagnostic_values(message, name).get("audio.chunks", 0)) >= out["player"]["audio_chunks"]:
+                    return message
+            return ""
 
-        out["echo"] = wait_until(counted, 60, "coarse_node's count of every chunk in `ros2 topic echo /diagnostics "
-                                 "--once`", step=0.5, detail=lambda: f"{len(seen)} echoes; the last: "
-                                 f"{diagnostic_values(seen[-1], name) if seen else None}; {text(launch)[-1500:]}")
+        out["echo"] = wait_until(counted, 60, "coarse_node's count of every chunk in `ros2 topic echo /diagnostics`",
+                                 step=0.5, detail=lambda: text(echo)[-3000:])
+        interrupt(echo, 30)
         out["diagnostics"] = diagnostic_values(out["echo"], name)
-        (tmp / "diagnostics.txt").write_text(out["echo"])
         out["exit"] = interrupt(launch)
         out["launch"] = text(launch)
     finally:
-        stop(launch)
+        stop(launch, echo)
     return out
 
 
