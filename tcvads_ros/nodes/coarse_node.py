@@ -24,9 +24,10 @@ camera has its own `TwoStagePipeline`, and the cameras' frames of one wake-up of
 thread go through the backbone in one batched call (`MultiStreamPipeline`), so each camera's
 events are those it would get alone. A camera's sound goes to its pipeline as it arrives
 (`TwoStagePipeline.push_audio`, from the audio callback's thread), which aligns it to the frames
-by their stamps; a camera without sound, or whose sound stops, is scored from vision only. All decisions are made by the runtime's pipelines and the
-plain functions of `messages`; this file only moves messages in and out. The bundle and backend
-load at configure (`load`), once for all cameras.
+by their stamps; a camera without sound, or whose sound stops, is scored from vision only. All
+decisions are made by the runtime's pipelines and the plain functions of `messages`; this file
+only moves messages in and out. The bundle and backend load at configure (`load`), once for all
+cameras.
 """
 
 from __future__ import annotations

@@ -440,7 +440,10 @@ class TcvadsNode(LifecycleNode):
                     continue
                 ready.append((camera, frame, arrived))
             if not ready:
-                self.idle()
+                try:
+                    self.idle()
+                except TcvadsError as error:  # what the model refused is counted where it was refused
+                    self.get_logger().warning(str(error), throttle_duration_sec=self.values["reject_log_period"])
                 continue
             started = time.monotonic()
             try:
