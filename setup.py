@@ -35,7 +35,8 @@ RUNTIME = [
     "safetensors>=0.4",
     "tqdm>=4.66",
     "rosbags>=0.10",
-    "av>=12",  # PyAV: a file's sound (muxed or WAV) and resampling (docs/audio.md)
+    "av>=12",  # PyAV: a file's sound, muxed in a video or a WAV beside it (docs/audio.md)
+    "soxr>=0.3",  # resampling a stream's sound to the bundle's rate (docs/audio.md)
 ]
 # One torch/torchvision pair that pip resolves from the registry and that open_clip imports with.
 # (torchvision has no build for a local `+cpu` torch; these two are released together.)

@@ -19,11 +19,13 @@ under ``audio.`` (`COUNTERS`), never raised.
   earlier overlaps sound already placed and is refused (``chunks_refused``,
   ``refused_overlap``), unless it is more than `sampling.RESET_S` back: the clock was reset (a
   bag replayed), and the buffer starts afresh (``resets``).
-- **Rate.** Chunks at another rate than the bundle's are resampled by FFmpeg's libswresample
-  through PyAV (`av.AudioResampler`), one resampler per run, so a run is filtered as one signal
-  (no edge effect at chunk boundaries) and its first output sample is its first input sample's
-  (the resampler compensates its filter delay). PyAV is the library that also reads sound from
-  video files (`audio_sources`), so the edge install adds one library for both.
+- **Rate.** Chunks at another rate than the bundle's are resampled by libsoxr (`soxr`, a library
+  made for streaming resampling; its "HQ" quality), one `soxr.ResampleStream` per run, so a run
+  is filtered as one signal (no edge effect at chunk boundaries) and its first output sample is
+  its first input sample's (soxr compensates its filter delay; the last few milliseconds of a run
+  come out with the next chunk, or when the run ends). Chosen over PyAV's `av.AudioResampler`
+  (FFmpeg's libswresample), which the file reader uses anyway, by measurement: the same
+  alignment and error, at a third of the time per chunk (docs/audio.md).
 - **Content.** A chunk that reaches full scale (``|x| >= CLIP_LEVEL`` in any channel) is counted
   ``clipped_chunks``; it is used as it is. A window heard whose RMS is below `SILENT_DBFS` is
   counted ``silent_snippets`` (a microphone muted, unplugged at the analogue side, or sending
@@ -35,7 +37,7 @@ under ``audio.`` (`COUNTERS`), never raised.
   the oldest pieces beyond `MAX_PIECES`.
 
 Thread-safe: a node's audio callback pushes while its frame callback takes windows. NumPy and
-PyAV only (no torch).
+soxr only (no torch).
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
@@ -124,20 +125,31 @@ def loudest_impulse(samples: np.ndarray, rate: int, start: float, covered: np.nd
 @dataclass
 class AudioWindow:
     """The sound of one snippet: `samples` (window_samples,) mono at the bundle's rate, zero
-    where nothing was heard; `coverage` the share heard; [start, end) its stream time."""
+    where nothing was heard; `coverage` the share heard; [start, end) its stream time; `spans`
+    the heard parts, [first, last) sample indices; `level_dbfs` the RMS of what was heard."""
 
     samples: np.ndarray
     coverage: float
     start: float
     end: float
-    impulse: Impulse | None = None
-    level_dbfs: float = -math.inf  # RMS of what was heard
+    spans: list[tuple[int, int]]
+    level_dbfs: float = -math.inf
 
     @property
     def heard(self) -> bool:
         """Whether any of the window was heard; one that was not gets the all-zero audio
         feature ("no sound: score from vision", the bundle's missing-sound convention)."""
         return self.coverage > 0.0
+
+    def impulse(self, rate: int) -> Impulse | None:
+        """The window's loudest impulse among what was heard (`loudest_impulse`); asked only
+        where an explanation may need it, it costs as much as the log-mel."""
+        if not self.spans:
+            return None
+        covered = np.zeros(self.samples.size, bool)
+        for lo, hi in self.spans:
+            covered[lo:hi] = True
+        return loudest_impulse(self.samples, rate, self.start, covered)
 
 
 class _Run:
@@ -151,9 +163,9 @@ class _Run:
         self.samples_in = 0  # input samples received (their clock: where the next chunk goes)
         self.resampler = None
         if rate_in != rate:
-            import av  # only where a rate differs from the bundle's
+            import soxr  # only where a rate differs from the bundle's
 
-            self.resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            self.resampler = soxr.ResampleStream(rate_in, rate, 1, dtype="float32", quality="HQ")
 
     @property
     def next_stamp(self) -> float:
@@ -166,23 +178,13 @@ class _Run:
         return self.start + self.n / self.rate
 
     def add(self, mono: np.ndarray) -> None:
-        pts = self.samples_in
         self.samples_in += mono.size
-        if self.resampler is None:
-            self._place(mono)
-            return
-        import av
-
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono, np.float32)[None], format="flt", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = self.rate_in, pts, Fraction(1, self.rate_in)
-        for out in self.resampler.resample(frame):
-            self._place(out.to_ndarray()[0])
+        self._place(mono if self.resampler is None else self.resampler.resample_chunk(mono))
 
     def flush(self) -> None:
         """The resampler's last samples (its filter's tail), at the end of the run."""
         if self.resampler is not None:
-            for out in self.resampler.resample(None):
-                self._place(out.to_ndarray()[0])
+            self._place(self.resampler.resample_chunk(np.zeros(0, np.float32), last=True))
             self.resampler = None
 
     def _place(self, samples: np.ndarray) -> None:
@@ -196,16 +198,16 @@ class _Run:
             index, piece = self.pieces.popleft()
             self.first = index + piece.size
 
-    def copy_into(self, out: np.ndarray, begin: int) -> int:
+    def copy_into(self, out: np.ndarray, begin: int) -> None:
         """Copy this run's samples ``[begin, begin + len(out))`` into `out` (indices of this
-        run); returns how many there were."""
-        end, copied = begin + out.size, 0
-        for index, piece in self.pieces:
+        run), newest pieces first (windows are near the newest sound)."""
+        end = begin + out.size
+        for index, piece in reversed(self.pieces):
+            if index + piece.size <= begin:
+                break
             lo, hi = max(begin, index), min(end, index + piece.size)
             if hi > lo:
                 out[lo - begin: hi - begin] = piece[lo - index: hi - index]
-                copied += hi - lo
-        return copied
 
 
 class AudioBuffer:
@@ -314,7 +316,7 @@ class AudioBuffer:
         start, end = snippet_window(stamp, spec)
         n = spec.window_samples
         samples = np.zeros(n, np.float32)
-        mask = np.zeros(n, bool)
+        spans = []
         with self._lock:
             for run in self._runs:
                 # the same rounding as `audio_features.snippet_log_mels`, so a whole track and
@@ -323,15 +325,14 @@ class AudioBuffer:
                 lo, hi = max(begin, run.first), min(begin + n, run.n)
                 if hi > lo:
                     run.copy_into(samples[lo - begin: hi - begin], lo)
-                    mask[lo - begin: hi - begin] = True
+                    spans.append((lo - begin, hi - begin))
             if count:
                 self._taken_end = max(self._taken_end, end)
-        covered = int(mask.sum())
-        window = AudioWindow(samples, covered / n, start, end)
+        covered = sum(hi - lo for lo, hi in spans)  # runs never overlap
+        window = AudioWindow(samples, covered / n, start, end, spans)
         if covered:
-            heard = samples[mask].astype(np.float64)
-            window.level_dbfs = dbfs(float((heard ** 2).mean()))
-            window.impulse = loudest_impulse(samples, spec.rate, start, mask)
+            energy = sum(float(np.dot(samples[lo:hi], samples[lo:hi])) for lo, hi in spans)
+            window.level_dbfs = dbfs(energy / covered)
         if count:
             kind = "missing" if not covered else "heard" if covered == n else "partial"
             changes = {f"snippets_{kind}": 1}
@@ -363,8 +364,14 @@ def _readable(chunk: AudioChunk) -> tuple[np.ndarray, int, float, bool]:
     if samples.dtype.kind != "f":
         raise AudioConversionError("unsupported_format", f"audio samples of dtype {samples.dtype}: need floats "
                                    "in [-1, 1] (audio_convert.pcm_to_float)")
-    if not np.isfinite(samples).all():
+    high, low = float(samples.max()), float(samples.min())
+    if not (math.isfinite(high) and math.isfinite(low)):  # a NaN or an infinity anywhere reaches these
         raise AudioConversionError("not_finite", "audio samples that are NaN or infinite")
-    clipped = bool(np.abs(samples).max() >= CLIP_LEVEL)
-    mono = np.clip(samples.mean(axis=1, dtype=np.float64), -1.0, 1.0).astype(np.float32)
+    clipped = high >= CLIP_LEVEL or low <= -CLIP_LEVEL
+    if samples.shape[1] == 1:
+        mono = samples[:, 0].astype(np.float32)  # a copy: the caller may reuse its buffer
+    else:
+        mono = samples.mean(axis=1, dtype=np.float32)
+    if high > 1.0 or low < -1.0:
+        mono = np.clip(mono, -1.0, 1.0)
     return mono, rate, stamp, clipped

@@ -121,6 +121,29 @@ def _decode(path: Path) -> AudioTrack | None:
         return AudioTrack(np.ascontiguousarray(samples), int(stream.rate or resampler.rate), start, str(path))
 
 
+def frames_with_sound(source, listener) -> Iterator:
+    """`source`'s frames, each after the sound to be heard before it has been handed to
+    `listener` (a `TwoStagePipeline` or `CoarseDetector`: ``push_audio``, ``audio_refused``,
+    ``audio_ended``): the source's `audio_until` (a chunk, or the reason one could not be read),
+    and its `audio_rest` when the frames end. `tcvads detect` and `tcvads calibrate` feed a
+    source's sound so, ahead of its frames by stamps."""
+
+    def hear(items) -> None:
+        for item in items:
+            if isinstance(item, str):
+                listener.audio_refused(item)
+            else:
+                listener.push_audio(item)
+
+    for frame in source:
+        hear(source.audio_until(frame.stamp))
+        if source.audio_finished:
+            listener.audio_ended()
+        yield frame
+    hear(source.audio_rest())
+    listener.audio_ended()
+
+
 class TrackFeeder:
     """A track's chunks handed out by the frames' stamps: `until(stamp)` gives the chunks that
     start before ``stamp + ahead_s`` not yet given, so the sound of a snippet is in the buffer

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tcvads_ros.errors import ConfigError, SourceError
-from tcvads_ros.runtime.audio_sources import TrackFeeder, read_audio_track
+from tcvads_ros.runtime.audio_sources import frames_with_sound
 from tcvads_ros.runtime.backends import BACKENDS, command_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
@@ -38,13 +38,7 @@ from tcvads_ros.runtime.model_card import describe, footage_warning, is_syntheti
 from tcvads_ros.runtime.multi_stream import MultiStreamPipeline
 from tcvads_ros.runtime.pipeline import PipelineConfig, StreamUpdate, TwoStagePipeline
 from tcvads_ros.runtime.site_profile import SiteProfile, bundle_threshold, event_settings
-from tcvads_ros.runtime.sources import (
-    CameraSource,
-    ImageFolderSource,
-    RosbagSource,
-    Source,
-    open_source,
-)
+from tcvads_ros.runtime.sources import Source, attach_sound, open_source
 
 
 class JsonLinesLog:
@@ -117,33 +111,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-topic", help="rosbag2 audio topic, audio_common_msgs/AudioDataStamped "
                                               "(default: the bag's only one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-event lines")
-
-
-def attach_sound(source: Source, spec: str, audio: str) -> str:
-    """Give `source` its sound (`--audio`): "" where it has some, else why it has none. A sound
-    file given by name that cannot be read, or has no sound, is an error; with ``auto`` a file's
-    unreadable sound is a reason to score from vision."""
-    if audio == "off":
-        return "--audio off"
-    if audio == "auto":
-        if isinstance(source, RosbagSource):
-            return "" if source.sound else source.sound_problem or "the bag has no audio_common_msgs/AudioDataStamped topic"
-        if isinstance(source, CameraSource):
-            return "tcvads detect reads no microphone (coarse_node's audio_topic does)"
-        if isinstance(source, ImageFolderSource):
-            return "an image folder has no sound (give one with --audio PATH)"
-        try:
-            track = read_audio_track(spec)
-        except SourceError as exc:
-            return f"its sound cannot be read: {exc}"
-        if track is None:
-            return f"the file has no audio track and no {Path(spec).with_suffix('.wav').name} beside it"
-    else:
-        track = read_audio_track(audio)
-        if track is None:
-            raise SourceError(f"--audio {audio}: the file has no sound")
-    source.attach_sound(TrackFeeder(track))
-    return ""
 
 
 def numbered(path: Path, i: int, many: bool) -> Path:
@@ -244,13 +211,6 @@ def run(args: argparse.Namespace) -> int:
     multi = MultiStreamPipeline(backend, pipelines)
     events = [0] * len(sources)
 
-    def hear(i: int, items: list) -> None:
-        for item in items:
-            if isinstance(item, str):  # a chunk the source could not read: its reason
-                pipelines[i].audio_refused(item)
-            else:
-                multi.push_audio(i, item)
-
     def report(updates: dict[int, StreamUpdate]) -> None:
         for i, update in updates.items():
             for notice in update.notices:  # shown even with --quiet: they say what the detector cannot do
@@ -263,21 +223,16 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        live = {i: iter(source) for i, source in enumerate(sources)}
+        # where the bundle listens, each frame comes after the sound heard up to it
+        live = {i: iter(frames_with_sound(source, pipelines[i]) if listens else source)
+                for i, source in enumerate(sources)}
         while live:
             batch = []
             for i, frames in list(live.items()):  # one frame of each source per round
                 frame = next(frames, None)
                 if frame is None:
                     del live[i]
-                    if listens:
-                        hear(i, sources[i].audio_rest())
-                        pipelines[i].audio_ended()
                 else:
-                    if listens:
-                        hear(i, sources[i].audio_until(frame.stamp))
-                        if sources[i].audio_finished:
-                            pipelines[i].audio_ended()
                     batch.append((i, frame))
             report(multi.feed(batch))
             if progress is not None:

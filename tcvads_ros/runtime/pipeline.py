@@ -188,8 +188,8 @@ class HeardSound:
     impulse: Impulse | None
 
     @classmethod
-    def of(cls, window: AudioWindow) -> HeardSound:
-        return cls(window.coverage, window.level_dbfs, window.impulse)
+    def of(cls, window: AudioWindow, impulse: Impulse | None = None) -> HeardSound:
+        return cls(window.coverage, window.level_dbfs, impulse)
 
 
 @dataclass
@@ -326,6 +326,11 @@ class CoarseDetector:
                     self.notice("sound_lost", f"{self.stream_name}: no sound since {window.end:.2f} s or earlier "
                                               "(its sound stopped, or comes too late): scoring from vision while "
                                               "it is missing")
+                elif self.audio.received:
+                    self.notice("no_sound", f"{self.stream_name}: sound arrives but none of it falls in the snippets' "
+                                            f"windows (its newest sound ends {self.audio.end - window.end:+.1f} s from "
+                                            "the latest window): are sound and frames stamped on one clock? Scoring "
+                                            "from vision only")
                 else:
                     self.notice("no_sound", f"the bundle listens but {self.stream_name} has had no sound so far: "
                                             "scoring from vision only")
@@ -456,6 +461,9 @@ class CoarseDetector:
             silent = self.backend.run("coarse_qacm", {"features": window})["scores"][0]
             for snippet, score in zip(scored, silent[-new:]):
                 snippet.silent_score = float(score)
+                if snippet.sound is not None and snippet.sound.coverage > 0:  # its loudest impulse, again
+                    heard = self.audio.window(snippet.stamp, count=False)  # from the buffer (kept KEEP_S)
+                    snippet.sound = HeardSound.of(heard, heard.impulse(self.audio_spec.rate))
         events = []
         for snippet, score in zip(scored, scores[-new:]):
             snippet.score = float(score)

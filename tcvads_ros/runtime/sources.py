@@ -16,7 +16,7 @@ Sound (docs/audio.md): a source hands its sound out beside its frames, on the fr
 After each frame, `audio_until(frame.stamp)` gives the sound to push before the frame is fed
 (`AudioChunk`s, or the reasons of chunks that could not be read, to count); `audio_rest()` the
 rest when the frames end. A video file or an image folder has the sound `attach_sound` gives it
-(a `TrackFeeder` of `audio_sources.read_audio_track`); a rosbag2 reads its
+(`--audio`: a `TrackFeeder` of `audio_sources.read_audio_track`); a rosbag2 reads its
 ``audio_common_msgs/AudioDataStamped`` topic (`--audio-topic`, or the bag's only one) with the
 stream's format from its ``AudioInfo`` messages. `sound` names where the sound comes from ("": none)
 and `sound_problem` why a source that should have sound has none.
@@ -41,7 +41,7 @@ from tcvads_ros.runtime.audio_convert import (
     check_rate,
     pcm_to_float,
 )
-from tcvads_ros.runtime.audio_sources import TrackFeeder
+from tcvads_ros.runtime.audio_sources import TrackFeeder, read_audio_track
 from tcvads_ros.runtime.frames import Frame
 from tcvads_ros.runtime.image_convert import ImageConversionError, header_stamp, message_to_frame
 
@@ -85,8 +85,8 @@ class Source:
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
 
-    def attach_sound(self, feeder: TrackFeeder) -> None:
-        """Hand out a file's sound track beside the frames."""
+    def add_track(self, feeder: TrackFeeder) -> None:
+        """Hand out a file's sound track beside the frames (`attach_sound`)."""
         self._feeder = feeder
         self.sound = feeder.track.path or "a sound track"
 
@@ -380,6 +380,33 @@ class RosbagSource(Source):
             self._reader.close()
 
 
+def attach_sound(source: Source, spec: str, audio: str) -> str:
+    """Give `source` its sound (`--audio`): "" where it has some, else why it has none. A sound
+    file given by name that cannot be read, or has no sound, is an error; with ``auto`` a file's
+    unreadable sound is a reason to score from vision."""
+    if audio == "off":
+        return "--audio off"
+    if audio == "auto":
+        if isinstance(source, RosbagSource):
+            return "" if source.sound else source.sound_problem or "the bag has no audio_common_msgs/AudioDataStamped topic"
+        if isinstance(source, CameraSource):
+            return "a camera index brings no sound here (coarse_node's audio_topic does)"
+        if isinstance(source, ImageFolderSource):
+            return "an image folder has no sound (give one with --audio PATH)"
+        try:
+            track = read_audio_track(spec)
+        except SourceError as exc:
+            return f"its sound cannot be read: {exc}"
+        if track is None:
+            return f"the file has no audio track and no {Path(spec).with_suffix('.wav').name} beside it"
+    else:
+        track = read_audio_track(audio)
+        if track is None:
+            raise SourceError(f"--audio {audio}: the file has no sound")
+    source.add_track(TrackFeeder(track))
+    return ""
+
+
 def _is_rosbag(path: Path) -> bool:
     if path.is_dir():
         return (path / "metadata.yaml").is_file() or any(path.glob("*.db3")) or any(path.glob("*.mcap"))
@@ -393,7 +420,7 @@ def open_source(spec: str, topic: str | None = None, fps: float | None = None,
     `sample_every` applies to video files and image folders (a camera and a bag deliver every
     frame: they are live, or their messages must be read in order anyway). A rosbag2 reads its
     sound where `sound` (from `audio_topic`, or its only audio topic); a file's sound is attached
-    by the caller (`Source.attach_sound`).
+    by the caller (`attach_sound`).
     """
     if spec.isdigit():
         return CameraSource(int(spec))

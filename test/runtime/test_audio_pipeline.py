@@ -301,3 +301,37 @@ def test_chunks_refused_by_the_buffer_are_counted_under_the_stream(audio_bundle)
     p.push_audio(AudioChunk(np.zeros((160, 1), np.float32), RATE, -0.5))
     assert p.stats["audio.chunks_refused"] == 2 and p.stats["audio.refused_not_finite"] == 1
     assert p.stats["audio.refused_overlap"] == 1 and p.stats["audio.chunks"] == 3
+
+
+def test_sound_in_bursts_scores_as_sound_on_time(audio_bundle):
+    # a driver that hands over 0.4 s of sound at once, every 0.4 s (10 frames): snippets wait
+    # for their sound by stamps and get the features of sound fed ahead
+    x = noise(6.0, seed=11)
+    on_time, bursty = pipeline(audio_bundle), pipeline(audio_bundle)
+    run(on_time, 6.0, AudioTrack(x[:, None], RATE))
+    chunks = list(AudioTrack(x[:, None], RATE).chunks(0.1))
+    for frame in scene(6.0):
+        if frame.index % 10 == 0:  # every 0.4 s: the chunks that ended by now
+            while chunks and chunks[0].end <= frame.stamp + 1e-9:
+                bursty.push_audio(chunks.pop(0))
+        bursty.feed([frame])
+    for chunk in chunks:
+        bursty.push_audio(chunk)
+    bursty.end()
+    assert np.array_equal(audio_rows(bursty), audio_rows(on_time))
+    assert bursty.stats["audio.snippets_partial"] == 0 and bursty.stats["audio.chunks_late"] == 0
+
+
+def test_sound_on_another_clock_than_the_frames_is_named(audio_bundle):
+    # sound stamped with the wall clock, frames from 0: no window ever hears anything
+    p = pipeline(audio_bundle)
+    chunks = AudioTrack(noise(10.0)[:, None], RATE, start_s=1.7e9).chunks()
+    updates = []
+    for frame in scene(8.0):
+        if frame.index % 2 == 0:  # a chunk every 0.08 s, as the microphone sends them
+            p.push_audio(next(chunks))
+        updates.append(p.feed([frame]))
+    updates.append(p.end())
+    said = notices(updates)
+    assert len(said) == 1 and "are sound and frames stamped on one clock?" in said[0]
+    assert p.stats["audio.snippets_missing"] == p.stats["processed"] == 13

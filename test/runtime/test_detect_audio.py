@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-from audio_files import bangs, write_av, write_wav
+from audio_files import bangs, write_av, write_bag_with_sound, write_wav
 from hearing_bundle import make_hearing_bundle
 from tiny_bundle import make_tiny_bundle, red_scene
 
 from tcvads_ros.cli import main
-from tcvads_ros.runtime.audio_convert import FORMATS
 
 FPS = 25.0
 # The two bangs every recording here has (two snippets in a row, longer than the event's minimum
@@ -110,53 +108,6 @@ def test_audio_option_errors_are_one_line(hearing, tmp_path, capsys):
     assert code == 2 and "the file has no sound" in capsys.readouterr().err
 
 
-def write_bag_with_sound(path, seconds, samples, rate=16000, audio_topic="/audio/audio_stamped",
-                         info_topic="/audio/audio_info", info=True, drop=(), fmt="S16LE", delay_s=0.1):
-    """`red_scene` frames (rgb8 Image, /camera/image_raw) and the sound as AudioDataStamped chunks
-    of 0.1 s, each recorded `delay_s` after its first sample (as a driver hands it over), with one
-    AudioInfo at the start; chunk indices in `drop` are left out."""
-    from rosbags.rosbag2 import Writer
-    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
-
-    from tcvads_ros.runtime.sources import AUDIO_DATA_TYPE, AUDIO_INFO_TYPE, AUDIO_MSGS
-
-    store = get_typestore(Stores.ROS2_HUMBLE)
-    for name, text in AUDIO_MSGS.items():
-        store.register(get_types_from_msg(text, name))
-    t = store.types
-    image, header, time = t["sensor_msgs/msg/Image"], t["std_msgs/msg/Header"], t["builtin_interfaces/msg/Time"]
-    data, stamped, audio_info = t["audio_common_msgs/msg/AudioData"], t[AUDIO_DATA_TYPE], t[AUDIO_INFO_TYPE]
-    dtype, scale = FORMATS[fmt]
-    messages = []
-    for i in range(int(round(seconds * FPS))):
-        rgb = red_scene(i, FPS, [])
-        ns = 10**9 + int(round(i / FPS * 1e9))
-        msg = image(header=header(stamp=time(sec=ns // 10**9, nanosec=ns % 10**9), frame_id="camera"),
-                    height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", is_bigendian=0,
-                    step=3 * rgb.shape[1], data=rgb.reshape(-1))
-        messages.append((ns, "image", store.serialize_cdr(msg, image.__msgtype__)))
-    step = int(0.1 * rate)
-    for k, first in enumerate(range(0, len(samples), step)):
-        if k in drop:
-            continue
-        pcm = np.round(samples[first:first + step] * (scale - 1)).astype(dtype)
-        ns = 10**9 + int(round(first / rate * 1e9))
-        msg = stamped(header=header(stamp=time(sec=ns // 10**9, nanosec=ns % 10**9), frame_id="mic"),
-                      audio=data(data=np.frombuffer(pcm.tobytes(), np.uint8)))
-        messages.append((ns + int(delay_s * 1e9), "audio", store.serialize_cdr(msg, AUDIO_DATA_TYPE)))
-    if info:
-        msg = audio_info(channels=1, sample_rate=rate, sample_format=fmt, bitrate=0, coding_format="wave")
-        messages.append((10**9 - 1, "info", store.serialize_cdr(msg, AUDIO_INFO_TYPE)))
-    with Writer(path, version=9) as writer:
-        connections = {"image": writer.add_connection("/camera/image_raw", image.__msgtype__, typestore=store),
-                       "audio": writer.add_connection(audio_topic, AUDIO_DATA_TYPE, typestore=store)}
-        if info:
-            connections["info"] = writer.add_connection(info_topic, AUDIO_INFO_TYPE, typestore=store)
-        for ns, kind, raw in sorted(messages, key=lambda m: m[0]):
-            writer.write(connections[kind], ns, raw)
-    return path
-
-
 def test_a_rosbag_with_an_audio_topic_feeds_its_sound_by_stamps(hearing, tmp_path, capsys):
     bag = write_bag_with_sound(tmp_path / "bag", 6.0, bangs(6.0, BANGS), drop={10, 11})
     code, out = detect(capsys, bag, "--bundle", hearing.root, "--no-fine", "--threshold", "0.5",
@@ -210,3 +161,28 @@ def test_the_bag_readers_message_definitions_are_the_interface_packages():
 
     for name, text in AUDIO_MSGS.items():
         assert fields((folder / f"{name.rsplit('/', 1)[1]}.msg").read_text()) == fields(text), name
+
+
+def test_calibrate_hears_what_the_bundle_hears(hearing, tmp_path, capsys):
+    # normal footage of a site with a door slam (two bangs): a bundle that listens alarms on it,
+    # so its site threshold must rise above it; the profile names the audio graph
+    from tcvads_ros.runtime.site_profile import SiteProfile
+
+    # a softer slam than the others here: its score stays below 1.0, which a threshold can clear
+    video = write_av(tmp_path / "site.mp4", frames(24.0), 0.3 * bangs(24.0, BANGS))
+    mute = write_av(tmp_path / "mute.mp4", frames(24.0), None)
+    common = ["--false-alarms-per-hour", "600", "--backend", "onnxruntime"]  # 1 alarm in 24 s: 711/h
+    assert main(["calibrate", str(hearing.root), "--normal", str(video), "--out", str(tmp_path / "a.json"),
+                 "--quiet", *common]) == 0
+    heard = SiteProfile.load(tmp_path / "a.json")
+    assert heard.calibration["bundle_alarms"] == 1 and heard.events.threshold_on > 0.5
+    assert "coarse_audio.onnx" in heard.coarse_graphs
+    capsys.readouterr()
+    assert main(["calibrate", str(hearing.root), "--normal", str(mute), "--out", str(tmp_path / "b.json"),
+                 *common]) == 0
+    assert "no sound (the file has no audio track" in capsys.readouterr().err
+    assert SiteProfile.load(tmp_path / "b.json").calibration["bundle_alarms"] == 0
+    # and detect takes the profile calibrated on this bundle
+    assert main(["detect", str(video), "--bundle", str(hearing.root), "--no-fine", "--backend", "onnxruntime",
+                 "--site", str(tmp_path / "a.json")]) == 0
+    assert "START" not in capsys.readouterr().out
