@@ -177,10 +177,10 @@ def load_sound(spec: str, seconds: float) -> list[AudioChunk]:
     has none, or the source is not a file: a folder of images, a synthetic scene, a rosbag2,
     whose sound `ros2 bag play` replays with its own stamps)."""
     from tcvads_ros.runtime.audio_sources import read_audio_track
-    from tcvads_ros.runtime.sources import _is_rosbag
+    from tcvads_ros.runtime.sources import is_rosbag
 
     path = Path(spec)
-    if spec.startswith("synthetic:") or path.is_dir() or _is_rosbag(path):
+    if spec.startswith("synthetic:") or path.is_dir() or is_rosbag(path):
         return []
     track = read_audio_track(spec)
     return [] if track is None else list(track.chunks(seconds))

@@ -148,6 +148,9 @@ class CoarseNode(TcvadsNode):
     def stop_camera(self) -> None:
         for microphone in self.microphones:
             microphone.stop()
+            for camera in microphone.cameras:  # not listening is not losing sound
+                if self.streams is not None:
+                    self.streams.pipelines[camera.name].audio_paused()
         super().stop_camera()
 
     def pause(self) -> None:

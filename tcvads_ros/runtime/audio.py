@@ -12,7 +12,7 @@ under ``audio.`` (`COUNTERS`), never raised.
 
 - **Stamps.** A chunk's stamp is the time of its first sample, on the frames' clock. Within a
   run of chunks the samples themselves are the clock: a chunk whose stamp is within
-  `max_jitter_s` of where the previous one ended continues the run (stamps of ROS audio are
+  `max_jitter_s` (and `JITTER_SHARE` of its own length) of where the previous one ended continues the run (stamps of ROS audio are
   taken when a buffer is handed over and jitter; the sample count does not). A chunk that starts
   later than that leaves a gap (``chunks_lost``: the chunks that never arrived, estimated from the
   gap and the chunk's length; ``lost_ms``) and opens a new run at its own stamp; one that starts
@@ -66,6 +66,8 @@ CLIP_LEVEL = 0.999
 SILENT_DBFS = -70.0
 # How far a chunk's stamp may stray from where the previous chunk ended and still continue it.
 MAX_JITTER_S = 0.1
+# ... and at most this share of the chunk's own length, so that one missing chunk is a gap.
+JITTER_SHARE = 0.75
 # Seconds of sound kept behind the newest sample (the windows a stream still needs are the last
 # few; a second or so of audio ahead of the frames, plus the pipeline's wait).
 KEEP_S = 10.0
@@ -218,7 +220,7 @@ class AudioBuffer:
         stats: where to count (the stream's ``Counters`` scoped ``audio.``; default a new one).
         keep_s: seconds of sound kept behind the newest sample.
         max_jitter_s: how far a chunk's stamp may stray from the end of the one before and
-            still continue it.
+            still continue it (at most `JITTER_SHARE` of the chunk's own length, so a missing chunk is a gap).
     """
 
     def __init__(self, spec: AudioSpec, stats: Counters | None = None, keep_s: float = KEEP_S,
@@ -232,6 +234,7 @@ class AudioBuffer:
         self._taken_end = -math.inf  # the end of the latest window taken
         self._lock = threading.Lock()
         self.received = False  # any chunk placed yet
+        self._paused = False  # `pause` was called: the next chunk starts a run without counting a gap
 
     # -- sound in -------------------------------------------------------------------------------
     def push(self, chunk: AudioChunk) -> bool:
@@ -242,19 +245,25 @@ class AudioBuffer:
         except AudioConversionError as exc:
             self.stats.add_many({"chunks_refused": 1, f"refused_{exc.reason}": 1})
             return False
+        # A stamp within three quarters of this chunk of where the last one ended continues it
+        # (jitter), up to `max_jitter_s`: a whole chunk missing is a gap, never jitter.
+        jitter = min(self.max_jitter_s, JITTER_SHARE * mono.size / rate)
         with self._lock:
             run = self._runs[-1] if self._runs else None
             if run is not None:
                 shift = stamp - run.next_stamp
-                if shift < -RESET_S:  # the clock went back: a new timeline
+                if self._paused and shift >= -jitter:  # listening again after a pause: no loss
+                    run.flush()
+                    run = None
+                elif shift < -RESET_S:  # the clock went back: a new timeline
                     self.stats.add("resets")
                     self._runs.clear()
                     self._taken_end = -math.inf
                     run = None
-                elif shift < -self.max_jitter_s:
+                elif shift < -jitter:
                     self.stats.add_many({"chunks_refused": 1, "refused_overlap": 1})
                     return False
-                elif shift > self.max_jitter_s:
+                elif shift > jitter:
                     self.stats.add_many({"chunks_lost": max(1, round(shift / max(mono.size / rate, 1e-9))),
                                          "lost_ms": int(round(shift * 1000))})
                     run.flush()
@@ -272,9 +281,17 @@ class AudioBuffer:
             if rate != self.spec.rate:
                 self.stats.add("chunks_resampled")
             run.add(mono)
-            self.received = True
+            self.received, self._paused = True, False
             self._trim()
         return True
+
+    def pause(self) -> None:
+        """The stream stops listening for a while (a node deactivated): what comes after the pause
+        starts a new run where it is stamped, and the time in between is not counted lost."""
+        with self._lock:
+            if self._runs:
+                self._runs[-1].flush()
+            self._paused = True
 
     def flush(self) -> None:
         """The stream's sound has ended (or paused): place what the resampler still holds."""

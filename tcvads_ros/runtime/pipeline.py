@@ -299,6 +299,12 @@ class CoarseDetector:
             self.notice("no_sound", f"the bundle listens but {self.stream_name} has no sound ({self._soundless}): "
                                     "scoring from vision only")
 
+    def audio_paused(self) -> None:
+        """The stream stops listening for a while (coarse_node deactivated): the gap until its
+        sound comes again is not counted lost."""
+        if self.audio is not None:
+            self.audio.pause()
+
     def audio_ended(self) -> None:
         """The source's sound has ended (a file's track is all fed): nothing more is waited for."""
         self._sound_over = True
@@ -583,6 +589,11 @@ class TwoStagePipeline:
         """The source has no sound: score from vision without waiting, and say so once where the
         bundle listens (`tcvads detect` on a file without an audio track)."""
         self.coarse.no_sound(why)
+
+    def audio_paused(self) -> None:
+        """The stream stops listening for a while (coarse_node deactivated): the gap until its
+        sound comes again is not counted lost."""
+        self.coarse.audio_paused()
 
     def audio_ended(self) -> None:
         """The source's sound has ended (a file's whole track was pushed): the snippets after it

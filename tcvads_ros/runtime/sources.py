@@ -407,7 +407,7 @@ def attach_sound(source: Source, spec: str, audio: str) -> str:
     return ""
 
 
-def _is_rosbag(path: Path) -> bool:
+def is_rosbag(path: Path) -> bool:
     if path.is_dir():
         return (path / "metadata.yaml").is_file() or any(path.glob("*.db3")) or any(path.glob("*.mcap"))
     return path.suffix in (".db3", ".mcap", ".bag")
@@ -427,7 +427,7 @@ def open_source(spec: str, topic: str | None = None, fps: float | None = None,
     path = Path(spec)
     if not path.exists():
         raise SourceError(f"{spec}: no such file or folder (and not a camera index)")
-    if _is_rosbag(path):
+    if is_rosbag(path):
         return RosbagSource(path, topic, audio_topic=audio_topic, sound=sound)
     if path.is_dir():
         return ImageFolderSource(path, fps, sample_every)

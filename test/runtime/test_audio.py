@@ -127,6 +127,36 @@ def test_dropped_chunks_are_counted_lost_and_the_rest_is_placed_by_stamp():
     assert buffer.stats["snippets_partial"] == 1 and buffer.stats["snippets_heard"] == 1
 
 
+@pytest.mark.parametrize("seconds", [0.02, 0.1, 0.2])
+def test_one_missing_chunk_is_a_gap_whatever_the_chunks_length(seconds):
+    # a tolerance for jitter as long as a chunk would take one missing chunk for jitter and
+    # place the next one a chunk early
+    x = noise(3.0, seed=7)
+    buffer = AudioBuffer(SPEC)
+    pieces = list(chunks(x, seconds=seconds))
+    for i, chunk in enumerate(pieces):
+        if i != len(pieces) // 2:
+            buffer.push(chunk)
+    assert buffer.stats["chunks_lost"] == 1 and buffer.stats["lost_ms"] == round(seconds * 1000)
+    last = pieces[-1]
+    assert buffer.end == pytest.approx(last.end)
+
+
+def test_a_pause_in_listening_is_not_sound_lost():
+    x = noise(5.0, seed=8)
+    buffer = AudioBuffer(SPEC)
+    for chunk in chunks(x[: 2 * RATE]):
+        buffer.push(chunk)
+    buffer.pause()  # a node deactivated for a second and a half
+    for chunk in chunks(x[int(3.5 * RATE):], start=3.5):
+        assert buffer.push(chunk)
+    assert not buffer.stats["chunks_lost"] and not buffer.stats["chunks_refused"]
+    assert buffer.window(4.0 + 0.2).coverage == 1.0 and buffer.window(2.0).coverage == 1.0
+    # after the first chunk, a gap is a gap again
+    buffer.push(AudioChunk(noise(0.1)[:, None], RATE, 5.5))
+    assert buffer.stats["chunks_lost"] == 5  # 5.0-5.5 s
+
+
 def test_jittered_and_bursty_stamps_continue_the_run():
     # stamps wander by up to 30 ms around the truth (taken when a driver hands a buffer over);
     # the samples are the clock: nothing is lost, refused or moved
