@@ -29,9 +29,11 @@ chunks published and dropped).
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,7 +145,7 @@ class Item:
 
 
 def schedule(count: int, n_frames: int, fps: float, speed: float, pauses: dict[int, float],
-             chunks: list[AudioChunk]) -> list[Item]:
+             chunks: list[AudioChunk]) -> Iterator[Item]:
     """The play's messages in time order: `count` frames cycling `n_frames` source frames of a
     `fps` file, and the sound of the file (`chunks`, stamped on the file's clock, whose frame k is
     at k / fps) cycled with them; all played `speed` times as fast, and held still for the
@@ -151,7 +153,7 @@ def schedule(count: int, n_frames: int, fps: float, speed: float, pauses: dict[i
     same moment. Only the sound of the file's frames plays: from its first frame to the end of
     the last one played. A chunk is stamped with the time of its first sample and sent at
     that of its end (its sound arrives a chunk after the frames it belongs to, as a live
-    microphone's does)."""
+    microphone's does). Made as it is played (a soak plays ``--count 1000000000`` frames)."""
     period = n_frames / fps  # the file's seconds per cycle
     held = sorted(pauses.items())
 
@@ -160,16 +162,24 @@ def schedule(count: int, n_frames: int, fps: float, speed: float, pauses: dict[i
         before = sum(s for f, s in held if (f <= frame if frame is not None else f / fps <= file_s + 1e-9))
         return file_s / speed + before
 
-    items = [Item(offset(k / fps, k), offset(k / fps, k), "frame", k % n_frames) for k in range(count)]
-    end = count / fps
-    for cycle in range(int(np.ceil(count / n_frames))):
-        for i, chunk in enumerate(chunks):
-            file_s = cycle * period + chunk.stamp
-            if 0.0 <= chunk.stamp < period and file_s < end:
-                stamp = offset(file_s)
-                items.append(Item(stamp + chunk.duration / speed, stamp, "audio", i))
-    items.sort(key=lambda item: (item.send, item.kind != "frame"))
-    return items
+    def frames() -> Iterator[Item]:
+        for k in range(count):
+            at = offset(k / fps, k)
+            yield Item(at, at, "frame", k % n_frames)
+
+    def sound() -> Iterator[Item]:
+        end = count / fps
+        for cycle in range(int(np.ceil(count / n_frames))):
+            for i, chunk in enumerate(chunks):
+                file_s = cycle * period + chunk.stamp
+                if file_s >= end:
+                    return
+                if 0.0 <= chunk.stamp < period:
+                    stamp = offset(file_s)
+                    yield Item(stamp + chunk.duration / speed, stamp, "audio", i)
+
+    # each stream is in time order already (chunks are sorted by stamp), so merging keeps it
+    return heapq.merge(frames(), sound(), key=lambda item: (item.send, item.kind != "frame"))
 
 
 def load_sound(spec: str, seconds: float) -> list[AudioChunk]:

@@ -27,7 +27,7 @@ def stamps(items, kind):
 
 
 def test_frames_and_sound_share_one_clock_and_sound_is_sent_once_heard():
-    items = schedule(count=10, n_frames=10, fps=FPS, speed=1.0, pauses={}, chunks=sound(1.0))
+    items = list(schedule(count=10, n_frames=10, fps=FPS, speed=1.0, pauses={}, chunks=sound(1.0)))
     assert stamps(items, "frame") == [(k / FPS, k) for k in range(10)]
     assert stamps(items, "audio") == [(i / 10, i) for i in range(10)]  # chunk i starts with frame i
     for item in items:
@@ -39,7 +39,7 @@ def test_frames_and_sound_share_one_clock_and_sound_is_sent_once_heard():
 
 def test_sound_follows_the_frames_through_speed_pauses_and_cycles():
     chunks = sound(1.0, chunk_s=0.25)  # 4 chunks over the 10 frames of one cycle
-    items = schedule(count=25, n_frames=10, fps=FPS, speed=2.0, pauses={12: 3.0}, chunks=chunks)
+    items = list(schedule(count=25, n_frames=10, fps=FPS, speed=2.0, pauses={12: 3.0}, chunks=chunks))
     frames = stamps(items, "frame")
     assert frames[11] == (11 / FPS / 2, 1) and frames[12] == (12 / FPS / 2 + 3.0, 2)  # held 3 s before frame 12
     audio = stamps(items, "audio")
@@ -52,7 +52,7 @@ def test_sound_follows_the_frames_through_speed_pauses_and_cycles():
 
 
 def test_sound_before_or_past_the_files_frames_is_not_played():
-    items = schedule(count=5, n_frames=5, fps=FPS, speed=1.0, pauses={}, chunks=sound(1.0, start=-0.2))
+    items = list(schedule(count=5, n_frames=5, fps=FPS, speed=1.0, pauses={}, chunks=sound(1.0, start=-0.2)))
     assert stamps(items, "audio") == [(0.0, 2), (0.1, 3), (0.2, 4), (0.3, 5), (0.4, 6)]
 
 
@@ -62,3 +62,11 @@ def test_audio_options_are_checked():
     for bad in (["--audio-chunk", "0"], ["--drop-audio", "-1"]):
         with pytest.raises(SystemExit):
             parse_args(["video.avi", *bad])
+
+
+def test_the_play_is_made_as_it_is_played():
+    # a soak plays `--count 1000000000` frames: the schedule must not be built up front
+    items = schedule(count=10**9, n_frames=10, fps=FPS, speed=1.0, pauses={}, chunks=sound(1.0))
+    first = [next(items) for _ in range(30)]
+    assert [item.send for item in first] == sorted(item.send for item in first)
+    assert sum(item.kind == "audio" for item in first) >= 10
