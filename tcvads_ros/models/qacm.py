@@ -20,6 +20,12 @@ logit per snippet. Interpretation choices (the paper gives no layer details):
   newest output of each layer per pushed frame, which equals the windowed result exactly.
 
 It is trained by distillation from the AFED teacher (Exp. (11), (14); see tcvads_ros/training/losses.py).
+
+With an audio branch (``QACMConfig.audio``, docs/audio.md) the student has its own small
+`AudioEncoder`, trained with the QACM by distillation, and the QACM reads the visual feature and
+the snippet's audio feature side by side (one QACM path, as the bundle's ``coarse_qacm`` graph
+does). The audio is taken as stamped: snippet t's own patch, nothing from later snippets, so the
+student stays causal and streams; the teacher's alignment window is not copied.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tcvads_ros.errors import ConfigError
+from tcvads_ros.models.audio import AudioEncoder, AudioEncoderConfig
 from tcvads_ros.models.mobilenet import InterpretableMobileNet, MobileNetConfig
 from tcvads_ros.models.shapes import check_shape
 
@@ -152,6 +159,7 @@ class QACMConfig:
         input_dim: feature width in "features" mode (e.g. 512 for VadCLIP's CLIP features).
         backbone: the InterpretableMobileNet config in "frames" mode.
         hidden, kernel_size, n_layers, dilation_base, dropout, padding: see ``QACM``.
+        audio: the student's audio encoder, or None: vision only.
     """
 
     input: Literal["frames", "features"] = "frames"
@@ -163,16 +171,21 @@ class QACMConfig:
     dilation_base: int = 2
     dropout: float = 0.1
     padding: str = "replicate"
+    audio: AudioEncoderConfig | None = None
 
 
 class QACMStudent(nn.Module):
-    """The coarse student: backbone + QACM (frames) or QACM alone (features)."""
+    """The coarse student: backbone + QACM (frames) or QACM alone (features), and optionally
+    its audio encoder (``audio`` log-mel patches (B, T, n_mels, frames) and ``heard`` (B, T) join
+    the call; a student without one ignores them)."""
 
     def __init__(self, cfg: QACMConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or QACMConfig()
         self.backbone = InterpretableMobileNet(cfg.backbone) if cfg.input == "frames" else None
+        self.audio = AudioEncoder(cfg.audio) if cfg.audio is not None else None
         dim = self.backbone.feature_dim if self.backbone is not None else cfg.input_dim
+        dim += self.audio.embedding_dim if self.audio is not None else 0
         self.qacm = QACM(dim, cfg.hidden, cfg.kernel_size, cfg.n_layers, cfg.dilation_base,
                          cfg.dropout, cfg.padding)
 
@@ -180,6 +193,16 @@ class QACMStudent(nn.Module):
         """Per-snippet features (B, T, D): the backbone on frames, or the features themselves."""
         return x if self.backbone is None else self.backbone.encode_sequence(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def score(self, features: torch.Tensor, audio: torch.Tensor | None = None,
+              heard: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-snippet visual features (B, T, D) -> logits (B, T): the audio encoder (zeros for
+        unheard snippets) and the QACM over both features."""
+        if self.audio is not None:
+            b, t = features.shape[:2]
+            features = torch.cat([features, self.audio.snippets(audio, heard, b, t)], dim=-1)
+        return self.qacm(features)
+
+    def forward(self, x: torch.Tensor, audio: torch.Tensor | None = None,
+                heard: torch.Tensor | None = None) -> torch.Tensor:
         """x: frames (B, T, 3, H, W) or features (B, T, D) -> logits (B, T)."""
-        return self.qacm(self.encode(x))
+        return self.score(self.encode(x), audio, heard)

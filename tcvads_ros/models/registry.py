@@ -20,6 +20,7 @@ from torch import nn
 from tcvads_ros.configuration import from_mapping
 from tcvads_ros.errors import ConfigError
 from tcvads_ros.models.afed import AFEDConfig, AFEDTeacher
+from tcvads_ros.models.audio import AudioEncoder, AudioEncoderConfig
 from tcvads_ros.models.captions import CaptionBank
 from tcvads_ros.models.fine import FineConfig, FineStage
 from tcvads_ros.models.mobilenet import InterpretableMobileNet, MobileNetConfig
@@ -48,6 +49,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
     "enhanced_rwkv": ModelSpec(
         RWKVConfig, lambda c: EnhancedRWKV(c.dim, c.n_blocks, c.bidirectional, c.chunk_size, c.window)),
     "afed": ModelSpec(AFEDConfig, AFEDTeacher),
+    "audio_encoder": ModelSpec(AudioEncoderConfig, AudioEncoder),
     "qacm": ModelSpec(QACMModuleConfig, lambda c: QACM(
         c.input_dim, c.hidden, c.kernel_size, c.n_layers, c.dilation_base, c.dropout, c.padding)),
     "qacm_student": ModelSpec(QACMConfig, QACMStudent),

@@ -6,6 +6,14 @@ threshold calibration (paper §IV.A; docs/models.md).
 Models read frames (end to end: uint8 snippet frames from the cache, normalised here with the
 backbone's mean/std exactly as `FramePreprocess` does inside the exported graph) or
 precomputed features. Scores are probabilities σ(logit) per snippet.
+
+A model with an audio branch also reads each snippet's log-mel patch and whether it was heard
+(``audio`` and ``heard`` of the batches, docs/audio.md). In training, modality dropout
+(`drop_audio`, ``teacher.audio_dropout`` / ``student.audio_dropout``) takes the sound of some
+videos and snippets away, so that the all-zero audio feature the runtime sends for a snippet
+without sound means "score from vision". The distilled student then learns from the teacher's
+logits for what it was given: a video whose sound was dropped from the teacher's logits without
+sound (``teacher_silent``).
 """
 
 from __future__ import annotations
@@ -28,11 +36,12 @@ from tcvads_ros.models.registry import create_model
 from tcvads_ros.progress import progress_bar
 from tcvads_ros.training import feature_datasets, losses, metrics, resampling
 from tcvads_ros.training.alarm_threshold import choose_threshold
+from tcvads_ros.training.audio_cache import audio_spec
 from tcvads_ros.training.augment import AugmentConfig, augment_batch
 from tcvads_ros.training.experiment import Split
 from tcvads_ros.training.run_folder import seed_everything
 from tcvads_ros.training.temperature_search import TemperatureSearch, search_temperature
-from tcvads_ros.training.train_config import StudentConfig, TrainConfig
+from tcvads_ros.training.train_config import AudioDropoutConfig, StudentConfig, TrainConfig
 from tcvads_ros.training.trainer import Context, best_of, fit
 
 TEACHER, STUDENT = "afed", "qacm_student"  # create_model names
@@ -69,6 +78,33 @@ def augmenter(cfg: AugmentConfig, model: torch.nn.Module, seed: int,
     return lambda x: augment_batch(x.cpu(), cfg, generator).to(x.device)
 
 
+def sound(batch: dict, device: torch.device, test: bool = False) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """A batch's (audio patches, heard flags) on `device`, or (None, None) without sound; a test
+    item's chunked ones with `test`."""
+    audio, heard = ("audio_chunks", "heard_chunks") if test else ("audio", "heard")
+    if audio not in batch:
+        return None, None
+    return batch[audio].to(device), batch[heard].to(device)
+
+
+class AudioDropout:
+    """Modality dropout (`AudioDropoutConfig`): `__call__(heard)` -> (heard with the sound of some
+    videos and snippets taken away, which videos lost all of it), from a seeded stream."""
+
+    def __init__(self, cfg: AudioDropoutConfig, seed: int):
+        self.cfg = cfg
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, heard: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if heard is None:
+            return None, None
+        b, t = heard.shape
+        videos = torch.rand(b, generator=self.generator) < self.cfg.video
+        snippets = torch.rand(b, t, generator=self.generator) < self.cfg.snippet
+        kept = heard * ~(videos[:, None] | snippets).to(heard.device)
+        return kept, videos.to(heard.device)
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, dataset: feature_datasets.FeatureTestDataset, device: torch.device,
             progress: bool = False, desc: str = "predict") -> list[np.ndarray]:
@@ -78,7 +114,7 @@ def predict(model: torch.nn.Module, dataset: feature_datasets.FeatureTestDataset
     loader = DataLoader(dataset, batch_size=1, collate_fn=feature_datasets.collate_test)
     out = []
     for item in progress_bar(loader, desc=desc, leave=False, show=progress):
-        logits = model(to_input(item["chunks"].to(device)))
+        logits = model(to_input(item["chunks"].to(device)), *sound(item, device, test=True))
         out.append(resampling.unchunk(torch.sigmoid(logits).cpu().numpy(), item["length"]))
     return out
 
@@ -101,19 +137,21 @@ def validation_scores(probs: list[np.ndarray], split: Split) -> tuple[np.ndarray
 
 
 def validate(model: torch.nn.Module, split: Split, device: torch.device,
-             features: list[tuple[torch.Tensor, int]] | None = None,
-             score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+             features: list[dict] | None = None,
+             score: Callable[..., torch.Tensor] | None = None) -> dict[str, float]:
     """Validation AP and AUC in percent (nan where one class only).
 
     With a fixed backbone, `features` (`encoded_validation_set`) and `score` (what follows the
-    backbone) give the same scores without running the backbone again every epoch.
+    backbone: ``score(features, audio, heard)``) give the same scores without running the
+    backbone again every epoch.
     """
     if features is None:
         probs = predict(model, split.val, device)
     else:
         model.eval()
         with torch.no_grad():
-            probs = [resampling.unchunk(torch.sigmoid(score(f)).cpu().numpy(), n) for f, n in features]
+            probs = [resampling.unchunk(torch.sigmoid(score(f["x"], f["audio"], f["heard"])).cpu().numpy(),
+                                        f["length"]) for f in features]
     scores, labels, _ = validation_scores(probs, split)
     if labels.min() == labels.max():
         return {"val_AP": float("nan"), "val_AUC": float("nan")}
@@ -122,15 +160,20 @@ def validate(model: torch.nn.Module, split: Split, device: torch.device,
 
 
 @torch.no_grad()
-def encoded_validation_set(model: torch.nn.Module, split: Split,
-                           ctx: Context) -> list[tuple[torch.Tensor, int]] | None:
-    """Per validation video: its chunks' backbone features (n, L, D) and its length, computed once."""
+def encoded_validation_set(model: torch.nn.Module, split: Split, ctx: Context) -> list[dict] | None:
+    """Per validation video, computed once: ``x``, its chunks' backbone features (n, L, D),
+    ``audio`` and ``heard``, its chunks' sound (None without), and ``length``."""
     if split.val is None:
         return None
     model.eval().to(ctx.device)
     to_input = input_fn(model, ctx.device)
     loader = DataLoader(split.val, batch_size=1, collate_fn=feature_datasets.collate_test)
-    return [(model.encode(to_input(item["chunks"].to(ctx.device))), item["length"]) for item in loader]
+    out = []
+    for item in loader:
+        audio, heard = sound(item, ctx.device, test=True)
+        out.append({"x": model.encode(to_input(item["chunks"].to(ctx.device))), "audio": audio, "heard": heard,
+                    "length": item["length"]})
+    return out
 
 
 def recalibrate_batchnorm(model: torch.nn.Module, dataset: feature_datasets.FeatureTrainDataset, batch_size: int,
@@ -149,8 +192,8 @@ def recalibrate_batchnorm(model: torch.nn.Module, dataset: feature_datasets.Feat
         return
     to_input = input_fn(model, ctx.device)
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=feature_datasets.collate_train)
-    with torch.no_grad():
-        update_bn((to_input(batch["x"].to(ctx.device)) for batch in loader), model)
+    with torch.no_grad():  # the backbone's statistics only: an audio encoder keeps its own
+        update_bn((to_input(batch["x"].to(ctx.device)).flatten(0, 1) for batch in loader), model.backbone)
     model.eval()
 
 
@@ -167,6 +210,12 @@ def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Modu
             return {"loss": losses.snippet_bce(logits, batch["snippet_labels"], batch["lengths"])}
         return {"loss": losses.mil_topk_bce(logits, batch["anomaly"], batch["lengths"])}
 
+    dropout = AudioDropout(cfg.teacher.audio_dropout, ctx.seed)
+
+    def heard(batch):  # the batch's sound, some of it taken away (modality dropout)
+        audio, flags = sound(batch, ctx.device)
+        return audio, dropout(flags)[0]
+
     val_features = None
     if cfg.teacher.freeze_backbone:
         dataset = encoded_training_set(model, split.train, ctx, passes=cfg.data.frames_per_snippet)
@@ -175,14 +224,14 @@ def train_teacher(cfg: TrainConfig, split: Split, ctx: Context) -> torch.nn.Modu
         model.backbone.requires_grad_(False)
 
         def loss_fn(m, batch):
-            return loss(m.score(batch["x"]), batch)
+            return loss(m.score(batch["x"], *heard(batch)), batch)
     else:
         dataset, collate = split.train, feature_datasets.collate_train
         to_input = input_fn(model, ctx.device)
         augment = augmenter(cfg.teacher.augment, model, ctx.seed, "teacher")
 
         def loss_fn(m, batch):
-            return loss(m(to_input(augment(batch["x"]))), batch)
+            return loss(m(to_input(augment(batch["x"])), *heard(batch)), batch)
 
     def check(m):  # validation with the statistics evaluation will use (see recalibrate_batchnorm)
         if not cfg.teacher.freeze_backbone:
@@ -220,6 +269,9 @@ def encoded_training_set(model: torch.nn.Module, dataset: feature_datasets.Featu
 
     `passes` > 1 encodes each video once per jitter draw (epochs 0..passes-1 of the dataset's
     temporal jitter, `data.frames_per_snippet`), so the fixed features keep the K distinct frames.
+    Items keep the sample's sound (``audio``, ``heard``) where the dataset has it; with
+    `teacher_logits` and a model with an audio branch, also its logits without sound
+    (``teacher_silent``: what a student whose sound was dropped is taught).
     """
     model.eval().to(ctx.device)
     to_input = input_fn(model, ctx.device)
@@ -231,11 +283,17 @@ def encoded_training_set(model: torch.nn.Module, dataset: feature_datasets.Featu
         for batch in progress_bar(loader, desc="backbone features", leave=False, show=ctx.progress):
             x = to_input(batch["x"].to(ctx.device))
             features = model.encode(x)
-            logits = model.score(features).cpu() if teacher_logits else None
+            audio, heard = sound(batch, ctx.device)
+            logits = model.score(features, audio, heard).cpu() if teacher_logits else None
+            silent = model.score(features).cpu() if teacher_logits and model.audio is not None else None
             for i in range(len(features)):
                 item = {"x": features[i].cpu(), "lengths": batch["lengths"][i], "anomaly": batch["anomaly"][i]}
+                if audio is not None:
+                    item.update(audio=batch["audio"][i], heard=batch["heard"][i])
                 if teacher_logits:
                     item["teacher"] = logits[i]
+                if silent is not None:
+                    item["teacher_silent"] = silent[i]
                 items.append(item)
     return items
 
@@ -258,12 +316,13 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
             temperature: float, stage: str, epochs: int | None = None, checkpoint: bool = True,
             check: bool = True, frozen: list[dict] | None = None,
             monitor: str | None = None,
-            val_features: list[tuple[torch.Tensor, int]] | None = None) -> tuple[torch.nn.Module, list[dict]]:
+            val_features: list[dict] | None = None) -> tuple[torch.nn.Module, list[dict]]:
     """Paper Exp. (14): train a student with L_hard + λ·T²·L_soft (λ = 0 when distill is off).
 
-    `frozen` (from `frozen_backbone_set`) trains the QACM alone on the teacher's backbone
-    features, the backbone frozen, and validates on `val_features` (`encoded_validation_set`)
-    when given; otherwise the whole student trains end to end.
+    `frozen` (from `frozen_backbone_set`) trains what follows the backbone (the QACM, and the
+    student's audio encoder where it has one) on the teacher's backbone features, the backbone
+    frozen, and validates on `val_features` (`encoded_validation_set`) when given; otherwise the
+    whole student trains end to end.
     Returns the student (best validation epoch for `monitor`) and the epochs' metrics.
     """
     student = new_student(cfg, teacher, ctx.device)
@@ -272,14 +331,21 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
         teacher.eval().to(ctx.device)  # frozen: eval mode (no dropout), no gradient
         for p in teacher.parameters():
             p.requires_grad_(False)
+    dropout = AudioDropout(cfg.audio_dropout, ctx.seed)
     if frozen is not None:
         student.backbone.requires_grad_(False)
         student.backbone.eval()
-        trained, dataset, collate = student.qacm, frozen, collate_frozen
+        # the QACM alone where there is no audio encoder to train beside it
+        trained, dataset, collate = (student.qacm if student.audio is None else student), frozen, collate_frozen
 
         def loss_fn(m, batch):
-            return losses.distillation_loss(m(batch["x"]), batch["teacher"] if weight > 0 else None,
-                                            batch["anomaly"], batch["lengths"], temperature, weight)
+            heard, dropped = dropout(batch.get("heard"))
+            teacher_logits = batch["teacher"] if weight > 0 else None
+            if teacher_logits is not None and student.audio is not None and "teacher_silent" in batch:
+                teacher_logits = torch.where(dropped[:, None], batch["teacher_silent"], teacher_logits)
+            logits = m(batch["x"]) if student.audio is None else m.score(batch["x"], batch.get("audio"), heard)
+            return losses.distillation_loss(logits, teacher_logits, batch["anomaly"], batch["lengths"],
+                                            temperature, weight)
     else:
         to_input = input_fn(student, ctx.device)
         augment = augmenter(cfg.augment, student, ctx.seed, "student")
@@ -287,17 +353,19 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
 
         def loss_fn(m, batch):
             x = to_input(augment(batch["x"]))
+            audio, heard = sound(batch, ctx.device)
+            heard = dropout(heard)[0]
             teacher_logits = None
             if weight > 0:
                 with torch.no_grad():
-                    teacher_logits = teacher(x)
-            return losses.distillation_loss(m(x), teacher_logits, batch["anomaly"], batch["lengths"],
+                    teacher_logits = teacher(x, audio, heard)
+            return losses.distillation_loss(m(x, audio, heard), teacher_logits, batch["anomaly"], batch["lengths"],
                                             temperature, weight)
 
     optim = cfg.optim if epochs is None else type(cfg.optim)(**{**to_mapping(cfg.optim), "epochs": epochs})
     if frozen is None:
         val_features = None
-    score = student.qacm if val_features is not None else None
+    score = student.score if val_features is not None else None
     validator = ((lambda _: validate(student, split, ctx.device, val_features, score))
                  if check and split.val is not None else None)
     history = fit(stage, trained, dataset, collate, loss_fn, optim, ctx, validator, checkpoint, monitor)
@@ -308,7 +376,7 @@ def distill(cfg: StudentConfig, teacher: torch.nn.Module | None, split: Split, c
 
 def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split, ctx: Context,
                        frozen: list[dict] | None = None,
-                       val_features: list[tuple[torch.Tensor, int]] | None = None) -> TemperatureSearch:
+                       val_features: list[dict] | None = None) -> TemperatureSearch:
     """Exp. (12)/(13) with this objective (docs/training.md, "Stages"): each T scored by a short distillation's
     validation metric (AP for XD-format data, AUC for UCF)."""
     search = cfg.student.temperature_search
@@ -322,7 +390,7 @@ def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split,
         student, _ = distill(cfg.student, teacher, split, ctx, temperature, "temperature_trial",
                              epochs=search.trial_epochs, checkpoint=False, check=False, frozen=frozen)
         features = val_features if frozen is not None else None
-        return validate(student, split, ctx.device, features, student.qacm if features else None)[key]
+        return validate(student, split, ctx.device, features, student.score if features else None)[key]
 
     def report(trial) -> None:
         tqdm.write(f"temperature search: T={trial.temperature:.3f} -> {key}={trial.score:.2f}")
@@ -332,11 +400,15 @@ def choose_temperature(cfg: TrainConfig, teacher: torch.nn.Module, split: Split,
     return result
 
 
-def student_extras(student: torch.nn.Module, temperature: float | None, distilled: bool) -> dict:
-    """What export needs beside the weights: input geometry and the QACM window."""
+def student_extras(student: torch.nn.Module, temperature: float | None, distilled: bool,
+                   audio_rule: bool | dict = False) -> dict:
+    """What export needs beside the weights: input geometry, the QACM window and, for a student
+    with an audio encoder, the feature rule of its sound (`AudioSpec`, the bundle's ``audio``)."""
     extras = {"temperature": temperature, "distilled": distilled,
               "snippet_frames": SNIPPET_FRAMES, "window": student.qacm.receptive_field,
               "input": student.cfg.input}
+    if student.audio is not None:
+        extras["audio"] = audio_spec(audio_rule, student.audio.embedding_dim).to_dict()
     if student.backbone is not None:
         bb = student.backbone.cfg
         extras.update(input_size=bb.input_size, mean=list(bb.mean), std=list(bb.std))

@@ -13,6 +13,10 @@ Three kinds of data reach the same datasets of `training.feature_datasets`:
   folder already holds the same benchmark), then it is read as ``videos``; its
   ``train_annotations_multiclasses.txt`` gives frame-level ground truth for validation.
 
+With sound (``data.audio``, for models with an audio branch) the videos' WAV tracks are cached
+as per-snippet log-mel patches beside the frames (`audio_cache.cache_audio`), and every dataset
+of the split carries them.
+
 The validation split is a seeded, stratified share of the training *videos* (all crops of a
 video stay on one side). It is scored at frame level when training annotations exist, else at
 video level (the top-k mean snippet score against the video label).
@@ -30,7 +34,8 @@ import numpy as np
 from tcvads_ros.configuration import to_mapping
 from tcvads_ros.data import annotations as ann
 from tcvads_ros.errors import ConfigError, DataError
-from tcvads_ros.training import feature_datasets, frame_cache, ground_truth
+from tcvads_ros.runtime.audio_features import AudioSpec
+from tcvads_ros.training import audio_cache, feature_datasets, frame_cache, ground_truth
 from tcvads_ros.training.train_config import DataConfig
 
 
@@ -53,12 +58,13 @@ class Lists:
 def prepare_synthetic(cfg: DataConfig, folder: Path, progress: bool) -> Path:
     """Generate the benchmark into `folder` unless the same one, by the same generator version, is
     already there (frames cached from older videos are then cached again: `frame_cache.cache_frames`)."""
-    from tcvads_ros.data.synthetic import GENERATOR_VERSION, generate, read_meta
+    from tcvads_ros.data.synthetic import AUDIO_VERSION, GENERATOR_VERSION, generate, read_meta
 
     meta = folder / "meta.json"
     wanted = to_mapping(cfg.synth)
     have = read_meta(folder) or {}
-    if have.get("synth_config") == wanted and have.get("generator_version") == GENERATOR_VERSION:
+    version = AUDIO_VERSION if cfg.synth.audio else GENERATOR_VERSION
+    if have.get("synth_config") == wanted and have.get("generator_version") == version:
         return folder
     generate(folder, cfg.synth, progress=progress)
     info = read_meta(folder) or {}
@@ -87,6 +93,15 @@ def cached_frames(lists: Lists, cache: Path, size: int, progress: bool,
     train = frame_cache.cache_frames(lists.train, train_folder, size=(size, size), progress=progress,
                               per_snippet=per_snippet)
     test = frame_cache.cache_frames(lists.test, folder / "test", size=(size, size), progress=progress)
+    return train.list_path, test.list_path
+
+
+def cached_audio(lists: Lists, cache: Path, spec: AudioSpec, progress: bool) -> tuple[Path, Path]:
+    """Per-snippet log-mel patches of the train and test videos' sound (resumable cache named by
+    the feature rule)."""
+    folder = cache / f"audio_{audio_cache.rule_tag(spec)}"
+    train = audio_cache.cache_audio(lists.train, folder / "train", spec, progress=progress)
+    test = audio_cache.cache_audio(lists.test, folder / "test", spec, progress=progress)
     return train.list_path, test.list_path
 
 
@@ -134,11 +149,13 @@ class Split:
 
 def build_split(train_list: Path, test_list: Path, cfg: DataConfig, arrays: str, seed: int,
                 train_segments: Path | None, length: int | None = None,
-                snippet_labels: bool = False) -> Split:
+                snippet_labels: bool = False, audio: tuple[Path, Path] | None = None) -> Split:
     """Train / validation / test datasets over one pair of lists.
 
     ``snippet_labels``: the training items carry per-snippet labels from `train_segments`
     (``teacher.supervision: snippet``); an error when there are no training annotations.
+    ``audio``: the train and test lists of the videos' cached sound (`cached_audio`); the
+    items then carry it.
     """
     names = class_names_of(cfg.dataset)
     length = length or cfg.max_length
@@ -146,9 +163,11 @@ def build_split(train_list: Path, test_list: Path, cfg: DataConfig, arrays: str,
     if cfg.kind == "features":
         roots = (cfg.feature_root, cfg.test_feature_root or cfg.feature_root)
     jitter = seed if arrays == "frames" and cfg.frames_per_snippet > 1 else None
-    train = feature_datasets.FeatureTrainDataset(train_list, names, length, roots[0], arrays=arrays, jitter_seed=jitter)
+    sound = audio or (None, None)
+    train = feature_datasets.FeatureTrainDataset(train_list, names, length, roots[0], arrays=arrays, jitter_seed=jitter,
+                                                 audio_list=sound[0])
     test = feature_datasets.FeatureTestDataset(test_list, names, cfg.max_length, roots[1], dataset=cfg.dataset,
-                                   arrays=arrays)
+                                               arrays=arrays, audio_list=sound[1])
     if snippet_labels:
         if train_segments is None:
             raise ConfigError("teacher.supervision is 'snippet': it needs frame-level annotations of the "
@@ -161,7 +180,7 @@ def build_split(train_list: Path, test_list: Path, cfg: DataConfig, arrays: str,
     if not val_names:
         return Split(train, None, test, None)
     val = feature_datasets.FeatureTestDataset(train_list, names, cfg.max_length, roots[0], dataset=cfg.dataset,
-                                  arrays=arrays)
+                                              arrays=arrays, audio_list=sound[0])
     restrict(val, val_names, keep=True)
     restrict(train, val_names, keep=False)
     truth = None

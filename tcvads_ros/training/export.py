@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """`tcvads export RUN_DIR --out BUNDLE_DIR`: a training run -> a verified model bundle.
 
-The four graphs of docs/ARCHITECTURE.md are torch modules here (`graph_modules`) whose inputs
+The four graphs of docs/ARCHITECTURE.md (five for a student with an audio encoder: its
+``coarse_audio`` graph, and the manifest's ``audio`` feature rule, docs/audio.md) are torch modules here (`graph_modules`) whose inputs
 and outputs are exactly the bundle's tensors, so preprocessing (uint8 NHWC RGB -> normalised
 NCHW), the QACM sigmoid and the fine stage's cosine / tau / softmax live inside the exported
 graphs and the deployed model cannot disagree with the trained one. After writing each graph the
@@ -320,6 +321,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray]
         tau=float(fine.cfg.tau), top_m=int(fine.cfg.top_m),
         source_run=str(run_dir.resolve()),
         model_card=model_card_for(run),
+        audio=dict(student_info.audio),
     )
     graphs = {
         "coarse_backbone": CoarseBackboneGraph(FramePreprocess(manifest.coarse_mean, manifest.coarse_std),
@@ -328,6 +330,11 @@ def load_run(run_dir: Path) -> tuple[dict[str, nn.Module], dict[str, np.ndarray]
         "fine_image": FineImageGraph(fine),
         "fine_temporal": FineTemporalGraph(fine),
     }
+    if (student.audio is None) != (not student_info.audio):
+        raise BundleError(f"{run.path('student.json')}: 'audio' does not match the student's audio encoder "
+                          "(a student.json edited by hand?); train the student again")
+    if student.audio is not None:
+        graphs[AUDIO_GRAPH] = student.audio
     return graphs, table, manifest
 
 
@@ -371,6 +378,12 @@ def model_card_for(run: RunFolder) -> dict:
                                                   "frames_per_video", "width", "height", "fps",
                                                   "cameras")},
                       "benchmark_seed": meta.get("seed"), "seed": cfg.seed}
+        if run.path("student.json").is_file() and run.info("student").audio:
+            trained_on["sound"] = "tcvads synth --audio: drawn sound tracks"
+            limits.append("trained on synthetic drawings of sound (tcvads synth --audio: tones, filtered noise "
+                          "and envelopes, not recordings): its audio branch knows those drawings, not real "
+                          "gunshots, shouting or horns; train on your own footage's sound before trusting what "
+                          "it hears")
         use = ("showing and testing the detector on `tcvads synth` videos (the demo, tutorials, CI)")
     else:
         trained_on = {"dataset": data.dataset, "synthetic": False, "kind": data.kind,
@@ -428,5 +441,5 @@ def run(args: argparse.Namespace) -> int:
     bundle = export_bundle(graphs, text_table, manifest, args.out, overwrite=args.overwrite)
     print(f"wrote bundle {bundle.root} ({len(bundle.class_names)} classes, {len(bundle.captions)} captions)")
     for graph, error in bundle.manifest.export_check.items():
-        print(f"  {GRAPH_FILES[graph]:22s} onnxruntime vs torch max |diff| {error:.1e}")
+        print(f"  {bundle.graphs[graph]:22s} onnxruntime vs torch max |diff| {error:.1e}")
     return 0

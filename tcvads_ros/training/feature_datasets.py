@@ -10,7 +10,9 @@ VadCLIP's released lists carry the authors' absolute paths, which ``feature_root
 A list of cached frames (`training.frame_cache`) has the same layout and is read the same way.
 
 Training items are fitted to 256 snippets and test items split into 256-chunks
-(`training.resampling`). Torch is imported only by the collate functions, so the list code runs
+(`training.resampling`). With an audio list (`training.audio_cache`), items also carry each
+snippet's log-mel patch and whether it was heard, resampled and chunked exactly as the snippets
+are (the same rows kept, averaged or padded). Torch is imported only by the collate functions, so the list code runs
 without it. The datasets return NumPy arrays; `collate_train` / `collate_test` make tensors.
 """
 
@@ -27,6 +29,7 @@ import numpy as np
 from tcvads_ros.data import annotations as ann
 from tcvads_ros.errors import DataError
 from tcvads_ros.runtime.sources import VIDEO_SUFFIXES
+from tcvads_ros.training import audio_cache
 from tcvads_ros.training.frame_cache import snippet_offsets
 from tcvads_ros.training.resampling import TRAIN_LENGTH, chunk, fit_length
 
@@ -227,9 +230,12 @@ class FeatureTrainDataset:
             snippet's K frames at random (temporal jitter: K times the distinct training
             images), from a stream fixed by (jitter_seed, epoch, index) so that a resumed run
             replays the same draws; None takes each snippet's first frame.
+        audio_list: the list of the videos' cached sound (`audio_cache.cache_audio`), by video
+            name; None: no sound.
 
     An item is a dict: ``x`` (length, ...) array, ``length`` (true length), ``target`` (C,)
-    multi-hot, ``anomaly`` (0./1.), ``label``, ``name``.
+    multi-hot, ``anomaly`` (0./1.), ``label``, ``name``; with sound also ``audio`` (length,
+    n_mels, mel_frames) and ``heard`` (length,) 0/1.
     """
 
     def __init__(
@@ -241,6 +247,7 @@ class FeatureTrainDataset:
         subset: str | None = None,
         arrays: str = "features",
         jitter_seed: int | None = None,
+        audio_list: str | Path | None = None,
     ) -> None:
         if subset not in (None, "normal", "abnormal"):
             raise ValueError(f"subset must be None, 'normal' or 'abnormal', got '{subset}'")
@@ -261,6 +268,7 @@ class FeatureTrainDataset:
         # name -> 0/1 frame vector of training videos; set (`experiment.build_split`) for
         # snippet-level supervision, which adds ``snippet_labels`` (length,) to every item
         self.frame_labels: dict[str, np.ndarray] | None = None
+        self.sound = None if audio_list is None else {e.name: e.path for e in read_feature_entries(audio_list)}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -295,6 +303,17 @@ class FeatureTrainDataset:
         offsets = np.asarray(snippet_offsets(frames.shape[1]))[choice]
         return frames[np.arange(len(frames)), choice], offsets
 
+    def audio(self, index: int, snippets: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The entry's (patches (snippets, n_mels, mel_frames), heard (snippets,)), or None
+        without sound (`audio_cache.fit_snippets` fits the cached rows to the snippets)."""
+        if self.sound is None:
+            return None
+        entry = self.entries[index]
+        if entry.name not in self.sound:
+            raise DataError(f"{entry.source}: video '{entry.name}' is not in the audio cache; delete the "
+                            "cache folder to rebuild it")
+        return audio_cache.fit_snippets(*audio_cache.load_patches(self.sound[entry.name]), snippets)
+
     def __getitem__(self, index: int) -> dict:
         entry = self.entries[index]
         resample = "average" if self.arrays == "features" else "sample"
@@ -310,6 +329,10 @@ class FeatureTrainDataset:
         }
         if self.frame_labels is not None:
             item["snippet_labels"] = fit_length(self._snippet_labels(entry, offsets), self.length, resample)[0]
+        sound = self.audio(index, len(array))
+        if sound is not None:
+            item["audio"] = fit_length(sound[0], self.length, resample)[0]
+            item["heard"] = fit_length(sound[1], self.length, resample)[0]
         return item
 
     def _snippet_labels(self, entry: FeatureEntry, offsets: np.ndarray) -> np.ndarray:
@@ -336,7 +359,9 @@ class FeatureTestDataset(FeatureTrainDataset):
     several (default: `TEST_CROP` of ``dataset``, i.e. 5 for UCF-Crime and 0 otherwise).
 
     An item is a dict: ``chunks`` (n, length, ...) array, ``chunk_lengths`` (n,), ``length``
-    (true T), ``target``, ``anomaly``, ``label``, ``name``. `unchunk` restores (T, ...) outputs.
+    (true T), ``target``, ``anomaly``, ``label``, ``name``; with sound also ``audio_chunks`` (n,
+    length, n_mels, mel_frames) and ``heard_chunks`` (n, length). `unchunk` restores (T, ...)
+    outputs.
     """
 
     def __init__(
@@ -348,10 +373,11 @@ class FeatureTestDataset(FeatureTrainDataset):
         dataset: str = "xd",
         crop: int | None = None,
         arrays: str = "features",
+        audio_list: str | Path | None = None,
     ) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got '{dataset}'")
-        super().__init__(list_path, class_names, length, feature_root, None, arrays)
+        super().__init__(list_path, class_names, length, feature_root, None, arrays, audio_list=audio_list)
         self.entries = select_crop(self.entries, TEST_CROP[dataset] if crop is None else crop)
         self.targets = _checked_targets(self.entries, class_names)
 
@@ -359,7 +385,7 @@ class FeatureTestDataset(FeatureTrainDataset):
         entry = self.entries[index]
         x = self.load(index)
         chunks, chunk_lengths = chunk(x, self.length)
-        return {
+        item = {
             "chunks": chunks,
             "chunk_lengths": chunk_lengths,
             "length": len(x),
@@ -368,12 +394,17 @@ class FeatureTestDataset(FeatureTrainDataset):
             "label": entry.label,
             "name": entry.name,
         }
+        sound = self.audio(index, len(x))
+        if sound is not None:
+            item["audio_chunks"] = chunk(sound[0], self.length)[0]
+            item["heard_chunks"] = chunk(sound[1], self.length)[0]
+        return item
 
 
 def collate_train(batch: Sequence[dict]) -> dict:
     """Stack training items: ``x`` (B, L, ...), ``lengths`` (B,), ``targets`` (B, C),
-    ``anomaly`` (B,), and ``snippet_labels`` (B, L) where items carry them, as tensors;
-    ``labels`` and ``names`` as lists."""
+    ``anomaly`` (B,), and ``snippet_labels`` (B, L), ``audio`` (B, L, n_mels, mel_frames) and
+    ``heard`` (B, L) where items carry them, as tensors; ``labels`` and ``names`` as lists."""
     import torch
 
     out = {
@@ -384,14 +415,16 @@ def collate_train(batch: Sequence[dict]) -> dict:
         "labels": [b["label"] for b in batch],
         "names": [b["name"] for b in batch],
     }
-    if "snippet_labels" in batch[0]:
-        out["snippet_labels"] = torch.from_numpy(np.stack([b["snippet_labels"] for b in batch]))
+    for key in ("snippet_labels", "audio", "heard"):
+        if key in batch[0]:
+            out[key] = torch.from_numpy(np.stack([b[key] for b in batch]))
     return out
 
 
 def collate_test(batch: Sequence[dict]) -> dict:
     """One test video per batch (its chunks are the batch): ``chunks`` (n, L, ...) and
-    ``chunk_lengths`` (n,) tensors, ``length`` int, ``target`` (C,), ``label``, ``name``."""
+    ``chunk_lengths`` (n,) tensors (and ``audio_chunks``, ``heard_chunks`` with sound), ``length``
+    int, ``target`` (C,), ``label``, ``name``."""
     import torch
 
     if len(batch) != 1:
@@ -399,7 +432,7 @@ def collate_test(batch: Sequence[dict]) -> dict:
             "collate_test takes one video per batch (batch_size=1); its chunks form the batch"
         )
     item = batch[0]
-    return {
+    out = {
         "chunks": torch.from_numpy(item["chunks"]),
         "chunk_lengths": torch.from_numpy(item["chunk_lengths"]),
         "length": item["length"],
@@ -408,3 +441,7 @@ def collate_test(batch: Sequence[dict]) -> dict:
         "label": item["label"],
         "name": item["name"],
     }
+    for key in ("audio_chunks", "heard_chunks"):
+        if key in item:
+            out[key] = torch.from_numpy(item[key])
+    return out

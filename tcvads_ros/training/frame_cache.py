@@ -95,7 +95,7 @@ class ExtractionSummary:
     failures: list[str] = field(default_factory=list)
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
+def save_atomic(path: Path, array: np.ndarray) -> None:
     """Write a .npy so that an interrupted run leaves either the old state or the whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
@@ -106,7 +106,7 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
     os.replace(partial, path)
 
 
-def _complete(path: Path, source: Path) -> bool:
+def is_complete(path: Path, source: Path) -> bool:
     """An earlier run's output is complete if it exists, is not older than the video it was made
     from (a regenerated or replaced video is cached again), and its .npy header reads."""
     if not path.is_file() or (source.is_file() and path.stat().st_mtime < source.stat().st_mtime):
@@ -118,7 +118,7 @@ def _complete(path: Path, source: Path) -> bool:
     return True
 
 
-def _video_entries(video_list: str | Path) -> list[tuple[Path, str, Path]]:
+def video_entries(video_list: str | Path) -> list[tuple[Path, str, Path]]:
     """(video path, label, output path relative to out_dir without crop/extension)."""
     list_path = Path(video_list)
     out = []
@@ -142,7 +142,7 @@ def _cache_videos(
     from tcvads_ros.progress import progress_bar
 
     out_dir = Path(out_dir)
-    videos = _video_entries(video_list)
+    videos = video_entries(video_list)
     summary = ExtractionSummary(out_dir / Path(video_list).name)
     if summary.list_path.resolve() == Path(video_list).resolve():
         raise DataError(
@@ -154,11 +154,11 @@ def _cache_videos(
     bar = progress_bar(videos, desc=f"{what} {Path(video_list).name}", unit="video", show=progress)
     for video, label, stem in bar:
         target = out_dir / stem.parent / f"{stem.name}__0.npy"
-        if _complete(target, video):
+        if is_complete(target, video):
             summary.skipped += 1
         else:
             try:
-                _save_atomic(target, convert(video))
+                save_atomic(target, convert(video))
                 summary.written += 1
             except DataError as exc:
                 if not skip_errors:

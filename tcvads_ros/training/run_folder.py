@@ -12,7 +12,7 @@ Layout (``tcvads train`` writes it; ``tcvads export``, ``tcvads evaluate`` and
       student.safetensors           QACM student weights (backbone + QACM, or QACM alone)
       student.json                  `StudentInfo`: StageInfo + input (frames|features), input_size, mean,
                                     std (frames only), snippet_frames, window (QACM receptive field),
-                                    temperature, distilled
+                                    temperature, distilled, audio (the feature rule of its sound)
       calibration.json              {"threshold": coarse alarm threshold on the student's probability,
                                      "method": f1|youden, "level": frame|video, ...} (validation split)
       temperature_search.json/.png  GP posterior (grid, mean, 95 % band), trials, chosen T (Fig. 5)
@@ -84,6 +84,9 @@ class StudentInfo(StageInfo):
     window: int = 1  # the QACM's receptive field in snippets
     temperature: float | None = None  # distillation temperature (None without distillation)
     distilled: bool = True
+    # a student with an audio encoder: `runtime.audio_features.AudioSpec` as plain data (the
+    # bundle's manifest ``audio``); {}: vision only
+    audio: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

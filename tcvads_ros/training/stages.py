@@ -11,7 +11,7 @@ import torch
 from tcvads_ros.configuration import to_mapping
 from tcvads_ros.errors import ConfigError, DataError
 from tcvads_ros.models.registry import create_model
-from tcvads_ros.training import coarse, experiment, fine_stage
+from tcvads_ros.training import audio_cache, coarse, experiment, fine_stage
 from tcvads_ros.training.run_folder import RunFolder, seed_everything
 from tcvads_ros.training.temperature_search import TemperatureSearch, Trial
 from tcvads_ros.training.train_config import TrainConfig
@@ -22,6 +22,7 @@ def coarse_split(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Co
     """Coarse data for the configured teacher and student (they must read the same input)."""
     teacher = create_model(coarse.TEACHER, **cfg.teacher.model)
     student = create_model(coarse.STUDENT, **cfg.student.model)
+    check_audio(cfg, {"teacher": teacher, "student": student})
     if teacher.cfg.input != student.cfg.input:
         raise ConfigError(f"teacher.model.input ({teacher.cfg.input}) and student.model.input "
                           f"({student.cfg.input}) must be the same")
@@ -38,12 +39,37 @@ def coarse_split(cfg: TrainConfig, lists: experiment.Lists, cache: Path, ctx: Co
                           "set teacher.supervision=video")
     if teacher.backbone is not None and teacher.cfg.backbone.input_size != student.cfg.backbone.input_size:
         raise ConfigError("teacher.model.backbone.input_size and student.model.backbone.input_size differ")
-    return coarse_data(cfg, lists, cache, teacher, ctx.progress and ctx.is_main)
+    return coarse_data(cfg, lists, cache, teacher, ctx.progress and ctx.is_main,
+                       hears=any(m.audio is not None for m in (teacher, student)))
+
+
+def check_audio(cfg: TrainConfig, models: dict[str, torch.nn.Module]) -> None:
+    """A model with an audio branch needs sound in the data, in the shape the data's rule makes."""
+    listening = {name: m for name, m in models.items() if m.audio is not None}
+    if not listening:
+        return
+    names = " and ".join(f"{name}.model.audio" for name in listening)
+    if cfg.data.audio is False:
+        raise ConfigError(f"{names} is set but data.audio is false: set data.audio=true (the videos' sound, "
+                          "docs/audio.md) or remove the audio branch")
+    if cfg.data.kind == "features":
+        raise ConfigError(f"{names}: the audio branch reads the videos' sound; data.kind 'features' has none "
+                          "(use data.kind videos or synthetic)")
+    if cfg.data.kind == "synthetic" and not cfg.data.synth.audio:
+        raise ConfigError("data.audio: the synthetic benchmark has sound only when generated with it; "
+                          "set data.synth.audio=true (tcvads synth --audio)")
+    n_mels = audio_cache.audio_spec(cfg.data.audio).n_mels
+    for name, model in listening.items():
+        have = model.cfg.audio.n_mels
+        if have != n_mels:
+            raise ConfigError(f"{name}.model.audio.n_mels is {have} but data.audio's rule makes {n_mels} "
+                              "mel bands; make them equal")
 
 
 def coarse_data(cfg: TrainConfig, lists: experiment.Lists, cache: Path, model: torch.nn.Module,
-                progress: bool) -> experiment.Split:
-    """The datasets `model` reads: cached frames at its backbone's input size, or the features."""
+                progress: bool, hears: bool | None = None) -> experiment.Split:
+    """The datasets `model` reads: cached frames at its backbone's input size, or the features,
+    and the videos' sound where `hears` (default: where `model` has an audio branch)."""
     if cfg.data.kind == "features":
         if model.backbone is not None:
             raise ConfigError("data.kind is 'features': set teacher.model.input and student.model.input "
@@ -57,8 +83,11 @@ def coarse_data(cfg: TrainConfig, lists: experiment.Lists, cache: Path, model: t
         train_list, test_list = experiment.cached_frames(lists, cache, size, progress,
                                                          cfg.data.frames_per_snippet)
         arrays = "frames"
+    sound = None
+    if model.audio is not None if hears is None else hears:
+        sound = experiment.cached_audio(lists, cache, audio_cache.audio_spec(cfg.data.audio), progress)
     return experiment.build_split(train_list, test_list, cfg.data, arrays, cfg.seed, lists.train_segments,
-                                  snippet_labels=cfg.teacher.supervision == "snippet")
+                                  snippet_labels=cfg.teacher.supervision == "snippet", audio=sound)
 
 
 def run_stages(cfg: TrainConfig, stages: tuple[str, ...], ctx: Context, teacher_run: Path | None = None) -> None:
@@ -115,7 +144,8 @@ def train_student(cfg: TrainConfig, teacher: torch.nn.Module, split: experiment.
     student, history = coarse.distill(cfg.student, teacher, split, ctx, temperature, "student", frozen=frozen,
                                       monitor=f"val_{coarse.primary_metric(cfg.data.dataset)}",
                                       val_features=val_features)
-    extras = coarse.student_extras(student, temperature if cfg.student.distill else None, cfg.student.distill)
+    extras = coarse.student_extras(student, temperature if cfg.student.distill else None, cfg.student.distill,
+                                   cfg.data.audio)
     extras.update(best_of(history))
     folder.save_model("student", student, coarse.STUDENT, to_mapping(student.cfg), extras)
     calibration = coarse.calibrate(student, split, cfg.calibration.method, ctx.device)

@@ -48,6 +48,12 @@ class DataConfig:
     # reads one of a snippet's K evenly spaced frames at random (K times the distinct images for
     # the backbone); validation, test and the deployed detector read the snippet's first frame.
     frames_per_snippet: int = 1
+    # Sound (docs/audio.md): true, or a mapping of `runtime.audio_features.AudioSpec`'s feature
+    # rule (rate, window_s, lead_s, n_fft, hop, n_mels, fmin, fmax) to change it. The videos' WAV
+    # tracks are cached as log-mel patches per snippet (training/audio_cache.py) for the models
+    # with an audio branch (teacher.model.audio, student.model.audio). Synthetic data needs
+    # data.synth.audio: true (`tcvads synth --audio`).
+    audio: bool | dict[str, Any] = False
     val_fraction: float = 0.2  # held out from train: temperature search and threshold calibration
     num_workers: int = 0
 
@@ -77,6 +83,21 @@ class OptimConfig:
 
 
 @dataclass
+class AudioDropoutConfig:
+    """Modality dropout of a model with an audio branch (docs/audio.md): in each training batch
+    a video loses all its sound with probability `video`, and each other snippet its own with
+    probability `snippet`, so that an all-zero audio feature (the runtime's "no sound") means
+    "score from vision" and a dropped chunk is nothing new."""
+
+    video: float = 0.25
+    snippet: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.video < 1.0 and 0.0 <= self.snippet < 1.0):
+            raise ValueError(f"audio_dropout.video and .snippet must be in [0, 1), got {self.video}, {self.snippet}")
+
+
+@dataclass
 class TeacherConfig:
     model: dict[str, Any] = field(default_factory=dict)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -93,6 +114,7 @@ class TeacherConfig:
     # train only what follows the backbone (projection, Enhanced RWKV, head) on the backbone's
     # features, computed once (as the paper's teacher reads fixed features); frames input only
     freeze_backbone: bool = False
+    audio_dropout: AudioDropoutConfig = field(default_factory=AudioDropoutConfig)  # with teacher.model.audio
 
 
 @dataclass
@@ -108,6 +130,7 @@ class StudentConfig:
     # only the QACM trains; false fine-tunes the backbone end to end as well
     freeze_backbone: bool = True
     temperature_search: TemperatureSearchConfig = field(default_factory=TemperatureSearchConfig)
+    audio_dropout: AudioDropoutConfig = field(default_factory=AudioDropoutConfig)  # with student.model.audio
 
 
 @dataclass

@@ -22,6 +22,7 @@ def _cases(tiny_clip):
         "mobilenet": (TINY_BACKBONE, torch.randn(2, 3, 64, 64), (2, 16)),
         "enhanced_rwkv": ({"dim": 8, "chunk_size": 4}, torch.randn(2, 9, 8), (2, 9, 8)),
         "afed": ({"backbone": TINY_BACKBONE, "rwkv_dim": 8}, frames, (2, 3)),
+        "audio_encoder": ({"n_mels": 8, "embedding_dim": 5, "channels": 4}, torch.randn(3, 8, 20), (3, 5)),
         "qacm": ({"input_dim": 12, "hidden": 6}, torch.randn(2, 7, 12), (2, 7)),
         "qacm_student": ({"backbone": TINY_BACKBONE, "hidden": 6}, frames, (2, 3)),
         "fine": ({"clip_model": tiny_clip, "n_ctx": 4, "class_names": ["normal", "fight"],
