@@ -222,9 +222,9 @@ def margins(bundle, video: Path, events_path: Path) -> dict[str, float]:
 
     Float rounding that differs between CPUs (ONNX Runtime's kernels for AVX2 and AVX-512 sum in
     other orders) moves the scores by about 1e-6; margins far above that cannot be flipped."""
+    from tcvads_ros.runtime.audio_sources import frames_with_sound
     from tcvads_ros.runtime.backends import create_backend
     from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig
-    from tcvads_ros.runtime.audio_sources import frames_with_sound
     from tcvads_ros.runtime.site_profile import bundle_events
     from tcvads_ros.runtime.sources import attach_sound, open_source
 
