@@ -47,10 +47,16 @@ MIN_THRESHOLD_MARGIN = 1e-3
 def shipped_run(tmp_path_factory) -> tuple[Path, str]:
     """`tcvads demo` as scripts/demo.sh runs it, in its own process; returns its folder and stdout.
     The process also reports whether torch was imported: the shipped path must not need it."""
-    out = tmp_path_factory.mktemp("shipped")
-    code = ("import sys; from tcvads_ros.cli import main; rc = main(['demo', '--out', sys.argv[1], "
+    return run_demo(tmp_path_factory.mktemp("shipped"))
+
+
+def run_demo(out: Path, *options: str) -> tuple[Path, str]:
+    """`tcvads demo OPTIONS --out OUT` in its own process, which also reports whether torch was
+    imported; returns OUT and its stdout."""
+    code = ("import sys; from tcvads_ros.cli import main; rc = main(['demo', *sys.argv[2:], '--out', sys.argv[1], "
             "'--backend', 'onnxruntime']); print('torch imported:', 'torch' in sys.modules); sys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code, str(out), *options], capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc.stdout
 
@@ -108,12 +114,7 @@ EXPECTED_AUDIO_FRAMES = [(64, 193), (352, 465)]
 
 @pytest.fixture(scope="module")
 def audio_run(tmp_path_factory) -> tuple[Path, str]:
-    out = tmp_path_factory.mktemp("audio")
-    code = ("import sys; from tcvads_ros.cli import main; rc = main(['demo', '--audio', '--out', sys.argv[1], "
-            "'--backend', 'onnxruntime']); print('torch imported:', 'torch' in sys.modules); sys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out, proc.stdout
+    return run_demo(tmp_path_factory.mktemp("audio"), "--audio")
 
 
 def _ends(path: Path) -> list[tuple[int, int]]:

@@ -36,14 +36,6 @@ def listening(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def ros():
-    rclpy.init()
-    yield
-    if rclpy.ok():
-        rclpy.shutdown()
-
-
 def chunk(stamp: float, samples: int = 1600, data: bytes | None = None) -> AudioDataStamped:
     msg = AudioDataStamped()
     msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp), int(round((stamp % 1) * 1e9))
