@@ -35,6 +35,8 @@ RUNTIME = [
     "safetensors>=0.4",
     "tqdm>=4.66",
     "rosbags>=0.10",
+    "av>=12",  # PyAV: a file's sound, muxed in a video or a WAV beside it (docs/audio.md)
+    "soxr>=0.3",  # resampling a stream's sound to the bundle's rate (docs/audio.md)
 ]
 # One torch/torchvision pair that pip resolves from the registry and that open_clip imports with.
 # (torchvision has no build for a local `+cpu` torch; these two are released together.)
@@ -78,11 +80,13 @@ setup(
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
         # open_clip configs the training configs name (fine.model.clip_model: local-dir:clip-tiny)
         *((f"share/{PACKAGE}/{d}", glob(f"{d}/*.json")) for d in sorted(glob("config/train/clip-*"))),
-        # the bundle `tcvads demo` runs (tcvads demo --train --save-bundle models/demo-bundle), the
+        # the bundles `tcvads demo` runs (tcvads demo --train --save-bundle models/demo-bundle; with
+        # --audio, models/demo-audio-bundle), the
         # stand-in CLIP `tcvads demo --train` stands on (tcvads pretrain-clip models/clip-standin)
         # and the backbone its coarse stage starts from (tcvads pretrain-backbone, docs/models.md)
         *((f"share/{PACKAGE}/{d}", [f for f in sorted(glob(f"{d}/*")) if not f.endswith(".partial")])
-          for d in ("models/demo-bundle", "models/clip-standin", "models/backbone-standin")),
+          for d in ("models/demo-bundle", "models/demo-audio-bundle", "models/clip-standin",
+                    "models/backbone-standin")),
     ],
     install_requires=RUNTIME,
     extras_require={

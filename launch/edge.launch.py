@@ -3,6 +3,7 @@
 """Start the TCVADS detector on a camera: coarse_node, and fine_node unless turned off.
 
     ros2 launch tcvads_ros edge.launch.py bundle:=/path/to/bundle image_topic:=/camera/image_raw
+    ros2 launch tcvads_ros edge.launch.py bundle:=/path/to/bundle audio_topic:=/audio/audio_stamped
 
 Every parameter lives in config/edge.yaml (one `/**` block, so any namespace works); the
 arguments below override the ones users change most, each under the name of the parameter it
@@ -33,6 +34,8 @@ PACKAGE = "tcvads_ros"
 ARGUMENTS = [
     ("bundle", None, "model bundle folder written by `tcvads export` (required)", None, str),
     ("image_topic", "/camera/image_raw", "camera topic (sensor_msgs/Image)", None, str),
+    ("audio_topic", "", "the camera's sound: audio_common_msgs/AudioDataStamped topic (raw PCM, its AudioInfo on "
+     "audio_info beside it), read by coarse_node with a bundle that listens; empty = no sound", None, str),
     ("compressed", "false", "read sensor_msgs/CompressedImage on <image_topic>/compressed", ["true", "false"],
      bool),
     ("backend", "auto", "inference backend", list(BACKENDS), str),

@@ -6,8 +6,11 @@
 #   rclpy with Fast DDS, std_msgs, sensor_msgs, diagnostic_msgs (wheels, Python 3.11 only), and
 #   vision_msgs, which has no wheel: interfaces/vision_msgs is built here from its interface
 #   definitions with the registry's rosidl / ament_cmake wheels and CMake (about 10 s), and
-#   installed into the venv; and the project's own interface package, interfaces/tcvads_msgs
-#   (AnomalyEvent, AnomalyExplanation), built the same way.
+#   installed into the venv; audio_common_msgs (coarse_node's audio_topic, camera_player's
+#   sound), which has no wheel either: the stand-in interfaces/audio_common_msgs, built the same
+#   way; and the project's own interface package, interfaces/tcvads_msgs (AnomalyEvent,
+#   AnomalyExplanation), built the same way. The stand-ins are built only where the real
+#   package does not import, so a real one always wins.
 # The launch system (launch, launch_ros, launch_testing), the `ros2` command (ros2cli: launch,
 # topic, node, param, service, pkg, run, lifecycle) and composition_interfaces are not on the
 # registry: where a folder of their ROS 2 Jazzy sources sits beside the clone
@@ -107,6 +110,12 @@ if ! "$py" -c "import vision_msgs.msg" 2>/dev/null; then
   build_interfaces vision_msgs "$root/interfaces/vision_msgs"
   "$py" -c "from vision_msgs.msg import Classification, ObjectHypothesis" \
     && echo "==> vision_msgs stand-in installed"
+fi
+if ! "$py" -c "import audio_common_msgs.msg" 2>/dev/null; then
+  echo "==> building the audio_common_msgs stand-in (interfaces/audio_common_msgs) into .venv"
+  build_interfaces audio_common_msgs "$root/interfaces/audio_common_msgs"
+  "$py" -c "from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo" \
+    && echo "==> audio_common_msgs stand-in installed"
 fi
 # Rebuilt whenever its interface definitions changed since the last build (the stamp file holds
 # their hash), so an edited .msg reaches the venv on the next run.

@@ -23,6 +23,14 @@ three steps above with that bundle. Its figures depend on the CPU that trains (f
 differs between Intel and AMD, AVX2 and AVX-512, and training amplifies it). The shipped bundle
 was made by ``tcvads demo --train --out runs/demo --save-bundle models/demo-bundle``.
 
+``--audio`` runs the bundle that listens, ``models/demo-audio-bundle`` (trained, evaluated and
+exported from ``config/train/demo-audio.yaml``, the demo's training with sound, as ``--train
+--audio`` does; docs/audio.md), on a test video with sound (`tcvads synth
+--audio`) whose first anomaly is verbal abuse: shouting at a standing figure, heard but barely
+seen. Then it runs the same bundle on the same video without its sound (``--audio off``), to
+show what the sound added. The fine stage sees and does not hear: it names what it sees, and
+its verdict may dispute what only the sound showed (docs/audio.md).
+
 It runs from a checkout or an installed package (the shipped files come from
 ``share/tcvads_ros`` then, `tcvads_ros.config_files`).
 """
@@ -43,10 +51,15 @@ from tcvads_ros.errors import TcvadsError
 
 DEMO_CONFIG = "train/demo.yaml"  # under config/: what and how long `--train` trains
 DEMO_BUNDLE = "models/demo-bundle"  # the shipped bundle `tcvads demo` runs by default
+AUDIO_CONFIG = "train/demo-audio.yaml"  # `--audio --train`: the same with sound
+AUDIO_BUNDLE = "models/demo-audio-bundle"  # the shipped bundle `tcvads demo --audio` runs
 # Same camera size and frame rate as the training videos, another seed (so cameras and scenes
 # neither the demo's model nor the stand-in CLIP has seen), 20 s long.
 TEST_VIDEO = {"videos": 1, "seed": 50, "width": 128, "height": 96, "frames": 480, "fps": 24.0,
               "abnormal_share": 1.0, "test_share": 1.0}
+# `--audio`: the same, with sound; this seed's video holds verbal abuse (frames 50-130), heard but
+# barely seen, then abuse (340-406), seen and heard.
+AUDIO_TEST_VIDEO = {**TEST_VIDEO, "seed": 72, "audio": True}
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -59,45 +72,51 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="train the model first (a few minutes; needs the train extra: torch)")
     parser.add_argument("--save-bundle", type=Path, metavar="DIR",
                         help="with --train: write the trained bundle here (replacing what is there)")
+    parser.add_argument("--audio", action="store_true",
+                        help=f"with sound: the bundle that listens ({AUDIO_BUNDLE}; with --train, "
+                             f"config/{AUDIO_CONFIG}) on a video with sound, then the same without it")
 
 
 def _step(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def check_standin() -> None:
+def check_standin(config: str = DEMO_CONFIG) -> None:
     """The stand-in CLIP the demo's fine stage stands on must be there before minutes of training."""
     from tcvads_ros.training.train_config import load_config
 
-    checkpoint = load_config(config_file(DEMO_CONFIG)).fine.model.get("checkpoint")
+    checkpoint = load_config(config_file(config)).fine.model.get("checkpoint")
     if checkpoint and not Path(checkpoint).is_file():
         raise TcvadsError(f"{checkpoint}: the stand-in CLIP the demo's fine stage stands on is missing; "
                           f"reinstall tcvads_ros, or remake it: tcvads pretrain-clip {Path(checkpoint).parent} "
                           "--overwrite (a few minutes)")
 
 
-def train(run_dir: Path) -> None:
-    """Train the demo's model into `run_dir` (`tcvads train --config config/train/demo.yaml`)."""
+def train(run_dir: Path, config: str = DEMO_CONFIG) -> None:
+    """Train the demo's model into `run_dir` (`tcvads train --config config/train/demo.yaml`, or
+    demo-audio.yaml with sound)."""
     from tcvads_ros.training import train as trainer
 
     parser = argparse.ArgumentParser(prog="tcvads train")
     trainer.configure_parser(parser)
-    argv = ["--config", str(config_file(DEMO_CONFIG)), "--out", str(run_dir), "--no-progress"]
+    argv = ["--config", str(config_file(config)), "--out", str(run_dir), "--no-progress"]
     print("tcvads train " + " ".join(argv), flush=True)
     with warnings.catch_warnings():  # library notes (tracer) are not the demo's
         warnings.simplefilter("ignore")
         trainer.train(parser.parse_args(argv))
 
 
-def synth_test_video(folder: Path) -> tuple[Path, list]:
-    """One synthetic video with annotated anomalies; returns its path and episodes."""
+def synth_test_video(folder: Path, audio: bool = False) -> tuple[Path, list]:
+    """One synthetic video with annotated anomalies (with its sound beside it where `audio`);
+    returns its path and episodes."""
     from tcvads_ros.data.synthetic import SynthConfig, generate
 
-    plan = generate(folder, SynthConfig(**TEST_VIDEO), progress=False)[0]
-    return next((folder / "videos").glob(plan.name + ".*")), list(plan.episodes)
+    cfg = SynthConfig(**(AUDIO_TEST_VIDEO if audio else TEST_VIDEO))
+    plan = generate(folder, cfg, progress=False)[0]
+    return folder / "videos" / f"{plan.name}{cfg.extension}", list(plan.episodes)
 
 
-def trained_bundle(work: Path, save: Path | None) -> Path:
+def trained_bundle(work: Path, save: Path | None, config: str = DEMO_CONFIG) -> Path:
     """`--train`: train (or re-use a finished run in WORK/run), evaluate, export; the bundle's path."""
     from tcvads_ros.cli import main as tcvads
 
@@ -105,10 +124,10 @@ def trained_bundle(work: Path, save: Path | None) -> Path:
     if (run_dir / "fine.safetensors").is_file():
         _step(f"training: re-using the finished run in {run_dir}")
     else:
-        check_standin()
+        check_standin(config)
         shutil.rmtree(run_dir, ignore_errors=True)
         _step("training a small model on a synthetic benchmark (a few minutes on a CPU)")
-        train(run_dir)
+        train(run_dir, config)
     if (run_dir / "config.yaml").is_file() and not (run_dir / "eval" / "metrics.json").is_file():
         _step("measuring it on its test split (tcvads evaluate), for the model card")
         if tcvads(["evaluate", str(run_dir), "--no-progress"]) != 0:
@@ -145,13 +164,16 @@ def run(args: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
     evidence = work / "evidence"
     try:
+        audio = getattr(args, "audio", False)
         if args.train:
-            bundle_dir = trained_bundle(work, args.save_bundle)
+            bundle_dir = trained_bundle(work, args.save_bundle, AUDIO_CONFIG if audio else DEMO_CONFIG)
         else:
-            bundle_dir = args.bundle or shipped_dir(DEMO_BUNDLE)
+            bundle_dir = args.bundle or shipped_dir(AUDIO_BUNDLE if audio else DEMO_BUNDLE)
         bundle = Bundle.load(bundle_dir)  # refused here, before any work, if damaged
-        _step("synthesising a test video with a known anomaly")
-        video, truth = synth_test_video(work / "test")
+        if audio and bundle.audio is None:
+            raise TcvadsError(f"{bundle_dir}: --audio runs a bundle that listens, and this one has no audio graph")
+        _step("synthesising a test video with a known anomaly" + (", and its sound" if audio else ""))
+        video, truth = synth_test_video(work / "test", audio)
         from tcvads_ros.data.synthetic import read_meta
 
         names = read_meta(work / "test")["class_codes"]
@@ -166,6 +188,14 @@ def run(args: argparse.Namespace) -> int:
         if code != 0:
             return code
         _compare(events_path, truth, names, fps)
+        if audio:
+            _step("the same bundle on the same video without its sound (tcvads detect --audio off)")
+            silent = work / "events-without-sound.jsonl"
+            code = tcvads(["detect", str(video), "--bundle", str(bundle_dir), "--backend", args.backend,
+                           "--events", str(silent), "--audio", "off", "--quiet", "--no-fine"])
+            if code != 0:
+                return code
+            _compare(silent, truth, names, fps)
         found = margins(bundle, video, events_path)
         print(f"margins: category {found['category']:.3f} (its probability above the next class's), "
               f"threshold {found['threshold']:.4f} (the closest any snippet's score, on ONNX Runtime, came "
@@ -192,10 +222,11 @@ def margins(bundle, video: Path, events_path: Path) -> dict[str, float]:
 
     Float rounding that differs between CPUs (ONNX Runtime's kernels for AVX2 and AVX-512 sum in
     other orders) moves the scores by about 1e-6; margins far above that cannot be flipped."""
+    from tcvads_ros.runtime.audio_sources import frames_with_sound
     from tcvads_ros.runtime.backends import create_backend
     from tcvads_ros.runtime.pipeline import CoarseDetector, PipelineConfig
     from tcvads_ros.runtime.site_profile import bundle_events
-    from tcvads_ros.runtime.sources import open_source
+    from tcvads_ros.runtime.sources import attach_sound, open_source
 
     records = [json.loads(line) for line in events_path.read_text().splitlines()]
     gaps = []
@@ -209,7 +240,14 @@ def margins(bundle, video: Path, events_path: Path) -> dict[str, float]:
     closest = math.inf
     source = open_source(str(video), sample_every=bundle.manifest.snippet_frames)
     try:
-        for frame in source:
+        frames = source
+        if bundle.audio is not None:  # heard as `tcvads detect` hears it
+            soundless = attach_sound(source, str(video), "auto")
+            if soundless:
+                detector.no_sound(soundless)
+            else:
+                frames = frames_with_sound(source, detector)
+        for frame in frames:
             for snippet in detector.push(frame)[0]:
                 closest = min(closest, abs(snippet.score - events.threshold_on),
                               abs(snippet.score - events.threshold_off))

@@ -47,10 +47,16 @@ MIN_THRESHOLD_MARGIN = 1e-3
 def shipped_run(tmp_path_factory) -> tuple[Path, str]:
     """`tcvads demo` as scripts/demo.sh runs it, in its own process; returns its folder and stdout.
     The process also reports whether torch was imported: the shipped path must not need it."""
-    out = tmp_path_factory.mktemp("shipped")
-    code = ("import sys; from tcvads_ros.cli import main; rc = main(['demo', '--out', sys.argv[1], "
+    return run_demo(tmp_path_factory.mktemp("shipped"))
+
+
+def run_demo(out: Path, *options: str) -> tuple[Path, str]:
+    """`tcvads demo OPTIONS --out OUT` in its own process, which also reports whether torch was
+    imported; returns OUT and its stdout."""
+    code = ("import sys; from tcvads_ros.cli import main; rc = main(['demo', *sys.argv[2:], '--out', sys.argv[1], "
             "'--backend', 'onnxruntime']); print('torch imported:', 'torch' in sys.modules); sys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code, str(out), *options], capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc.stdout
 
@@ -99,6 +105,37 @@ def test_other_kernels_round_far_below_the_margin(shipped_run):
         features = backbone.run(["features"], {"frames": frames})[0]
         scores.append(qacm.run(["scores"], {"features": features[None]})[0][0])
     assert np.max(np.abs(scores[0] - scores[1])) < MIN_THRESHOLD_MARGIN / 100
+
+
+# `tcvads demo --audio`: the bundle that listens finds both abuse episodes of its test video (the
+# first one verbal: heard, barely seen) with its sound, and nothing without it.
+EXPECTED_AUDIO_FRAMES = [(64, 193), (352, 465)]
+
+
+@pytest.fixture(scope="module")
+def audio_run(tmp_path_factory) -> tuple[Path, str]:
+    return run_demo(tmp_path_factory.mktemp("audio"), "--audio")
+
+
+def _ends(path: Path) -> list[tuple[int, int]]:
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return [(r["start_frame"], r["end_frame"]) for r in records if r.get("kind") == "end"]
+
+
+def test_the_audio_demo_hears_what_vision_alone_misses(audio_run):
+    out, stdout = audio_run
+    assert "torch imported: False" in stdout
+    assert _ends(out / "events.jsonl") == EXPECTED_AUDIO_FRAMES
+    assert _ends(out / "events-without-sound.jsonl") == []  # the same bundle, --audio off
+    records = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    explanations = [r for r in records if r["record_type"] == "explanation"]
+    assert len(explanations) == 2 and all(e["sound"]["drove"] for e in explanations)
+    assert "drove the score" in stdout and "synthetic drawings" in stdout  # the model card
+    video = out / "test" / "videos"
+    assert sorted(p.suffix for p in video.iterdir()) == [".avi", ".wav"]
+    found = demo.margins(Bundle.load(shipped_dir(demo.AUDIO_BUNDLE)), next(video.glob("*.avi")), out / "events.jsonl")
+    assert found["threshold"] >= MIN_THRESHOLD_MARGIN, found
+    assert f"threshold {found['threshold']:.4f}" in stdout
 
 
 def test_the_shipped_bundle_is_described_by_its_card():
@@ -176,3 +213,21 @@ def test_options_that_contradict_each_other_are_refused(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert main(["demo", "--out", str(tmp_path / "file")]) == 2
     assert "must be a folder" in capsys.readouterr().err
+
+
+def test_demo_train_audio_trains_the_configuration_with_sound(tmp_path, monkeypatch, capsys):
+    seen = []
+
+    def trained(work, save, config):
+        seen.append(config)
+        return shipped_dir(demo.AUDIO_BUNDLE)
+
+    monkeypatch.setattr(demo, "trained_bundle", trained)
+    assert main(["demo", "--train", "--audio", "--out", str(tmp_path / "w"), "--backend", "onnxruntime"]) == 0
+    assert seen == [demo.AUDIO_CONFIG]
+    assert "without its sound" in capsys.readouterr().out
+
+
+def test_demo_audio_refuses_a_bundle_that_does_not_listen(tmp_path, capsys):
+    assert main(["demo", "--audio", "--bundle", str(shipped_dir(demo.DEMO_BUNDLE)), "--out", str(tmp_path / "w")]) != 0
+    assert "has no audio graph" in capsys.readouterr().err

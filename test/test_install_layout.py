@@ -48,6 +48,9 @@ def test_wheel_installs_the_ament_layout(wheel):
                  "share/tcvads_ros/config/train/clip-tiny/open_clip_config.json",
                  "share/tcvads_ros/models/demo-bundle/manifest.json",
                  "share/tcvads_ros/models/demo-bundle/coarse_backbone.onnx",
+                 "share/tcvads_ros/config/train/demo-audio.yaml",
+                 "share/tcvads_ros/models/demo-audio-bundle/manifest.json",
+                 "share/tcvads_ros/models/demo-audio-bundle/coarse_audio.onnx",
                  "share/tcvads_ros/models/clip-standin/open_clip_config.json",
                  "share/tcvads_ros/models/clip-standin/open_clip_model.safetensors"):
         assert f"{data}/data/{path}" in names, f"{path} missing from the installed tree"

@@ -83,6 +83,7 @@ class Camera:
         self._qos_timer: Any = None
         self.watchdog = CameraWatchdog(values["camera_timeout_s"], values["exit_when_stuck"])
         self.paused_events = 0  # events ended by a deactivate
+        self.microphone: Any = None  # coarse_node's `Microphone` of this camera's sound, where it listens
 
     @property
     def label(self) -> str:
@@ -242,8 +243,14 @@ class Camera:
             f"tcvads_ros: {node_name}" + (f"/{self.name}" if self.name else ""), self.node.backend_name,
             window, {"lifecycle_state": lifecycle_state, "paused_events": self.paused_events,
                      **({"camera": self.name, "image_topic": self.topic} if self.name else {}),
-                     **camera, **stuck, **self.stats.totals(), **shared,
+                     **camera, **self._audio(), **stuck, **self.stats.totals(), **shared,
                      **({"config_problem": problem} if problem else {})},
             notes=clock_notes(provisional, change if window["rate_changes"] else None),
         )
         return diagnostic_status(DiagnosticStatus, KeyValue, report)
+
+    def _audio(self) -> dict[str, str]:
+        """The sound's topic and format (``audio_topic``, ``audio_info``) where the camera listens:
+        the level then reads its counts (`messages.audio_problem`)."""
+        microphone = self.microphone
+        return {} if microphone is None else {"audio_topic": microphone.topic, "audio_info": microphone.describe()}

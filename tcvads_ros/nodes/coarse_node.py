@@ -3,7 +3,9 @@
 """coarse_node: the always-on coarse stage on one camera topic or several (paper §IV.A).
 
 Subscribes to the camera (sensor_msgs/Image, or CompressedImage on ``<image_topic>/compressed``),
-or to each camera of ``cameras`` (NAME=TOPIC), and publishes, relative to its namespace:
+or to each camera of ``cameras`` (NAME=TOPIC), and, with a bundle that listens, to the camera's
+sound (``audio_topic``, or its entry of ``audio_topics``: audio_common_msgs/AudioDataStamped with
+its AudioInfo; `microphone.Microphone`), and publishes, relative to its namespace:
 
 - ``anomaly`` (tcvads_msgs/AnomalyEvent, reliable, transient-local depth 10): one message per
   event start / update / end with the header of the camera frame that caused it (its ``stream``
@@ -14,15 +16,18 @@ or to each camera of ``cameras`` (NAME=TOPIC), and publishes, relative to its na
   rgb8): the CAM over the camera's newest scored frame, rendered only while someone subscribes;
 - with ``fine_stage_in_process:=true`` also ``anomaly/category`` and ``anomaly/explanation``
   (see fine_node), from one fine stage (one bounded queue) for every camera;
-- ``/diagnostics``: a status per camera.
+- ``/diagnostics``: a status per camera (with its sound's counts where it listens).
 
 Frames are numbered from their header stamps (`FrameClock`) and only the one frame per snippet
 the backbone runs on is decoded (`TwoStagePipeline.select` decides from the number); each
 camera has its own `TwoStagePipeline`, and the cameras' frames of one wake-up of the inference
 thread go through the backbone in one batched call (`MultiStreamPipeline`), so each camera's
-events are those it would get alone. All decisions are made by the runtime's pipelines and the
-plain functions of `messages`; this file only moves messages in and out. The bundle and backend
-load at configure (`load`), once for all cameras.
+events are those it would get alone. A camera's sound goes to its pipeline as it arrives
+(`TwoStagePipeline.push_audio`, from the audio callback's thread), which aligns it to the frames
+by their stamps; a camera without sound, or whose sound stops, is scored from vision only. All
+decisions are made by the runtime's pipelines and the plain functions of `messages`; this file
+only moves messages in and out. The bundle and backend load at configure (`load`), once for all
+cameras.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from tcvads_ros.nodes import parameters
 from tcvads_ros.nodes.camera import Camera
 from tcvads_ros.nodes.common import EVENT_QOS, TYPES, VIEW_QOS, TcvadsNode, main_for
 from tcvads_ros.nodes.messages import anomaly_json_fields, anomaly_message, image_fields, ros_bytes
-from tcvads_ros.runtime.bundle import COARSE_GRAPHS, FINE_GRAPHS, Bundle
+from tcvads_ros.runtime.audio_convert import AudioChunk
+from tcvads_ros.runtime.bundle import FINE_GRAPHS, Bundle
 from tcvads_ros.runtime.event_store import crash_ends
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, gap_problem
 from tcvads_ros.runtime.fine import FineStage
@@ -54,6 +60,7 @@ class CoarseNode(TcvadsNode):
     def __init__(self, **node_options: Any) -> None:
         self.streams: MultiStreamPipeline | None = None  # every camera's pipeline
         self._owed: list[AnomalyEvent] = []  # ends found at configure, announced at activate
+        self.microphones: list[Any] = []  # the cameras' audio topics (`Microphone`), with a bundle that listens
         super().__init__(parameters.COARSE, **node_options)
 
     @property
@@ -77,7 +84,7 @@ class CoarseNode(TcvadsNode):
         in_process = values["fine_stage_in_process"]
         # Loaded now: a running node never needs the bundle's files again (a bundle replaced or
         # deleted under it changes nothing until a restart).
-        backend.load(COARSE_GRAPHS + (FINE_GRAPHS if in_process else ()))
+        backend.load(self.bundle.coarse_graphs + (FINE_GRAPHS if in_process else ()))
         self.backend_name = backend.describe()
         self.store = self.open_store()
         output_dir = parameters.output_dir(values)
@@ -99,6 +106,10 @@ class CoarseNode(TcvadsNode):
                 fine_stage=fine)
         # The cameras' frames of one wake-up go through the backbone in one batched call.
         self.streams = MultiStreamPipeline(backend, pipelines, fine_stage=fine)
+        self.microphones = self._microphones()
+        # Snippets wait for their sound (a chunk comes once its last sample is in): look for the
+        # ones whose sound has come every 0.1 s between frames, not only at the next frame.
+        self.idle_s = 0.1 if self.microphones else 0.5
         self.anomaly = self.create_output(AnomalyEventMsg, "anomaly", EVENT_QOS)
         self.anomaly_json = self.create_output(String, "anomaly/json", EVENT_QOS)
         self.heatmaps = {camera.name: self.create_output(Image, heatmap_topic(camera.name), VIEW_QOS)
@@ -129,6 +140,19 @@ class CoarseNode(TcvadsNode):
         while self._owed:
             self._publish(self._owed.pop(0))
 
+    def start_camera(self) -> None:
+        super().start_camera()
+        for microphone in self.microphones:
+            microphone.start()
+
+    def stop_camera(self) -> None:
+        for microphone in self.microphones:
+            microphone.stop()
+            for camera in microphone.cameras:  # not listening is not losing sound
+                if self.streams is not None:
+                    self.streams.pipelines[camera.name].audio_paused()
+        super().stop_camera()
+
     def pause(self) -> None:
         """Each camera's open event ends with reason ``paused``, stored and announced; a
         half-collected clip is explained with the frames that came."""
@@ -147,6 +171,53 @@ class CoarseNode(TcvadsNode):
     def unload(self) -> None:
         self.streams = self.store = self.anomaly = self.anomaly_json = None
         self.heatmaps = {}
+        self.microphones = []
+        for camera in self.cameras:
+            camera.microphone = None
+
+    # -- sound --------------------------------------------------------------------------------
+    def _microphones(self) -> list[Any]:
+        """A `Microphone` per audio topic of the cameras (`parameters.audio_topics`), each serving
+        the cameras that name it; none where the bundle does not listen (said once: the topics
+        are not read). A camera without a topic is scored from vision, as its pipeline says once."""
+        topics = parameters.audio_topics(self.values)
+        if self.bundle.audio is None:
+            if any(topics.values()):
+                self.get_logger().warning(
+                    f"the bundle {self.bundle.root} does not listen (no audio graph): "
+                    f"{', '.join(sorted(set(filter(None, topics.values()))))} not read; scoring from vision only")
+            return []
+        served: dict[str, list[Camera]] = {}
+        for camera in self.cameras:
+            if topics[camera.name]:
+                served.setdefault(topics[camera.name], []).append(camera)
+            else:  # scored from vision without waiting for sound; the pipeline says so once (`_say_notices`)
+                self.streams.pipelines[camera.name].no_sound("no audio_topic")
+        if not served:
+            return []
+        try:  # audio_common_msgs is needed only to listen
+            from tcvads_ros.nodes.microphone import Microphone
+        except ImportError as error:
+            raise ConfigError(f"audio_topic needs audio_common_msgs ({error}): install ros-<distro>-audio-common-msgs, "
+                              "or run scripts/install_ros.sh, which builds its stand-in") from error
+        microphones = [Microphone(self, topic, cameras, self._push_audio, self._refuse_audio)
+                       for topic, cameras in served.items()]
+        for microphone in microphones:
+            for camera in microphone.cameras:
+                camera.microphone = microphone
+        return microphones
+
+    def _push_audio(self, camera: Camera, chunk: AudioChunk) -> None:
+        """A chunk of `camera`'s sound to its pipeline (on the audio callback's thread)."""
+        streams = self.streams
+        if streams is not None:
+            streams.pipelines[camera.name].push_audio(chunk)
+
+    def _refuse_audio(self, camera: Camera, reason: str) -> None:
+        """A chunk of `camera`'s sound that could not be read, counted by `reason` in its stream."""
+        streams = self.streams
+        if streams is not None:
+            streams.pipelines[camera.name].audio_refused(reason)
 
     # -- parameters ---------------------------------------------------------------------------
     def event_config(self, values: dict[str, Any], camera: Camera) -> EventConfig:
@@ -198,6 +269,21 @@ class CoarseNode(TcvadsNode):
         for camera, _ in frames:
             if self.heatmaps[camera.name].get_subscription_count() > 0:
                 self._publish_heatmap(camera.name)
+        self._say_notices()
+
+    def idle(self) -> None:
+        """Between frames: the events of snippets whose sound has come since they waited for it
+        (and, with confirm_with_fine, held announcements whose verdict came)."""
+        for _, event in self.streams.release():
+            self._publish(event)
+        self._say_notices()
+
+    def _say_notices(self) -> None:
+        """Log each camera's one-time notices (a bundle that listens and a camera without
+        sound, or the other way round; a microphone gone silent)."""
+        for camera in self.cameras:
+            for notice in self.streams.pipelines[camera.name].pop_notices():
+                self.get_logger().warning(notice)
 
     def _publish(self, event: AnomalyEvent) -> None:
         self.anomaly.publish(anomaly_message(TYPES, event))

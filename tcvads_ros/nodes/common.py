@@ -172,6 +172,7 @@ class TcvadsNode(LifecycleNode):
         # in every camera's status.
         self.node_counts = Counters()
         self._worker: threading.Thread | None = None
+        self.idle_s = 0.5  # the inference thread's wait for a frame before it calls `idle`
         self.exit_code: int | None = None  # set to end the process (`run`): the camera is stuck
         self._failure: BaseException | None = None  # why the last configure failed
         self._bringing_up = False
@@ -424,7 +425,7 @@ class TcvadsNode(LifecycleNode):
         through the model together (`process`: one batched backbone call in coarse_node)."""
         while not all(slot.closed for slot in slots):
             ready = []
-            for camera, item in zip(self.cameras, take_each(slots, timeout=0.5)):
+            for camera, item in zip(self.cameras, take_each(slots, timeout=self.idle_s)):
                 if item is None:
                     continue
                 raw, arrived, number = item
@@ -439,6 +440,10 @@ class TcvadsNode(LifecycleNode):
                     continue
                 ready.append((camera, frame, arrived))
             if not ready:
+                try:
+                    self.idle()
+                except TcvadsError as error:  # what the model refused is counted where it was refused
+                    self.get_logger().warning(str(error), throttle_duration_sec=self.values["reject_log_period"])
                 continue
             started = time.monotonic()
             try:
@@ -456,6 +461,10 @@ class TcvadsNode(LifecycleNode):
         """Run the model on the newest frame of each camera that has one (on the inference
         thread)."""
         raise NotImplementedError
+
+    def idle(self) -> None:
+        """No frame came for `idle_s` seconds (on the inference thread): what the model can do
+        without one (coarse_node: score the snippets whose sound has come since)."""
 
     # -- diagnostics --------------------------------------------------------------------------
     def config_problem(self, camera: Camera) -> str | None:

@@ -22,7 +22,13 @@ Topic formats (relative to the nodes' namespace):
   readable text (headline first) in `text`; ``anomaly/explanation/json`` (std_msgs/String): the
   same document as JSON (versioned schema).
 - ``anomaly/heatmap`` (sensor_msgs/Image, rgb8): the coarse stage's CAM over the frame.
-- ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): rates, latency, drops, rejections, backend.
+- ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): rates, latency, drops, rejections, backend,
+  and the sound's counts where a camera listens.
+
+Sound in (coarse_node's ``audio_topic``): audio_common_msgs/AudioDataStamped chunks of raw PCM, read
+with the AudioInfo on ``audio_info`` beside the topic (`audio_info_topic`, `audio_format`), become
+the runtime's `AudioChunk`s stamped by their header (`audio_chunk`); camera_player builds the same
+messages from a file's sound (`pcm_s16le`, `audio_info_fields`).
 """
 
 from __future__ import annotations
@@ -38,10 +44,19 @@ from typing import Any
 import numpy as np
 
 from tcvads_ros.runtime import event_schema
+from tcvads_ros.runtime.audio_convert import (
+    FORMATS,
+    MAX_CHANNELS,
+    PCM_CODINGS,
+    AudioChunk,
+    AudioConversionError,
+    check_rate,
+    pcm_to_float,
+)
 from tcvads_ros.runtime.event_schema import header_fields
 from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.frames import Frame
-from tcvads_ros.runtime.image_convert import header_stamp, message_to_frame
+from tcvads_ros.runtime.image_convert import ImageConversionError, header_stamp, message_to_frame
 
 # diagnostic_msgs/DiagnosticStatus level names; the node maps them onto the message's constants
 # (bytes in rclpy, int in rosbags) with getattr(DiagnosticStatus, level).
@@ -254,6 +269,84 @@ def frame_from_message(msg: Any, index: int, bridge: Any = None) -> Frame:
     return message_to_frame(msg, index)
 
 
+# -- sound (audio_common_msgs) ------------------------------------------------------------------
+# audio_capture (audio_common) publishes, in its namespace, AudioDataStamped on ``audio_stamped``
+# and AudioInfo on ``audio_info`` (transient-local, depth 1, again every 5 s).
+AUDIO_INFO = "audio_info"
+# Why a chunk was refused before it reached the pipeline, besides `audio_convert.REASONS`: no
+# AudioInfo has come yet (its rate and format are unknown), or the message had no usable stamp.
+NO_INFO, BAD_MESSAGE = "no_info", "bad_message"
+# What camera_player publishes: 16-bit little-endian PCM, interleaved (audio_capture's default).
+PLAYER_FORMAT = "S16LE"
+
+
+def audio_info_topic(audio_topic: str) -> str:
+    """The AudioInfo topic of an AudioDataStamped topic: ``audio_info`` beside it, as audio_capture
+    lays them out (``/audio/audio_stamped`` -> ``/audio/audio_info``; ``/mic`` -> ``/audio_info``)."""
+    head, sep, _ = audio_topic.rstrip("/").rpartition("/")
+    return f"{head}{sep}{AUDIO_INFO}"
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """What an AudioInfo says about the chunks of its topic."""
+
+    rate: int
+    channels: int
+    sample_format: str
+    coding_format: str
+
+    def describe(self) -> str:
+        return f"{self.rate} Hz, {self.channels} channel(s), {self.sample_format}"
+
+
+def audio_format(info: Any) -> AudioFormat:
+    """The `AudioFormat` of an audio_common_msgs/AudioInfo; `AudioConversionError` (its reason one
+    of `audio_convert.REASONS`) where its chunks could not be read: every chunk is then refused
+    with that reason until a readable AudioInfo comes."""
+    rate = check_rate(int(info.sample_rate))
+    channels = int(info.channels)
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioConversionError("bad_channels", f"AudioInfo says {channels} channels (1 to {MAX_CHANNELS} are read)")
+    sample_format = str(info.sample_format).strip().upper()
+    coding = str(info.coding_format).strip().lower()
+    if coding not in PCM_CODINGS:
+        raise AudioConversionError("compressed_coding", f"AudioInfo says coding '{info.coding_format}', not raw PCM "
+                                   "(audio_capture: pass format:=wave)")
+    if sample_format not in FORMATS:
+        raise AudioConversionError("unsupported_format", f"AudioInfo says sample format '{info.sample_format}' "
+                                   f"(read: {', '.join(FORMATS)})")
+    return AudioFormat(rate, channels, sample_format, coding)
+
+
+def audio_chunk(msg: Any, fmt: AudioFormat | None) -> AudioChunk:
+    """The `AudioChunk` of an audio_common_msgs/AudioDataStamped read with its topic's `fmt`,
+    stamped by its header (the time of its first sample, on the camera's clock). Raises
+    `AudioConversionError` with the reason to count it by: `NO_INFO` while no AudioInfo came,
+    `BAD_MESSAGE` without a stamp, else `audio_convert`'s."""
+    if fmt is None:
+        raise AudioConversionError(NO_INFO, "no AudioInfo yet: the chunk's rate and format are unknown")
+    try:
+        stamp = header_stamp(msg.header)
+    except ImageConversionError as error:
+        raise AudioConversionError(BAD_MESSAGE, f"audio chunk: {error}") from error
+    samples = pcm_to_float(bytes(msg.audio.data), fmt.sample_format, fmt.channels, fmt.coding_format)
+    return AudioChunk(samples=samples, rate=fmt.rate, stamp=stamp)
+
+
+def pcm_s16le(samples: np.ndarray) -> bytes:
+    """(frames, channels) float samples in [-1, 1] as interleaved S16LE bytes (what
+    `pcm_to_float` reads back: full scale 2**15, clipped)."""
+    values = np.clip(np.round(np.asarray(samples, dtype=np.float64) * 2.0 ** 15), -(2 ** 15), 2 ** 15 - 1)
+    return values.astype("<i2").tobytes()
+
+
+def audio_info_fields(rate: int, channels: int) -> dict[str, Any]:
+    """audio_common_msgs/AudioInfo fields of the raw S16LE sound camera_player publishes."""
+    return {"channels": int(channels), "sample_rate": int(rate), "sample_format": PLAYER_FORMAT,
+            "bitrate": int(rate) * int(channels) * 16, "coding_format": "wave"}
+
+
 @dataclass
 class DiagnosticReport:
     """One diagnostic_msgs/DiagnosticStatus, as plain data."""
@@ -323,7 +416,8 @@ def diagnostic_report(
       holds records in memory (its disk refuses writes), the fine stage failed to explain a clip
       or to write a heat map or evidence clip (``fine_errors``, ``heatmap_failures``,
       ``evidence_clip_failures`` in the window), or frames were rejected (could not be
-      converted) or dropped (the model was slower than the input);
+      converted) or dropped (the model was slower than the input), or the sound of a camera
+      that listens is not all there (`audio_problem`);
     - OK otherwise. Every figure is also listed as a key/value pair.
     """
     lost, received = window.get("lost", 0), window["frames_in"]
@@ -352,6 +446,8 @@ def diagnostic_report(
         level, message = "WARN", f"{window['rejected']} frame(s) could not be converted"
     elif window["dropped"]:
         level, message = "WARN", f"{window['dropped']} frame(s) dropped: processing slower than input"
+    elif problem := audio_problem(window, totals):
+        level, message = "WARN", problem
     else:
         level, message = "OK", "running"
     message = "; ".join([message, *notes])
@@ -359,6 +455,28 @@ def diagnostic_report(
     for key, value in {**window, **totals}.items():
         values[key] = _format(value)
     return DiagnosticReport(name=name, level=level, message=message, hardware_id=backend, values=values)
+
+
+def audio_problem(window: Mapping[str, Any], totals: Mapping[str, Any]) -> str | None:
+    """What is wrong with the sound in this window of a camera that listens (``audio_topic`` in
+    `totals`; ``audio_info`` what its AudioInfo said, or why it is missing), or None: no chunk
+    came, chunks were refused, lost in transport or came too late for their snippet, or
+    snippets were scored without sound (vision only)."""
+    topic = totals.get("audio_topic")
+    if not topic:
+        return None
+    chunks, refused = int(window.get("audio_chunks", 0)), int(window.get("audio_chunks_refused", 0))
+    if chunks <= refused:  # none came, or none could be used (``audio_chunks`` counts the refused too)
+        why = f"all {refused} audio chunk(s) from {topic} refused" if refused else f"no sound from {topic}"
+        return f"{why} in the last window ({totals.get('audio_info', '')}): scoring from vision only"
+    parts = [f"{count} {what}" for what, count in (
+        ("lost", int(window.get("audio_chunks_lost", 0))), ("late", int(window.get("audio_chunks_late", 0))),
+        ("refused", refused)) if count]
+    missing = int(window.get("audio_snippets_missing", 0))
+    if not parts and not missing:
+        return None
+    said = f"audio chunks from {topic}: {', '.join(parts)}" if parts else f"sound from {topic}"
+    return said + (f"; {missing} snippet(s) scored without sound" if missing else "")
 
 
 def _format(value: Any) -> str:

@@ -163,6 +163,20 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         read_only=True,
     ),
     ParameterSpec(
+        "audio_topic", "string", "",
+        "the camera's sound: audio_common_msgs/AudioDataStamped topic of raw PCM (audio_capture "
+        "with format wave publishes /audio/audio_stamped), its rate, channels and format read from "
+        "AudioInfo on audio_info beside it; aligned to the frames by stamps; read only with a "
+        "bundle that listens (an audio graph); empty = no sound, vision only",
+        nodes=(COARSE,), read_only=True,
+    ),
+    ParameterSpec(
+        "audio_topics", "string_array", [],
+        "sound per camera of cameras, each NAME=AUDIO_TOPIC (one topic may serve several cameras); "
+        "a camera not listed uses audio_topic",
+        nodes=(COARSE,), read_only=True,
+    ),
+    ParameterSpec(
         "compressed", "bool", False,
         "subscribe to sensor_msgs/CompressedImage on IMAGE_TOPIC/compressed instead of raw images",
         read_only=True,
@@ -407,6 +421,7 @@ def check_parameters(values: Mapping[str, Any]) -> str | None:
     try:
         camera_topics(values)
         site_profile_paths(values)
+        audio_topics(values)
     except ConfigError as error:
         return str(error)
     return None
@@ -438,17 +453,28 @@ def camera_topics(values: Mapping[str, Any]) -> dict[str, str]:
     return _named_entries("cameras", entries, "IMAGE_TOPIC")
 
 
+def audio_topics(values: Mapping[str, Any]) -> dict[str, str]:
+    """Each camera's audio topic ("" for none): `audio_topics` where it names the camera, else
+    `audio_topic`. ConfigError for a wrong entry or a camera not in `cameras`."""
+    return _per_camera(values, "audio_topics", "AUDIO_TOPIC", values.get("audio_topic", ""))
+
+
+def _per_camera(values: Mapping[str, Any], parameter: str, what: str, default: str) -> dict[str, str]:
+    """{camera: value} of a NAME=VALUE string-array parameter, `default` for a camera it does not
+    name; ConfigError for a wrong entry or a camera not in `cameras`."""
+    cameras = camera_topics(values)
+    named = _named_entries(parameter, list(values.get(parameter, ())), what)
+    unknown = [name for name in named if name not in cameras]
+    if unknown:
+        known = ", ".join(name for name in cameras if name) or "none: cameras is empty"
+        raise ConfigError(f"{parameter} names camera {unknown[0]!r}, which is not in cameras ({known})")
+    return {name: named.get(name, default).strip() for name in cameras}
+
+
 def site_profile_paths(values: Mapping[str, Any]) -> dict[str, str]:
     """Each camera's site profile path ("" for none): `site_profiles` where it names the camera,
     else `site_profile`. ConfigError for a wrong entry or a camera not in `cameras`."""
-    cameras = camera_topics(values)
-    paths = _named_entries("site_profiles", list(values.get("site_profiles", ())), "PATH")
-    unknown = [name for name in paths if name not in cameras]
-    if unknown:
-        known = ", ".join(name for name in cameras if name) or "none: cameras is empty"
-        raise ConfigError(f"site_profiles names camera {unknown[0]!r}, which is not in cameras ({known})")
-    default = values.get("site_profile", "").strip()
-    return {name: paths.get(name, default).strip() for name in cameras}
+    return _per_camera(values, "site_profiles", "PATH", values.get("site_profile", ""))
 
 
 def check_change(current: Mapping[str, Any], changes: Mapping[str, Any]) -> str | None:

@@ -107,6 +107,9 @@ WINDOW_COUNTS = {"lost": CLOCK + "lost", "skipped": CAMERA + "skipped", "stalls"
 # The stream's own counts (no dot) reported per window too: the fine stage's failures, whose
 # window the level reads (their running totals are reported under their own names).
 WINDOW_TOTALS = ("fine_errors", "heatmap_failures", "evidence_clip_failures")
+# The sound's counts (`runtime.audio`, and coarse_node's refusals: ``audio.`` in the stream's
+# Counters) reported per window as ``audio_<name>``, where the stream has any: the level reads them.
+AUDIO, AUDIO_WINDOW = "audio.", ("chunks", "chunks_lost", "chunks_late", "chunks_refused", "snippets_missing")
 # The frame clock's counts reported as running totals from the start (0 until they happen).
 CLOCK_TOTALS = ("frames", "repeated", "out_of_order", "resets", "stalled_s", "rate_adjusted", "rate_skipped",
                 "surplus")
@@ -200,6 +203,9 @@ class StreamStats:
             **{key: delta(name) for key, name in WINDOW_COUNTS.items()},
             # The stream's other counts whose window the level reads (the fine stage's failures).
             **{key: delta(key) for key in WINDOW_TOTALS},
+            # The sound's, where the stream has any (a camera that listens).
+            **({f"audio_{key}": delta(AUDIO + key) for key in AUDIO_WINDOW}
+               if any(name.startswith(AUDIO) for name in now_counts) else {}),
         }
 
     def totals(self) -> dict[str, Any]:

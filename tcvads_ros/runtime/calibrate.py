@@ -20,6 +20,7 @@ the budget) by the same bound (`alarm_budget.calibrate_fine`). Imports no torch.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +37,7 @@ from tcvads_ros.runtime.alarm_budget import (
     poisson_upper_rate,
     score_source,
 )
+from tcvads_ros.runtime.audio_sources import frames_with_sound
 from tcvads_ros.runtime.backends import BACKENDS, command_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.events import HYSTERESIS
@@ -48,7 +50,13 @@ from tcvads_ros.runtime.site_profile import (
     coarse_graph_hashes,
     fine_file_hashes,
 )
-from tcvads_ros.runtime.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Source, open_source
+from tcvads_ros.runtime.sources import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    Source,
+    attach_sound,
+    open_source,
+)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -120,7 +128,8 @@ def score_footage(bundle: Bundle, backend, specs: list[str], args: argparse.Name
     sources: list[Source] = []
     try:
         for spec in specs:
-            sources.append(open_source(spec, topic=args.topic, fps=args.fps, sample_every=sample_every))
+            sources.append(open_source(spec, topic=args.topic, fps=args.fps, sample_every=sample_every,
+                                       sound=bundle.audio is not None))
     except Exception:
         for source in sources:
             source.close()
@@ -133,14 +142,23 @@ def score_footage(bundle: Bundle, backend, specs: list[str], args: argparse.Name
     traces = []
     keep = tuple(bundle.manifest.fine_input_size) if getattr(args, "second_opinion", False) else None
     try:
-        for source in sources:
+        for spec, source in zip(specs, sources):
             detector = CoarseDetector(bundle, backend, PipelineConfig(sample_every=sample_every, fine=False))
             done = bar.n
 
             def step(source: Source = source, done: int = done) -> None:
                 bar.update(done + source.position - bar.n)
 
-            trace = score_source(detector, source, source.name, source.fps, on_frame=step, keep_size=keep)
+            frames = source
+            if bundle.audio is not None:  # a bundle that listens is calibrated on what it hears
+                why = attach_sound(source, spec, "auto")
+                if why:
+                    detector.no_sound(why)
+                    if not args.quiet:
+                        print(f"tcvads calibrate: {source.name}: no sound ({why}): scored from vision",
+                              file=sys.stderr, flush=True)
+                frames = frames_with_sound(source, detector)
+            trace = score_source(detector, frames, source.name, source.fps, on_frame=step, keep_size=keep)
             if not len(trace.scores):
                 raise SourceError(f"{source.name}: no frame could be scored (too short, or unreadable)")
             traces.append(trace)

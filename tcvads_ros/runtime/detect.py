@@ -11,6 +11,11 @@ Several sources are read in turn, one frame of each per round, each with its own
 events and outputs (`--events` and `--evidence` get the source's number from 0: events-0.jsonl,
 DIR/source-0), and their sampled frames share one backbone call per round
 (`MultiStreamPipeline`). Imports no torch unless `--backend torch` is asked for.
+
+Where the bundle listens (an audio branch, docs/audio.md) each source's sound is fed beside its
+frames (`--audio`): a file's own audio track, else the WAV beside it (`tcvads synth --audio`), a
+rosbag2's audio topic, or a sound file given for the one source; a source without sound is
+scored from vision, and the detector says so once (the pipeline's notices, printed as they come).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tcvads_ros.errors import ConfigError
+from tcvads_ros.errors import ConfigError, SourceError
+from tcvads_ros.runtime.audio_sources import frames_with_sound
 from tcvads_ros.runtime.backends import BACKENDS, command_backend
 from tcvads_ros.runtime.bundle import Bundle
 from tcvads_ros.runtime.event_store import EventStore
@@ -32,7 +38,7 @@ from tcvads_ros.runtime.model_card import describe, footage_warning, is_syntheti
 from tcvads_ros.runtime.multi_stream import MultiStreamPipeline
 from tcvads_ros.runtime.pipeline import PipelineConfig, StreamUpdate, TwoStagePipeline
 from tcvads_ros.runtime.site_profile import SiteProfile, bundle_threshold, event_settings
-from tcvads_ros.runtime.sources import Source, open_source
+from tcvads_ros.runtime.sources import Source, attach_sound, open_source
 
 
 class JsonLinesLog:
@@ -98,6 +104,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="announce each event's start only with the fine stage's verdict, "
                              "confirmed or disputed (about 6 s later at the defaults)")
     parser.add_argument("--sample-every", type=int, help="frames per backbone run (default: snippet length, 16)")
+    parser.add_argument("--audio", default="auto", metavar="auto|off|PATH",
+                        help="the sound, where the bundle has an audio branch: auto (a file's own audio track, "
+                             "else the WAV beside it; a rosbag2's audio topic), off, or a sound file for the "
+                             "one source (default auto)")
+    parser.add_argument("--audio-topic", help="rosbag2 audio topic, audio_common_msgs/AudioDataStamped "
+                                              "(default: the bag's only one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-event lines")
 
 
@@ -125,10 +137,23 @@ def run(args: argparse.Namespace) -> int:
               f"{events_cfg.threshold_off:.3f}", flush=True)
     # Files and folders decode only the frames the coarse stage samples.
     sample_every = args.sample_every or bundle.manifest.snippet_frames
+    listens = bundle.audio is not None
+    if args.audio not in ("auto", "off"):
+        if len(args.source) > 1:
+            raise ConfigError("--audio PATH is the sound of one source; with several, --audio auto reads each "
+                              "file's own sound")
+        if not Path(args.audio).is_file():
+            raise SourceError(f"--audio {args.audio}: no such file")
+    if not listens and args.audio != "auto" and not args.quiet:
+        print(f"tcvads detect: the bundle has no audio branch: --audio {args.audio} is ignored", flush=True)
     sources: list[Source] = []
+    silent: list[str] = []  # why each source has no sound ("": it has)
     try:
         for spec in args.source:
-            sources.append(open_source(spec, topic=args.topic, fps=args.fps, sample_every=sample_every))
+            sources.append(open_source(spec, topic=args.topic, fps=args.fps, sample_every=sample_every,
+                                       audio_topic=args.audio_topic if listens else None,
+                                       sound=listens and args.audio == "auto"))
+            silent.append(attach_sound(sources[-1], spec, args.audio) if listens else "")
     except Exception:
         for source in sources:
             source.close()
@@ -178,11 +203,18 @@ def run(args: argparse.Namespace) -> int:
         pipelines[i] = TwoStagePipeline(bundle, backend, cfg, mine, fps=source.fps)
         say(f"tcvads detect: {prefix(i)}{source.name} ({source.fps:.1f} fps) with bundle {bundle.root} "
             f"on {backend.describe()}")
+        if listens:
+            if silent[i]:
+                pipelines[i].no_sound(silent[i])
+            else:
+                say(f"tcvads detect: {prefix(i)}sound from {source.sound}")
     multi = MultiStreamPipeline(backend, pipelines)
     events = [0] * len(sources)
 
     def report(updates: dict[int, StreamUpdate]) -> None:
         for i, update in updates.items():
+            for notice in update.notices:  # shown even with --quiet: they say what the detector cannot do
+                (progress.write if progress is not None else print)(f"tcvads detect: {prefix(i)}notice: {notice}")
             for event in update.events:
                 events[i] += event.kind == "start"
                 say(prefix(i) + event_line(event))
@@ -191,7 +223,9 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        live = {i: iter(source) for i, source in enumerate(sources)}
+        # where the bundle listens, each frame comes after the sound heard up to it
+        live = {i: iter(frames_with_sound(source, pipelines[i]) if listens else source)
+                for i, source in enumerate(sources)}
         while live:
             batch = []
             for i, frames in list(live.items()):  # one frame of each source per round
@@ -238,4 +272,21 @@ def summary_line(pipeline: TwoStagePipeline, source: Source, events: int, elapse
         + (f", {stats.get('nonfinite_scores', 0)} non-finite scores" if stats.get("nonfinite_scores") else "")
         + (f", fine triggers coalesced {stats.get('triggers_coalesced', 0)} / dropped "
            f"{stats.get('triggers_dropped', 0)}" if stats.get("triggers") else "")
+        + sound_summary(summary)
     )
+
+
+def sound_summary(summary: dict[str, Any]) -> str:
+    """The summary's sound part, where the bundle listens: how the snippets were heard, what was
+    lost, late, refused, clipped or silent, and the audio branch's time per snippet."""
+    if "audio_latency" not in summary:
+        return ""
+    stats = summary["stats"]
+    count = {name: stats.get(f"audio.{name}", 0) for name in
+             ("snippets_heard", "snippets_partial", "snippets_missing", "chunks", "chunks_lost", "chunks_late",
+              "chunks_refused", "clipped_chunks", "silent_snippets")}
+    faults = ", ".join(f"{count[k]} {k.replace('_', ' ')}" for k in
+                       ("chunks_lost", "chunks_late", "chunks_refused", "clipped_chunks", "silent_snippets") if count[k])
+    return (f", sound: {count['snippets_heard']} snippets heard, {count['snippets_partial']} partly, "
+            f"{count['snippets_missing']} not heard ({count['chunks']} chunks{', ' + faults if faults else ''}; "
+            f"audio branch {summary['audio_latency'].get('mean_ms', 0):.1f} ms mean)")

@@ -8,7 +8,10 @@ clip (CLIP similarity; the "CLIP native text" of the triplet prompt), the time a
 of the clip, the coarse stage's heat map, and which bundle and backend produced it; and its
 second opinion on the coarse stage's alarm: the fine anomaly score (1 - p(Normal), the rule of
 VadCLIP's anomaly confidence) and the verdict at the fine threshold, ``confirmed`` or
-``disputed`` (docs/explanation.md, "The second opinion").
+``disputed`` (docs/explanation.md, "The second opinion"); and, for a bundle that listens, what the
+sound did (`SoundEvidence`, docs/audio.md): whether it drove the coarse score (the score at the
+event's peak as heard against the score with the audio part of the QACM's window zeroed) and the
+loudest impulse heard ("loud impulse at 12.30s").
 
 `to_json()` is the machine form (stored in the event store, one JSON object); `to_text()` is
 the human form published for ``ros2 topic echo``. Its first line is a self-contained headline
@@ -26,12 +29,18 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from tcvads_ros.errors import TcvadsError
+from tcvads_ros.runtime.audio import IMPULSE_RISE_DB
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Versions a reader reads: version 1 (no second opinion) is read back with the fine anomaly score
-# derived from its class scores and no verdict.
-READABLE_VERSIONS = (1, 2)
+# derived from its class scores and no verdict; versions 1 and 2 (no sound) with ``sound`` null.
+READABLE_VERSIONS = (1, 2, 3)
 SECOND_OPINION_FIELDS = ("fine_anomaly_score", "verdict", "fine_threshold")
+# The fields each version added, which an older document must not carry.
+ADDED_IN = {"fine_anomaly_score": 2, "verdict": 2, "fine_threshold": 2, "sound": 3}
+# The sound drove the coarse score where taking it away lowers the score at the event's peak by
+# at least this much (probability points).
+SOUND_DROVE = 0.1
 NORMAL_CLASS = "Normal"  # the class whose probability says "no anomaly" (training's NORMAL)
 VERDICTS = ("confirmed", "disputed", "")  # "": no verdict (a version-1 record)
 # The fine threshold where neither a site profile nor the bundle names one (`thresholds.fine` in
@@ -92,6 +101,82 @@ def verdict_of(score: float, threshold: float) -> str:
 
 
 @dataclass
+class SoundEvidence:
+    """What the sound did for an event (a bundle with an audio branch; docs/audio.md).
+
+    Args:
+        heard: the share of the clip's snippets whose window of sound was heard at all.
+        score: the coarse score at the event's peak, as heard (None: not known).
+        score_without_sound: the same with the audio part of the QACM's window zeroed, the
+            vision-only score (None: not computed).
+        impulse: the loudest short sound heard from the window before the event's start on:
+            ``{stamp, peak_dbfs, rise_db}`` (stream seconds; its sample peak, dB relative to full
+            scale; how far it stood above the window's background, dB), or None where nothing was.
+        drove: derived, and checked on reading: the score fell by `SOUND_DROVE` or more without
+            the sound.
+    """
+
+    heard: float
+    score: float | None = None
+    score_without_sound: float | None = None
+    impulse: dict[str, float] | None = None
+    drove: bool | None = None
+
+    def __post_init__(self) -> None:
+        self.heard = _finite("sound.heard", self.heard, 0.0, 1.0)
+        for name in ("score", "score_without_sound"):
+            if getattr(self, name) is not None:
+                setattr(self, name, _finite(f"sound.{name}", getattr(self, name), 0.0, 1.0))
+        if self.impulse is not None:
+            if not isinstance(self.impulse, dict) or set(self.impulse) != {"stamp", "peak_dbfs", "rise_db"}:
+                raise ExplanationError(f"explanation field 'sound.impulse' must be {{stamp, peak_dbfs, rise_db}}, "
+                                       f"got {self.impulse!r}")
+            self.impulse = {"stamp": _finite("sound.impulse.stamp", self.impulse["stamp"]),
+                            "peak_dbfs": _finite("sound.impulse.peak_dbfs", self.impulse["peak_dbfs"], -400.0, 0.0),
+                            "rise_db": _finite("sound.impulse.rise_db", self.impulse["rise_db"], 0.0, 400.0)}
+        drove = self.contribution is not None and self.contribution >= SOUND_DROVE
+        if self.drove is not None and bool(self.drove) != drove:
+            raise ExplanationError(f"sound.drove {self.drove!r} contradicts its scores ({self.score} as heard, "
+                                   f"{self.score_without_sound} without sound)")
+        self.drove = drove
+
+    @property
+    def contribution(self) -> float | None:
+        """How much the sound raised the score at the peak (negative: it lowered it)."""
+        if self.score is None or self.score_without_sound is None:
+            return None
+        return self.score - self.score_without_sound
+
+    def impulse_text(self) -> str:
+        """``loud impulse at 12.30s (-3 dBFS, 31 dB above the background)``, or the loudest sound."""
+        if self.impulse is None:
+            return "nothing heard" if not self.heard else "no impulse heard"
+        what = "loud impulse" if self.impulse["rise_db"] >= IMPULSE_RISE_DB else "loudest sound"
+        return (f"{what} at {format_time(self.impulse['stamp'])} ({self.impulse['peak_dbfs']:.0f} dBFS, "
+                f"{self.impulse['rise_db']:.0f} dB above the background)")
+
+    def to_text(self) -> str:
+        """The explanation's ``sound:`` line."""
+        if self.contribution is None:
+            scores = ""
+        else:
+            scores = f"score {self.score:.2f} as heard, {self.score_without_sound:.2f} without sound; "
+        lead = "drove the score" if self.drove else f"heard in {self.heard:.0%} of the clip"
+        return f"{lead}: {scores}{self.impulse_text()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SoundEvidence:
+        if isinstance(data, SoundEvidence):
+            return data
+        if not isinstance(data, dict) or not set(data) <= set(cls.__dataclass_fields__) or "heard" not in data:
+            raise ExplanationError(f"explanation field 'sound' must be an object with 'heard', got {data!r}")
+        return cls(**data)
+
+
+@dataclass
 class Explanation:
     """Why the fine stage labelled an event as it did. Validated on construction.
 
@@ -113,6 +198,8 @@ class Explanation:
         verdict: the second opinion on the coarse alarm: ``confirmed`` (fine_anomaly_score >=
             fine_threshold), ``disputed``, or ``""`` where none was given.
         fine_threshold: the fine threshold the verdict was given at (None without a verdict).
+        sound: what the sound did (`SoundEvidence`); None for a bundle without sound (and in a
+            document older than schema 3).
     """
 
     event_id: str
@@ -132,6 +219,7 @@ class Explanation:
     fine_anomaly_score: float | None = None
     verdict: str = ""
     fine_threshold: float | None = None
+    sound: SoundEvidence | None = None
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def __post_init__(self) -> None:
@@ -141,7 +229,7 @@ class Explanation:
                 f"tcvads_ros (it reads versions {', '.join(map(str, READABLE_VERSIONS))}); "
                 "upgrade tcvads_ros to read it"
             )
-        self.schema_version = SCHEMA_VERSION  # a version-1 document is read as a version-2 one
+        self.schema_version = SCHEMA_VERSION  # an older document is read as a current one
         _text("event_id", self.event_id)
         _text("category", self.category)
         self.probability = _finite("probability", self.probability, 0.0, 1.0)
@@ -200,6 +288,8 @@ class Explanation:
                 f"verdict {self.verdict!r} contradicts fine_anomaly_score {self.fine_anomaly_score} "
                 f"at fine_threshold {self.fine_threshold}"
             )
+        if self.sound is not None:
+            self.sound = SoundEvidence.from_dict(self.sound)
 
     @staticmethod
     def _caption(i: int, caption: Any) -> RetrievedCaption:
@@ -240,7 +330,8 @@ class Explanation:
         if "schema_version" not in data:
             raise ExplanationError("explanation has no schema_version")
         version = data["schema_version"]
-        known = set(cls.__dataclass_fields__) - (set(SECOND_OPINION_FIELDS) if version == 1 else set())
+        known = set(cls.__dataclass_fields__) - {name for name, added in ADDED_IN.items()
+                                                 if isinstance(version, int) and version < added}
         unknown = sorted(set(data) - known)
         if unknown and version in READABLE_VERSIONS:
             raise ExplanationError(
@@ -262,6 +353,9 @@ class Explanation:
     def headline(self) -> str:
         """One line, at most 128 characters: what, how sure, when, which event."""
         verdict = {"confirmed": "confirmed ", "disputed": "DISPUTED "}.get(self.verdict, "")
+        if self.sound is not None and self.sound.drove:
+            impulse = self.sound.impulse
+            verdict += f"sound@{format_time(impulse['stamp'])} " if impulse else "sound "
         line = (
             f"ANOMALY {self.category} p={self.probability:.2f} {verdict}"
             f"t={format_span(self.start_stamp, self.end_stamp)} "
@@ -303,6 +397,8 @@ class Explanation:
         if self.coarse_peak_score is not None:
             peak = f" at frame {self.peak_frame}" if self.peak_frame is not None else ""
             lines.append(f"coarse:     peak score {self.coarse_peak_score:.3f}{peak}")
+        if self.sound is not None:
+            lines.append(f"sound:      {self.sound.to_text()}")
         lines.append(f"heat map:   {self.heatmap_path or 'none'}")
         lines.append(
             f"model:      bundle {self.bundle}, backend {self.backend}, schema {self.schema_version}"

@@ -56,6 +56,7 @@ from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.explanation import (
     DEFAULT_FINE_THRESHOLD,
     Explanation,
+    SoundEvidence,
     fine_anomaly_score,
     verdict_of,
 )
@@ -129,8 +130,10 @@ def classify_clip(bundle: Bundle, backend: Backend, frames: list[Frame]) -> Clip
 
 def explain_clip(event: AnomalyEvent, frames: list[Frame], result: ClipResult, backend: str,
                  bundle: str, frames_per_sample: int, heatmap_path: str | None = None,
-                 peak_frame: int | None = None, fine_threshold: float | None = None) -> Explanation:
-    """The explanation document of a classified clip; with `fine_threshold`, its verdict."""
+                 peak_frame: int | None = None, fine_threshold: float | None = None,
+                 sound: SoundEvidence | None = None) -> Explanation:
+    """The explanation document of a classified clip; with `fine_threshold`, its verdict; with
+    `sound` (a bundle that listens), what the sound did."""
     score = fine_anomaly_score(result.class_scores)
     return Explanation(
         event_id=event.event_id,
@@ -150,6 +153,7 @@ def explain_clip(event: AnomalyEvent, frames: list[Frame], result: ClipResult, b
         fine_anomaly_score=score,
         verdict="" if fine_threshold is None else verdict_of(score, fine_threshold),
         fine_threshold=fine_threshold,
+        sound=sound,
     )
 
 
@@ -170,6 +174,7 @@ class FineJob:
         on_explanation, on_error: the stream's callbacks, where one stage serves several;
             default: the stage's.
         fine_threshold: the stream's verdict threshold (its site profile's); default: the stage's.
+        sound: what the sound did for the event (a bundle with sound; `pipeline.sound_evidence`).
     """
 
     event: AnomalyEvent
@@ -183,6 +188,7 @@ class FineJob:
     on_explanation: Callable[[Explanation, Any], None] | None = None
     on_error: Callable[[FineJob, Exception], None] | None = None
     fine_threshold: float | None = None
+    sound: SoundEvidence | None = None
 
 
 def coarse_numbering(frames: list[Frame], offset: int) -> list[Frame]:
@@ -342,7 +348,8 @@ class FineStage:
         return explain_clip(event, frames, result, self.backend.name, str(self.bundle.root),
                             self.frames_per_sample, heatmap_path=heatmap_path,
                             peak_frame=None if peak is None else frames[peak].index,
-                            fine_threshold=self.fine_threshold if job.fine_threshold is None else job.fine_threshold)
+                            fine_threshold=self.fine_threshold if job.fine_threshold is None else job.fine_threshold,
+                            sound=job.sound)
 
 
     def _side_output_failed(self, counter: str, job: FineJob, exc: Exception) -> None:

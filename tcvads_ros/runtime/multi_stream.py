@@ -15,6 +15,9 @@ due, as DeepStream-style pipelines batch (docs/performance.md, "Many cameras in 
 The streams may also share one fine stage (one bounded queue for all cameras: coarse_node with
 several cameras): each pipeline is built with it (`TwoStagePipeline`'s ``fine_stage``), and
 `close` closes it once every stream has ended.
+
+Each stream's sound goes to its own pipeline (`push_audio(stream, chunk)`, any thread): sound is
+aligned to a stream's frames by stamps, never shared between streams.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tcvads_ros.runtime.audio_convert import AudioChunk
 from tcvads_ros.runtime.backends.base import Backend
 from tcvads_ros.runtime.events import AnomalyEvent
 from tcvads_ros.runtime.fine import FineStage
@@ -76,6 +80,15 @@ class MultiStreamPipeline:
                 accepted = self.pipelines[name].accept(frame, out["features"][row], out["cam"][row], start)
                 events += [(name, event) for event in accepted]
         return events
+
+    def push_audio(self, stream: Hashable, chunk: AudioChunk) -> None:
+        """A chunk of `stream`'s sound (`TwoStagePipeline.push_audio`; thread-safe)."""
+        self.pipelines[stream].push_audio(chunk)
+
+    def release(self) -> list[tuple[Hashable, AnomalyEvent]]:
+        """Without new frames: each stream's events that have become due (`TwoStagePipeline.release`:
+        snippets whose sound has come, verdicts that have come)."""
+        return [(name, event) for name, p in self.pipelines.items() for event in p.release()]
 
     def feed(self, frames: Iterable[tuple[Hashable, Frame]]) -> dict[Hashable, StreamUpdate]:
         """Frames in, any streams' -> each stream's `StreamUpdate`, as its own `feed` returns it

@@ -50,8 +50,9 @@ VERSION = 1
 
 
 def coarse_graph_hashes(bundle: Bundle) -> dict[str, str]:
-    """{file name: sha256} of the graphs the coarse scores come from."""
-    return {bundle.path(g).name: bundle.sha256(g) for g in COARSE_GRAPHS}
+    """{file name: sha256} of the graphs the coarse scores come from (the audio graph too, in a
+    bundle with sound: `Bundle.coarse_graphs`)."""
+    return {bundle.path(g).name: bundle.sha256(g) for g in bundle.coarse_graphs}
 
 
 def fine_file_hashes(bundle: Bundle) -> dict[str, str]:
@@ -127,10 +128,10 @@ class SiteProfile:
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
         graphs = data.get("coarse_graphs")
-        if (not isinstance(graphs, dict) or len(graphs) != len(COARSE_GRAPHS)
+        if (not isinstance(graphs, dict) or len(graphs) not in (len(COARSE_GRAPHS), len(COARSE_GRAPHS) + 1)
                 or not all(isinstance(v, str) for v in graphs.values())):
             raise ConfigError(f"{path}: 'coarse_graphs' must map the {len(COARSE_GRAPHS)} coarse graph "
-                              "files to their sha256")
+                              "files (and the audio graph, for a bundle with sound) to their sha256")
         events = data.get("events")
         names = {f.name for f in fields(EventConfig)}
         if not isinstance(events, dict) or set(events) != names:

@@ -26,7 +26,7 @@ REPLAY = REPO / "launch" / "replay.launch.py"
 EDGE_ARGUMENTS = {
     "bundle", "image_topic", "compressed", "backend", "device", "namespace", "threshold_on",
     "threshold_off", "site_profile", "use_fine_stage", "fine_stage_in_process", "params_file", "respawn",
-    "respawn_delay", "autostart",
+    "respawn_delay", "autostart", "audio_topic",
 }
 # The arguments that set no node parameter: the launch's own.
 LAUNCH_ONLY = {"namespace", "use_fine_stage", "params_file", "respawn", "respawn_delay"}
@@ -99,6 +99,7 @@ def test_edge_declares_the_documented_arguments_with_sane_defaults():
     assert rows["backend"][2] == list(parameters.BY_NAME["backend"].choices)
     assert rows["image_topic"][0] == parameters.BY_NAME["image_topic"].default
     assert rows["site_profile"][0] == parameters.BY_NAME["site_profile"].default  # none
+    assert rows["audio_topic"][0] == parameters.BY_NAME["audio_topic"].default == ""  # no sound
 
 
 def test_edge_arguments_are_named_after_the_parameters_they_set():

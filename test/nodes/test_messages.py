@@ -20,6 +20,7 @@ import pytest
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from tcvads_ros.nodes import messages
+from tcvads_ros.runtime.audio_convert import AudioConversionError
 from tcvads_ros.runtime.event_schema import ANOMALY_SCHEMA, read_document
 from tcvads_ros.runtime.events import AnomalyEvent, EventConfig, EventStateMachine
 from tcvads_ros.runtime.explanation import Explanation
@@ -423,3 +424,154 @@ def test_the_header_stamp_is_read_from_serialized_images_without_deserializing()
                            "sensor_msgs/msg/CompressedImage", little_endian=False)
     assert cdr_header_stamp(bytes(big)) == pytest.approx(1_796_125_205.123456789)
     assert cdr_header_stamp(b"\x00\x01\x00\x00\x01") is None  # too short to hold a stamp
+
+
+# -- sound (audio_common_msgs) ----------------------------------------------------------------------
+# The stand-in's definitions (interfaces/audio_common_msgs), registered as a robot's would be.
+AUDIO_MSGS = {f"audio_common_msgs/msg/{path.stem}": path.read_text()
+              for path in sorted((REPO / "interfaces" / "audio_common_msgs" / "msg").glob("*.msg"))}
+
+
+@pytest.fixture(scope="module")
+def ats(ts):
+    types = {}
+    for name, text in AUDIO_MSGS.items():
+        types.update(get_types_from_msg(text, name))
+    ts.register(types)
+    return ts
+
+
+def test_the_audio_stand_in_has_audio_commons_fields_and_types(ats):
+    """The fields and types of ros-drivers/audio_common's ROS 2 definitions, which make it the
+    same message on the wire (a renamed or retyped field fails here)."""
+    def fields(name):
+        return [(f, t) for f, t in ats.fielddefs[f"audio_common_msgs/msg/{name}"][1]]
+
+    assert set(AUDIO_MSGS) == {f"audio_common_msgs/msg/{n}" for n in ("AudioData", "AudioDataStamped", "AudioInfo")}
+    assert [f for f, _ in fields("AudioData")] == ["data"]
+    assert [f for f, _ in fields("AudioDataStamped")] == ["header", "audio"]
+    assert [f for f, _ in fields("AudioInfo")] == ["channels", "sample_rate", "sample_format", "bitrate",
+                                                   "coding_format"]
+    info = ats.types["audio_common_msgs/msg/AudioInfo"](channels=255, sample_rate=2 ** 32 - 1, sample_format="S16LE",
+                                                         bitrate=2 ** 32 - 1, coding_format="wave")
+    assert roundtrip(ats, info).channels == 255  # uint8; uint32 rate and bitrate
+    with pytest.raises(Exception):  # noqa: B017, PT011 - out of uint8: rosbags raises its own types
+        ats.serialize_cdr(ats.types["audio_common_msgs/msg/AudioInfo"](
+            channels=256, sample_rate=1, sample_format="", bitrate=0, coding_format=""), "audio_common_msgs/msg/AudioInfo")
+
+
+def audio_info(ats, **overrides):
+    fields = {**messages.audio_info_fields(16000, 1), **overrides}
+    return roundtrip(ats, ats.types["audio_common_msgs/msg/AudioInfo"](**fields))
+
+
+def audio_stamped(ats, data: bytes, sec: int = 100, nanosec: int = 250_000_000):
+    types = ats.types
+    msg = types["audio_common_msgs/msg/AudioDataStamped"](
+        header=header(ats, sec=sec, nanosec=nanosec),
+        audio=types["audio_common_msgs/msg/AudioData"](data=np.frombuffer(data, np.uint8)))
+    return roundtrip(ats, msg)
+
+
+def test_audio_info_lives_beside_its_topic_as_audio_capture_lays_them_out():
+    assert messages.audio_info_topic("/audio/audio_stamped") == "/audio/audio_info"
+    assert messages.audio_info_topic("/mic") == "/audio_info"
+    assert messages.audio_info_topic("robot/mic/stamped/") == "robot/mic/audio_info"
+    assert messages.audio_info_topic("audio_stamped") == "audio_info"
+
+
+def test_a_chunk_becomes_samples_stamped_by_its_header_on_the_cameras_clock(ats):
+    rng = np.random.default_rng(0)
+    stereo = rng.uniform(-1.0, 1.0, (1600, 2)).astype(np.float32)
+    fmt = messages.audio_format(audio_info(ats, channels=2, sample_rate=48000))
+    assert fmt == messages.AudioFormat(48000, 2, "S16LE", "wave")
+    assert fmt.describe() == "48000 Hz, 2 channel(s), S16LE"
+    chunk = messages.audio_chunk(audio_stamped(ats, messages.pcm_s16le(stereo)), fmt)
+    assert chunk.rate == 48000 and chunk.samples.shape == (1600, 2) and chunk.samples.dtype == np.float32
+    assert chunk.stamp == pytest.approx(100.25, abs=1e-9)
+    assert np.abs(chunk.samples - stereo).max() <= 1.0 / 2 ** 15  # S16 quantisation, nothing else
+    assert chunk.duration == pytest.approx(1600 / 48000)
+
+
+def test_pcm_s16le_is_what_pcm_to_float_reads_back_and_clips_at_full_scale():
+    from tcvads_ros.runtime.audio_convert import pcm_to_float
+
+    samples = np.array([[-2.0], [-1.0], [-0.5], [0.0], [0.25], [1.0], [3.0]], np.float32)
+    raw = messages.pcm_s16le(samples)
+    assert len(raw) == 14 and np.frombuffer(raw, "<i2").tolist() == [-32768, -32768, -16384, 0, 8192, 32767, 32767]
+    back = pcm_to_float(raw, "S16LE", 1)
+    assert back[:, 0].tolist() == pytest.approx([-1.0, -1.0, -0.5, 0.0, 0.25, 32767 / 32768, 32767 / 32768])
+    info = messages.audio_info_fields(22050, 2)
+    assert info == {"channels": 2, "sample_rate": 22050, "sample_format": "S16LE", "bitrate": 22050 * 2 * 16,
+                    "coding_format": "wave"}
+
+
+@pytest.mark.parametrize(("info", "reason"), [
+    ({"coding_format": "mp3"}, "compressed_coding"),  # audio_capture's default format
+    ({"sample_format": "S12LE"}, "unsupported_format"),
+    ({"channels": 0}, "bad_channels"),
+    ({"sample_rate": 0}, "bad_rate"),
+])
+def test_an_audio_info_whose_chunks_cannot_be_read_says_why(ats, info, reason):
+    with pytest.raises(AudioConversionError) as raised:
+        messages.audio_format(audio_info(ats, **info))
+    assert raised.value.reason == reason
+
+
+def test_chunks_that_cannot_be_used_are_refused_with_the_reason_to_count(ats):
+    fmt = messages.audio_format(audio_info(ats))
+    for msg, chunk_format, reason in [
+        (audio_stamped(ats, bytes(320)), None, messages.NO_INFO),  # before any AudioInfo
+        (audio_stamped(ats, bytes(321)), fmt, "truncated"),  # half a sample
+        (audio_stamped(ats, b""), fmt, "empty"),
+        (SimpleNamespace(header=None, audio=SimpleNamespace(data=bytes(2))), fmt, messages.BAD_MESSAGE),
+    ]:
+        with pytest.raises(AudioConversionError) as raised:
+            messages.audio_chunk(msg, chunk_format)
+        assert raised.value.reason == reason, reason
+    # lower-case names as GStreamer users type them are read too
+    assert messages.audio_format(audio_info(ats, sample_format="s16le", coding_format="WAVE")).sample_format == "S16LE"
+
+
+LISTENING = {"audio_topic": "/audio/audio_stamped", "audio_info": "16000 Hz, 1 channel(s), S16LE"}
+
+
+@pytest.mark.parametrize(("audio", "level", "said"), [
+    ({"audio_chunks": 10}, "OK", "running"),
+    ({"audio_chunks": 0}, "WARN", "no sound from /audio/audio_stamped in the last window"),
+    ({"audio_chunks": 4, "audio_chunks_refused": 4}, "WARN", "all 4 audio chunk(s) from /audio/audio_stamped refused"),
+    ({"audio_chunks": 8, "audio_chunks_lost": 2}, "WARN", "audio chunks from /audio/audio_stamped: 2 lost"),
+    ({"audio_chunks": 8, "audio_chunks_late": 1, "audio_chunks_refused": 1}, "WARN", "1 late, 1 refused"),
+    ({"audio_chunks": 10, "audio_snippets_missing": 2}, "WARN",
+     "sound from /audio/audio_stamped; 2 snippet(s) scored without sound"),
+])
+def test_a_camera_that_listens_warns_when_its_sound_is_not_all_there(audio, level, said):
+    report = messages.diagnostic_report("n", "onnxruntime", window(**audio), dict(LISTENING))
+    assert report.level == level and said in report.message, report.message
+    assert report.values["audio_topic"] == "/audio/audio_stamped"
+    if audio["audio_chunks"] == 0:
+        assert "(16000 Hz, 1 channel(s), S16LE): scoring from vision only" in report.message
+
+
+def test_a_camera_that_does_not_listen_is_not_judged_by_sound():
+    report = messages.diagnostic_report("n", "onnxruntime", window(audio_chunks=0, audio_snippets_missing=3), {})
+    assert report.level == "OK"
+    # frames come first: a frame problem is what the status says
+    report = messages.diagnostic_report("n", "onnxruntime", window(frames_in=0, audio_chunks=0), dict(LISTENING))
+    assert report.level == "STALE"
+
+
+def test_every_count_of_the_sound_that_diagnostics_can_carry_is_documented():
+    """Whatever the sound's counts a camera's status may carry (the buffer's, the pipeline's, the
+    refusals by reason, the window's) is named in docs/ros2.md, as the DDS tests check for the
+    values a run happened to publish."""
+    from tcvads_ros.nodes.stream import AUDIO_WINDOW
+    from tcvads_ros.runtime.audio import COUNTERS
+    from tcvads_ros.runtime.audio_convert import REASONS
+
+    documented = (REPO / "docs" / "ros2.md").read_text(encoding="utf-8")
+    reasons = (*REASONS, messages.NO_INFO, messages.BAD_MESSAGE, "overlap", "bad_stamp")
+    names = [*(f"audio.{name}" for name in (*COUNTERS, "chunks_ignored", "nonfinite_features")),
+             *(f"audio.refused_{reason}" for reason in reasons),
+             *(f"audio_{name}" for name in AUDIO_WINDOW), "audio_topic", "audio_info"]
+    assert not [name for name in names if f"`{name}`" not in documented]

@@ -51,14 +51,6 @@ def bundle(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def ros():
-    rclpy.init()
-    yield
-    if rclpy.ok():
-        rclpy.shutdown()
-
-
 def image(i: int, encoding: str = "rgb8") -> Image:
     """Frame i of a synthetic clip: a bright square crossing a dark scene."""
     rgb = np.full((48, 64, 3), 30, np.uint8)

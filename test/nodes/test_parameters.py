@@ -264,3 +264,24 @@ def test_string_arrays_in_yaml_and_the_descriptor():
     with pytest.raises(ConfigError, match="site_profiles names camera 'side'"):
         P.check_yaml({"/**": {"ros__parameters": {"cameras": ["front=/f"], "site_profiles": ["side=/p"]}}})
     assert "    cameras: []\n" in P.render_yaml()
+
+
+def test_audio_topics_give_each_camera_its_sound_or_none():
+    values = P.defaults(P.COARSE)
+    assert values["audio_topic"] == "" and P.audio_topics(values) == {"": ""}  # no sound: vision only
+    assert P.audio_topics({**values, "audio_topic": " /audio/audio_stamped "}) == {"": "/audio/audio_stamped"}
+    three = {**values, "cameras": ["front=/f", "back=/b", "side=/s"], "audio_topic": "/mic",
+             "audio_topics": ["back=/back/audio_stamped", "side=/back/audio_stamped"]}
+    assert P.check_parameters(three) is None
+    # a camera not listed takes audio_topic; one topic may serve several cameras
+    assert P.audio_topics(three) == {"front": "/mic", "back": "/back/audio_stamped", "side": "/back/audio_stamped"}
+    assert P.audio_topics({**three, "audio_topic": ""})["front"] == ""
+    for change, problem in [
+        ({"audio_topics": ["back"]}, "audio_topics entry 'back' must be NAME=AUDIO_TOPIC"),
+        ({"audio_topics": ["rear=/x"]}, "audio_topics names camera 'rear', which is not in cameras (front, back, side)"),
+        ({"audio_topics": ["back=/x", "back=/y"]}, "audio_topics names camera 'back' twice"),
+    ]:
+        assert problem in P.check_parameters({**three, **change}), change
+    assert "not in cameras (none: cameras is empty)" in P.check_parameters({**values, "audio_topics": ["a=/x"]})
+    assert "read-only" in P.check_change(values, {"audio_topic": "/other"})
+    assert not [s.name for s in P.specs_for(P.FINE) if s.name.startswith("audio")]  # fine_node hears nothing

@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 import yaml
 from documented_commands import ros2_commands
-from ros_harness import BIN, REPO, wait_until
-from tiny_bundle import make_redness_bundle, write_red_bag, write_red_video
+from ros_harness import BIN, REPO, wait_until, write_wav
+from tiny_bundle import TINY_AUDIO, make_redness_bundle, write_red_bag, write_red_video
 
 pytestmark = [pytest.mark.launch_testing, pytest.mark.rclpy, pytest.mark.slow]
 
@@ -239,8 +239,8 @@ def launched(terminal, bundle, tmp_path_factory) -> dict:
         wait_until(lambda: terminal.poll("ros2 topic info /anomaly").count("Subscription count: 3")
                    and terminal.poll("ros2 topic info /anomaly/json").count("Subscription count: 1"), 30,
                    "the echoes subscribed to /anomaly and /anomaly/json", step=0.5)  # fine_node is the third
-        player = terminal.run(documented("ros2 run tcvads_ros camera_player", **{"video.mp4": str(video)})
-                              + " --wait-subscribers 2", timeout=90)
+        player = terminal.run(documented("ros2 run tcvads_ros camera_player video.mp4 --topic /camera/image_raw",
+                                         **{"video.mp4": str(video)}) + " --wait-subscribers 2", timeout=90)
         out["player"] = json.loads(player.strip().splitlines()[-1])
         wait_until(lambda: "\nkind: start" in text(echo), 30, "the event's start on `ros2 topic echo`")
         out["launch exit"] = interrupt(launch)  # Ctrl-C with the event open
@@ -415,7 +415,104 @@ def test_use_fine_stage_false_runs_no_fine_stage_anywhere(terminal, bundle, tmp_
     assert not re.search(r"\[fine_node-\d+\]", text(launch)), text(launch)
 
 
-def test_every_documented_ros2_command_is_typed(terminal, launched, replayed, plain_workspace):
+AUDIO = "/audio/audio_stamped"
+
+
+def diagnostic_values(output: str, name: str) -> dict[str, str]:
+    """The key/value pairs of the status called `name` in `ros2 topic echo /diagnostics` output."""
+    found = {}
+    for status in output.split("- level:")[1:]:
+        if f"name: '{name}'" in status or f"name: {name}\n" in status:
+            found = dict(re.findall(r"- key: (\S+)\n\s+value: '?([^'\n]*)'?", status))
+    return found
+
+
+@pytest.fixture(scope="module")
+def listened(terminal, tmp_path_factory) -> dict:
+    """edge.launch.py with audio_topic as documented, a bundle that listens (the redness bundle
+    with an audio graph), camera_player playing a video and the WAV beside it on the audio topic
+    (through `ros2 run`), `ros2 topic echo /diagnostics --once` until coarse_node has counted
+    every chunk, then Ctrl-C."""
+    tmp = tmp_path_factory.mktemp("listened")
+    bundle = make_redness_bundle(tmp / "bundle", audio=TINY_AUDIO.to_dict()).root
+    video = write_red_video(tmp / "street.avi", seconds=4.0, fps=FPS, anomalies=[(1.0, 3.0)])
+    write_wav(video.with_suffix(".wav"), 4.0)
+    launch = terminal.start(documented("ros2 launch tcvads_ros edge.launch.py bundle:=/data/tcvads/bundle audio_topic:=",
+                                       **{"/data/tcvads/bundle": str(bundle)}), tmp / "launch.log")
+    out: dict = {}
+    echo = None
+    try:
+        wait_until(lambda: "reading sound (AudioDataStamped)" in text(launch)
+                   and text(launch).count("active: taking camera frames") == 2,
+                   90, "coarse_node to listen", detail=lambda: text(launch)[-2000:])
+        player = terminal.run(documented("ros2 run tcvads_ros camera_player video.mp4 --audio-topic",
+                                         **{"video.mp4": str(video)})
+                              + " --wait-subscribers 2 --wait-audio-subscribers 1", timeout=90)
+        out["player"] = json.loads(player.strip().splitlines()[-1])
+        name = "tcvads_ros: /coarse_node"
+        publisher_known(terminal, "/diagnostics")
+        echo = terminal.start(documented("ros2 topic echo /diagnostics"), tmp / "echo.log")
+
+        def counted() -> str:
+            for message in reversed(text(echo).split("\n---")):
+                if int(diagnostic_values(message, name).get("audio.chunks", 0)) >= out["player"]["audio_chunks"]:
+                    return message
+            return ""
+
+        out["echo"] = wait_until(counted, 60, "coarse_node's count of every chunk in `ros2 topic echo /diagnostics`",
+                                 step=0.5, detail=lambda: text(echo)[-3000:])
+        interrupt(echo, 30)
+        out["diagnostics"] = diagnostic_values(out["echo"], name)
+        out["exit"] = interrupt(launch)
+        out["launch"] = text(launch)
+    finally:
+        stop(launch, echo)
+    return out
+
+
+def test_edge_launch_with_audio_topic_hears_the_players_sound(listened):
+    assert listened["exit"] == 0, listened["launch"][-3000:]
+    sent = listened["player"]["audio_chunks"]
+    assert sent == 40 and listened["player"]["audio_dropped"] == 0  # 4 s in chunks of 0.1 s
+    values = listened["diagnostics"]
+    assert values["audio_topic"] == AUDIO and values["audio_info"] == "16000 Hz, 1 channel(s), S16LE"
+    assert int(values["audio.chunks"]) == sent and int(values.get("audio.chunks_refused", 0)) == 0
+    assert int(values["audio.snippets_heard"]) >= 3
+    # what docs/ros2.md shows of coarse_node's log is what it logged (but for the times), and
+    # its status's sound in /diagnostics has the keys it had (the values of a run differ)
+    shown = DOC.read_text(encoding="utf-8").split("<!-- audio-capture:begin -->", 1)[1].split(
+        "<!-- audio-capture:end -->", 1)[0]
+    log, echo = blocks_after_text(shown)
+    lines = [line for line in log if "[coarse_node" in line]
+    assert len(lines) >= 3
+    logged = [_timeless(line) for line in listened["launch"].splitlines()]
+    for line in lines:
+        assert _timeless(line) in logged, line
+    pairs = dict(re.findall(r"- key: (\S+)\n\s+value: '?([^'\n]*)'?", "\n".join(echo)))
+    assert {"audio_topic", "audio_info", "audio_chunks", "audio.chunks", "audio.snippets_heard"} <= set(pairs)
+    assert set(pairs) <= set(values), set(pairs) - set(values)
+    assert (pairs["audio_topic"], pairs["audio_info"]) == (values["audio_topic"], values["audio_info"])
+
+
+def _timeless(line: str) -> str:
+    """A log line without its colours, time stamp and the launch's process number."""
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+    return re.sub(r"\[\d+\.\d+\]", "[T]", re.sub(r"-\d+\]", "-N]", line))
+
+
+def blocks_after_text(markdown: str):
+    """The lines of each fenced block of a piece of Markdown."""
+    lines, inside = [], False
+    for line in markdown.splitlines():
+        if line.strip().startswith("```"):
+            if inside:
+                yield lines
+            lines, inside = [], not inside
+        elif inside:
+            lines.append(line)
+
+
+def test_every_documented_ros2_command_is_typed(terminal, launched, replayed, plain_workspace, listened):
     """Runs last: the lines the tests above typed cover every ros2 and colcon line of the page."""
     for line in ros2_commands(DOC):
         if any(marker in line for marker in NOT_RUN_HERE):

@@ -219,3 +219,22 @@ def test_take_each_wakes_on_any_camera_and_takes_the_newest_of_every_camera_that
     assert take_each([front, back], timeout=30) == [None, None]  # all closed: returns at once
     with pytest.raises(ValueError, match="one condition"):
         take_each([LatestSlot(), LatestSlot()])
+
+
+def test_the_sounds_counts_are_windowed_where_the_stream_has_sound_and_totalled_under_their_names():
+    """A stream whose pipeline or microphone counted any ``audio.`` name reports the window of
+    the counts the level reads (``audio_<name>``); totals keep every ``audio.`` name as counted."""
+    from tcvads_ros.runtime.stats import Counters
+
+    counts = Counters()
+    stats = StreamStats(counts, clock=lambda: 0.0)
+    assert not [key for key in stats.window() if key.startswith("audio")]  # no sound: nothing said of it
+    audio = counts.scoped("audio.")
+    audio.add_many({"chunks": 10, "chunks_lost": 2, "snippets_missing": 1, "clipped_chunks": 3})
+    first = stats.window()
+    assert (first["audio_chunks"], first["audio_chunks_lost"], first["audio_chunks_late"]) == (10, 2, 0)
+    assert (first["audio_chunks_refused"], first["audio_snippets_missing"]) == (0, 1)
+    audio.add_many({"chunks": 5, "chunks_refused": 1, "refused_no_info": 1})
+    second, totals = stats.window(), stats.totals()
+    assert (second["audio_chunks"], second["audio_chunks_lost"], second["audio_chunks_refused"]) == (5, 0, 1)
+    assert totals["audio.chunks"] == 15 and totals["audio.clipped_chunks"] == 3 and totals["audio.refused_no_info"] == 1

@@ -85,3 +85,14 @@ def test_spec_checks_and_manifest_errors():
     with pytest.raises(BundleError, match="invalid"):
         AudioSpec.from_manifest({"rate": 16000, "n_mels": 0})
     assert AudioSpec.from_manifest(SPEC.to_dict()) == SPEC
+
+
+def test_log_mel_is_the_textbook_power_spectrum_through_the_filters():
+    # Independent formulation: NumPy's rfft of each Hann-windowed frame, in float64.
+    x = np.random.default_rng(3).standard_normal(SPEC.window_samples) * 0.2
+    n = np.arange(SPEC.n_fft)
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * n / SPEC.n_fft)
+    starts = range(0, SPEC.window_samples - SPEC.n_fft + 1, SPEC.hop)
+    power = np.stack([np.abs(np.fft.rfft(x[s:s + SPEC.n_fft] * hann)) ** 2 for s in starts])
+    want = np.log(mel_filterbank(SPEC).astype(np.float64) @ power.T + 1e-6)
+    assert np.allclose(log_mel(x, SPEC), want, atol=1e-4)

@@ -171,6 +171,18 @@ def test_profile_shapes_cover_the_pipeline(tiny):
     assert qacm[0] == (1, 1, m.feature_dim) and qacm[2] == (1, m.window, m.feature_dim)
     temporal = profile_shapes("fine_temporal", m)
     assert temporal["features"][0] == temporal["features"][2] == (1, m.fine_clip_snippets, m.fine_feature_dim)
+    with pytest.raises(KeyError):
+        profile_shapes("coarse_audio", m)  # no sound, no audio graph
+
+
+def test_profile_shapes_of_a_bundle_with_sound(tmp_path):
+    from tiny_bundle import TINY_AUDIO, tiny_manifest
+
+    m = tiny_manifest(audio=TINY_AUDIO.to_dict())
+    width = m.feature_dim + TINY_AUDIO.embedding_dim
+    assert profile_shapes("coarse_qacm", m)["features"] == ((1, 1, width), (1, m.window, width), (1, m.window, width))
+    mel = profile_shapes("coarse_audio", m)["mel"]
+    assert mel[0] == mel[1] == (1, TINY_AUDIO.n_mels, TINY_AUDIO.mel_frames) and mel[2][0] >= 1
 
 
 @pytest.mark.tensorrt

@@ -30,7 +30,7 @@ def test_detect_end_to_end(bundle, tmp_path, capsys):
     kinds = [r.get("kind", r["record_type"]) for r in records]
     assert kinds[0] == "start" and "end" in kinds and kinds.count("explanation") == 1
     explanation = next(r for r in records if r["record_type"] == "explanation")
-    assert explanation["category"] in bundle.class_names and explanation["schema_version"] == 2
+    assert explanation["category"] in bundle.class_names and explanation["schema_version"] == 3
     assert explanation["verdict"] in ("confirmed", "disputed") and explanation["fine_threshold"] == 0.5
     heatmap = explanation["heatmap_path"]
     assert heatmap and (tmp_path / "evidence").joinpath(heatmap.split("/")[-1]).is_file()

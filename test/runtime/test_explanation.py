@@ -18,6 +18,7 @@ from tcvads_ros.runtime.explanation import (
     Explanation,
     ExplanationError,
     RetrievedCaption,
+    SoundEvidence,
     format_time,
 )
 
@@ -208,11 +209,54 @@ def test_the_second_opinion_is_one_minus_p_normal_and_its_verdict_is_shown():
 
 
 def test_version_one_records_are_still_read_with_the_score_derived_and_no_verdict():
-    old = {k: v for k, v in make().to_dict().items() if k not in ("fine_anomaly_score", "verdict", "fine_threshold")}
+    old = {k: v for k, v in make().to_dict().items()
+           if k not in ("fine_anomaly_score", "verdict", "fine_threshold", "sound")}
     old["schema_version"] = 1
     doc = Explanation.from_dict(json.loads(json.dumps(old)))
-    assert doc.schema_version == SCHEMA_VERSION == 2
+    assert doc.schema_version == SCHEMA_VERSION == 3
     assert (doc.fine_anomaly_score, doc.verdict, doc.fine_threshold) == (pytest.approx(0.95), "", None)
     assert "verdict:    none" in doc.to_text() and doc.headline().startswith("ANOMALY Fighting p=0.87 t=")
     with pytest.raises(ExplanationError, match="unknown fields"):  # version 1 never had them
         Explanation.from_dict({**old, "verdict": "confirmed"})
+
+
+def test_version_two_records_are_read_without_sound_and_may_not_carry_it():
+    old = {k: v for k, v in make(verdict="confirmed", fine_threshold=0.5).to_dict().items() if k != "sound"}
+    old["schema_version"] = 2
+    doc = Explanation.from_dict(json.loads(json.dumps(old)))
+    assert doc.schema_version == 3 and doc.sound is None and doc.verdict == "confirmed"
+    assert "sound:" not in doc.to_text()
+    with pytest.raises(ExplanationError, match="unknown fields"):  # version 2 never had it
+        Explanation.from_dict({**old, "sound": {"heard": 1.0}})
+
+
+def test_the_sound_evidence_round_trips_and_says_when_the_sound_drove_the_score():
+    impulse = {"stamp": 12.34, "peak_dbfs": -3.2, "rise_db": 31.0}
+    doc = make(sound=SoundEvidence(heard=0.75, score=0.91, score_without_sound=0.42, impulse=impulse))
+    assert doc.sound.drove and doc.sound.contribution == pytest.approx(0.49)
+    back = Explanation.from_json(doc.to_json())
+    assert back.sound == doc.sound and back.to_dict()["sound"]["drove"] is True
+    text = doc.to_text()
+    assert ("sound:      drove the score: score 0.91 as heard, 0.42 without sound; loud impulse at 12.34s "
+            "(-3 dBFS, 31 dB above the background)") in text
+    assert "sound@12.34s" in doc.headline() and len(doc.headline()) <= HEADLINE_CHARS
+    # the sound barely moved the score: heard, not driving; a quiet rise is the loudest sound, no impulse
+    quiet = make(sound=SoundEvidence(heard=1.0, score=0.91, score_without_sound=0.88,
+                                     impulse={**impulse, "rise_db": 6.0}))
+    assert not quiet.sound.drove and "sound@" not in quiet.headline()
+    assert "sound:      heard in 100% of the clip: score 0.91 as heard, 0.88 without sound; loudest sound at" \
+        in quiet.to_text()
+    assert "nothing heard" in make(sound=SoundEvidence(heard=0.0)).to_text()
+
+
+@pytest.mark.parametrize("sound, match", [
+    ({"heard": 1.5}, "sound.heard"),
+    ({"heard": 1.0, "score": 0.9, "score_without_sound": 0.1, "drove": False}, "contradicts"),
+    ({"heard": 1.0, "impulse": {"stamp": 1.0}}, "sound.impulse"),
+    ({"heard": 1.0, "impulse": {"stamp": 1.0, "peak_dbfs": 3.0, "rise_db": 1.0}}, "peak_dbfs"),
+    ({"loud": True}, "'sound'"),
+])
+def test_malformed_sound_evidence_is_refused(sound, match):
+    data = make().to_dict()
+    with pytest.raises(ExplanationError, match=match):
+        Explanation.from_dict({**data, "sound": sound})

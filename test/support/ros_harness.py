@@ -144,6 +144,26 @@ def played(player: NodeProcess) -> dict:
     return json.loads(player.text().strip().splitlines()[-1])
 
 
+def write_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
+    """A sound track for a test video: quiet noise with a bang every second (at 0.5 s, 1.5 s ...),
+    16-bit mono, written with the standard library's wave module."""
+    import wave
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = 0.02 * rng.standard_normal(int(seconds * rate))
+    for t in np.arange(0.5, seconds, 1.0):
+        i = int(t * rate)
+        x[i:i + 320] += 0.8 * np.exp(-np.arange(min(320, x.size - i)) / 64.0)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
 def event_fields(msg: AnomalyEvent) -> dict[str, Any]:
     """A typed /anomaly message as {field: value}, stamps in seconds (None where unset before
     the end), its header as {stamp: {sec, nanosec}, frame_id}: what tests index by name."""

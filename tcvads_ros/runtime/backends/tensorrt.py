@@ -24,11 +24,12 @@ import numpy as np
 
 from tcvads_ros.errors import BundleError
 from tcvads_ros.runtime.backends.base import Backend
-from tcvads_ros.runtime.bundle import GRAPH_INPUTS, Bundle, Manifest
+from tcvads_ros.runtime.bundle import AUDIO_GRAPH, GRAPH_INPUTS, Bundle, Manifest
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "fp16")
+AUDIO_BATCH = 8  # the most log-mel patches one coarse_audio call takes
 
 
 def default_cache_dir() -> Path:
@@ -104,7 +105,8 @@ def profile_shapes(graph: str, manifest: Manifest) -> dict[str, tuple[tuple, tup
     """(min, opt, max) shapes of each input for the engine's optimisation profile."""
     h, w = manifest.coarse_input_size
     hc, wc = manifest.fine_input_size
-    d, dc, c, win = manifest.feature_dim, manifest.fine_feature_dim, len(manifest.class_names), manifest.window
+    sizes = manifest.sizes()
+    d, dc, c, win = sizes["qacm_dim"], manifest.fine_feature_dim, len(manifest.class_names), manifest.window
     t = manifest.fine_clip_snippets
     shapes = {
         "coarse_backbone": {"frames": ((1, h, w, 3),) * 3},
@@ -112,6 +114,9 @@ def profile_shapes(graph: str, manifest: Manifest) -> dict[str, tuple[tuple, tup
         "fine_image": {"frames": ((1, hc, wc, 3), (t, hc, wc, 3), (t, hc, wc, 3))},
         "fine_temporal": {"features": ((1, t, dc),) * 3, "text": ((c, dc),) * 3},
     }
+    if manifest.audio:  # one snippet's patch at a time (the pipeline), a few at most
+        mel = (sizes["n_mels"], sizes["mel_frames"])
+        shapes[AUDIO_GRAPH] = {"mel": ((1, *mel), (1, *mel), (AUDIO_BATCH, *mel))}
     return shapes[graph]
 
 
