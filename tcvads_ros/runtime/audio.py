@@ -243,7 +243,7 @@ class AudioBuffer:
         try:
             mono, rate, stamp, clipped = _readable(chunk)
         except AudioConversionError as exc:
-            self.stats.add_many({"chunks_refused": 1, f"refused_{exc.reason}": 1})
+            self._refuse(exc.reason)
             return False
         # A stamp within three quarters of this chunk of where the last one ended continues it
         # (jitter), up to `max_jitter_s`: a whole chunk missing is a gap, never jitter.
@@ -261,7 +261,7 @@ class AudioBuffer:
                     self._taken_end = -math.inf
                     run = None
                 elif shift < -jitter:
-                    self.stats.add_many({"chunks_refused": 1, "refused_overlap": 1})
+                    self._refuse("overlap")
                     return False
                 elif shift > jitter:
                     self.stats.add_many({"chunks_lost": max(1, round(shift / max(mono.size / rate, 1e-9))),
@@ -284,6 +284,15 @@ class AudioBuffer:
             self.received, self._paused = True, False
             self._trim()
         return True
+
+    def refuse(self, reason: str) -> None:
+        """A chunk that could not be read before it got here (`audio_convert`'s reason): counted
+        as the buffer counts its own refusals."""
+        self.stats.add("chunks")
+        self._refuse(reason)
+
+    def _refuse(self, reason: str) -> None:
+        self.stats.add_many({"chunks_refused": 1, f"refused_{reason}": 1})
 
     def pause(self) -> None:
         """The stream stops listening for a while (a node deactivated): what comes after the pause

@@ -289,7 +289,7 @@ class CoarseDetector:
         if self.audio is None:
             self.stats.add("audio.chunks_ignored")
             return
-        self.stats.add_many({"audio.chunks": 1, "audio.chunks_refused": 1, f"audio.refused_{reason}": 1})
+        self.audio.refuse(reason)
 
     def no_sound(self, why: str = "") -> None:
         """The source has no sound (a file without an audio track): score from vision at once
